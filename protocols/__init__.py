@@ -1,0 +1,1 @@
+"""The built-in protocol files (*.toml), installed as package data; see serbench.protocol."""

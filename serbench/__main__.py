@@ -1,0 +1,5 @@
+"""`python -m serbench` is the `serbench` command."""
+
+from serbench.cli import main
+
+raise SystemExit(main())

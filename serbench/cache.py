@@ -1,0 +1,374 @@
+"""The feature cache: every corpus's segment spectrograms, computed once and memory-mapped by every run.
+
+Layout (docs/frontend.md): <cache root>/features/<corpus>-<key>/ holding features.npy (segments, frames,
+bins) float32, index.parquet (utterance_id, start, stop: the utterance's rows of features.npy),
+skipped.json and meta.json. The key hashes the front-end settings and a stat fingerprint of the input
+(relative path, size and mtime_ns of every audio file with its utterance id, the labels table, the
+corpus's read problems), so any change selects a new directory. A cache is built in a temporary
+directory next to the final one and renamed into place, so readers only ever see complete caches.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import secrets
+import shutil
+import socket
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from serbench import __version__
+from serbench.audio import audio_length, decode_audio
+from serbench.corpora import problems_error
+from serbench.corpora.schema import Corpus
+from serbench.errors import Problem, SerbenchError
+from serbench.frontend import DEFAULT_CONFIG, FrontendConfig, check_config, segment_count, segment_spectrograms
+
+CACHE_FORMAT = 1  # bump when the files of a cache change meaning; it is part of every key
+ENV_VAR = "SERBENCH_CACHE"
+TEMP_PREFIX = ".tmp-"
+FILES = ("features.npy", "index.parquet", "skipped.json", "meta.json")
+
+Progress = Callable[[float, float], None]
+
+
+def cache_root(override: str | Path | None = None) -> Path:
+    """The cache root: `override` (the --cache-dir flag), else $SERBENCH_CACHE, else ~/.cache/serbench."""
+    if override:
+        return Path(override).expanduser()
+    if os.environ.get(ENV_VAR):
+        return Path(os.environ[ENV_VAR]).expanduser()
+    return Path.home() / ".cache" / "serbench"
+
+
+@dataclass
+class FeatureSet:
+    """A complete feature cache, opened read-only."""
+
+    path: Path
+    features: np.ndarray  # memory-mapped (segments, frames, bins) float32
+    index: pd.DataFrame  # utterance_id, start, stop
+    skipped: list[Problem]  # the corpus's read problems, then the audio files left out
+    meta: dict
+    _rows: dict[str, tuple[int, int]] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._rows = {u: (int(a), int(b)) for u, a, b in self.index[["utterance_id", "start", "stop"]].itertuples(
+            index=False)}
+
+    @classmethod
+    def load(cls, path: str | Path) -> FeatureSet:
+        path = Path(path)
+        missing = [name for name in FILES if not (path / name).is_file()]
+        if missing:
+            raise SerbenchError(f"not a complete feature cache (missing {', '.join(missing)})", path=path,
+                                hint="delete this directory; the next run rebuilds it")
+        skipped = json.loads((path / "skipped.json").read_text())
+        problems = [Problem(**p) for p in skipped["corpus"] + skipped["audio"]]
+        return cls(path, np.load(path / "features.npy", mmap_mode="r"), pd.read_parquet(path / "index.parquet"),
+                   problems, json.loads((path / "meta.json").read_text()))
+
+    def segments(self, utterance_id: str) -> np.ndarray:
+        """The segments (n, frames, bins) of one utterance."""
+        start, stop = self._range(utterance_id)
+        return self.features[start:stop]
+
+    def rows(self, utterance_ids: Iterable[str]) -> np.ndarray:
+        """The feature rows of all segments of `utterance_ids`, in that order (e.g. for fit_normalizer)."""
+        ranges = [self._range(u) for u in utterance_ids]
+        return np.concatenate([np.arange(start, stop) for start, stop in ranges] or [np.zeros(0, np.int64)])
+
+    def _range(self, utterance_id: str) -> tuple[int, int]:
+        try:
+            return self._rows[utterance_id]
+        except KeyError:
+            raise SerbenchError(f"utterance {utterance_id!r} is not in this feature cache", path=self.path,
+                                hint="it was skipped as bad audio, or belongs to another corpus") from None
+
+
+def build_features(corpus: Corpus, config: FrontendConfig = DEFAULT_CONFIG, *,
+                   cache_dir: str | Path | None = None, skip_bad: bool = False, jobs: int | None = None,
+                   progress: Progress | None = None) -> FeatureSet:
+    """The features of `corpus`: from the cache when its key matches, else computed and cached.
+
+    Bad audio (unreadable, empty, truncated, non-finite) raises one error naming every such file, or with
+    skip_bad=True leaves those utterances out and lists them in the returned skip list. `jobs` threads
+    (default: one per core) share the work; `progress(done_seconds, total_seconds)` is called as it goes.
+    """
+    check_config(config)
+    if corpus.table["utterance_id"].duplicated().any():
+        duplicate = corpus.table.loc[corpus.table["utterance_id"].duplicated(), "utterance_id"].iloc[0]
+        raise SerbenchError(f"utterance id {duplicate!r} appears twice in corpus {corpus.name}", path=corpus.root,
+                            hint="give every utterance a unique id")
+    features_dir = cache_root(cache_dir) / "features"
+    final = features_dir / f"{re.sub(r'[^A-Za-z0-9_.-]', '_', corpus.name)}-{cache_key(corpus, config)}"
+    if not final.is_dir():
+        temp = features_dir / f"{TEMP_PREFIX}{os.getpid()}-{_host_tag()}-{secrets.token_hex(4)}-{final.name}"
+        try:
+            features_dir.mkdir(parents=True, exist_ok=True)
+            clean_stale_temp_dirs(features_dir)
+            temp.mkdir()
+            _build_into(temp, corpus, config, skip_bad=skip_bad, jobs=jobs, progress=progress)
+            _publish(temp, final)
+        except OSError as error:  # reading audio is handled inside; this is the cache's own disk
+            raise SerbenchError(f"cannot write the feature cache ({error.strerror or error})",
+                                path=error.filename or features_dir,
+                                hint=f"free disk space, or point --cache-dir or ${ENV_VAR} at a writable "
+                                     "folder with room") from None
+        finally:
+            shutil.rmtree(temp, ignore_errors=True)
+    features = FeatureSet.load(final)
+    audio_problems = features.skipped[len(corpus.problems):]  # the key covers corpus.problems: same count
+    if audio_problems and not skip_bad:
+        raise problems_error(audio_problems, f"the audio of {corpus.name}")
+    return features
+
+
+def cache_key(corpus: Corpus, config: FrontendConfig) -> str:
+    """The cache key: cheap to recompute (file stats, no audio read), different whenever an input differs."""
+    files = []
+    for utterance_id, path in zip(corpus.table["utterance_id"], corpus.table["path"], strict=True):
+        try:
+            stat = os.stat(path)
+            size, mtime = stat.st_size, stat.st_mtime_ns
+        except OSError:
+            size, mtime = -1, -1  # missing: the build reports it; a file appearing later changes the key
+        files.append((_relative(path, corpus.root), utterance_id, size, mtime))
+    text = json.dumps({"format": CACHE_FORMAT, "config": config.hash(), "files": sorted(files),
+                       "labels": labels_fingerprint(corpus.table),
+                       "problems": [(_relative(p.path, corpus.root), p.line, p.message) for p in corpus.problems]})
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def labels_fingerprint(table: pd.DataFrame) -> str:
+    """A hash of the utterance table without its absolute paths (those differ between machines)."""
+    return hashlib.sha256(table.drop(columns=["path"]).to_csv(index=False).encode()).hexdigest()
+
+
+def clean_stale_temp_dirs(features_dir: Path) -> None:
+    """Remove the temporary directories of builders on this host whose process is gone."""
+    for temp in features_dir.glob(f"{TEMP_PREFIX}*"):
+        pid, _, rest = temp.name[len(TEMP_PREFIX):].partition("-")
+        if rest.startswith(f"{_host_tag()}-") and pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(temp, ignore_errors=True)
+
+
+def _build_into(temp: Path, corpus: Corpus, config: FrontendConfig, *, skip_bad: bool, jobs: int | None,
+                progress: Progress | None) -> None:
+    paths = corpus.table["path"].tolist()
+    ids = corpus.table["utterance_id"].tolist()
+    problems: dict[int, Problem] = {}
+    lengths: dict[int, int] = {}
+    for row, path in enumerate(paths):
+        try:
+            lengths[row] = audio_length(path, config.sample_rate)
+        except SerbenchError as error:
+            problems[row] = Problem(str(path), error.message)
+    starts, total_segments = _layout(lengths, config)
+    if total_segments == 0:
+        raise _nothing_left(corpus, problems)
+    digests: dict[int, str] = {}
+    outcomes = _compute(temp / "features.npy", paths, lengths, starts, total_segments, config, jobs, progress)
+    for row, outcome in outcomes.items():
+        if isinstance(outcome, Problem):
+            problems[row] = outcome
+        else:
+            digests[row] = outcome
+    if problems and not skip_bad:
+        raise problems_error([problems[row] for row in sorted(problems)], f"the audio of {corpus.name}")
+    good = sorted(digests)
+    if len(good) < len(lengths):  # files that failed only while decoding: drop their rows
+        if not good:
+            raise _nothing_left(corpus, problems)
+        _compact(temp / "features.npy", [(starts[row], segment_count(lengths[row], config)) for row in good])
+        starts, total_segments = _layout({row: lengths[row] for row in good}, config)
+
+    index = pd.DataFrame({"utterance_id": [ids[row] for row in good],
+                          "start": [starts[row] for row in good],
+                          "stop": [starts[row] + segment_count(lengths[row], config) for row in good]})
+    index.to_parquet(temp / "index.parquet", index=False)
+    skipped = {"corpus": [p.as_dict() for p in corpus.problems],
+               "audio": [problems[row].as_dict() for row in sorted(problems)]}
+    audio_fingerprint = hashlib.sha256("".join(f"{ids[row]}\t{digests[row]}\n" for row in
+                                               sorted(good, key=lambda r: ids[r])).encode()).hexdigest()
+    labels = labels_fingerprint(corpus.table)
+    meta = {
+        "format": CACHE_FORMAT,
+        "corpus": corpus.name,
+        "root": str(corpus.root),
+        "config": config.to_dict(),
+        "config_hash": config.hash(),
+        "shape": [total_segments, *config.shape],
+        "n_utterances": len(good),
+        "n_segments": total_segments,
+        "n_skipped": len(problems),
+        "audio_seconds": sum(lengths[row] for row in good) / config.sample_rate,
+        "audio_fingerprint": audio_fingerprint,
+        "labels_fingerprint": labels,
+        "content_fingerprint": hashlib.sha256(f"{audio_fingerprint}\n{labels}".encode()).hexdigest(),
+        "serbench_version": __version__,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    (temp / "skipped.json").write_text(json.dumps(skipped, indent=1))
+    (temp / "meta.json").write_text(json.dumps(meta, indent=1))
+
+
+def _compute(target: Path, paths: list[str], lengths: dict[int, int], starts: dict[int, int], total_segments: int,
+             config: FrontendConfig, jobs: int | None, progress: Progress | None) -> dict[int, str | Problem]:
+    """Fill `target` (a new features.npy) with every row's segments; per row, the sha256 of its file's bytes
+    or the Problem that kept it out. Each file is read once: the same bytes are hashed and decoded."""
+    features = np.lib.format.open_memmap(target, mode="w+", dtype=np.float32,
+                                         shape=(total_segments, *config.shape))
+    if hasattr(os, "posix_fallocate"):  # reserve the blocks: a full disk is an error here, not a SIGBUS later
+        with open(target, "rb+") as file:
+            os.posix_fallocate(file.fileno(), 0, os.fstat(file.fileno()).st_size)
+
+    def compute(rows: list[int]) -> list[tuple[int, str | Problem]]:
+        results: list[tuple[int, str | Problem]] = []
+        for row in rows:
+            path = paths[row]
+            try:
+                data = Path(path).read_bytes()
+                audio = decode_audio(data, path, config.sample_rate)
+            except OSError as error:
+                results.append((row, Problem(str(path), f"cannot read audio file ({error.strerror})")))
+                continue
+            except SerbenchError as error:
+                results.append((row, Problem(str(path), error.message)))
+                continue
+            if len(audio) != lengths[row]:
+                results.append((row, Problem(str(path), f"the header promises {lengths[row]} samples but "
+                                                        f"{len(audio)} decode: the file is truncated")))
+                continue
+            n = segment_count(lengths[row], config)
+            segment_spectrograms(audio, config, out=features[starts[row]:starts[row] + n])
+            results.append((row, hashlib.sha256(data).hexdigest()))
+        return results
+
+    outcomes: dict[int, str | Problem] = {}
+    total_seconds, done_seconds = sum(lengths.values()) / config.sample_rate, 0.0
+    for rows, results in _run_chunks(compute, sorted(lengths), jobs):
+        outcomes.update(results)
+        done_seconds += sum(lengths[row] for row in rows) / config.sample_rate
+        if progress is not None:
+            progress(done_seconds, total_seconds)
+    features.flush()
+    return outcomes
+
+
+def _layout(lengths: dict[int, int], config: FrontendConfig) -> tuple[dict[int, int], int]:
+    """Each row's first segment in features.npy (rows in table order), and the number of segments."""
+    starts, total = {}, 0
+    for row in sorted(lengths):
+        starts[row] = total
+        total += segment_count(lengths[row], config)
+    return starts, total
+
+
+def _run_chunks(compute: Callable[[list[int]], list], rows: list[int], jobs: int | None):
+    """Yield (chunk, compute(chunk)) over chunks of `rows`, on `jobs` threads.
+
+    Threads, not processes: reading, decoding, hashing and the FFTs all release the GIL, and threads start
+    in microseconds where spawned processes take seconds to import torch. torch is held to one intra-op
+    thread meanwhile: its thread team on these small ops is slow, and very slow when a core is busy.
+    """
+    jobs = max(1, jobs or _usable_cores())
+    size = max(1, min(64, len(rows) // (jobs * 16)))
+    chunks = [rows[i:i + size] for i in range(0, len(rows), size)]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        if jobs == 1:
+            for chunk in chunks:
+                yield chunk, compute(chunk)
+        else:
+            pool = ThreadPoolExecutor(jobs, initializer=torch.set_num_threads, initargs=(1,))
+            try:
+                yield from zip(chunks, pool.map(compute, chunks), strict=True)
+            finally:
+                pool.shutdown(cancel_futures=True)  # on an error or Ctrl-C, do not finish the queued chunks
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _compact(path: Path, keep: list[tuple[int, int]]) -> None:
+    """Rewrite features.npy with only the (start, count) row ranges in `keep`."""
+    source = np.load(path, mmap_mode="r")
+    compact = path.with_name("compact.npy")
+    target = np.lib.format.open_memmap(compact, mode="w+", dtype=source.dtype,
+                                       shape=(sum(n for _, n in keep), *source.shape[1:]))
+    position = 0
+    for start, n in keep:
+        target[position:position + n] = source[start:start + n]
+        position += n
+    target.flush()
+    del source, target
+    os.replace(compact, path)
+
+
+def _publish(temp: Path, final: Path) -> None:
+    """fsync the finished cache and rename it into place; if another builder got there first, keep theirs."""
+    for name in FILES:
+        with open(temp / name, "rb+") as file:
+            os.fsync(file.fileno())
+    _fsync_dir(temp)
+    try:
+        os.rename(temp, final)
+    except OSError:
+        if not final.is_dir():
+            raise
+        return  # the caller removes our copy
+    _fsync_dir(final.parent)
+
+
+def _fsync_dir(path: Path) -> None:
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def _nothing_left(corpus: Corpus, problems: dict[int, Problem]) -> SerbenchError:
+    if problems:
+        return problems_error([problems[row] for row in sorted(problems)],
+                              f"the audio of {corpus.name} (no usable audio is left)")
+    return SerbenchError(f"corpus {corpus.name} has no utterances", path=corpus.root,
+                         hint="check that --root points at the corpus release")
+
+
+def _relative(path: str, root: Path) -> str:
+    try:
+        return Path(path).relative_to(root).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def _usable_cores() -> int:
+    if hasattr(os, "sched_getaffinity"):  # the cores this process may run on, e.g. inside a container
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def _host_tag() -> str:
+    return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's live process
+    return True

@@ -1,0 +1,177 @@
+"""`serbench data ...`: look at, check and prepare a corpus."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import Counter
+from pathlib import Path
+
+import pandas as pd
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from serbench.corpora import CORPORA, read_corpus
+from serbench.corpora.schema import Corpus
+from serbench.errors import Problem, SerbenchError
+from serbench.labels import TASKS, apply_task, get_task
+from serbench.sources import data_sources
+from serbench.synth import DEFAULT_SCALE, is_synthetic, synthesize
+
+SYNTHETIC_BANNER = "[bold yellow]SYNTHETIC DATA[/]: generated stand-ins (serbench data synth), not the real corpus"
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    data = commands.add_parser("data", help="look at, check and prepare a corpus")
+    sub = data.add_subparsers(dest="data_command", required=True, metavar="SUBCOMMAND")
+
+    def corpus_command(name: str, help_text: str) -> argparse.ArgumentParser:
+        parser = sub.add_parser(name, help=help_text, description=help_text)
+        parser.add_argument("--corpus", required=True, metavar="NAME",
+                            help=f"{', '.join(CORPORA)}, or any name with a manifest CSV as --root")
+        where = parser.add_mutually_exclusive_group(required=True)
+        where.add_argument("--root", type=Path, help="the corpus's release folder as distributed, or a manifest CSV")
+        where.add_argument("--data", metavar="DIR|FILE.toml|synthetic",
+                           help="a folder holding the releases under their usual names, a data configuration "
+                                "file, or 'synthetic' for the generated stand-ins")
+        return parser
+
+    summary = corpus_command("summary", "utterances per speaker and label, genders, totals and exclusions")
+    summary.add_argument("--task", choices=TASKS, help="count the classes of this label task")
+    summary.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+    summary.add_argument("--skip-bad", action="store_true", help="skip unreadable entries, listing them")
+    summary.set_defaults(func=run_summary)
+
+    check = corpus_command("check", "read every audio file and label; report every problem")
+    check.set_defaults(func=run_check)
+
+    features = corpus_command("features", "compute the corpus's spectrogram features into the cache")
+    features.add_argument("--cache-dir", type=Path, help="cache folder (default: $SERBENCH_CACHE or ~/.cache/serbench)")
+    features.add_argument("--jobs", type=int, help="worker processes (default: all cores)")
+    features.add_argument("--skip-bad", action="store_true",
+                          help="skip unreadable files; the skip list is printed and saved with the cache")
+    features.set_defaults(func=run_features)
+
+    synth = sub.add_parser("synth", help="write synthetic stand-ins of the four corpora in their release layouts")
+    synth.add_argument("--out", required=True, type=Path, help="folder to write the four releases into")
+    synth.add_argument("--scale", type=float, default=DEFAULT_SCALE,
+                       help=f"size relative to the real corpora (default {DEFAULT_SCALE}; 1.0 = real sizes)")
+    synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--jobs", type=int, help="worker processes (default: all cores)")
+    synth.set_defaults(func=run_synth)
+
+
+def read_args_corpus(args: argparse.Namespace, *, skip_bad: bool) -> Corpus:
+    if args.root is not None:
+        return read_corpus(args.corpus, args.root, skip_bad=skip_bad)
+    with Console(stderr=True).status("locating the data (the synthetic stand-ins are generated on first use)"):
+        root = data_sources(args.data, getattr(args, "cache_dir", None)).root(args.corpus)
+    return read_corpus(args.corpus, root, skip_bad=skip_bad)
+
+
+def summarise(corpus: Corpus, task: str | None) -> dict:
+    """The summary of `corpus` as a JSON-ready dict (the --json format)."""
+    labelled = apply_task(corpus.table, get_task(task) if task else None)
+    table = labelled.table
+    genders = table.groupby("speaker")["gender"].first()
+    counts = table["speaker"].value_counts()
+    return {
+        "corpus": corpus.name,
+        "synthetic": is_synthetic(corpus.root),
+        "task": task,
+        "utterances": len(table),
+        "by_label": {label: int(n) for label, n in sorted(Counter(table["label"]).items())},
+        "by_speaker": {speaker: {"gender": genders[speaker], "count": int(counts[speaker])}
+                       for speaker in sorted(counts.index)},
+        "excluded": labelled.excluded,
+        "skipped": [problem.as_dict() for problem in corpus.problems],
+    }
+
+
+def run_summary(args: argparse.Namespace) -> int:
+    corpus = read_args_corpus(args, skip_bad=args.skip_bad)
+    summary = summarise(corpus, args.task)
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return 0
+    console = Console()
+    if summary["synthetic"]:
+        console.print(SYNTHETIC_BANNER)
+    labelled = apply_task(corpus.table, get_task(args.task) if args.task else None).table
+    crosstab = pd.crosstab(labelled["speaker"], labelled["label"], margins=True, margins_name="total")
+    title = f"{corpus.name} at {corpus.root}" + (f" - task {args.task}" if args.task else " - emotion codes")
+    table = Table(title=escape(title))
+    for column in ["speaker", "gender", *map(str, crosstab.columns)]:
+        table.add_column(escape(column), justify="left" if column in ("speaker", "gender") else "right")
+    for speaker, row in crosstab.iterrows():
+        gender = summary["by_speaker"].get(speaker, {}).get("gender", "")
+        table.add_row(escape(str(speaker)), gender, *(str(int(n)) for n in row))
+    console.print(table)
+    console.print(f"{summary['utterances']} utterances used; "
+                  f"genders: {dict(Counter(s['gender'] for s in summary['by_speaker'].values()))}")
+    report_exclusions(console, summary["excluded"], corpus.problems)
+    return 0
+
+
+def report_exclusions(console: Console, excluded: dict[str, int], problems: list[Problem]) -> None:
+    for reason, n in excluded.items():
+        console.print(f"  excluded {n}: {escape(reason)}", soft_wrap=True)
+    report_problems(console, problems, "skipped")
+
+
+def report_problems(console: Console, problems: list[Problem], verb: str) -> None:
+    for problem in problems:
+        console.print(f"  [yellow]{verb}[/] {escape(str(problem))}", highlight=False, soft_wrap=True)
+
+
+def run_check(args: argparse.Namespace) -> int:
+    from serbench.audio import load_audio
+
+    corpus = read_args_corpus(args, skip_bad=True)
+    problems = list(corpus.problems)
+    console = Console()
+    with progress_bar(console) as progress:
+        task = progress.add_task("reading audio", total=len(corpus.table))
+        for path in corpus.table["path"]:
+            try:
+                load_audio(path, sample_rate=None)
+            except SerbenchError as error:
+                problems.append(Problem(path, error.message))
+            progress.advance(task)
+    report_problems(console, problems, "problem:")
+    console.print(f"{len(corpus.table)} labelled utterances checked, {len(problems)} problem(s)")
+    return 1 if problems else 0
+
+
+def progress_bar(console: Console) -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                    TimeRemainingColumn(), console=console, transient=True)
+
+
+def run_features(args: argparse.Namespace) -> int:
+    from serbench.cache import build_features
+
+    corpus = read_args_corpus(args, skip_bad=args.skip_bad)
+    console = Console()
+    with progress_bar(console) as progress:
+        task = progress.add_task(f"features of {corpus.name}", total=None)
+        features = build_features(corpus, cache_dir=args.cache_dir, skip_bad=args.skip_bad, jobs=args.jobs,
+                                  progress=lambda done, total: progress.update(task, completed=done, total=total))
+    console.print(f"{features.meta['n_utterances']} utterances, {features.meta['n_segments']} segments "
+                  f"of {features.features.shape[1]} x {features.features.shape[2]} in {features.path}")
+    report_problems(console, features.skipped, "skipped")
+    return 0
+
+
+def run_synth(args: argparse.Namespace) -> int:
+    console = Console()
+    with progress_bar(console) as progress:
+        task = progress.add_task("synthesising", total=None)
+        roots = synthesize(args.out, scale=args.scale, seed=args.seed, jobs=args.jobs,
+                           progress=lambda done, total: progress.update(task, completed=done, total=total))
+    for name, root in roots.items():
+        console.print(f"{name}: {root}")
+    console.print(SYNTHETIC_BANNER)
+    return 0

@@ -1,0 +1,50 @@
+"""`serbench methods`: list every method, where it came from, and its hyperparameter defaults."""
+
+from __future__ import annotations
+
+import argparse
+
+from rich.console import Console
+from rich.table import Table
+
+from serbench.method import discover_methods, get_method
+
+
+def add_plugin_option(parser: argparse.ArgumentParser) -> None:
+    """--plugin, for every command that looks up methods (pass args.plugin to discover_methods)."""
+    parser.add_argument("--plugin", action="append", default=[], metavar="FILE.py",
+                        help="load methods from a Python file (repeatable)")
+
+
+def add_hp_option(parser: argparse.ArgumentParser) -> None:
+    """--hp, for every command that builds methods (pass parse_hp(args.hp) to build_method)."""
+    parser.add_argument("--hp", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a method hyperparameter, e.g. --hp gamma=0.5 (repeatable)")
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("methods", help="list the available methods",
+                                 description="List every method: built-in, from installed packages "
+                                             "(entry point group serbench.methods) and from --plugin files.")
+    parser.add_argument("name", nargs="?", help="show this method's hyperparameter defaults")
+    add_plugin_option(parser)
+    parser.set_defaults(func=run_methods)
+
+
+def run_methods(args: argparse.Namespace) -> int:
+    methods = discover_methods(args.plugin)
+    console = Console()
+    if args.name:
+        entry = get_method(args.name)
+        console.print(f"[bold]{entry.name}[/] ({entry.source}): {entry.description}", highlight=False)
+        table = Table("hyperparameter", "default")
+        for key, value in entry.cls.hparams.items():
+            table.add_row(key, repr(value))
+        console.print(table)
+        return 0
+    table = Table("method", "description")
+    table.add_column("from", overflow="fold")
+    for entry in methods.values():
+        table.add_row(entry.name, entry.description, entry.source)
+    console.print(table)
+    return 0

@@ -1,0 +1,93 @@
+"""`serbench run` and `serbench status`: sweeps of methods x protocol x tasks x seeds, and where they stand."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from serbench.cli.methods import add_hp_option, add_plugin_option
+from serbench.errors import SerbenchError
+from serbench.labels import TASKS
+from serbench.launch import LAUNCHERS, launch, status
+from serbench.method import parse_hp
+from serbench.runner import SweepConfig
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    run = commands.add_parser("run", help="train and score methods under a protocol, over seeds",
+                              description="Expand the grid methods x protocol x tasks x seeds, skip runs already "
+                                          "in the results store, run the rest and print UA per test corpus.")
+    run.add_argument("--method", action="append", required=True, metavar="M",
+                     help="a method name (repeatable), or 'all'")
+    run.add_argument("--protocol", required=True, metavar="P", help="a built-in protocol name or a .toml file")
+    run.add_argument("--task", action="append", choices=TASKS, help="label task (repeatable; default: the "
+                                                                    "protocol's tasks, arousal and valence)")
+    seeds = run.add_mutually_exclusive_group()
+    seeds.add_argument("--seeds", type=int, default=5, metavar="N", help="seeds 0 .. N-1 (default 5)")
+    seeds.add_argument("--seed", type=int, action="append", metavar="S", help="a seed (repeatable)")
+    run.add_argument("--data", metavar="DIR|FILE.toml|synthetic",
+                     help="where the corpora are (default: $SERBENCH_DATA, then ./serbench.toml)")
+    run.add_argument("--results", default="results", metavar="DIR", help="the results store (default ./results)")
+    run.add_argument("--jobs", type=int, default=1, metavar="N", help="worker processes or SLURM jobs")
+    run.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
+    run.add_argument("--launcher", choices=LAUNCHERS, default="local")
+    run.add_argument("--slurm", action="append", default=[], metavar="KEY=VALUE",
+                     help="a submitit/SLURM option, e.g. slurm_partition=gpu, timeout_min=240, gpus_per_node=1")
+    run.add_argument("--preset", choices=("paper", "small"), help="model size for every method (default: paper)")
+    run.add_argument("--epochs", type=int, help="training epochs for every method")
+    add_hp_option(run)
+    add_plugin_option(run)
+    run.add_argument("--skip-bad", action="store_true", help="skip unreadable corpus files, listing them")
+    run.add_argument("--cache-dir", metavar="DIR", help="feature cache (default: $SERBENCH_CACHE or ~/.cache/serbench)")
+    run.set_defaults(func=run_command)
+
+    show = commands.add_parser("status", help="done, failed and pending runs in a results store")
+    show.add_argument("--results", default="results", metavar="DIR")
+    show.add_argument("--json", action="store_true", help="print one JSON object")
+    show.set_defaults(func=status_command)
+
+
+def slurm_options(assignments: list[str]) -> dict:
+    options = {}
+    for key, value in parse_hp(assignments).items():
+        options[key] = int(value) if value.isdigit() else value
+    return options
+
+
+def run_command(args: argparse.Namespace) -> int:
+    methods = tuple(args.method)
+    if "all" in methods and len(methods) > 1:
+        raise SerbenchError("--method all cannot be combined with other methods")
+    config = SweepConfig(methods=methods, protocol=args.protocol, tasks=tuple(args.task or ()),
+                         seeds=tuple(args.seed) if args.seed else tuple(range(args.seeds)), data=args.data,
+                         results=args.results, device=args.device, preset=args.preset, epochs=args.epochs,
+                         hp=parse_hp(args.hp), plugins=tuple(args.plugin), skip_bad=args.skip_bad, cache=args.cache_dir)
+    frame = launch(config, jobs=args.jobs, launcher=args.launcher, slurm=slurm_options(args.slurm),
+                   console=Console())
+    return 1 if frame.attrs["failed"] else 0
+
+
+def status_command(args: argparse.Namespace) -> int:
+    report = status(args.results)
+    if args.json:
+        print(json.dumps(report, indent=1))
+        return 0
+    table = Table(title=f"runs in {escape(args.results)}: {report['done']} done, {report['failed']} failed, "
+                        f"{report['pending']} pending")
+    for column in ("method", "protocol", "fold", "task", "seeds done", "failed", "pending"):
+        table.add_column(column)
+    groups: dict[tuple, dict[str, list]] = {}
+    for run in report["runs"]:
+        key = (run["method"], run["protocol"], run["fold"], run["task"])
+        groups.setdefault(key, {"done": [], "failed": [], "pending": []})[run["state"]].append(
+            f"{run['seed']}{'*' if run['running'] else ''}")
+    for key, states in sorted(groups.items()):
+        table.add_row(*map(escape, map(str, key)), *(" ".join(states[s]) or "-" for s in ("done", "failed", "pending")))
+    Console().print(table)
+    if any(run["running"] for run in report["runs"]):
+        Console().print("* running now")
+    return 0

@@ -1,0 +1,89 @@
+"""Corpus readers: each reads one corpus's release exactly as its owners distribute it.
+
+A reader is a function `read(root) -> (table, problems)` registered with `@register_corpus(...)`. It returns
+the utterance table (serbench.corpora.schema) and every per-file problem it found (a label without audio,
+audio without a label, a line that does not parse, an unknown code); it raises CorpusError only when the
+root is not that corpus at all. `read_corpus` turns problems into one clear error, or into an explicit skip
+list with skip_bad=True. Audio content (corrupt or empty WAVs) is checked where audio is read: the feature
+pass and `serbench data check`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from serbench.corpora.schema import Corpus
+from serbench.errors import CorpusError, Problem
+
+Reader = Callable[[Path], tuple[pd.DataFrame, list[Problem]]]
+
+
+@dataclass(frozen=True)
+class CorpusInfo:
+    """Metadata of a built-in corpus (mteb-style), and its reader."""
+
+    name: str  # the name used on the command line: iemocap, msp-improv, savee, emodb
+    title: str
+    release_dir: str  # the release's usual folder name, as distributed
+    languages: tuple[str, ...]
+    native_sample_rate: int
+    licence: str
+    homepage: str
+    read: Reader
+
+
+CORPORA: dict[str, CorpusInfo] = {}
+
+
+def register_corpus(name: str, **metadata: object) -> Callable[[Reader], Reader]:
+    """Register the decorated reader as the built-in corpus `name`, with CorpusInfo's other fields."""
+
+    def register(read: Reader) -> Reader:
+        if name in CORPORA:
+            raise ValueError(f"corpus {name!r} registered twice")
+        CORPORA[name] = CorpusInfo(name=name, read=read, **metadata)  # type: ignore[arg-type]
+        return read
+
+    return register
+
+
+MAX_LISTED = 20
+
+
+def problems_error(problems: list[Problem], what: str) -> CorpusError:
+    """One error listing the first problems, with what to do about them."""
+    lines = [str(problem) for problem in problems[:MAX_LISTED]]
+    if len(problems) > MAX_LISTED:
+        lines.append(f"... and {len(problems) - MAX_LISTED} more (`serbench data check` lists them all)")
+    return CorpusError(f"{len(problems)} problem(s) in {what}:\n    " + "\n    ".join(lines),
+                       hint="fix or remove the files named above, or pass --skip-bad to skip them "
+                            "(the skip list is printed and saved with the feature cache)")
+
+
+def read_corpus(name: str, root: str | Path, *, skip_bad: bool = False) -> Corpus:
+    """Read corpus `name` from `root`: a built-in corpus's release folder, or a manifest CSV for any name."""
+    from serbench.corpora.manifest import read_manifest
+
+    root = Path(root).expanduser().resolve()
+    if root.suffix.lower() == ".csv":
+        table, problems = read_manifest(root, name)
+    else:
+        if name not in CORPORA:
+            raise CorpusError(f"unknown corpus {name!r}",
+                              hint=f"use one of {', '.join(CORPORA)}, or give a manifest CSV as the root")
+        if not root.is_dir():
+            raise CorpusError("no such folder", path=root,
+                              hint=f"point --root at the {CORPORA[name].title} release "
+                                   f"(usually named {CORPORA[name].release_dir})")
+        table, problems = CORPORA[name].read(root)
+    if problems and not skip_bad:
+        raise problems_error(problems, f"{name} at {root}")
+    return Corpus(name, root, table, problems)
+
+
+# The built-in readers register themselves on import.
+from serbench.corpora import emodb, iemocap, msp_improv, savee  # noqa: E402, F401

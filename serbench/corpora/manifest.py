@@ -1,0 +1,89 @@
+"""The generic manifest: a CSV that lets any corpus (RAVDESS, CREMA-D, your own) take part without code.
+
+Required columns: path (relative to the CSV's folder, or absolute), speaker, gender (F/M; f, m, female, male are
+accepted), language (BCP-47: en-US, de, ...), emotion (a name from serbench.labels.EMOTIONS). Optional columns:
+utterance_id (default: the path as written, without its suffix), session, emotion_code (default: the emotion),
+valence, arousal, dominance (numbers; empty = NaN). An empty optional cell takes the default; other columns are
+ignored. See docs/corpora.md for an example.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from serbench.corpora.schema import RATING_COLUMNS, make_table
+from serbench.errors import CorpusError, Problem
+from serbench.labels import EMOTIONS
+
+REQUIRED = ("path", "speaker", "gender", "language", "emotion")
+GENDERS = {"f": "F", "female": "F", "m": "M", "male": "M"}
+HINT = "see docs/corpora.md for the manifest format"
+
+
+def read_manifest(csv_path: Path, name: str) -> tuple[pd.DataFrame, list[Problem]]:
+    """The utterance table of corpus `name` listed in the manifest `csv_path`, and the bad rows found."""
+    if not csv_path.is_file():
+        raise CorpusError("no such manifest file", path=csv_path, hint=HINT)
+    rows: dict[str, dict] = {}
+    problems: list[Problem] = []
+    try:
+        with open(csv_path, newline="", encoding="utf-8-sig") as stream:
+            reader = csv.DictReader(stream)
+            if reader.fieldnames is None:
+                raise CorpusError("the manifest is empty: it needs a header line naming its columns",
+                                  path=csv_path, hint=HINT)
+            reader.fieldnames = [column.strip().lower() for column in reader.fieldnames]
+            missing = [column for column in REQUIRED if column not in reader.fieldnames]
+            if missing:
+                raise CorpusError(f"the manifest has no column {', '.join(missing)} (required: {', '.join(REQUIRED)})",
+                                  path=csv_path, line=1, hint=HINT)
+            for record in reader:
+                row, message = _parse_row(record, csv_path.parent, name, rows)
+                if message is not None:
+                    problems.append(Problem(str(csv_path), message, reader.line_num))
+                else:
+                    rows[row["utterance_id"]] = row
+    except UnicodeDecodeError as error:
+        raise CorpusError(f"the manifest is not UTF-8 text ({error.reason})", path=csv_path,
+                          hint="save the CSV as UTF-8") from error
+    except csv.Error as error:
+        raise CorpusError(f"the manifest is not a valid CSV file ({error})", path=csv_path, hint=HINT) from error
+    return make_table(rows.values()), problems
+
+
+def _parse_row(record: dict, folder: Path, name: str, rows: dict[str, dict]) -> tuple[dict, str | None]:
+    """(the table row, None) for a good manifest row, ({}, what is wrong) for a bad one."""
+    if None in record or None in record.values():
+        return {}, "the row does not have one value per header column"
+    value = {column: (text or "").strip() for column, text in record.items()}
+    empty = [column for column in REQUIRED if not value[column]]
+    if empty:
+        return {}, f"empty {', '.join(empty)}"
+    gender = GENDERS.get(value["gender"].lower())
+    if gender is None:
+        return {}, f"unknown gender {value['gender']!r} (use F or M; f, m, female, male are accepted)"
+    emotion = value["emotion"].lower()
+    if emotion not in EMOTIONS:
+        return {}, f"unknown emotion {value['emotion']!r} (use one of: {', '.join(EMOTIONS)})"
+    ratings = {}
+    for column in RATING_COLUMNS:
+        try:
+            ratings[column] = float(value[column]) if value.get(column) else math.nan
+        except ValueError:
+            return {}, f"{column} {value[column]!r} is not a number"
+    path = Path(value["path"])
+    audio = path if path.is_absolute() else folder / path
+    if not audio.is_file():
+        return {}, f"missing audio: {audio} does not exist"
+    utterance = value.get("utterance_id") or path.with_suffix("").as_posix()
+    if utterance in rows:
+        return {}, f"utterance id {utterance!r} appears a second time"
+    return {
+        "utterance_id": utterance, "path": str(audio), "corpus": name, "speaker": f"{name}:{value['speaker']}",
+        "gender": gender, "language": value["language"], "session": value.get("session", ""),
+        "emotion_code": value.get("emotion_code") or emotion, "emotion": emotion, **ratings,
+    }, None

@@ -1,0 +1,50 @@
+"""The utterance table: what every corpus reader returns, one row per utterance.
+
+| column | type | meaning |
+| --- | --- | --- |
+| utterance_id | str | the corpus's own id of the utterance (unique within the corpus) |
+| path | str | absolute path of the audio file |
+| corpus | str | corpus name (iemocap, msp-improv, savee, emodb, or a manifest's name) |
+| speaker | str | `<corpus>:<speaker>`, unique across corpora |
+| gender | str | "F" or "M" |
+| language | str | BCP-47 tag: en-US, en-GB, de, ... |
+| session | str | recording session where the corpus has one, else "" |
+| emotion_code | str | the label exactly as the corpus writes it (IEMOCAP `exc`, Emo-DB `W`, ...) |
+| emotion | str | normalised emotion name (one of `serbench.labels.EMOTIONS`) |
+| valence, arousal, dominance | float | ratings on the corpus's scale (1-5 in IEMOCAP, MSP-IMPROV); NaN if absent |
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from serbench.errors import Problem
+
+TEXT_COLUMNS = ("utterance_id", "path", "corpus", "speaker", "gender", "language", "session",
+                "emotion_code", "emotion")
+RATING_COLUMNS = ("valence", "arousal", "dominance")
+COLUMNS = TEXT_COLUMNS + RATING_COLUMNS
+
+
+def make_table(rows: Iterable[Mapping]) -> pd.DataFrame:
+    """Build an utterance table from row dicts; missing ratings become NaN, rows are sorted by id."""
+    table = pd.DataFrame(list(rows), columns=list(COLUMNS))
+    for column in TEXT_COLUMNS:
+        table[column] = table[column].astype(object).fillna("").astype(str)
+    for column in RATING_COLUMNS:
+        table[column] = pd.to_numeric(table[column], errors="coerce").astype("float64")
+    return table.sort_values("utterance_id", kind="stable").reset_index(drop=True)
+
+
+@dataclass
+class Corpus:
+    """A corpus as read from disk: its utterance table and the problems found while reading it."""
+
+    name: str
+    root: Path
+    table: pd.DataFrame
+    problems: list[Problem] = field(default_factory=list)

@@ -1,0 +1,127 @@
+"""Emotion names and label tasks: the one place where categories become classes.
+
+Every corpus reader maps its own codes onto the normalised names in EMOTIONS. A label task maps those
+names onto its classes through LABEL_TABLE. The binary arousal and valence columns are the default of
+docs/labels.md (after Schuller et al., IEEE T-AFFC 2010), which the paper leaves open; a protocol may
+override single entries. Utterances a task cannot use are counted per reason, never dropped silently.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import pandas as pd
+
+from serbench.errors import SerbenchError
+
+# Not emotion categories: the raters did not agree, or chose "other". No task uses them.
+NO_AGREEMENT = "no_agreement"
+OTHER = "other"
+
+#                 emotion4      arousal  valence
+LABEL_TABLE: dict[str, tuple[str | None, str | None, str | None]] = {
+    "anger":       ("anger",     "high", "negative"),
+    "happiness":   ("happiness", "high", "positive"),
+    "excitement":  ("happiness", "high", "positive"),  # IEMOCAP's exc, merged into happiness as usual
+    "sadness":     ("sadness",   "low",  "negative"),
+    "neutral":     ("neutral",   "low",  "positive"),
+    "fear":        (None,        "high", "negative"),
+    "surprise":    (None,        "high", "positive"),
+    "disgust":     (None,        "high", "negative"),
+    "boredom":     (None,        "low",  "negative"),
+    "frustration": (None,        None,   None),
+    "calm":        (None,        "low",  "positive"),  # RAVDESS; not in the paper's corpora
+    "contempt":    (None,        None,   None),
+    OTHER:         (None,        None,   None),
+    NO_AGREEMENT:  (None,        None,   None),
+}
+EMOTIONS = tuple(LABEL_TABLE)
+TASK_CLASSES: dict[str, tuple[str, ...]] = {
+    "emotion4": ("anger", "happiness", "sadness", "neutral"),
+    "arousal": ("low", "high"),
+    "valence": ("negative", "positive"),
+}
+TASKS = tuple(TASK_CLASSES)
+
+# The utterances the paper uses from each corpus ("utterances used" in docs/paper.md): IEMOCAP's and
+# MSP-IMPROV's four-category subsets, all seven categories of SAVEE and Emo-DB. Corpora not named here
+# (manifests) contribute every emotion the task maps.
+PAPER_SUBSETS: dict[str, frozenset[str]] = {
+    "iemocap": frozenset({"anger", "happiness", "excitement", "sadness", "neutral"}),
+    "msp-improv": frozenset({"anger", "happiness", "sadness", "neutral"}),
+}
+
+
+@dataclass(frozen=True)
+class Task:
+    """A label task: its classes in a fixed order, and the emotion -> class mapping."""
+
+    name: str
+    classes: tuple[str, ...]
+    mapping: Mapping[str, str]
+
+    def index(self, label: str) -> int:
+        return self.classes.index(label)
+
+
+def get_task(name: str, overrides: Mapping[str, str | None] | None = None) -> Task:
+    """The task `name`, with `overrides` (emotion -> class, or None to exclude) applied to LABEL_TABLE."""
+    if name not in TASK_CLASSES:
+        raise SerbenchError(f"unknown task {name!r}", hint=f"use one of: {', '.join(TASKS)}")
+    column = TASKS.index(name)
+    mapping = {emotion: row[column] for emotion, row in LABEL_TABLE.items() if row[column] is not None}
+    for emotion, label in (overrides or {}).items():
+        if emotion not in LABEL_TABLE:
+            raise SerbenchError(f"label override names unknown emotion {emotion!r}",
+                                hint=f"use one of: {', '.join(EMOTIONS)}")
+        if label is None:
+            mapping.pop(emotion, None)
+        elif label not in TASK_CLASSES[name]:
+            raise SerbenchError(f"label override maps {emotion!r} to {label!r}, not a class of {name}",
+                                hint=f"use one of: {', '.join(TASK_CLASSES[name])}")
+        else:
+            mapping[emotion] = label
+    return Task(name, TASK_CLASSES[name], mapping)
+
+
+@dataclass
+class Labelled:
+    """A task applied to an utterance table: the rows it uses (with `label` and class index `y`) and why
+    the others were left out."""
+
+    table: pd.DataFrame
+    excluded: dict[str, int]
+
+
+def exclusion_reason(emotion: str, corpus: str, task: Task | None,
+                     subsets: Mapping[str, frozenset[str]] = PAPER_SUBSETS) -> str | None:
+    """Why an utterance of `emotion` from `corpus` is not used by `task` (when task is None: why it has no
+    usable emotion label at all). None when it is used."""
+    if emotion == NO_AGREEMENT:
+        return "no agreed emotion"
+    if emotion == OTHER:
+        return "emotion 'other'"
+    if task is None:
+        return None
+    if corpus in subsets and emotion not in subsets[corpus]:
+        return f"{emotion}: outside the paper's {corpus} subset"
+    if emotion not in task.mapping:
+        return f"{emotion}: not a class of {task.name}"
+    return None
+
+
+def apply_task(table: pd.DataFrame, task: Task | None,
+               subsets: Mapping[str, frozenset[str]] = PAPER_SUBSETS) -> Labelled:
+    """Keep the utterances `task` uses (all usable ones when task is None) and count the rest by reason."""
+    reasons = [exclusion_reason(e, c, task, subsets) for e, c in zip(table["emotion"], table["corpus"], strict=True)]
+    keep = [reason is None for reason in reasons]
+    kept = table.loc[keep].copy()
+    if task is None:
+        kept["label"] = kept["emotion_code"]
+    else:
+        kept["label"] = kept["emotion"].map(task.mapping)
+        kept["y"] = [task.index(label) for label in kept["label"]]
+    excluded = Counter(reason for reason in reasons if reason is not None)
+    return Labelled(kept.reset_index(drop=True), dict(sorted(excluded.items())))

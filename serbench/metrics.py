@@ -1,0 +1,42 @@
+"""Scores of one test corpus: unweighted accuracy (the paper's metric), weighted accuracy, macro-F1."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
+    """Counts, rows = true class, columns = predicted class."""
+    matrix = np.zeros((n_classes, n_classes), dtype=np.int64)
+    np.add.at(matrix, (np.asarray(y_true), np.asarray(y_pred)), 1)
+    return matrix
+
+
+def unweighted_accuracy(matrix: np.ndarray) -> float:
+    """The mean of per-class recalls over the classes present in the test part (UA, also UAR or balanced
+    accuracy): a class the test part does not contain has no recall and does not count."""
+    support = matrix.sum(axis=1)
+    present = support > 0
+    return float(np.mean(np.diag(matrix)[present] / support[present])) if present.any() else float("nan")
+
+
+def weighted_accuracy(matrix: np.ndarray) -> float:
+    """Plain accuracy (WA): correct decisions over all decisions."""
+    total = matrix.sum()
+    return float(np.trace(matrix) / total) if total else float("nan")
+
+
+def macro_f1(matrix: np.ndarray) -> float:
+    """The mean F1 over the classes present in the test part or predicted for it."""
+    tp = np.diag(matrix).astype(float)
+    support, predicted = matrix.sum(axis=1), matrix.sum(axis=0)
+    seen = (support + predicted) > 0
+    f1 = np.divide(2 * tp, support + predicted, out=np.zeros_like(tp), where=seen)
+    return float(f1[seen].mean()) if seen.any() else float("nan")
+
+
+def scores(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> dict:
+    """UA, WA, macro-F1, n and the confusion matrix, JSON-ready."""
+    matrix = confusion_matrix(y_true, y_pred, n_classes)
+    return {"ua": unweighted_accuracy(matrix), "wa": weighted_accuracy(matrix), "macro_f1": macro_f1(matrix),
+            "n": int(matrix.sum()), "confusion": matrix.tolist()}

@@ -1,0 +1,98 @@
+"""Where the corpora are: a folder of releases, a data configuration file, or the synthetic stand-ins.
+
+`--data` takes one of
+- `synthetic`: the generated stand-ins of the four corpora, made once per scale and seed and kept in the cache;
+- a folder holding the releases under their usual names (IEMOCAP_full_release, MSP-IMPROV, SAVEE, emodb);
+- a TOML file mapping corpus names to a release root or a manifest CSV (relative paths are relative to the file):
+      [corpora.emodb]
+      root = "/data/emodb"
+      [corpora.ravdess]
+      manifest = "/data/ravdess.csv"
+Without --data, $SERBENCH_DATA (any of the above) and then ./serbench.toml are used.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from serbench.corpora import CORPORA
+from serbench.errors import CorpusError, SerbenchError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+SYNTHETIC = "synthetic"
+DEFAULT_CONFIG = "serbench.toml"
+HOW_TO_POINT = ("pass --data with a folder of releases or a data configuration file (docs/data.md), "
+                "or use --data synthetic for the generated stand-ins")
+
+
+@dataclass(frozen=True)
+class DataSources:
+    """Corpus name -> release folder or manifest CSV, and where that mapping came from."""
+
+    kind: str  # "synthetic", "folder" or "config"
+    origin: str
+    roots: dict[str, Path]
+
+    @property
+    def synthetic(self) -> bool:
+        return self.kind == SYNTHETIC
+
+    def root(self, name: str) -> Path:
+        if name in self.roots:
+            return self.roots[name]
+        if self.kind == "folder" and name in CORPORA:
+            info = CORPORA[name]
+            raise CorpusError(f"no {info.title} release found", path=Path(self.origin) / info.release_dir,
+                              hint=f"put the release there under the name {info.release_dir}, or {HOW_TO_POINT}")
+        hint = (f"add a [corpora.{name}] table with root = ... or manifest = ... to it" if self.kind == "config"
+                else HOW_TO_POINT)
+        raise CorpusError(f"corpus {name!r} is not in the data {self.origin}", hint=hint)
+
+
+def data_sources(data: str | Path | None = None, cache_dir: str | Path | None = None) -> DataSources:
+    """Resolve --data (or $SERBENCH_DATA, or ./serbench.toml) into corpus roots; the synthetic stand-ins are
+    kept in the cache (`cache_dir`, else the default cache root)."""
+    if data is None:
+        data = os.environ.get("SERBENCH_DATA") or (DEFAULT_CONFIG if Path(DEFAULT_CONFIG).is_file() else None)
+    if data is None:
+        raise SerbenchError("no data given", hint=HOW_TO_POINT)
+    if str(data) == SYNTHETIC:
+        from serbench.synth import synthetic_data
+
+        return DataSources(SYNTHETIC, "synthetic stand-ins", synthetic_data(cache_dir=cache_dir))
+    path = Path(data).expanduser().resolve()
+    if path.is_dir():
+        return DataSources("folder", str(path), {name: path / info.release_dir for name, info in CORPORA.items()
+                                       if (path / info.release_dir).is_dir()})
+    if path.is_file() and path.suffix == ".toml":
+        return DataSources("config", str(path), read_data_config(path))
+    raise SerbenchError(f"no such folder or .toml file: {data}", hint=HOW_TO_POINT)
+
+
+def read_data_config(path: Path) -> dict[str, Path]:
+    try:
+        config = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as error:
+        raise SerbenchError(f"not valid TOML: {error}", path=path, hint="fix the file's syntax") from None
+    corpora = config.get("corpora")
+    if not isinstance(corpora, dict) or not corpora:
+        raise SerbenchError("no [corpora.NAME] tables", path=path,
+                            hint='add one per corpus, e.g. [corpora.emodb] root = "/data/emodb"')
+    roots = {}
+    for name, entry in corpora.items():
+        keys = set(entry) if isinstance(entry, dict) else set()
+        if len(keys) != 1 or not keys <= {"root", "manifest"} or not isinstance(entry[next(iter(keys))], str):
+            raise SerbenchError(f"[corpora.{name}] needs exactly one of root = \"...\" or manifest = \"...\"",
+                                path=path, hint="root: a release folder; manifest: a CSV (docs/corpora.md)")
+        if "root" in entry and name not in CORPORA:
+            raise SerbenchError(f"[corpora.{name}]: serbench has no reader for a {name!r} release", path=path,
+                                hint=f"built-in readers: {', '.join(CORPORA)}; other corpora need a manifest")
+        roots[name] = (path.parent / Path(entry[next(iter(keys))]).expanduser()).resolve()
+    return roots

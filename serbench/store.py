@@ -1,0 +1,173 @@
+"""The results store: one folder per finished run, written so that nothing is ever half there.
+
+Layout under the results folder (default ./results):
+    runs/<run id>/record.json          identity, scores, curves, provenance (plain JSON)
+    runs/<run id>/<table>.parquet      per-utterance predictions, the split (readable by pandas, arrow, R, ...)
+    failed/<run id>.json               the spec and traceback of a run that raised (removed once it succeeds)
+    claims/<run id>.claim              who is running it now (host, pid); stale claims are taken over
+A run is complete exactly when runs/<run id>/ exists: its files are written into a temporary folder and the
+folder is renamed, which is atomic. `kill -9` at any moment leaves at most a temporary folder and a claim of a
+dead process, both ignored and cleaned by the next sweep. Workers on several machines sharing the folder
+coordinate through claim files created with O_EXCL; if two ever compute the same run, the first rename wins.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+import pandas as pd
+
+# A claim whose owner cannot be checked (it runs on another host) is stale when its heartbeat, refreshed every
+# epoch, is older than this.
+STALE_CLAIM_SECONDS = 2 * 3600
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write `data` to `path` through a temporary file and a rename: readers see the old or the new file."""
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    with open(tmp, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def json_bytes(data: object) -> bytes:
+    return (json.dumps(data, indent=1, sort_keys=True, allow_nan=True) + "\n").encode()
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, owned by someone else
+        return True
+    return True
+
+
+class ResultsStore:
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        self.runs, self.failed, self.claims = self.root / "runs", self.root / "failed", self.root / "claims"
+
+    def is_done(self, run_id: str) -> bool:
+        return (self.runs / run_id / "record.json").is_file()
+
+    def done_ids(self) -> set[str]:
+        return {p.name for p in self.runs.iterdir() if not p.name.startswith(".")} if self.runs.is_dir() else set()
+
+    def failure(self, run_id: str) -> dict | None:
+        path = self.failed / f"{run_id}.json"
+        return json.loads(path.read_text()) if path.is_file() else None
+
+    def write_run(self, run_id: str, record: Mapping, tables: Mapping[str, pd.DataFrame]) -> bool:
+        """Store a finished run atomically. False when another worker stored it first (theirs is kept)."""
+        self.runs.mkdir(parents=True, exist_ok=True)
+        tmp = self.runs / f".tmp-{run_id}-{uuid.uuid4().hex}"
+        tmp.mkdir()
+        try:
+            for name, table in tables.items():
+                table.to_parquet(tmp / f"{name}.parquet", index=False)
+            write_atomic(tmp / "record.json", json_bytes(record))
+            try:
+                os.rename(tmp, self.runs / run_id)
+            except OSError:  # the target exists: a concurrent worker finished the same run first
+                return False
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        (self.failed / f"{run_id}.json").unlink(missing_ok=True)
+        return True
+
+    def write_failure(self, run_id: str, spec: Mapping, error: str) -> None:
+        self.failed.mkdir(parents=True, exist_ok=True)
+        write_atomic(self.failed / f"{run_id}.json", json_bytes({"spec": dict(spec), "error": error,
+                                                                 "time": time.time()}))
+
+    def record(self, run_id: str) -> dict:
+        return json.loads((self.runs / run_id / "record.json").read_text())
+
+    def table(self, run_id: str, name: str) -> pd.DataFrame:
+        return pd.read_parquet(self.runs / run_id / f"{name}.parquet")
+
+    def records(self) -> list[dict]:
+        """Every finished run's record, in run-id order."""
+        return [self.record(run_id) for run_id in sorted(self.done_ids())]
+
+    @contextmanager
+    def claim(self, run_id: str) -> Iterator[bool]:
+        """Claim `run_id` for this process; yields False when a live worker holds it. Released on exit."""
+        self.claims.mkdir(parents=True, exist_ok=True)
+        path = self.claims / f"{run_id}.claim"
+        owner = {"host": socket.gethostname(), "pid": os.getpid(), "token": uuid.uuid4().hex}
+        got = self._create_claim(path, owner) or (self._is_stale(path) and self._take_over(path, owner))
+        try:
+            yield got
+        finally:
+            if got and self._owner(path).get("token") == owner["token"]:
+                path.unlink(missing_ok=True)
+
+    def is_claimed(self, run_id: str) -> bool:
+        """Whether a live worker is running `run_id` now."""
+        path = self.claims / f"{run_id}.claim"
+        return path.exists() and not self._is_stale(path)
+
+    def heartbeat(self, run_id: str) -> None:
+        """Show that the claim's owner is still working (claims on other hosts go stale without this)."""
+        (self.claims / f"{run_id}.claim").touch(exist_ok=True)
+
+    def clean(self) -> None:
+        """Remove what killed workers left: temporary run folders, and claims of dead processes."""
+        if self.runs.is_dir():
+            for tmp in self.runs.glob(".tmp-*"):
+                if not self.is_claimed(tmp.name.split("-")[1]):
+                    shutil.rmtree(tmp, ignore_errors=True)
+        if self.claims.is_dir():
+            for path in self.claims.glob("*.claim"):
+                if self._is_stale(path):
+                    path.unlink(missing_ok=True)
+
+    @staticmethod
+    def _create_claim(path: Path, owner: dict) -> bool:
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            return False
+        with os.fdopen(fd, "w") as handle:
+            json.dump(owner, handle)
+        return True
+
+    @staticmethod
+    def _owner(path: Path) -> dict:
+        try:
+            return json.loads(path.read_text())
+        except (OSError, ValueError):  # gone, or being written this instant
+            return {}
+
+    def _is_stale(self, path: Path) -> bool:
+        owner = self._owner(path)
+        try:
+            age = time.time() - path.stat().st_mtime
+        except FileNotFoundError:
+            return False
+        if owner.get("host") == socket.gethostname() and isinstance(owner.get("pid"), int):
+            return not pid_alive(owner["pid"])
+        return age > STALE_CLAIM_SECONDS or (not owner and age > 60)
+
+    def _take_over(self, path: Path, owner: dict) -> bool:
+        # Rename the stale claim away first, so that of several workers taking it over only one succeeds.
+        grave = path.with_name(f".{path.name}.{uuid.uuid4().hex}.stale")
+        try:
+            os.rename(path, grave)
+        except FileNotFoundError:
+            return False
+        grave.unlink(missing_ok=True)
+        return self._create_claim(path, owner)

@@ -1,0 +1,27 @@
+"""Shared fixtures: a private feature cache for the whole test session, and tiny synthetic releases."""
+
+from pathlib import Path
+
+import pytest
+
+from serbench.synth import synthesize
+
+# The smallest stand-ins: every speaker still has every main category (about 200 utterances in all).
+TINY_SCALE = 0.002
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Keep the user's ~/.cache/serbench out of the tests (subprocesses inherit the variable)."""
+    cache = tmp_path_factory.mktemp("serbench-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SERBENCH_CACHE", str(cache))
+        yield cache
+
+
+@pytest.fixture(scope="session")
+def tiny_releases(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder holding the four synthetic releases under their usual names (for --data FOLDER)."""
+    out = tmp_path_factory.mktemp("releases")
+    synthesize(out, scale=TINY_SCALE, seed=0)
+    return out

@@ -1,0 +1,98 @@
+"""The `serbench` command end to end: data summary (incl. --json), check, protocols; errors without tracebacks."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from corpus_trees import make_corpus, make_emodb, write_wav
+
+from serbench.cli import main
+
+EMODB = Path(__file__).resolve().parents[2] / "shared" / "data" / "emodb"
+
+
+def serbench(*args: str) -> subprocess.CompletedProcess:
+    """Run the installed command in a fresh process, as a user would."""
+    return subprocess.run([sys.executable, "-m", "serbench", *args], capture_output=True, text=True, check=False)
+
+
+@pytest.mark.parametrize("name", ["iemocap", "msp-improv", "savee", "emodb"])
+def test_summary_json_counts_every_labelled_utterance(tmp_path, capsys, name):
+    tree = make_corpus(name, tmp_path / name)
+    assert main(["data", "summary", "--corpus", name, "--root", str(tree.root), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    usable = [r for r in tree.rows.values() if r["emotion"] not in ("other", "no_agreement")]
+    assert summary["corpus"] == name and summary["utterances"] == len(usable)
+    assert sum(summary["by_label"].values()) == len(usable)
+    assert summary["excluded"] == {} or sum(summary["excluded"].values()) == len(tree.rows) - len(usable)
+    for speaker, entry in summary["by_speaker"].items():
+        assert {r["gender"] for r in tree.rows.values() if r["speaker"] == speaker} == {entry["gender"]}
+
+
+def test_summary_with_a_task_counts_classes_and_exclusions(tmp_path, capsys):
+    tree = make_corpus("iemocap", tmp_path / "IEMOCAP_full_release")
+    assert main(["data", "summary", "--corpus", "iemocap", "--root", str(tree.root), "--task", "emotion4",
+                 "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert set(summary["by_label"]) <= {"anger", "happiness", "sadness", "neutral"}
+    used = [r for r in tree.rows.values() if r["emotion"] in ("anger", "happiness", "excitement", "sadness",
+                                                                "neutral")]
+    assert summary["utterances"] == len(used)
+    assert sum(summary["excluded"].values()) == len(tree.rows) - len(used)
+
+
+def test_summary_table_is_readable(tmp_path, capsys):
+    tree = make_emodb(tmp_path / "emodb")
+    assert main(["data", "summary", "--corpus", "emodb", "--root", str(tree.root), "--task", "arousal"]) == 0
+    out = capsys.readouterr().out
+    assert "high" in out and "low" in out and "total" in out and "utterances used" in out
+
+
+@pytest.mark.skipif(not EMODB.is_dir(), reason=f"the real Emo-DB copy is not at {EMODB} (../shared absent)")
+def test_real_emodb_summary_as_a_user_runs_it():
+    result = serbench("data", "summary", "--corpus", "emodb", "--root", str(EMODB), "--json")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["utterances"] == 535 and not summary["synthetic"]
+    assert summary["by_label"] == {"W": 127, "L": 81, "N": 79, "F": 71, "A": 69, "T": 62, "E": 46}
+    genders = {speaker.split(":")[1]: entry["gender"] for speaker, entry in summary["by_speaker"].items()}
+    assert genders == {**dict.fromkeys(["03", "10", "11", "12", "15"], "M"),
+                       **dict.fromkeys(["08", "09", "13", "14", "16"], "F")}
+
+
+def test_bad_input_is_one_clear_error_and_skip_bad_lists_it(tmp_path):
+    tree = make_emodb(tmp_path / "emodb")
+    write_wav(tmp_path / "emodb" / "wav" / "03a01Xa.wav")  # an unknown emotion letter
+    result = serbench("data", "summary", "--corpus", "emodb", "--root", str(tree.root))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "03a01Xa.wav" in result.stderr and "--skip-bad" in result.stderr
+    result = serbench("data", "summary", "--corpus", "emodb", "--root", str(tree.root), "--skip-bad", "--json")
+    assert result.returncode == 0, result.stderr
+    assert [s["path"].endswith("03a01Xa.wav") for s in json.loads(result.stdout)["skipped"]] == [True]
+
+
+def test_root_that_is_not_the_corpus(tmp_path):
+    tree = make_emodb(tmp_path / "emodb")
+    result = serbench("data", "summary", "--corpus", "iemocap", "--root", str(tree.root))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "not an IEMOCAP release" in result.stderr and str(tree.root) in result.stderr
+
+
+def test_check_reports_corrupt_and_empty_audio(tmp_path, capsys):
+    tree = make_emodb(tmp_path / "emodb")
+    assert main(["data", "check", "--corpus", "emodb", "--root", str(tree.root)]) == 0
+    corrupt, empty = tree.audio(tree.ids[0]), tree.audio(tree.ids[1])
+    corrupt.write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk")
+    empty.write_bytes(b"")
+    capsys.readouterr()
+    assert main(["data", "check", "--corpus", "emodb", "--root", str(tree.root)]) == 1
+    out = capsys.readouterr().out
+    assert corrupt.name in out and empty.name in out and "2 problem(s)" in out
+
+
+def test_protocols_lists_the_builtins(capsys):
+    assert main(["protocols"]) == 0
+    out = capsys.readouterr().out
+    assert "cross" in out and "multi" in out and "loco" in out

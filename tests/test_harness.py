@@ -1,0 +1,165 @@
+"""The harness end to end on tiny synthetic releases: records, resume after SIGKILL, concurrent workers, failing
+plugins, status, a manifest corpus in a user's protocol, the SLURM launcher through submitit's local executor."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from serbench.corpora import read_corpus
+from serbench.errors import SerbenchError
+from serbench.launch import run, status
+from serbench.store import ResultsStore
+
+# Small and quick: the small model, one epoch, arousal only, the cross protocol (trains on IEMOCAP alone).
+FAST = {"protocol": "cross", "tasks": ["arousal"], "preset": "small", "epochs": 1, "device": "cpu"}
+FAST_CLI = ["--protocol", "cross", "--task", "arousal", "--preset", "small", "--epochs", "1", "--device", "cpu"]
+VOLATILE = ("provenance",)  # timings, memory, host, argv: everything else must be identical
+
+
+def serbench(*args: str, wait: bool = True, **kwargs) -> subprocess.Popen | subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "serbench", *args]
+    if not wait:
+        return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+                                **kwargs)
+    return subprocess.run(command, capture_output=True, text=True, check=False, **kwargs)
+
+
+def stable(record: dict) -> dict:
+    return {key: value for key, value in record.items() if key not in VOLATILE}
+
+
+def runs_of(results: Path) -> dict[str, dict]:
+    store = ResultsStore(results)
+    return {run_id: stable(store.record(run_id)) for run_id in sorted(store.done_ids())}
+
+
+@pytest.fixture(scope="module")
+def reference(tiny_releases, tmp_path_factory) -> Path:
+    """An uninterrupted sequential sweep of three seeds: what every other way of running must reproduce."""
+    results = tmp_path_factory.mktemp("reference")
+    frame = run("baseline_s", seeds=3, data=str(tiny_releases), results=results, **FAST)
+    assert len(frame) == 3 * 3  # three seeds x three test corpora
+    return results
+
+
+def test_a_run_records_everything(reference):
+    store = ResultsStore(reference)
+    run_id = sorted(store.done_ids())[0]
+    record = store.record(run_id)
+    assert record["run_id"] == run_id and record["synthetic"] is False  # a folder, not --data synthetic
+    assert set(record["identity"]) >= {"method", "hparams", "protocol", "task", "seed", "data", "frontend", "serbench"}
+    assert record["identity"]["hparams"]["epochs"] == 1 and record["identity"]["hparams"]["preset"] == "small"
+    assert set(record["scores"]) == {"msp-improv", "savee", "emodb"}
+    for score in record["scores"].values():
+        assert set(score) == {"ua", "wa", "macro_f1", "n", "confusion"} and 0 <= score["ua"] <= 1
+    assert len(record["curves"]) == 1 and "total" in record["curves"][0]
+    assert set(record["provenance"]) >= {"versions", "device", "git_commit", "seconds", "peak_memory_mib"}
+    predictions = store.table(run_id, "predictions")
+    assert {"utterance_id", "corpus", "y", "predicted", "p_low", "p_high"} <= set(predictions.columns)
+    assert predictions[["p_low", "p_high"]].sum(axis=1).round(5).eq(1).all()
+    split = store.table(run_id, "split")
+    assert set(split["part"]) == {"train", "test"} and set(split.loc[split["part"] == "train", "corpus"]) == {"iemocap"}
+
+
+def test_a_repeated_sweep_runs_nothing_and_returns_the_same_records(reference, tiny_releases):
+    before = runs_of(reference)
+    frame = run("baseline_s", seeds=3, data=str(tiny_releases), results=reference, **FAST)
+    assert runs_of(reference) == before and len(frame) == 9
+
+
+def test_a_sweep_killed_mid_run_resumes_and_matches(reference, tiny_releases, tmp_path):
+    args = ["run", "--method", "baseline_s", *FAST_CLI, "--seeds", "3", "--data", str(tiny_releases),
+            "--results", str(tmp_path)]
+    process = serbench(*args, wait=False)
+    deadline = time.time() + 240
+    while not ResultsStore(tmp_path).done_ids() and time.time() < deadline and process.poll() is None:
+        time.sleep(0.2)
+    os.killpg(process.pid, signal.SIGKILL)  # in the middle of the second run (or later)
+    process.wait()
+    assert 1 <= len(ResultsStore(tmp_path).done_ids()) <= 3
+    result = serbench(*args)
+    assert result.returncode == 0, result.stderr
+    assert runs_of(tmp_path) == runs_of(reference)  # every run exactly once, identical to the clean sweep
+    assert not [p for p in (tmp_path / "runs").iterdir() if p.name.startswith(".")]  # no half-written run left
+
+
+def test_concurrent_workers_share_the_sweep(reference, tiny_releases, tmp_path):
+    result = serbench("run", "--method", "baseline_s", *FAST_CLI, "--seeds", "3", "--data", str(tiny_releases),
+                      "--results", str(tmp_path), "--jobs", "2")
+    assert result.returncode == 0, result.stderr
+    mine, theirs = runs_of(tmp_path), runs_of(reference)
+    assert mine.keys() == theirs.keys()  # each run once, under the same identity
+    for run_id in mine:  # workers use fewer threads: the same numbers up to float reordering
+        ours = pd.DataFrame(mine[run_id]["curves"])
+        pd.testing.assert_frame_equal(ours, pd.DataFrame(theirs[run_id]["curves"]), rtol=1e-3)
+
+
+BROKEN_PLUGIN = '''
+from serbench.method import register_method
+from serbench.methods.paper import PaperSystem
+
+
+@register_method("broken")
+class Broken(PaperSystem):
+    """Fails in its first training step."""
+
+    def update(self, batch, progress):
+        raise RuntimeError("boom in update")
+'''
+
+
+def test_a_failing_run_is_recorded_and_the_sweep_goes_on(tiny_releases, tmp_path):
+    plugin = tmp_path / "broken.py"
+    plugin.write_text(BROKEN_PLUGIN)
+    results = tmp_path / "results"
+    result = serbench("run", "--method", "broken", "--method", "baseline_s", *FAST_CLI, "--seed", "0",
+                      "--data", str(tiny_releases), "--results", str(results), "--plugin", str(plugin))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    report = status(results)
+    assert (report["done"], report["failed"], report["pending"]) == (1, 1, 0)
+    failed = next(r for r in report["runs"] if r["state"] == "failed")
+    assert failed["method"] == "broken"
+    assert "boom in update" in ResultsStore(results).failure(failed["run_id"])["error"]
+    shown = serbench("status", "--results", str(results), "--json")
+    assert json.loads(shown.stdout)["failed"] == 1
+
+
+def test_a_manifest_corpus_in_a_users_protocol(tiny_releases, tmp_path):
+    savee = read_corpus("savee", tiny_releases / "SAVEE").table
+    manifest = savee.assign(speaker=savee["speaker"].str.split(":").str[1])[
+        ["path", "speaker", "gender", "language", "emotion"]]
+    manifest.to_csv(tmp_path / "mine.csv", index=False)
+    (tmp_path / "data.toml").write_text(f'[corpora.emodb]\nroot = "{tiny_releases / "emodb"}"\n'
+                                        '[corpora.mine]\nmanifest = "mine.csv"\n')
+    (tmp_path / "emodb_to_mine.toml").write_text('split = "corpus"\ntrain = ["emodb"]\ntest = ["mine"]\n')
+    frame = run("baseline_s", protocol=str(tmp_path / "emodb_to_mine.toml"), tasks=["arousal"], seeds=[0],
+                data=str(tmp_path / "data.toml"), results=tmp_path / "results", preset="small", epochs=1,
+                device="cpu")
+    assert list(frame["corpus"]) == ["mine"] and frame["n"].iloc[0] == len(savee)
+
+
+def test_a_missing_corpus_says_where_it_looked_and_what_to_do(tiny_releases, tmp_path):
+    (tmp_path / "IEMOCAP_full_release").symlink_to(tiny_releases / "IEMOCAP_full_release")
+    with pytest.raises(SerbenchError, match="no MSP-IMPROV") as error:
+        run("baseline_s", seeds=1, data=str(tmp_path), results=tmp_path / "results", **FAST)
+    assert str(tmp_path / "MSP-IMPROV") in str(error.value) and "--data synthetic" in str(error.value)
+
+
+def test_unknown_hyperparameter_for_every_method(tiny_releases, tmp_path):
+    with pytest.raises(SerbenchError, match="--hp gamma"):
+        run("baseline_s", seeds=1, data=str(tiny_releases), results=tmp_path, hp={"gamma": "0.5"}, **FAST)
+
+
+def test_the_slurm_launcher_through_submitits_local_executor(reference, tiny_releases, tmp_path):
+    pytest.importorskip("submitit")
+    frame = run("baseline_s", seeds=[0], data=str(tiny_releases), results=tmp_path, launcher="slurm",
+                slurm={"cluster": "local", "timeout_min": 10}, **FAST)
+    assert len(frame) == 3
+    assert runs_of(tmp_path).items() <= runs_of(reference).items()

@@ -1,0 +1,188 @@
+"""The six built-ins on toy features: they learn emotion, DANN hides the corpus, training is reproducible;
+hyperparameter overrides, devices and the training data checks."""
+
+import numpy as np
+import pytest
+import torch
+from toy_features import make_toy, unweighted_accuracy, utterance_labels
+
+from serbench.errors import SerbenchError
+from serbench.method import DOMAINS, TaskSpec, build_method, discover_methods, get_method, parse_hp, resolve_hparams
+from serbench.training import SegmentSet, choose_device, fit, probe_accuracy, utterance_embeddings, utterance_posteriors
+
+torch.set_num_threads(2)
+BUILT_INS = ["baseline_s", "baseline_cs", "dann1_s", "dann1_cs", "dann2_s", "dann2_cs"]
+SMALL = {"preset": "small"}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def methods():
+    return discover_methods()
+
+
+@pytest.fixture(scope="module")
+def toy():
+    task, train = make_toy(takes=4, seed=0)
+    _, test = make_toy(takes=4, seed=1)
+    return task, train, test
+
+
+def test_all_six_built_ins_are_registered(methods):
+    assert [name for name in methods if methods[name].source == "built-in"] == BUILT_INS
+    assert all(methods[name].description for name in BUILT_INS)
+
+
+@pytest.mark.parametrize("name", BUILT_INS)
+def test_built_in_learns_emotion_well_above_chance(toy, name):
+    task, train, test = toy
+    method = build_method(name, task, SMALL, seed=0)
+    history = fit(method, train, epochs=4, batch_size=32, seed=0, device="cpu")
+    assert history[-1]["emotion"] < history[0]["emotion"]
+    posteriors = utterance_posteriors(method, test, device="cpu")
+    assert posteriors.shape == (test.n_utterances, len(task.classes))
+    assert np.allclose(posteriors.sum(axis=1), 1.0, atol=1e-5)
+    ua = unweighted_accuracy(utterance_labels(test, test.emotion), posteriors.argmax(axis=1))
+    assert ua > 0.6  # chance is 0.25
+
+
+def test_dann_embeddings_hide_the_corpus_from_a_probe_better_than_the_baseline():
+    # Strong corpus signal (a band of its own plus a tilt overlapping the emotion bands); emotion is easy, so
+    # the baseline has no reason to drop the corpus, and DANN_1's corpus adversary has to remove it.
+    task, train = make_toy(takes=6, emotion_strength=0.5, seed=0)
+    _, test = make_toy(takes=12, segments=2, emotion_strength=0.5, seed=100)
+    corpus = utterance_labels(test, test.domains["corpus"])
+    probe = {}
+    for name in ("baseline_s", "dann1_s"):
+        method = build_method(name, task, SMALL, seed=0)
+        fit(method, train, epochs=8, batch_size=16, seed=0, device="cpu")
+        probe[name] = probe_accuracy(utterance_embeddings(method, test, device="cpu"), corpus)
+    assert probe["baseline_s"] > 0.9
+    assert probe["dann1_s"] < probe["baseline_s"] - 0.1
+
+
+def test_same_seed_gives_the_same_predictions(toy):
+    task, train, test = toy
+
+    def train_and_predict(seed):
+        method = build_method("dann1_cs", task, SMALL, seed=seed)
+        fit(method, train, epochs=1, batch_size=32, seed=seed, device="cpu")
+        return utterance_posteriors(method, test, device="cpu")
+
+    first = train_and_predict(0)
+    assert np.array_equal(first, train_and_predict(0))
+    assert not np.array_equal(first, train_and_predict(1))
+
+
+def test_probe_is_at_chance_on_random_labels():
+    rng = np.random.default_rng(0)
+    assert probe_accuracy(rng.normal(size=(400, 32)), rng.integers(0, 2, 400)) < 0.6
+    labels = rng.integers(0, 2, 400)
+    assert probe_accuracy(rng.normal(size=(400, 32)) + labels[:, None], labels) > 0.95
+
+
+def test_hp_overrides_are_converted_to_the_defaults_types():
+    entry = get_method("dann1_cs")
+    hp = resolve_hparams(entry, parse_hp(["gamma=1", "epochs=3", "preset=small", "grl_schedule=ganin"]))
+    assert hp["gamma"] == 1.0 and isinstance(hp["gamma"], float)
+    assert hp["epochs"] == 3 and hp["preset"] == "small" and hp["grl_schedule"] == "ganin"
+    assert hp["lambda"] == 0.5  # untouched defaults are recorded too
+    assert resolve_hparams(entry, {"lr": 2})["lr"] == 2.0
+
+
+@pytest.mark.parametrize(("assignment", "message"), [
+    ("gamma", "is not key=value"),
+    ("=1", "is not key=value"),
+    ("gama=0.5", "has no hyperparameter 'gama'"),
+    ("epochs=1.5", "epochs='1.5' of method 'dann1_cs' is not a int"),
+    ("gamma=strong", "gamma='strong' of method 'dann1_cs' is not a float"),
+])
+def test_bad_hp_overrides_are_clear_errors(assignment, message):
+    with pytest.raises(SerbenchError, match=message):
+        resolve_hparams(get_method("dann1_cs"), parse_hp([assignment]))
+
+
+def test_baseline_has_no_adversary_hyperparameters():
+    with pytest.raises(SerbenchError, match="has no hyperparameter 'gamma'"):
+        resolve_hparams(get_method("baseline_s"), {"gamma": "0.3"})
+
+
+def test_unknown_method_and_bad_grl_schedule_are_clear_errors(toy):
+    task = toy[0]
+    with pytest.raises(SerbenchError, match="unknown method 'dann3'"):
+        build_method("dann3", task)
+    with pytest.raises(SerbenchError, match="unknown grl_schedule 'fast'"):
+        build_method("dann2_s", task, {**SMALL, "grl_schedule": "fast"})
+
+
+def test_ganin_schedule_trains(toy):
+    task, train, _ = toy
+    method = build_method("dann2_s", task, {**SMALL, "grl_schedule": "ganin"})
+    history = fit(method, train, epochs=1, batch_size=64, seed=0, device="cpu")
+    assert set(history[0]) == {"total", "emotion", "domain_gender", "domain_language", "domain_corpus"}
+
+
+def test_device_choice():
+    assert choose_device("cpu") == torch.device("cpu")
+    assert choose_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(SerbenchError, match="sees no CUDA GPU"):
+            choose_device("cuda")
+    with pytest.raises(SerbenchError, match="is not a device"):
+        choose_device("tpu")
+
+
+def test_segment_set_checks_its_arrays():
+    segments = np.zeros((3, 32, 129), dtype=np.float32)
+    with pytest.raises(SerbenchError, match="3 segments but 2 emotion labels"):
+        SegmentSet(segments, np.array([0, 0, 1]), np.array([0, 1]), {})
+    with pytest.raises(SerbenchError, match=r"not 0 \.\. n_utterances - 1"):
+        SegmentSet(segments, np.array([0, 0, 2]), np.array([0, 1, 1]), {})
+    empty = SegmentSet(segments[:0], np.zeros(0, dtype=int), np.zeros(0, dtype=int), {})
+    with pytest.raises(SerbenchError, match="no training segments"):
+        fit(build_method("baseline_s", make_toy(takes=1)[0], SMALL), empty, device="cpu")
+
+
+def test_baseline_learns_arousal_from_synthetic_stand_ins(tmp_path):
+    # The real pipeline on two synthetic stand-ins: read_corpus -> build_features -> normalise -> fit; speakers
+    # of the test part are never trained on.
+    from serbench.cache import build_features
+    from serbench.corpora import read_corpus
+    from serbench.frontend import fit_normalizer
+    from serbench.labels import apply_task, get_task
+    from serbench.synth import synthesize
+
+    task = get_task("arousal")
+    roots = synthesize(tmp_path / "data", scale=0.02, seed=0, jobs=2, corpora=["emodb", "savee"])
+    tables, features = [], []
+    for name, root in roots.items():
+        corpus = read_corpus(name, root)
+        tables.append(apply_task(corpus.table, task).table)
+        features.append(build_features(corpus, cache_dir=tmp_path / "cache", jobs=2))
+    spec = TaskSpec(task.classes, {d: tuple(sorted({v for t in tables for v in t[d]})) for d in DOMAINS})
+
+    def segment_set(test_part):
+        rows, utterance, emotion, domains = [], [], [], {d: [] for d in DOMAINS}
+        for table, feats in zip(tables, features, strict=True):
+            speakers = sorted(table["speaker"].unique())
+            held_out = set(speakers[::3])
+            for row in table.itertuples():
+                if (row.speaker in held_out) != test_part:
+                    continue
+                segments = feats.segments(row.utterance_id)
+                rows.append(np.asarray(segments))
+                utterance += [len(rows) - 1] * len(segments)
+                emotion += [row.y] * len(segments)
+                for d in DOMAINS:
+                    domains[d] += [spec.domains[d].index(getattr(row, d))] * len(segments)
+        return SegmentSet(np.concatenate(rows), np.array(utterance), np.array(emotion),
+                          {d: np.array(v) for d, v in domains.items()})
+
+    train, test = segment_set(False), segment_set(True)
+    normalizer = fit_normalizer(train.segments)
+    train.segments, test.segments = normalizer.apply(train.segments), normalizer.apply(test.segments)
+    method = build_method("baseline_s", spec, SMALL, seed=0)
+    fit(method, train, epochs=4, batch_size=32, seed=0, device="cpu")
+    predicted = utterance_posteriors(method, test, device="cpu").argmax(axis=1)
+    truth = np.array([emotion for emotion, first in zip(test.emotion, np.r_[True, np.diff(test.utterance) != 0],
+                                                        strict=True) if first])
+    assert unweighted_accuracy(truth, predicted) > 0.65  # chance is 0.5

@@ -1,0 +1,54 @@
+"""--data: a folder of releases, a data configuration file, $SERBENCH_DATA and ./serbench.toml."""
+
+import pytest
+
+from serbench.errors import CorpusError, SerbenchError
+from serbench.sources import data_sources
+
+
+def test_a_folder_of_releases(tmp_path):
+    (tmp_path / "emodb").mkdir()
+    (tmp_path / "SAVEE").mkdir()
+    sources = data_sources(tmp_path)
+    assert sources.root("emodb") == tmp_path / "emodb" and sources.root("savee") == tmp_path / "SAVEE"
+    with pytest.raises(CorpusError, match="no IEMOCAP") as error:
+        sources.root("iemocap")
+    assert "IEMOCAP_full_release" in str(error.value) and "--data synthetic" in str(error.value)
+
+
+def test_a_configuration_file_with_relative_paths(tmp_path):
+    (tmp_path / "conf").mkdir()
+    config = tmp_path / "conf" / "data.toml"
+    config.write_text('[corpora.emodb]\nroot = "../berlin"\n[corpora.ravdess]\nmanifest = "ravdess.csv"\n')
+    sources = data_sources(config)
+    assert sources.root("emodb") == tmp_path / "berlin"
+    assert sources.root("ravdess") == tmp_path / "conf" / "ravdess.csv"
+    with pytest.raises(CorpusError, match=r"\[corpora.savee\]"):
+        sources.root("savee")
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("[corpora.emodb]\nroot = 3\n", "exactly one of"),
+    ("[corpora.emodb]\nroot = 'a'\nmanifest = 'b'\n", "exactly one of"),
+    ("[corpora.ravdess]\nroot = 'a'\n", "no reader"),
+    ("title = 'x'\n", "no \\[corpora.NAME\\]"),
+    ("[corpora.emodb\n", "not valid TOML"),
+])
+def test_malformed_configuration_names_the_file(tmp_path, text, message):
+    config = tmp_path / "data.toml"
+    config.write_text(text)
+    with pytest.raises(SerbenchError, match=message) as error:
+        data_sources(config)
+    assert str(config) in str(error.value)
+
+
+def test_environment_then_working_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("SERBENCH_DATA", raising=False)
+    with pytest.raises(SerbenchError, match="no data given"):
+        data_sources()
+    (tmp_path / "serbench.toml").write_text('[corpora.emodb]\nroot = "here"\n')
+    assert data_sources().root("emodb") == tmp_path / "here"
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.setenv("SERBENCH_DATA", str(tmp_path / "elsewhere"))
+    assert data_sources().origin == str(tmp_path / "elsewhere")

@@ -1,0 +1,207 @@
+"""The synthetic stand-ins: layouts the readers accept, determinism, caching, and realism (issue 3).
+
+Realism is checked with a simple classifier (logistic regression on mean + std pooled log spectra of the
+front-end's segments, speaker-independent folds), not the paper's model."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+import torch
+
+from serbench.audio import load_audio
+from serbench.corpora import read_corpus
+from serbench.errors import SerbenchError
+from serbench.frontend import segment_spectrograms
+from serbench.labels import apply_task, get_task
+from serbench.synth import CORPUS_NAMES, MARKER, is_synthetic, synthesize, synthetic_data
+from serbench.synth.corpora import SPECS, allocate, plan_corpus
+
+SCALE = 0.02  # ~470 utterances: about 15 s to generate on two cores
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Small torch problems run far faster on one thread, above all on a shared machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def roots(tmp_path_factory) -> dict[str, Path]:
+    return synthetic_data(SCALE, seed=0, cache_dir=tmp_path_factory.mktemp("cache"), jobs=2)
+
+
+@pytest.fixture(scope="module")
+def table(roots) -> pd.DataFrame:
+    return pd.concat([read_corpus(name, root).table for name, root in roots.items()], ignore_index=True)
+
+
+@pytest.fixture(scope="module")
+def features(table, one_thread) -> np.ndarray:
+    def pooled(path: str) -> np.ndarray:
+        frames = segment_spectrograms(load_audio(path, 16_000))
+        frames = frames.reshape(-1, frames.shape[-1])
+        return np.concatenate([frames.mean(axis=0), frames.std(axis=0)])
+
+    return np.stack([pooled(path) for path in table["path"]])
+
+
+def file_hashes(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+# --- layout and labels --------------------------------------------------------------------------------
+
+def test_readers_read_every_generated_utterance(roots, table):
+    truth = pd.read_csv(next(iter(roots.values())).parent / "synthetic_truth.csv")
+    for name, root in roots.items():
+        read = table[table["corpus"] == name]
+        expected = truth[truth["corpus"] == name]
+        assert len(read) == len(expected) > 0
+        assert read["speaker"].nunique() == len(SPECS[name].speakers)
+        assert sorted(read["emotion_code"]) == sorted(expected["emotion_code"].astype(str))
+        assert set(read["gender"]) == {g for _, g, _ in SPECS[name].speakers}
+        assert is_synthetic(root)
+
+
+def test_layouts_follow_the_releases(roots, table):
+    iemocap = table[table["corpus"] == "iemocap"]
+    # the speaker is the last field's letter, not the one after SesNN: both kinds of dialogue occur
+    mixed = iemocap[iemocap["utterance_id"].str[5] != iemocap["utterance_id"].str.split("_").str[-1].str[0]]
+    assert len(mixed) > 0
+    assert (iemocap["gender"] == iemocap["utterance_id"].str.split("_").str[-1].str[0]).all()
+    assert set(iemocap["emotion_code"]) >= {"ang", "hap", "exc", "sad", "neu", "fru", "xxx"}
+    assert (roots["msp-improv"] / "Evalution.txt").is_file()
+    assert (roots["emodb"] / "erkennung.txt").read_bytes().startswith(b"Nr.\tSatz\terkannt\tnatuerlich\n")
+    rates = {"iemocap": 16_000, "msp-improv": 44_100, "savee": 44_100, "emodb": 16_000}
+    for name, rate in rates.items():
+        path = table.loc[table["corpus"] == name, "path"].iloc[0]
+        info = sf.info(path)
+        assert (info.samplerate, info.channels, info.subtype) == (rate, 1, "PCM_16")
+        assert 1.0 < info.duration < 6.0
+
+
+def test_sizes_scale_with_the_real_corpora():
+    assert allocate({"a": 1.0, "b": 1.0, "c": 2.0}, 7) == {"a": 2, "b": 2, "c": 3}
+    sizes = {name: len(plan_corpus(name, 1.0, 0)) for name in CORPUS_NAMES}
+    assert sizes == {"iemocap": 10_039, "msp-improv": 8_438, "savee": 480, "emodb": 535}
+    four_class = sum(u.code in ("ang", "hap", "exc", "sad", "neu") for u in plan_corpus("iemocap", 1.0, 0))
+    assert four_class == 5_531
+
+
+# --- determinism and the cache ------------------------------------------------------------------------
+
+def test_same_seed_same_bytes_whatever_the_workers(roots, tmp_path):
+    again = synthesize(tmp_path / "again", scale=SCALE, seed=0, jobs=1, corpora=["savee", "emodb"])
+    for name in ("savee", "emodb"):
+        assert file_hashes(again[name]) == file_hashes(roots[name])
+
+
+def test_another_seed_other_audio(roots, tmp_path):
+    other = synthesize(tmp_path / "other", scale=SCALE, seed=1, jobs=1, corpora=["savee"])
+    ours, theirs = file_hashes(roots["savee"]), file_hashes(other["savee"])
+    assert ours.keys() == theirs.keys()
+    assert ours["AudioData/DC/a01.wav"] != theirs["AudioData/DC/a01.wav"]
+
+
+def test_cache_is_reused_and_refuses_to_overwrite(roots):
+    cache_dir = next(iter(roots.values())).parents[3]
+    marker = next(iter(roots.values())).parent / MARKER
+    stamp = marker.stat().st_mtime_ns
+    assert synthetic_data(SCALE, seed=0, cache_dir=cache_dir) == roots
+    assert marker.stat().st_mtime_ns == stamp
+    assert not [p for p in marker.parent.parent.iterdir() if p.name.startswith(".")]  # no temporary left
+    with pytest.raises(SerbenchError, match="already exists"):
+        synthesize(marker.parent, scale=SCALE, corpora=["savee"])
+
+
+def test_bad_arguments_are_explained(tmp_path):
+    with pytest.raises(SerbenchError, match="no synthetic stand-in"):
+        synthesize(tmp_path, corpora=["ravdess"])
+    with pytest.raises(SerbenchError, match="scale must be positive"):
+        synthesize(tmp_path, scale=0)
+
+
+# --- realism ------------------------------------------------------------------------------------------
+
+def fit_predict(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, n_classes: int) -> np.ndarray:
+    """Class-balanced, L2-regularised logistic regression on standardised features, full batch."""
+    mean, std = x_train.mean(axis=0), x_train.std(axis=0) + 1e-6
+    xtr = torch.tensor((x_train - mean) / std, dtype=torch.float32)
+    xte = torch.tensor((x_test - mean) / std, dtype=torch.float32)
+    ytr = torch.tensor(y_train)
+    weight = torch.tensor(len(y_train) / (n_classes * np.bincount(y_train, minlength=n_classes).clip(1)),
+                          dtype=torch.float32)
+    torch.manual_seed(0)
+    model = torch.nn.Linear(xtr.shape[1], n_classes)
+    optimiser = torch.optim.Adam(model.parameters(), lr=0.05)
+    for _ in range(300):
+        optimiser.zero_grad()
+        loss = torch.nn.functional.cross_entropy(model(xtr), ytr, weight=weight) + 1e-2 * model.weight.square().sum()
+        loss.backward()
+        optimiser.step()
+    with torch.no_grad():
+        return model(xte).argmax(dim=1).numpy()
+
+
+def unweighted_accuracy(y: np.ndarray, predicted: np.ndarray) -> float:
+    return float(np.mean([np.mean(predicted[y == c] == c) for c in np.unique(y)]))
+
+
+def labelled(table: pd.DataFrame, features: np.ndarray, corpus: str, task: str):
+    rows = table[table["corpus"] == corpus]
+    used = apply_task(rows, get_task(task)).table
+    index = pd.Series(rows.index, index=rows["utterance_id"])[used["utterance_id"]].to_numpy()
+    return features[index], used["y"].to_numpy(), used["speaker"].to_numpy()
+
+
+def speaker_independent_ua(x: np.ndarray, y: np.ndarray, speakers: np.ndarray, folds: int = 5) -> float:
+    """UA over predictions pooled from folds that never share a speaker between training and test."""
+    names = sorted(set(speakers))
+    predicted = np.zeros_like(y)
+    for fold in range(folds):
+        test = np.isin(speakers, names[fold::folds])
+        predicted[test] = fit_predict(x[~test], y[~test], x[test], int(y.max()) + 1)
+    return unweighted_accuracy(y, predicted)
+
+
+@pytest.fixture(scope="module")
+def within(table, features) -> dict[tuple[str, str], float]:
+    return {(corpus, task): speaker_independent_ua(*labelled(table, features, corpus, task))
+            for corpus in CORPUS_NAMES for task in ("arousal", "valence")}
+
+
+def test_arousal_is_learnable_and_valence_harder(within):
+    for corpus in ("iemocap", "emodb"):
+        assert within[corpus, "arousal"] >= 0.8
+    arousal = np.mean([within[c, "arousal"] for c in CORPUS_NAMES])
+    valence = np.mean([within[c, "valence"] for c in CORPUS_NAMES])
+    assert arousal >= 0.8
+    assert 0.57 <= valence <= arousal - 0.1
+
+
+def test_the_shift_between_corpora_is_real(table, features, within):
+    for task in ("arousal", "valence"):
+        x_train, y_train, _ = labelled(table, features, "iemocap", task)
+        cross = []
+        for corpus in ("msp-improv", "savee", "emodb"):
+            x_test, y_test, _ = labelled(table, features, corpus, task)
+            cross.append(unweighted_accuracy(y_test, fit_predict(x_train, y_train, x_test, 2)))
+        assert np.mean(cross) <= within["iemocap", task] - 0.08
+
+
+def test_corpus_and_gender_are_predictable(table, features):
+    speakers = table["speaker"].to_numpy()
+    corpus = pd.Categorical(table["corpus"]).codes.astype(np.int64)
+    gender = (table["gender"] == "F").to_numpy().astype(np.int64)
+    assert speaker_independent_ua(features, corpus, speakers, folds=4) >= 0.9
+    assert speaker_independent_ua(features, gender, speakers, folds=4) >= 0.85
