@@ -32,6 +32,7 @@ from serbench.audio import audio_length, decode_audio
 from serbench.corpora import problems_error
 from serbench.corpora.schema import Corpus
 from serbench.errors import Problem, SerbenchError
+from serbench.files import pid_alive, publish_dir
 from serbench.frontend import DEFAULT_CONFIG, FrontendConfig, check_config, segment_count, segment_spectrograms
 
 CACHE_FORMAT = 1  # bump when the files of a cache change meaning; it is part of every key
@@ -119,7 +120,7 @@ def build_features(corpus: Corpus, config: FrontendConfig = DEFAULT_CONFIG, *,
             clean_stale_temp_dirs(features_dir)
             temp.mkdir()
             _build_into(temp, corpus, config, skip_bad=skip_bad, jobs=jobs, progress=progress)
-            _publish(temp, final)
+            publish_dir(temp, final)  # if another builder got there first, theirs is kept
         except OSError as error:  # reading audio is handled inside; this is the cache's own disk
             raise SerbenchError(f"cannot write the feature cache ({error.strerror or error})",
                                 path=error.filename or features_dir,
@@ -159,7 +160,7 @@ def clean_stale_temp_dirs(features_dir: Path) -> None:
     """Remove the temporary directories of builders on this host whose process is gone."""
     for temp in features_dir.glob(f"{TEMP_PREFIX}*"):
         pid, _, rest = temp.name[len(TEMP_PREFIX):].partition("-")
-        if rest.startswith(f"{_host_tag()}-") and pid.isdigit() and not _alive(int(pid)):
+        if rest.startswith(f"{_host_tag()}-") and pid.isdigit() and not pid_alive(int(pid)):
             shutil.rmtree(temp, ignore_errors=True)
 
 
@@ -316,29 +317,6 @@ def _compact(path: Path, keep: list[tuple[int, int]]) -> None:
     os.replace(compact, path)
 
 
-def _publish(temp: Path, final: Path) -> None:
-    """fsync the finished cache and rename it into place; if another builder got there first, keep theirs."""
-    for name in FILES:
-        with open(temp / name, "rb+") as file:
-            os.fsync(file.fileno())
-    _fsync_dir(temp)
-    try:
-        os.rename(temp, final)
-    except OSError:
-        if not final.is_dir():
-            raise
-        return  # the caller removes our copy
-    _fsync_dir(final.parent)
-
-
-def _fsync_dir(path: Path) -> None:
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
-
-
 def _nothing_left(corpus: Corpus, problems: dict[int, Problem]) -> SerbenchError:
     if problems:
         return problems_error([problems[row] for row in sorted(problems)],
@@ -363,12 +341,3 @@ def _usable_cores() -> int:
 def _host_tag() -> str:
     return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's live process
-    return True

@@ -22,8 +22,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from serbench.errors import SerbenchError
+from serbench.files import write_atomic
 from serbench.runner import RunSpec, Sweep, SweepConfig, plan, work
-from serbench.store import ResultsStore, json_bytes, write_atomic
+from serbench.store import ResultsStore, json_bytes
 
 LAUNCHERS = ("local", "slurm")
 SYNTHETIC_WARNING = "SYNTHETIC DATA: these results come from generated stand-ins, not from the real corpora"
@@ -54,6 +55,7 @@ def launch(config: SweepConfig, *, jobs: int = 1, launcher: str = "local", slurm
         raise SerbenchError(f"unknown launcher {launcher!r}", hint=f"use one of: {', '.join(LAUNCHERS)}")
     if jobs < 1:
         raise SerbenchError(f"--jobs {jobs}: needs at least one worker")
+    config = config.absolute()
     with console.status("loading data") as status:
         sweep = plan(config, progress=lambda what: status.update(what))
     store = ResultsStore(config.results)
@@ -218,8 +220,8 @@ def summary_table(frame: pd.DataFrame, synthetic: bool) -> Table:
         cells = []
         for corpus in corpora:
             ua = rows.loc[rows["corpus"] == corpus, "ua"]
-            cells.append(f"{ua.mean():.3f} +- {ua.std(ddof=1) if len(ua) > 1 else 0:.3f} ({len(ua)})"
-                         if len(ua) else "-")
+            spread = f" +- {ua.std(ddof=1):.3f}" if len(ua) > 1 else ""
+            cells.append(f"{ua.mean():.3f}{spread} ({len(ua)})" if len(ua) else "-")
         table.add_row(escape(str(task)), escape(str(method)), *cells)
     return table
 

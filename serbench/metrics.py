@@ -35,6 +35,12 @@ def macro_f1(matrix: np.ndarray) -> float:
     return float(f1[seen].mean()) if seen.any() else float("nan")
 
 
+def ua(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Unweighted accuracy of integer labels (the classes are 0 .. the largest label seen)."""
+    n_classes = int(max(np.max(y_true), np.max(y_pred))) + 1
+    return unweighted_accuracy(confusion_matrix(y_true, y_pred, n_classes))
+
+
 def scores(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> dict:
     """UA, WA, macro-F1, n and the confusion matrix, JSON-ready."""
     matrix = confusion_matrix(y_true, y_pred, n_classes)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -25,12 +24,8 @@ import numpy as np
 import pandas as pd
 
 from serbench.errors import SerbenchError
+from serbench.files import read_toml
 from serbench.labels import TASKS, Task, get_task
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
 
 SPLITS = ("corpus", "speaker", "leave-one-corpus-out")
 KEYS = {"description", "tasks", "split", "train", "test", "corpora", "test_fraction", "labels"}
@@ -91,11 +86,7 @@ def load_protocol(name_or_path: str | Path) -> Protocol:
         if not path.is_file():
             raise SerbenchError(f"no protocol {str(name_or_path)!r}",
                                 hint=f"use a built-in one ({', '.join(builtin)}) or the path of a .toml file")
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as error:  # its message names the line and column
-        raise SerbenchError(f"not valid TOML: {error}", path=path, hint="fix the file's syntax") from None
-    return parse_protocol(path.stem, data, str(path))
+    return parse_protocol(path.stem, read_toml(path), str(path))
 
 
 def parse_protocol(name: str, data: dict, source: str = "") -> Protocol:

@@ -18,7 +18,7 @@ import sys
 import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,7 @@ from serbench.labels import apply_task
 from serbench.method import DOMAINS, TaskSpec, build_method, discover_methods, get_method, resolve_hparams
 from serbench.metrics import scores
 from serbench.protocol import Fold, Protocol, load_protocol, split_utterances
-from serbench.sources import data_sources
+from serbench.sources import SYNTHETIC, data_sources
 from serbench.store import ResultsStore
 from serbench.training import SegmentSet, choose_device, fit, utterance_posteriors
 
@@ -62,6 +62,16 @@ class SweepConfig:
 
     def to_dict(self) -> dict:
         return {**asdict(self), "hp": dict(self.hp)}
+
+    def absolute(self) -> SweepConfig:
+        """The same sweep with every path made absolute, so workers started elsewhere read the same files."""
+        def absolute(path: str | None) -> str | None:
+            return None if path is None else str(Path(path).expanduser().resolve())
+
+        data = self.data if self.data in (None, SYNTHETIC) else absolute(self.data)
+        protocol = absolute(self.protocol) if Path(self.protocol).suffix == ".toml" else self.protocol
+        return replace(self, data=data, protocol=protocol, results=absolute(self.results),
+                       plugins=tuple(absolute(p) for p in self.plugins), cache=absolute(self.cache))
 
     @classmethod
     def from_dict(cls, data: Mapping) -> SweepConfig:

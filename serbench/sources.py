@@ -14,17 +14,12 @@ Without --data, $SERBENCH_DATA (any of the above) and then ./serbench.toml are u
 from __future__ import annotations
 
 import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from serbench.corpora import CORPORA
 from serbench.errors import CorpusError, SerbenchError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
+from serbench.files import read_toml
 
 SYNTHETIC = "synthetic"
 DEFAULT_CONFIG = "serbench.toml"
@@ -77,10 +72,7 @@ def data_sources(data: str | Path | None = None, cache_dir: str | Path | None = 
 
 
 def read_data_config(path: Path) -> dict[str, Path]:
-    try:
-        config = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as error:
-        raise SerbenchError(f"not valid TOML: {error}", path=path, hint="fix the file's syntax") from None
+    config = read_toml(path)
     corpora = config.get("corpora")
     if not isinstance(corpora, dict) or not corpora:
         raise SerbenchError("no [corpora.NAME] tables", path=path,

@@ -25,33 +25,15 @@ from pathlib import Path
 
 import pandas as pd
 
+from serbench.files import pid_alive, publish_dir, write_atomic
+
 # A claim whose owner cannot be checked (it runs on another host) is stale when its heartbeat, refreshed every
 # epoch, is older than this.
 STALE_CLAIM_SECONDS = 2 * 3600
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write `data` to `path` through a temporary file and a rename: readers see the old or the new file."""
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-
-
 def json_bytes(data: object) -> bytes:
     return (json.dumps(data, indent=1, sort_keys=True, allow_nan=True) + "\n").encode()
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # it exists, owned by someone else
-        return True
-    return True
 
 
 class ResultsStore:
@@ -77,10 +59,8 @@ class ResultsStore:
         try:
             for name, table in tables.items():
                 table.to_parquet(tmp / f"{name}.parquet", index=False)
-            write_atomic(tmp / "record.json", json_bytes(record))
-            try:
-                os.rename(tmp, self.runs / run_id)
-            except OSError:  # the target exists: a concurrent worker finished the same run first
+            (tmp / "record.json").write_bytes(json_bytes(record))
+            if not publish_dir(tmp, self.runs / run_id):  # a concurrent worker finished the same run first
                 return False
         finally:
             shutil.rmtree(tmp, ignore_errors=True)

@@ -16,6 +16,7 @@ from torch import Tensor
 
 from serbench.errors import SerbenchError
 from serbench.method import Method
+from serbench.metrics import confusion_matrix, unweighted_accuracy
 
 
 @dataclass
@@ -182,5 +183,5 @@ def probe_accuracy(features: np.ndarray, labels: np.ndarray, *, seed: int = 0, l
 
     optimizer.step(closure)
     predicted = (x[test] @ weight + bias).argmax(1)
-    recalls = [(predicted[y[test] == k] == k).double().mean() for k in y[test].unique()]
-    return float(torch.stack(recalls).mean())
+    matrix = confusion_matrix(y[test].numpy(), predicted.numpy(), n_classes)
+    return unweighted_accuracy(matrix)

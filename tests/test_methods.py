@@ -4,10 +4,11 @@ hyperparameter overrides, devices and the training data checks."""
 import numpy as np
 import pytest
 import torch
-from toy_features import make_toy, unweighted_accuracy, utterance_labels
+from toy_features import make_toy, utterance_labels
 
 from serbench.errors import SerbenchError
 from serbench.method import DOMAINS, TaskSpec, build_method, discover_methods, get_method, parse_hp, resolve_hparams
+from serbench.metrics import ua
 from serbench.training import SegmentSet, choose_device, fit, probe_accuracy, utterance_embeddings, utterance_posteriors
 
 torch.set_num_threads(2)
@@ -41,8 +42,8 @@ def test_built_in_learns_emotion_well_above_chance(toy, name):
     posteriors = utterance_posteriors(method, test, device="cpu")
     assert posteriors.shape == (test.n_utterances, len(task.classes))
     assert np.allclose(posteriors.sum(axis=1), 1.0, atol=1e-5)
-    ua = unweighted_accuracy(utterance_labels(test, test.emotion), posteriors.argmax(axis=1))
-    assert ua > 0.6  # chance is 0.25
+    accuracy = ua(utterance_labels(test, test.emotion), posteriors.argmax(axis=1))
+    assert accuracy > 0.6  # chance is 0.25
 
 
 def test_dann_embeddings_hide_the_corpus_from_a_probe_better_than_the_baseline():
@@ -185,4 +186,4 @@ def test_baseline_learns_arousal_from_synthetic_stand_ins(tmp_path):
     predicted = utterance_posteriors(method, test, device="cpu").argmax(axis=1)
     truth = np.array([emotion for emotion, first in zip(test.emotion, np.r_[True, np.diff(test.utterance) != 0],
                                                         strict=True) if first])
-    assert unweighted_accuracy(truth, predicted) > 0.65  # chance is 0.5
+    assert ua(truth, predicted) > 0.65  # chance is 0.5

@@ -19,6 +19,7 @@ from serbench.corpora import read_corpus
 from serbench.errors import SerbenchError
 from serbench.frontend import segment_spectrograms
 from serbench.labels import apply_task, get_task
+from serbench.metrics import ua
 from serbench.synth import CORPUS_NAMES, MARKER, is_synthetic, synthesize, synthetic_data
 from serbench.synth.corpora import SPECS, allocate, plan_corpus
 
@@ -153,10 +154,6 @@ def fit_predict(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, n_
         return model(xte).argmax(dim=1).numpy()
 
 
-def unweighted_accuracy(y: np.ndarray, predicted: np.ndarray) -> float:
-    return float(np.mean([np.mean(predicted[y == c] == c) for c in np.unique(y)]))
-
-
 def labelled(table: pd.DataFrame, features: np.ndarray, corpus: str, task: str):
     rows = table[table["corpus"] == corpus]
     used = apply_task(rows, get_task(task)).table
@@ -171,7 +168,7 @@ def speaker_independent_ua(x: np.ndarray, y: np.ndarray, speakers: np.ndarray, f
     for fold in range(folds):
         test = np.isin(speakers, names[fold::folds])
         predicted[test] = fit_predict(x[~test], y[~test], x[test], int(y.max()) + 1)
-    return unweighted_accuracy(y, predicted)
+    return ua(y, predicted)
 
 
 @pytest.fixture(scope="module")
@@ -195,7 +192,7 @@ def test_the_shift_between_corpora_is_real(table, features, within):
         cross = []
         for corpus in ("msp-improv", "savee", "emodb"):
             x_test, y_test, _ = labelled(table, features, corpus, task)
-            cross.append(unweighted_accuracy(y_test, fit_predict(x_train, y_train, x_test, 2)))
+            cross.append(ua(y_test, fit_predict(x_train, y_train, x_test, 2)))
         assert np.mean(cross) <= within["iemocap", task] - 0.08
 
 

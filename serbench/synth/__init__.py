@@ -18,6 +18,7 @@ from pathlib import Path
 import soundfile as sf
 
 from serbench.errors import SerbenchError
+from serbench.files import publish_dir
 from serbench.synth.corpora import SPECS, derive_seed, plan_corpus
 from serbench.synth.voice import render
 from serbench.synth.writers import PLACE, WRITE
@@ -139,11 +140,7 @@ def synthetic_data(scale: float = DEFAULT_SCALE, seed: int = 0, cache_dir: str |
         temporary = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=base))
         try:
             synthesize(temporary, scale=scale, seed=seed, jobs=jobs, progress=progress)
-            try:
-                temporary.rename(final)
-            except OSError:
-                if not is_synthetic(final):  # not a concurrent winner: a real failure
-                    raise
+            publish_dir(temporary, final)  # if a concurrent caller got there first, theirs is used
         finally:
             shutil.rmtree(temporary, ignore_errors=True)
     return {name: final / SPECS[name].release_dir for name in CORPUS_NAMES}

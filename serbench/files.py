@@ -1,0 +1,77 @@
+"""Files the harness keeps: written whole or not at all, and configuration files read with clear errors.
+
+Everything serbench stores (feature caches, synthetic sets, runs) is written under a temporary name and renamed
+into place, so a reader never sees half of it and a killed writer leaves only a temporary that is cleaned later.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+from pathlib import Path
+
+from serbench.errors import SerbenchError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+
+def fsync_dir(path: Path) -> None:
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write `data` to `path` through a temporary file and a rename: readers see the old or the new file."""
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    with open(tmp, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def publish_dir(temp: Path, final: Path) -> bool:
+    """Make the finished folder `temp` appear as `final` in one step (its files are flushed to disk first).
+    False when `final` already exists: a concurrent writer got there first; theirs is kept and the caller
+    removes `temp`."""
+    for path in temp.iterdir():
+        if path.is_file():
+            with open(path, "rb+") as handle:
+                os.fsync(handle.fileno())
+    fsync_dir(temp)
+    try:
+        os.rename(temp, final)
+    except OSError:
+        if not final.is_dir():
+            raise
+        return False
+    fsync_dir(final.parent)
+    return True
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process `pid` exists on this host."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def read_toml(path: Path) -> dict:
+    """A TOML file as a dict; a syntax error is a SerbenchError naming the file and the line."""
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as error:  # its message names the line and column
+        raise SerbenchError(f"not valid TOML: {error}", path=path, hint="fix the file's syntax") from None
+    except OSError as error:
+        raise SerbenchError(f"cannot read the file ({error.strerror})", path=path) from None
