@@ -32,12 +32,19 @@ from serbench.corpora import read_corpus
 from serbench.errors import SerbenchError
 from serbench.frontend import DEFAULT_CONFIG, FrontendConfig, fit_normalizer
 from serbench.labels import apply_task
-from serbench.method import DOMAINS, TaskSpec, build_method, discover_methods, get_method, resolve_hparams
+from serbench.method import DOMAINS, Method, TaskSpec, build_method, discover_methods, get_method, resolve_hparams
 from serbench.metrics import scores
 from serbench.protocol import Fold, Protocol, load_protocol, split_utterances
 from serbench.sources import SYNTHETIC, data_sources
 from serbench.store import ResultsStore
-from serbench.training import SegmentSet, choose_device, fit, utterance_posteriors
+from serbench.training import (
+    SegmentSet,
+    choose_device,
+    fit,
+    probe_accuracy,
+    utterance_embeddings,
+    utterance_posteriors,
+)
 
 OnEpoch = Callable[[int, int, dict[str, float]], None]  # (epoch, epochs, mean losses)
 
@@ -229,6 +236,7 @@ def execute(spec: RunSpec, corpora: Mapping[str, CorpusData], device: str = "aut
     fit_seconds = time.time() - fit_started
     posteriors = utterance_posteriors(method, test_set, device=device)
     predicted = posteriors.argmax(axis=1)
+    probes = embedding_probes(method, test_set, test, device, spec.seed)
 
     predictions = test[["utterance_id", "corpus", "speaker", "gender", "y"]].assign(predicted=predicted)
     for k, name in enumerate(task.classes):
@@ -246,11 +254,31 @@ def execute(spec: RunSpec, corpora: Mapping[str, CorpusData], device: str = "aut
                            "test_utterances": int((rows["part"] == "test").sum())}
                   for c, rows in used.groupby("corpus", sort=True)},
         "excluded": {c: part.excluded for c, part in labelled.items()},
+        "probes": probes,
         "normalizer": normalizer.to_dict(),
         "provenance": provenance(choose_device(device), started, fit_seconds),
     }
     split_table = split[["utterance_id", "corpus", "speaker", "part"]].reset_index(drop=True)
     return record, {"predictions": predictions.reset_index(drop=True), "split": split_table}
+
+
+PROBED = ("corpus", "gender")
+
+
+def embedding_probes(method: Method, test_set: SegmentSet, test: pd.DataFrame, device: str,
+                     seed: int) -> dict[str, dict] | None:
+    """How well a post-hoc probe recovers each domain in PROBED from the test utterances' embeddings (logistic
+    regression trained and scored on disjoint halves): what DANN claims to lower. None when the method exposes
+    no embedding; a domain with one value in the test part is left out."""
+    if type(method).embed is Method.embed:
+        return None
+    embeddings = utterance_embeddings(method, test_set, device=device)
+    probes = {}
+    for domain in PROBED:
+        codes, values = pd.factorize(test[domain], sort=True)
+        if len(values) > 1:
+            probes[domain] = {"ua": probe_accuracy(embeddings, codes, seed=seed), "classes": len(values)}
+    return probes
 
 
 def provenance(device: torch.device, started: float, fit_seconds: float) -> dict:

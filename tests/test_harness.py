@@ -60,6 +60,7 @@ def test_a_run_records_everything(reference):
     for score in record["scores"].values():
         assert set(score) == {"ua", "wa", "macro_f1", "n", "confusion"} and 0 <= score["ua"] <= 1
     assert len(record["curves"]) == 1 and "total" in record["curves"][0]
+    assert record["probes"]["corpus"]["classes"] == 3 and 0 <= record["probes"]["corpus"]["ua"] <= 1
     assert set(record["provenance"]) >= {"versions", "device", "git_commit", "seconds", "peak_memory_mib"}
     predictions = store.table(run_id, "predictions")
     assert {"utterance_id", "corpus", "y", "predicted", "p_low", "p_high"} <= set(predictions.columns)
