@@ -237,7 +237,8 @@ def status(results: str | Path) -> dict:
         record = store.record(run_id)
         runs[run_id] = {"run_id": run_id, **{k: record[k] for k in ("method", "protocol", "fold", "task", "seed")}}
     listed = []
-    for run_id, run in sorted(runs.items(), key=lambda item: tuple(str(v) for v in item[1].values())):
+    order = ("method", "protocol", "fold", "task", "seed")
+    for run_id, run in sorted(runs.items(), key=lambda item: tuple(item[1][key] for key in order)):
         state = "done" if store.is_done(run_id) else "failed" if store.failure(run_id) is not None else "pending"
         listed.append({**run, "state": state, "running": store.is_claimed(run_id)})
     counts = {state: sum(run["state"] == state for run in listed) for state in ("done", "failed", "pending")}

@@ -96,3 +96,28 @@ def test_protocols_lists_the_builtins(capsys):
     assert main(["protocols"]) == 0
     out = capsys.readouterr().out
     assert "cross" in out and "multi" in out and "loco" in out
+
+
+def test_synth_writes_the_four_releases_and_summaries_say_synthetic(tmp_path, capsys):
+    assert main(["data", "synth", "--out", str(tmp_path / "s"), "--scale", "0.002", "--seed", "1"]) == 0
+    assert {p.name for p in (tmp_path / "s").iterdir()} >= {"IEMOCAP_full_release", "MSP-IMPROV", "SAVEE", "emodb"}
+    capsys.readouterr()
+    assert main(["data", "summary", "--corpus", "savee", "--root", str(tmp_path / "s" / "SAVEE")]) == 0
+    assert "SYNTHETIC DATA" in capsys.readouterr().out
+    assert main(["data", "summary", "--corpus", "savee", "--data", str(tmp_path / "s"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["synthetic"] is True
+
+
+def test_features_command_stops_on_bad_audio_or_skips_it_with_a_saved_list(tmp_path, capsys):
+    tree = make_emodb(tmp_path / "emodb")
+    corrupt = tree.audio(tree.ids[0])
+    corrupt.write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk")
+    args = ["data", "features", "--corpus", "emodb", "--root", str(tree.root), "--cache-dir", str(tmp_path / "c")]
+    result = serbench(*args)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert corrupt.name in result.stderr and "--skip-bad" in result.stderr
+    assert main([*args, "--skip-bad"]) == 0
+    out = capsys.readouterr().out
+    assert f"{len(tree.ids) - 1} utterances" in out and corrupt.name in out
+    saved = json.loads(next((tmp_path / "c" / "features").glob("emodb-*/skipped.json")).read_text())
+    assert [Path(p["path"]).name for p in saved["audio"]] == [corrupt.name]
