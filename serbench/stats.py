@@ -231,7 +231,7 @@ def low_power(blocks: int, methods: int, alpha: float = ALPHA) -> str | None:
         return (f"with {blocks} blocks and {methods} methods the Nemenyi critical difference exceeds the widest "
                 f"possible rank gap ({methods - 1}): no pair of methods can ever differ significantly")
     if blocks < FEW_BLOCKS:
-        return (f"only {blocks} blocks (test corpus x task): Demsar (2006) advises more than {FEW_BLOCKS}; the "
+        return (f"only {blocks} blocks: Demsar (2006) advises more than {FEW_BLOCKS}; the "
                 f"Friedman test has little power and its chi-square approximation is rough, so read the ranks "
                 f"as descriptive")
     return None

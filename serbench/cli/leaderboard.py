@@ -1,0 +1,41 @@
+"""`serbench leaderboard`: markdown leaderboards with significance tests from a results store."""
+
+from __future__ import annotations
+
+import argparse
+
+from rich.console import Console
+from rich.markup import escape
+
+from serbench.leaderboard import REFERENCE, leaderboard_command, write_leaderboards
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "leaderboard", help="write markdown leaderboards with significance tests from a results store",
+        description="Aggregate UA over seeds per (protocol, task, method, test corpus), test every method against "
+                    "a reference, rank the methods across test corpora and tasks, and write one markdown page per "
+                    "(protocol, task), an index (README.md) and figures. See docs/leaderboards.md.")
+    parser.add_argument("--results", default="results", metavar="DIR", help="the results store (default ./results)")
+    parser.add_argument("--out", default="leaderboards", metavar="DIR",
+                        help="where to write the pages (default ./leaderboards)")
+    parser.add_argument("--protocol", metavar="P", help="only this protocol's runs")
+    parser.add_argument("--task", metavar="T", help="only this task's runs")
+    parser.add_argument("--reference", default=REFERENCE, metavar="M",
+                        help=f"the method the others are tested against (default {REFERENCE})")
+    parser.add_argument("--config", metavar="ID",
+                        help="only runs of this configuration (data fingerprints and front-end), when a store "
+                             "holds several; the error that lists them gives the ids")
+    parser.set_defaults(func=run_leaderboard)
+
+
+def run_leaderboard(args: argparse.Namespace) -> int:
+    command = leaderboard_command(args.results, args.out, protocol=args.protocol, task=args.task,
+                                  reference=args.reference, config=args.config)
+    console = Console()
+    with console.status("computing leaderboards"):
+        written = write_leaderboards(args.results, args.out, protocol=args.protocol, task=args.task,
+                                     reference=args.reference, config=args.config, command=command)
+    pages = [path for path in written if path.suffix == ".md"]
+    console.print(f"wrote {len(pages)} pages and {len(written) - len(pages)} figures into {escape(str(args.out))}")
+    return 0

@@ -1,0 +1,264 @@
+"""Leaderboards from hand-made results stores: pages, markers, figures, determinism, and the mixing guards."""
+
+import argparse
+import hashlib
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from serbench import leaderboard, stats
+from serbench.cli import leaderboard as cli
+from serbench.errors import SerbenchError
+from serbench.metrics import scores
+from serbench.store import ResultsStore
+
+CORPORA = ("c-one", "c_two")
+REPLICATES = 200
+# Accuracy of each method's decisions: "strong" is far above the reference, "weak" far below.
+ACCURACY = {"baseline_s": 0.7, "strong": 0.95, "weak|net": 0.45, "twin": 0.7}
+FINGERPRINTS = {"src": "a" * 64, "c-one": "b" * 64, "c_two": "c" * 64}
+
+
+def protocol_dict(name: str = "cross") -> dict:
+    return {"name": name, "description": "train on src, test on c-one and c_two", "split": "corpus",
+            "tasks": ["arousal"], "folds": [{"name": "", "train": ["src"], "test": list(CORPORA)}],
+            "labels": {}, "test_fraction": 0.0}
+
+
+def add_run(store: ResultsStore, method: str, seed: int, *, task: str = "arousal", protocol: str = "cross",
+            data: dict | None = None, frontend: str = "f0", hparams: dict | None = None, synthetic: bool = True,
+            probes: bool = True, utterances: int = 120) -> str:
+    """Write one fabricated but consistent run: predictions with the method's accuracy, scores from them."""
+    identity = {"method": method, "hparams": hparams or {"epochs": 3}, "protocol": protocol_dict(protocol),
+                "fold": "", "task": task, "seed": seed, "data": data or FINGERPRINTS, "frontend": frontend,
+                "serbench": "0.1.0"}
+    run_id = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:20]
+    rng = np.random.default_rng(int(run_id[:8], 16))
+    frames = []
+    for corpus in CORPORA:
+        y = np.arange(utterances) % 2
+        predicted = np.where(rng.random(utterances) < ACCURACY[method], y, 1 - y)
+        frames.append(pd.DataFrame({"utterance_id": [f"{corpus}-{i:04d}" for i in range(utterances)],
+                                    "corpus": corpus, "speaker": "s1", "gender": "F", "y": y,
+                                    "predicted": predicted, "p_low": 1.0 - predicted, "p_high": predicted * 1.0}))
+    predictions = pd.concat(frames, ignore_index=True)
+    record = {
+        "run_id": run_id, "identity": identity, "method": method, "protocol": protocol, "fold": "", "task": task,
+        "seed": seed, "classes": ["low", "high"], "synthetic": synthetic,
+        "scores": {c: scores(rows["y"].to_numpy(), rows["predicted"].to_numpy(), 2)
+                   for c, rows in predictions.groupby("corpus")},
+        "probes": {"corpus": {"ua": 0.5 + 0.01 * seed, "classes": 2}, "gender": {"ua": 0.6, "classes": 2}}
+        if probes else None,
+        "provenance": {"argv": ["/venv/bin/serbench", "run", "--method", "all", "--data", "synthetic"],
+                       "git_commit": "abc123"},
+    }
+    store.write_run(run_id, record, {"predictions": predictions})
+    return run_id
+
+
+def make_store(root: Path, methods=("baseline_s", "strong", "weak|net", "twin"), seeds=(0, 1, 2), **options):
+    store = ResultsStore(root)
+    for method in methods:
+        for seed in seeds:
+            add_run(store, method, seed, **options)
+    return store
+
+
+def written(out: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def published(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("lb")
+    store = make_store(root / "results")
+    add_run(store, "baseline_s", 0, task="valence")
+    add_run(store, "strong", 0, task="valence")
+    leaderboard.write_leaderboards(root / "results", root / "out", replicates=REPLICATES)
+    return root / "results", root / "out"
+
+
+def main_rows(page: str) -> dict[str, list[str]]:
+    """The main table's rows by (escaped) method name, split on unescaped pipes."""
+    section = page.split("## UA per test corpus")[1].split("\n\n")[1]
+    rows = {}
+    for line in section.splitlines()[2:]:
+        cells = [c.strip() for c in re.split(r"(?<!\\)\|", line)[1:-1]]
+        rows[cells[0]] = cells[1:]
+    return rows
+
+
+def test_pages_index_and_figures(published: tuple[Path, Path]) -> None:
+    _, out = published
+    files = written(out)
+    assert {"README.md", "cross-arousal.md", "cross-valence.md", "figures/cross-cd.png",
+            "figures/cross-arousal-cd.png", "figures/cross-arousal-confusion-weak-net.png"} <= set(files)
+    assert all(data.startswith(b"\x89PNG") for name, data in files.items() if name.endswith(".png"))
+    index = files["README.md"].decode()
+    assert index.startswith("> **SYNTHETIC DATA**")
+    assert "(cross-arousal.md)" in index and "(cross-valence.md)" in index
+    assert "figures/cross-cd.png" in index
+    page = files["cross-arousal.md"].decode()
+    assert page.startswith("> **SYNTHETIC DATA**")
+    for link in ("figures/cross-arousal-cd.png", "figures/cross-arousal-confusion-baseline_s.png"):
+        assert f"]({link})" in page and link in files
+
+
+def test_main_table_markers_bold_and_escaping(published: tuple[Path, Path]) -> None:
+    _, out = published
+    page = (out / "cross-arousal.md").read_text()
+    rows = main_rows(page)
+    assert list(rows) == ["baseline\\_s", "strong", "twin", "weak\\|net"]  # reference first, then by name
+    header = page.split("## UA per test corpus")[1].split("\n\n")[1].splitlines()[0]
+    assert "c\\_two" in header and "corpus probe UA" in header
+    for cell in rows["strong"][:2]:
+        assert cell.startswith("**") and cell.endswith("(3) ▲")
+    assert all(cell.endswith("▼") for cell in rows["weak\\|net"][:2])
+    assert not any(mark in cell for cell in rows["twin"] + rows["baseline\\_s"] for mark in "▲▼")
+    assert rows["strong"][3] == "1.00"  # average rank over the two test corpora
+    assert rows["baseline\\_s"][-2] == "51.0 ± 1.0 (3)"  # corpus probe: 50, 51, 52 %
+
+
+def test_tests_and_provenance_sections(published: tuple[Path, Path]) -> None:
+    results, out = published
+    page = (out / "cross-arousal.md").read_text()
+    tests = page.split("## Paired tests against the reference")[1].split("\n\n")[1].splitlines()
+    assert len(tests) == 2 + 3 * len(CORPORA)  # header, rule, three methods on each corpus
+    assert "Holm" in page and f"{REPLICATES} replicates" in page
+    assert "cannot give p below 0.2500" in page  # three seeds: the Wilcoxon floor
+    assert "Low power" in page.split("## Ranking")[1]
+    assert "**SYNTHETIC** stand-ins" in page
+    assert f"c\\_two `{'c' * 16}`" in page
+    assert "Seeds: 0, 1, 2" in page and "epochs=3" in page
+    assert "serbench run --method all --data synthetic" in page
+    assert f"serbench leaderboard --results {results} --out {out}" in page
+
+
+def test_comparisons_match_the_statistics(tmp_path: Path) -> None:
+    store = make_store(tmp_path / "results", methods=("baseline_s", "strong", "twin"))
+    records = leaderboard.load_records(store)
+    page = leaderboard.build_page("cross", "arousal", records, "baseline_s")
+    frame = leaderboard.compare(page, "baseline_s", store, replicates=REPLICATES)
+    assert len(frame) == 4
+    assert frame["p_holm"].tolist() == pytest.approx(stats.holm(frame["p"].tolist()))
+    row = frame[(frame["method"] == "strong") & (frame["column"] == "c-one")].iloc[0]
+    ua = {m: [r["scores"]["c-one"]["ua"] for r in sorted(records, key=lambda r: r["seed"]) if r["method"] == m]
+          for m in ("baseline_s", "strong")}
+    assert row["difference"] == pytest.approx(np.mean(ua["strong"]) - np.mean(ua["baseline_s"]))
+    assert row["t_p"] == pytest.approx(stats.seed_tests(ua["baseline_s"], ua["strong"]).t_p)
+    assert row["seeds"] == 3 and row["utterances"] == 120
+
+
+def test_aggregate(tmp_path: Path) -> None:
+    store = make_store(tmp_path / "results", methods=("baseline_s",), seeds=(0, 1, 2, 3))
+    records = leaderboard.load_records(store)
+    frame = leaderboard.aggregate(records)
+    row = frame[frame["corpus"] == "c_two"].iloc[0]
+    ua = [r["scores"]["c_two"]["ua"] for r in sorted(records, key=lambda r: r["seed"])]
+    summary = stats.summarize(ua)
+    assert (row["ua_mean"], row["ua_std"], row["n"]) == (pytest.approx(np.mean(ua)),
+                                                          pytest.approx(np.std(ua, ddof=1)), 4)
+    assert (row["ua_ci_low"], row["ua_ci_high"]) == (pytest.approx(summary.ci_low), pytest.approx(summary.ci_high))
+    assert row["wa_mean"] == pytest.approx(np.mean([r["scores"]["c_two"]["wa"] for r in records]))
+
+
+def test_same_store_gives_identical_files(tmp_path: Path) -> None:
+    make_store(tmp_path / "results", methods=("baseline_s", "strong"), seeds=(0, 1))
+    for out in ("a", "b"):
+        leaderboard.write_leaderboards(tmp_path / "results", tmp_path / out, replicates=REPLICATES,
+                                       command="serbench leaderboard")
+    first, second = written(tmp_path / "a"), written(tmp_path / "b")
+    assert first.keys() == second.keys() and len(first) > 3
+    assert all(first[name] == second[name] for name in first)
+
+
+def test_real_data_has_no_banner_and_probes_can_be_missing(tmp_path: Path) -> None:
+    store = make_store(tmp_path / "results", methods=("baseline_s",), seeds=(0, 1), synthetic=False, probes=False)
+    add_run(store, "strong", 0, synthetic=False)
+    leaderboard.write_leaderboards(tmp_path / "results", tmp_path / "out", replicates=REPLICATES)
+    page = (tmp_path / "out" / "cross-arousal.md").read_text()
+    assert "SYNTHETIC" not in page and "Data: real corpora" in page
+    assert main_rows(page)["baseline\\_s"][-1] == "-"
+
+
+def test_different_data_is_never_mixed(tmp_path: Path) -> None:
+    store = make_store(tmp_path / "results", methods=("baseline_s",), seeds=(0, 1))
+    other = add_run(store, "strong", 0, data={**FINGERPRINTS, "c_two": "d" * 64})
+    with pytest.raises(SerbenchError, match="2 different configurations") as error:
+        leaderboard.write_leaderboards(tmp_path / "results", tmp_path / "out")
+    message = str(error.value)
+    assert "data fingerprint of c_two" in message and "--config" in message
+    assert "data fingerprint of c-one" not in message  # only what differs
+    chosen = leaderboard.configuration_id(store.record(other))
+    assert f"--config {chosen}" in message
+    leaderboard.write_leaderboards(tmp_path / "results", tmp_path / "out", config=chosen, replicates=REPLICATES)
+    assert "strong" in (tmp_path / "out" / "cross-arousal.md").read_text()
+    with pytest.raises(SerbenchError, match="no run has this configuration"):
+        leaderboard.write_leaderboards(tmp_path / "results", tmp_path / "out", config="zzzz")
+
+
+def test_different_frontends_are_never_mixed(tmp_path: Path) -> None:
+    store = make_store(tmp_path / "results", methods=("baseline_s",), seeds=(0,))
+    add_run(store, "strong", 0, frontend="f1")
+    with pytest.raises(SerbenchError, match="front-end configuration f0") as error:
+        leaderboard.write_leaderboards(tmp_path / "results", tmp_path / "out")
+    assert "front-end configuration f1" in str(error.value)
+
+
+def test_variants_of_one_run_are_refused(tmp_path: Path) -> None:
+    store = make_store(tmp_path / "results", methods=("baseline_s",), seeds=(0,))
+    add_run(store, "baseline_s", 0, hparams={"epochs": 30})
+    with pytest.raises(SerbenchError, match=r"differing in hparams\.epochs"):
+        leaderboard.write_leaderboards(tmp_path / "results", tmp_path / "out")
+
+
+def test_reference_choices(tmp_path: Path) -> None:
+    make_store(tmp_path / "results", methods=("strong", "twin"), seeds=(0, 1))
+    with pytest.raises(SerbenchError, match="--reference nope: no finished run"):
+        leaderboard.write_leaderboards(tmp_path / "results", tmp_path / "out", reference="nope")
+    leaderboard.write_leaderboards(tmp_path / "results", tmp_path / "out", replicates=REPLICATES)
+    page = (tmp_path / "out" / "cross-arousal.md").read_text()
+    assert "No paired tests: the reference baseline\\_s has no runs" in page
+    leaderboard.write_leaderboards(tmp_path / "results", tmp_path / "out", reference="twin", replicates=REPLICATES)
+    page = (tmp_path / "out" / "cross-arousal.md").read_text()
+    assert list(main_rows(page)) == ["twin", "strong"] and "▲" in page
+    assert "--reference twin" in page
+
+
+def test_bad_store_contents_name_the_file(tmp_path: Path) -> None:
+    with pytest.raises(SerbenchError, match="no finished runs"):
+        leaderboard.write_leaderboards(tmp_path / "empty", tmp_path / "out")
+    store = make_store(tmp_path / "results", methods=("baseline_s",), seeds=(0,))
+    with pytest.raises(SerbenchError, match="no finished runs of protocol multi") as error:
+        leaderboard.write_leaderboards(tmp_path / "results", tmp_path / "out", protocol="multi")
+    assert "cross/arousal" in str(error.value)
+    run_id = add_run(store, "strong", 0)
+    path = store.runs / run_id / "record.json"
+    record = json.loads(path.read_text())
+    del record["scores"]
+    path.write_text(json.dumps(record))
+    with pytest.raises(SerbenchError, match="lacks scores") as error:
+        leaderboard.write_leaderboards(tmp_path / "results", tmp_path / "out")
+    assert str(path) in str(error.value)
+
+
+def test_runs_on_different_test_utterances_cannot_be_paired(tmp_path: Path) -> None:
+    store = make_store(tmp_path / "results", methods=("baseline_s",), seeds=(0,))
+    add_run(store, "strong", 0, utterances=100)
+    with pytest.raises(SerbenchError, match="different c-one test utterances"):
+        leaderboard.write_leaderboards(tmp_path / "results", tmp_path / "out")
+
+
+def test_command_line(tmp_path: Path) -> None:
+    make_store(tmp_path / "results", methods=("baseline_s", "strong"), seeds=(0,))
+    parser = argparse.ArgumentParser()
+    cli.add_commands(parser.add_subparsers())
+    args = parser.parse_args(["leaderboard", "--results", str(tmp_path / "results"), "--out",
+                              str(tmp_path / "out"), "--protocol", "cross", "--task", "arousal"])
+    assert args.func(args) == 0
+    page = (tmp_path / "out" / "cross-arousal.md").read_text()
+    assert f"--out {tmp_path / 'out'} --protocol cross --task arousal\n```" in page
