@@ -25,9 +25,9 @@ from serbench.errors import SerbenchError
 from serbench.files import write_atomic
 from serbench.runner import RunSpec, Sweep, SweepConfig, plan, work
 from serbench.store import ResultsStore, json_bytes
+from serbench.synth import SYNTHETIC_EXPLANATION, SYNTHETIC_LABEL
 
 LAUNCHERS = ("local", "slurm")
-SYNTHETIC_WARNING = "SYNTHETIC DATA: these results come from generated stand-ins, not from the real corpora"
 
 
 def run(methods: str | list[str], protocol: str, *, tasks: list[str] | None = None, seeds: int | list[int] = 5,
@@ -61,7 +61,7 @@ def launch(config: SweepConfig, *, jobs: int = 1, launcher: str = "local", slurm
     store = ResultsStore(config.results)
     save_plan(sweep, store)
     if sweep.synthetic:
-        console.print(f"[bold yellow]{SYNTHETIC_WARNING}[/]")
+        console.print(f"[bold yellow]{SYNTHETIC_LABEL}[/]: {SYNTHETIC_EXPLANATION}")
     todo = [spec for spec in sweep.runs if not store.is_done(spec.run_id)]
     console.print(f"{len(sweep.runs)} runs, {len(sweep.runs) - len(todo)} already in {store.root}, "
                   f"{len(todo)} to run")
@@ -211,7 +211,7 @@ def records_frame(store: ResultsStore, run_ids: list[str] | None = None) -> pd.D
 
 def summary_table(frame: pd.DataFrame, synthetic: bool) -> Table:
     """UA per test corpus, mean +- std over seeds (n), one row per task and method."""
-    title = "UA per test corpus: mean +- std over seeds (n)" + ("  [SYNTHETIC DATA]" if synthetic else "")
+    title = "UA per test corpus: mean +- std over seeds (n)" + (f"  [{SYNTHETIC_LABEL}]" if synthetic else "")
     corpora = list(dict.fromkeys(frame["corpus"]))
     table = Table(title=title)
     for column in ["task", "method", *corpora]:

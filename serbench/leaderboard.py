@@ -34,10 +34,10 @@ from serbench import stats
 from serbench.errors import SerbenchError
 from serbench.files import write_atomic
 from serbench.store import ResultsStore
+from serbench.synth import SYNTHETIC_EXPLANATION, SYNTHETIC_LABEL
 
 REFERENCE = "baseline_s"
-SYNTHETIC_BANNER = ("> **SYNTHETIC DATA**: these results come from generated stand-ins (docs/synthetic.md), not "
-                    "from the real corpora. They exercise the harness; they say nothing about emotional speech.")
+SYNTHETIC_BANNER = f"> **{SYNTHETIC_LABEL}**: {SYNTHETIC_EXPLANATION}."
 RECORD_KEYS = ("method", "protocol", "fold", "task", "seed", "classes", "scores", "synthetic", "identity")
 IDENTITY_KEYS = ("data", "frontend", "protocol", "hparams", "serbench")
 

@@ -18,9 +18,9 @@ from serbench.corpora.schema import Corpus
 from serbench.errors import Problem, SerbenchError
 from serbench.labels import TASKS, apply_task, get_task
 from serbench.sources import data_sources
-from serbench.synth import DEFAULT_SCALE, is_synthetic, synthesize
+from serbench.synth import DEFAULT_SCALE, SYNTHETIC_EXPLANATION, SYNTHETIC_LABEL, is_synthetic, synthesize
 
-SYNTHETIC_BANNER = "[bold yellow]SYNTHETIC DATA[/]: generated stand-ins (serbench data synth), not the real corpus"
+SYNTHETIC_BANNER = f"[bold yellow]{SYNTHETIC_LABEL}[/]: {SYNTHETIC_EXPLANATION}"
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:

@@ -23,12 +23,17 @@ from serbench.synth.corpora import SPECS, derive_seed, plan_corpus
 from serbench.synth.voice import render
 from serbench.synth.writers import PLACE, WRITE
 
-__all__ = ["CORPUS_NAMES", "DEFAULT_SCALE", "GENERATOR_VERSION", "MARKER", "is_synthetic",
+__all__ = ["CORPUS_NAMES", "DEFAULT_SCALE", "GENERATOR_VERSION", "MARKER", "SYNTHETIC_EXPLANATION", "SYNTHETIC_LABEL",
+           "is_synthetic",
            "synthesize", "synthetic_data"]
 
 DEFAULT_SCALE = 0.02  # ~470 utterances, ~10 s on two cores: enough for the CPU demo
 GENERATOR_VERSION = 1  # bump whenever the same (scale, seed) would give different bytes
 MARKER = "SERBENCH_SYNTHETIC.txt"
+# What everything computed from the stand-ins says about itself (summaries, run output, leaderboards).
+SYNTHETIC_LABEL = "SYNTHETIC DATA"
+SYNTHETIC_EXPLANATION = ("generated stand-ins (docs/synthetic.md), not the real corpora: they exercise the harness "
+                         "and say nothing about emotional speech")
 TRUTH = "synthetic_truth.csv"  # the generator's ground truth (latent arousal/valence), outside the releases
 CORPUS_NAMES = tuple(SPECS)
 
