@@ -30,7 +30,7 @@ from serbench import __version__
 from serbench.cache import FeatureSet, build_features
 from serbench.corpora import read_corpus
 from serbench.errors import SerbenchError
-from serbench.frontend import DEFAULT_CONFIG, FrontendConfig, fit_normalizer
+from serbench.frontend import DEFAULT_CONFIG, fit_normalizer
 from serbench.labels import apply_task
 from serbench.method import DOMAINS, Method, TaskSpec, build_method, discover_methods, get_method, resolve_hparams
 from serbench.metrics import scores
@@ -139,15 +139,16 @@ class Sweep:
         return any(c.synthetic for c in self.corpora.values())
 
 
-def load_corpora(protocol: Protocol, config: SweepConfig, frontend: FrontendConfig = DEFAULT_CONFIG,
+def load_corpora(protocol: Protocol, config: SweepConfig,
                  progress: Callable[[str], None] | None = None) -> dict[str, CorpusData]:
+    """The protocol's corpora: their tables and features (computed into the cache on first use)."""
     sources = data_sources(config.data, config.cache)
     corpora = {}
     for name in protocol.corpora:
         if progress is not None:
             progress(f"features of {name}")
         corpus = read_corpus(name, sources.root(name), skip_bad=config.skip_bad)
-        features = build_features(corpus, frontend, cache_dir=config.cache, skip_bad=config.skip_bad)
+        features = build_features(corpus, DEFAULT_CONFIG, cache_dir=config.cache, skip_bad=config.skip_bad)
         table = corpus.table[corpus.table["utterance_id"].isin(features.index["utterance_id"])]
         corpora[name] = CorpusData(name, table.reset_index(drop=True), features, sources.synthetic)
     return corpora
