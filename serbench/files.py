@@ -6,6 +6,8 @@ into place, so a reader never sees half of it and a killed writer leaves only a 
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import sys
 import uuid
@@ -17,6 +19,12 @@ if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
+
+
+def stable_hash(data: object, length: int = 16) -> str:
+    """A short hash of JSON-able `data` that is the same in every process and version (keys sorted): how run
+    ids, configuration hashes and sweep plans are named."""
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:length]
 
 
 def fsync_dir(path: Path) -> None:

@@ -9,8 +9,6 @@ into a segment, with no padding at the edges. The paper's "25 ms frames" cannot 
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 
@@ -19,6 +17,7 @@ import torch
 from scipy.signal import get_window
 
 from serbench.errors import SerbenchError
+from serbench.files import stable_hash
 
 
 @dataclass(frozen=True)
@@ -58,8 +57,7 @@ class FrontendConfig:
 
     def hash(self) -> str:
         """A stable short hash of every setting (same settings, same hash, in any process or version)."""
-        text = json.dumps(self.to_dict(), sort_keys=True)
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
+        return stable_hash(self.to_dict())
 
 
 DEFAULT_CONFIG = FrontendConfig()

@@ -7,7 +7,6 @@ The plan is also written to <results>/sweeps/, which is how `serbench status` kn
 
 from __future__ import annotations
 
-import hashlib
 import json
 import multiprocessing
 import time
@@ -22,9 +21,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from serbench.errors import SerbenchError
-from serbench.files import write_atomic
+from serbench.files import stable_hash, write_atomic
 from serbench.runner import RunSpec, Sweep, SweepConfig, plan, work
-from serbench.store import ResultsStore, json_bytes
+from serbench.store import ResultsStore, json_bytes, score_rows
 from serbench.synth import SYNTHETIC_EXPLANATION, SYNTHETIC_LABEL
 
 LAUNCHERS = ("local", "slurm")
@@ -86,9 +85,8 @@ def launch(config: SweepConfig, *, jobs: int = 1, launcher: str = "local", slurm
 def save_plan(sweep: Sweep, store: ResultsStore) -> None:
     """Record the sweep's runs, so that `serbench status` can tell what is still pending."""
     runs = [{"run_id": spec.run_id, **run_labels(spec)} for spec in sweep.runs]
-    text = json.dumps(sweep.config.to_dict(), sort_keys=True)
     store.root.joinpath("sweeps").mkdir(parents=True, exist_ok=True)
-    path = store.root / "sweeps" / f"{hashlib.sha256(text.encode()).hexdigest()[:16]}.json"
+    path = store.root / "sweeps" / f"{stable_hash(sweep.config.to_dict())}.json"
     write_atomic(path, json_bytes({"config": sweep.config.to_dict(), "runs": runs}))
 
 
@@ -194,19 +192,9 @@ def run_slurm(config: SweepConfig, jobs: int, options: dict, store: ResultsStore
 
 
 def records_frame(store: ResultsStore, run_ids: list[str] | None = None) -> pd.DataFrame:
-    """One row per finished run and test corpus: labels, UA, WA, macro-F1, n."""
+    """One row per finished run and test corpus: labels, UA, WA, macro-F1, n (without the confusion matrix)."""
     ids = sorted(store.done_ids()) if run_ids is None else [i for i in run_ids if store.is_done(i)]
-    rows = []
-    for run_id in ids:
-        record = store.record(run_id)
-        for corpus, score in record["scores"].items():
-            rows.append({"run_id": run_id, "method": record["method"], "protocol": record["protocol"],
-                         "fold": record["fold"], "task": record["task"], "seed": record["seed"], "corpus": corpus,
-                         "ua": score["ua"], "wa": score["wa"], "macro_f1": score["macro_f1"], "n": score["n"],
-                         "synthetic": record["synthetic"]})
-    columns = ["run_id", "method", "protocol", "fold", "task", "seed", "corpus", "ua", "wa", "macro_f1", "n",
-               "synthetic"]
-    return pd.DataFrame(rows, columns=columns)
+    return score_rows([store.record(run_id) for run_id in ids]).drop(columns="confusion")
 
 
 def summary_table(frame: pd.DataFrame, synthetic: bool) -> Table:

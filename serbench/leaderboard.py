@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import math
 import re
 import shlex
@@ -32,8 +31,8 @@ import pandas as pd
 
 from serbench import stats
 from serbench.errors import SerbenchError
-from serbench.files import write_atomic
-from serbench.store import ResultsStore
+from serbench.files import stable_hash, write_atomic
+from serbench.store import ResultsStore, score_rows
 from serbench.synth import SYNTHETIC_EXPLANATION, SYNTHETIC_LABEL
 
 REFERENCE = "baseline_s"
@@ -128,12 +127,12 @@ def load_records(store: ResultsStore, protocol: str | None = None, task: str | N
 def configuration(record: Mapping) -> dict:
     """What must be equal for two runs to share a table: data fingerprints, front-end, protocol content."""
     identity = record["identity"]
-    protocol = hashlib.sha256(json.dumps(identity["protocol"], sort_keys=True).encode()).hexdigest()[:16]
+    protocol = stable_hash(identity["protocol"])
     return {"data": dict(identity["data"]), "frontend": identity["frontend"], "protocol": protocol}
 
 
 def configuration_id(record: Mapping) -> str:
-    return hashlib.sha256(json.dumps(configuration(record), sort_keys=True).encode()).hexdigest()[:8]
+    return stable_hash(configuration(record), 8)
 
 
 def select_configuration(records: list[dict], config: str | None) -> list[dict]:
@@ -197,17 +196,6 @@ def check_duplicates(records: list[dict]) -> None:
 
 
 # --- aggregation ------------------------------------------------------------------------------------------------
-
-def score_rows(records: Sequence[Mapping]) -> pd.DataFrame:
-    """One row per run and test corpus: labels, UA, WA, macro-F1, n, confusion matrix, run id."""
-    rows = [{"protocol": r["protocol"], "task": r["task"], "method": r["method"], "fold": r["fold"],
-             "corpus": corpus, "seed": r["seed"], "ua": s["ua"], "wa": s["wa"], "macro_f1": s["macro_f1"],
-             "n": s["n"], "confusion": s.get("confusion"), "run_id": r["run_id"]}
-            for r in records for corpus, s in sorted(r["scores"].items())]
-    columns = ["protocol", "task", "method", "fold", "corpus", "seed", "ua", "wa", "macro_f1", "n", "confusion",
-               "run_id"]
-    return pd.DataFrame(rows, columns=columns)
-
 
 def aggregate(records: Sequence[Mapping]) -> pd.DataFrame:
     """Per (protocol, task, method, fold, test corpus): UA mean, std, 95% CI and n over seeds; WA and macro-F1

@@ -14,8 +14,6 @@ Corpus names are the built-in ones or names given in a data configuration (manif
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -24,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from serbench.errors import SerbenchError
-from serbench.files import read_toml
+from serbench.files import read_toml, stable_hash
 from serbench.labels import TASKS, Task, get_task
 
 SPLITS = ("corpus", "speaker", "leave-one-corpus-out")
@@ -66,7 +64,7 @@ class Protocol:
         return data
 
     def hash(self) -> str:
-        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+        return stable_hash(self.to_dict())
 
 
 def builtin_protocols() -> dict[str, Path]:

@@ -8,8 +8,6 @@ re-launched after a crash skips every run already in the store.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import platform
 import resource
 import socket
@@ -30,6 +28,7 @@ from serbench import __version__
 from serbench.cache import FeatureSet, build_features
 from serbench.corpora import read_corpus
 from serbench.errors import SerbenchError
+from serbench.files import stable_hash
 from serbench.frontend import DEFAULT_CONFIG, fit_normalizer
 from serbench.labels import apply_task
 from serbench.method import DOMAINS, Method, TaskSpec, build_method, discover_methods, get_method, resolve_hparams
@@ -118,7 +117,7 @@ class RunSpec:
 
     @property
     def run_id(self) -> str:
-        return hashlib.sha256(json.dumps(self.identity(), sort_keys=True).encode()).hexdigest()[:20]
+        return stable_hash(self.identity(), 20)
 
     def label(self) -> str:
         fold = f"/{self.fold.name}" if self.fold.name else ""

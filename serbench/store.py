@@ -19,7 +19,7 @@ import shutil
 import socket
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -34,6 +34,17 @@ STALE_CLAIM_SECONDS = 2 * 3600
 
 def json_bytes(data: object) -> bytes:
     return (json.dumps(data, indent=1, sort_keys=True, allow_nan=True) + "\n").encode()
+
+
+def score_rows(records: Sequence[Mapping]) -> pd.DataFrame:
+    """One row per run record and test corpus: the run's labels, UA, WA, macro-F1, n and confusion matrix."""
+    rows = [{"run_id": r["run_id"], "method": r["method"], "protocol": r["protocol"], "fold": r["fold"],
+             "task": r["task"], "seed": r["seed"], "corpus": corpus, "ua": s["ua"], "wa": s["wa"],
+             "macro_f1": s["macro_f1"], "n": s["n"], "synthetic": r["synthetic"], "confusion": s.get("confusion")}
+            for r in records for corpus, s in sorted(r["scores"].items())]
+    columns = ["run_id", "method", "protocol", "fold", "task", "seed", "corpus", "ua", "wa", "macro_f1", "n",
+               "synthetic", "confusion"]
+    return pd.DataFrame(rows, columns=columns)
 
 
 class ResultsStore:

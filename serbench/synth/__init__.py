@@ -24,8 +24,7 @@ from serbench.synth.voice import render
 from serbench.synth.writers import PLACE, WRITE
 
 __all__ = ["CORPUS_NAMES", "DEFAULT_SCALE", "GENERATOR_VERSION", "MARKER", "SYNTHETIC_EXPLANATION", "SYNTHETIC_LABEL",
-           "is_synthetic",
-           "synthesize", "synthetic_data"]
+           "is_synthetic", "synthesize", "synthetic_data"]
 
 DEFAULT_SCALE = 0.02  # ~470 utterances, ~10 s on two cores: enough for the CPU demo
 GENERATOR_VERSION = 1  # bump whenever the same (scale, seed) would give different bytes
