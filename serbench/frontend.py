@@ -131,14 +131,16 @@ class Normalizer:
 
     MIN_STD = 1e-6
 
+    @property
+    def safe_std(self) -> np.ndarray:
+        return np.maximum(self.std, self.MIN_STD)
+
     def apply(self, x: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
-        """Standardise `x` (..., bins): a numpy array (returned as float32) or a torch tensor (kept on its
-        device and dtype)."""
-        std = np.maximum(self.std, self.MIN_STD)
+        """Standardise `x` (..., bins): a numpy array or a torch tensor (kept on its device), returned as float32.
+        Both compute in float64, so they agree bit for bit."""
         if isinstance(x, torch.Tensor):
-            mean_t = torch.as_tensor(self.mean, dtype=x.dtype, device=x.device)
-            return (x - mean_t) / torch.as_tensor(std, dtype=x.dtype, device=x.device)
-        return ((x - self.mean) / std).astype(np.float32)
+            return standardise(x, *(torch.as_tensor(v, device=x.device) for v in (self.mean, self.safe_std)))
+        return ((x - self.mean) / self.safe_std).astype(np.float32)
 
     def to_dict(self) -> dict:
         return {"mean": self.mean.tolist(), "std": self.std.tolist(), "n_frames": self.n_frames}
@@ -147,6 +149,11 @@ class Normalizer:
     def from_dict(cls, data: dict) -> Normalizer:
         return cls(np.asarray(data["mean"], dtype=np.float64), np.asarray(data["std"], dtype=np.float64),
                    int(data["n_frames"]))
+
+
+def standardise(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+    """(x - mean) / std in float64, returned as float32: bit for bit what numpy computes for Normalizer.apply."""
+    return ((x.double() - mean) / std).float()
 
 
 def fit_normalizer(features: np.ndarray, rows: np.ndarray | None = None, *,

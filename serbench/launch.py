@@ -33,7 +33,8 @@ def run(methods: str | list[str], protocol: str, *, tasks: list[str] | None = No
         data: str | None = None, results: str | Path = "results", jobs: int = 1, launcher: str = "local",
         device: str = "auto", preset: str | None = None, epochs: int | None = None,
         hp: Mapping[str, str] | None = None, plugins: list[str] | None = None, skip_bad: bool = False,
-        cache: str | None = None, slurm: Mapping | None = None, console: Console | None = None) -> pd.DataFrame:
+        cache: str | None = None, fuse: int | None = None, slurm: Mapping | None = None,
+        console: Console | None = None) -> pd.DataFrame:
     """Run a sweep from Python (e.g. a notebook) and return its records, one row per run and test corpus.
 
     `methods`: a name, a list of names or "all"; `seeds`: a count (seeds 0 .. n-1) or a list. The other
@@ -44,7 +45,7 @@ def run(methods: str | list[str], protocol: str, *, tasks: list[str] | None = No
         tasks=tuple(tasks or ()), seeds=tuple(range(seeds)) if isinstance(seeds, int) else tuple(seeds),
         data=None if data is None else str(data), results=str(results), device=device, preset=preset,
         epochs=epochs, hp=dict(hp or {}), plugins=tuple(str(p) for p in plugins or ()), skip_bad=skip_bad,
-        cache=None if cache is None else str(cache))
+        cache=None if cache is None else str(cache), fuse=fuse)
     return launch(config, jobs=jobs, launcher=launcher, slurm=slurm, console=console or Console(quiet=True))
 
 
@@ -105,22 +106,23 @@ def run_here(sweep: Sweep, store: ResultsStore, device: str, console: Console) -
         overall = progress.add_task("runs", total=sum(not store.is_done(s.run_id) for s in sweep.runs))
         current = progress.add_task("", total=None, visible=False)
 
-        def on_run(spec: RunSpec, state: str) -> None:
-            if state == "started":
-                progress.reset(current, total=spec.hparams.get("epochs"), visible=True,
-                               description=f"{escape(spec.label())}: epoch 0")
-            else:
-                progress.advance(overall)
-                progress.update(current, visible=False)
-                if state == "failed":
-                    console.print(f"[red]failed[/] {escape(spec.label())} (traceback in the results store)")
+        def on_start(specs: list[RunSpec]) -> None:
+            together = f" + {len(specs) - 1} fused" if len(specs) > 1 else ""
+            progress.reset(current, total=specs[0].hparams.get("epochs"), visible=True,
+                           description=f"{escape(specs[0].label())}{together}: epoch 0")
+
+        def on_done(spec: RunSpec, outcome: str) -> None:
+            progress.advance(overall)
+            progress.update(current, visible=False)
+            if outcome == "failed":
+                console.print(f"[red]failed[/] {escape(spec.label())} (traceback in the results store)")
 
         def on_epoch(epoch: int, epochs: int, losses: dict[str, float]) -> None:
             description = progress.tasks[current].description.split(": epoch")[0]
             progress.update(current, completed=epoch + 1, total=epochs,
                             description=f"{description}: epoch {epoch + 1}/{epochs} loss {losses.get('total', 0):.3f}")
 
-        work(sweep, store, device, on_run=on_run, on_epoch=on_epoch)
+        work(sweep, store, device, on_start=on_start, on_done=on_done, on_epoch=on_epoch)
 
 
 def worker(config: dict, device: str, threads: int | None = None) -> None:

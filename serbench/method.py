@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from serbench.training import Batch
 
 ENTRY_POINT_GROUP = "serbench.methods"
+BUILT_IN_PACKAGE = "serbench.methods"  # the methods/ folder, installed under this name
 DOMAINS = ("speaker", "corpus", "gender", "language")
 HP_TYPES = (bool, int, float, str)
 HARNESS_HPARAMS = ("epochs", "batch_size")  # every method has them: serbench.training.fit reads them
@@ -114,7 +115,7 @@ def register_method(name: str):
     """Class decorator: register a Method subclass under `name`."""
 
     def register(cls: type) -> type:
-        source = _loading[-1] if _loading else f"module {cls.__module__}"
+        source = _loading[-1] if _loading else _module_source(cls.__module__)
         _check_method(name, cls, source)
         existing = METHODS.get(name)
         if existing is not None and existing.source != source:
@@ -126,6 +127,11 @@ def register_method(name: str):
         return cls
 
     return register
+
+
+def _module_source(module: str) -> str:
+    """Where a class registered outside discover_methods came from (e.g. a built-in imported directly)."""
+    return "built-in" if module.startswith(f"{BUILT_IN_PACKAGE}.") else f"module {module}"
 
 
 def _check_method(name: str, cls: type, source: str) -> None:
@@ -195,7 +201,7 @@ def load_plugin_file(path: str | Path) -> list[str]:
 def discover_methods(plugins: Iterable[str | Path] = ()) -> dict[str, MethodEntry]:
     """Register the built-ins, every installed entry point of group `serbench.methods` and the given plugin
     files; return the registry. Safe to call more than once."""
-    _import("built-in", lambda: importlib.import_module("serbench.methods"))
+    _import("built-in", lambda: importlib.import_module(BUILT_IN_PACKAGE))
     for point in entry_points(group=ENTRY_POINT_GROUP):
         distribution = point.dist.name if point.dist is not None else "unknown distribution"
         _import(f"entry point {point.name} ({distribution})", point.load)

@@ -76,7 +76,7 @@ class CnnBlstm(nn.Module):
 
 class _GradientReversal(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x: Tensor, coefficient: float) -> Tensor:  # type: ignore[override]
+    def forward(ctx, x: Tensor, coefficient: float | Tensor) -> Tensor:  # type: ignore[override]
         ctx.coefficient = coefficient
         return x.view_as(x)
 
@@ -85,8 +85,9 @@ class _GradientReversal(torch.autograd.Function):
         return -ctx.coefficient * grad, None
 
 
-def grad_reverse(x: Tensor, coefficient: float) -> Tensor:
-    """Identity in the forward pass; multiplies the gradient by -coefficient in the backward pass."""
+def grad_reverse(x: Tensor, coefficient: float | Tensor) -> Tensor:
+    """Identity in the forward pass; multiplies the gradient by -coefficient in the backward pass (a tensor
+    coefficient broadcasts, e.g. one per replica of serbench.fusion)."""
     return _GradientReversal.apply(x, coefficient)
 
 

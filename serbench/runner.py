@@ -16,6 +16,7 @@ import sys
 import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -29,14 +30,16 @@ from serbench.cache import FeatureSet, build_features
 from serbench.corpora import read_corpus
 from serbench.errors import SerbenchError
 from serbench.files import stable_hash
-from serbench.frontend import DEFAULT_CONFIG, fit_normalizer
-from serbench.labels import apply_task
+from serbench.frontend import DEFAULT_CONFIG, Normalizer, fit_normalizer
+from serbench.fusion import fit_fused, fusion_key
+from serbench.labels import Labelled, apply_task
 from serbench.method import DOMAINS, Method, TaskSpec, build_method, discover_methods, get_method, resolve_hparams
 from serbench.metrics import scores
 from serbench.protocol import Fold, Protocol, load_protocol, split_utterances
 from serbench.sources import SYNTHETIC, data_sources
 from serbench.store import ResultsStore
 from serbench.training import (
+    FeatureBank,
     SegmentSet,
     choose_device,
     fit,
@@ -65,6 +68,7 @@ class SweepConfig:
     plugins: tuple[str, ...] = ()
     skip_bad: bool = False
     cache: str | None = None
+    fuse: int | None = None  # runs trained together at most; None: fuse_width's default for the device
 
     def to_dict(self) -> dict:
         return {**asdict(self), "hp": dict(self.hp)}
@@ -87,12 +91,15 @@ class SweepConfig:
 
 @dataclass
 class CorpusData:
-    """One corpus of a sweep: its utterance table (without skipped files) and its features."""
+    """One corpus of a sweep: its utterance table (without skipped files) and its features, which are rows
+    offset .. offset + len - 1 of the bank that all corpora of the sweep share."""
 
     name: str
     table: pd.DataFrame
     features: FeatureSet
     synthetic: bool
+    bank: FeatureBank | None = None
+    offset: int = 0
 
     @property
     def fingerprint(self) -> str:
@@ -150,6 +157,9 @@ def load_corpora(protocol: Protocol, config: SweepConfig,
         features = build_features(corpus, DEFAULT_CONFIG, cache_dir=config.cache, skip_bad=config.skip_bad)
         table = corpus.table[corpus.table["utterance_id"].isin(features.index["utterance_id"])]
         corpora[name] = CorpusData(name, table.reset_index(drop=True), features, sources.synthetic)
+    bank = FeatureBank([c.features.features for c in corpora.values()])
+    for corpus, offset in zip(corpora.values(), bank.offsets, strict=False):
+        corpus.bank, corpus.offset = bank, int(offset)
     return corpora
 
 
@@ -186,30 +196,48 @@ def plan(config: SweepConfig, progress: Callable[[str], None] | None = None) -> 
     return Sweep(config, protocol, corpora, runs)
 
 
-def segment_set(utterances: pd.DataFrame, corpora: Mapping[str, CorpusData],
-                domains: Mapping[str, tuple[str, ...]]) -> tuple[SegmentSet, pd.DataFrame]:
-    """The segments of `utterances` with their labels (domain labels as indices into `domains`), and the
-    utterance table in the order of the set's utterance indices (sorted by corpus and id)."""
+def segment_set(utterances: pd.DataFrame, corpora: Mapping[str, CorpusData], domains: Mapping[str, tuple[str, ...]],
+                normalizer: Normalizer | None = None) -> tuple[SegmentSet, pd.DataFrame]:
+    """The segments of `utterances` (rows of the corpora's shared bank, nothing copied) with their labels
+    (domain labels as indices into `domains`), and the utterance table in the order of the set's utterance
+    indices (sorted by corpus and id)."""
     utterances = utterances.sort_values(["corpus", "utterance_id"], kind="stable").reset_index(drop=True)
-    segments, counts = [], []
-    for corpus, rows in utterances.groupby("corpus", sort=True):
-        features = corpora[str(corpus)].features
-        ranges = features.index.set_index("utterance_id").loc[rows["utterance_id"]]
+    rows, counts = [], []
+    for corpus, part in utterances.groupby("corpus", sort=True):
+        data = corpora[str(corpus)]
+        ranges = data.features.index.set_index("utterance_id").loc[part["utterance_id"]]
         counts.append((ranges["stop"] - ranges["start"]).to_numpy())
-        segments.append(features.features[features.rows(rows["utterance_id"])])  # a copy, not the memory map
+        rows.append(data.offset + data.features.rows(part["utterance_id"]))
     per_utterance = np.concatenate(counts)
 
     def repeat(values: pd.Series | np.ndarray) -> np.ndarray:
         return np.repeat(np.asarray(values), per_utterance)
 
     labels = {d: repeat(utterances[d].map({v: i for i, v in enumerate(values)})) for d, values in domains.items()}
-    return SegmentSet(np.concatenate(segments), repeat(np.arange(len(utterances))), repeat(utterances["y"]),
-                      labels), utterances
+    bank = next(iter(corpora.values())).bank
+    return SegmentSet(bank, repeat(np.arange(len(utterances))), repeat(utterances["y"]), labels,
+                      rows=np.concatenate(rows), normalizer=normalizer), utterances
 
 
-def execute(spec: RunSpec, corpora: Mapping[str, CorpusData], device: str = "auto",
-            on_epoch: OnEpoch | None = None) -> tuple[dict, dict[str, pd.DataFrame]]:
-    """Train and score one run: its record (JSON-ready) and its tables (predictions, split)."""
+@dataclass
+class PreparedRun:
+    """A run ready to train: its data (split, labelled, normalised), its freshly built method, and what its
+    record needs afterwards."""
+
+    spec: RunSpec
+    classes: tuple[str, ...]
+    split: pd.DataFrame
+    labelled: dict[str, Labelled]
+    train_set: SegmentSet
+    test_set: SegmentSet
+    test: pd.DataFrame
+    method: Method
+    synthetic: bool
+    started: float
+
+
+def prepare(spec: RunSpec, corpora: Mapping[str, CorpusData]) -> PreparedRun:
+    """Split, label and normalise a run's data and build its method (seeded by the run's seed)."""
     started = time.time()
     task = spec.protocol.task(spec.task)
     split = split_utterances(pd.concat([corpora[c].table for c in dict.fromkeys((*spec.fold.train, *spec.fold.test))]),
@@ -221,44 +249,46 @@ def execute(spec: RunSpec, corpora: Mapping[str, CorpusData], device: str = "aut
         raise SerbenchError(f"{spec.label()}: the {'training' if train.empty else 'test'} part has no utterance "
                             f"with a {spec.task} label", hint="check the protocol's corpora and label overrides")
     domains = {d: tuple(sorted(train[d].unique())) for d in DOMAINS}
-    train_set, train = segment_set(train, corpora, domains)
-    normalizer = fit_normalizer(train_set.segments)  # training utterances only
-    train_set.segments = normalizer.apply(train_set.segments)
-    test_set, test = segment_set(test, corpora, {})
-    test_set.segments = normalizer.apply(test_set.segments)
-
+    train_set, _ = segment_set(train, corpora, domains)
+    train_set.normalizer = fit_normalizer(train_set.features, train_set.rows)  # training utterances only
+    test_set, test = segment_set(test, corpora, {}, train_set.normalizer)
     method = build_method(spec.method, TaskSpec(task.classes, domains, DEFAULT_CONFIG.shape), spec.hparams,
                           seed=spec.seed)
-    epochs = method.hp["epochs"]
-    fit_started = time.time()
-    curves = fit(method, train_set, seed=spec.seed, device=device,
-                 on_epoch=None if on_epoch is None else lambda epoch, losses: on_epoch(epoch, epochs, losses))
-    fit_seconds = time.time() - fit_started
-    posteriors = utterance_posteriors(method, test_set, device=device)
+    return PreparedRun(spec, task.classes, split, labelled, train_set, test_set, test, method,
+                       any(corpora[c].synthetic for c in spec.data), started)
+
+
+def finish(run: PreparedRun, curves: list[dict[str, float]], fit_seconds: float, device: str,
+           fused: int = 1) -> tuple[dict, dict[str, pd.DataFrame]]:
+    """Score a trained run on its test part: its record (JSON-ready) and its tables (predictions, split).
+    `fused` is how many runs were trained together with this one (1: alone), kept in the provenance."""
+    spec, classes, test = run.spec, run.classes, run.test
+    posteriors = utterance_posteriors(run.method, run.test_set, device=device)
     predicted = posteriors.argmax(axis=1)
-    probes = embedding_probes(method, test_set, test, device, spec.seed)
+    probes = embedding_probes(run.method, run.test_set, test, device, spec.seed)
 
     predictions = test[["utterance_id", "corpus", "speaker", "gender", "y"]].assign(predicted=predicted)
-    for k, name in enumerate(task.classes):
+    for k, name in enumerate(classes):
         predictions[f"p_{name}"] = posteriors[:, k]
-    by_corpus = {str(c): scores(rows["y"].to_numpy(), rows["predicted"].to_numpy(), len(task.classes))
+    by_corpus = {str(c): scores(rows["y"].to_numpy(), rows["predicted"].to_numpy(), len(classes))
                  for c, rows in predictions.groupby("corpus", sort=True)}
+    used = pd.concat([part.table for part in run.labelled.values()])
     record = {
         "run_id": spec.run_id, "identity": spec.identity(),
         "method": spec.method, "protocol": spec.protocol.name, "fold": spec.fold.name, "task": spec.task,
-        "seed": spec.seed, "classes": list(task.classes), "scores": by_corpus, "curves": curves,
-        "synthetic": any(corpora[c].synthetic for c in spec.data),
+        "seed": spec.seed, "classes": list(classes), "scores": by_corpus, "curves": curves,
+        "synthetic": run.synthetic,
         "split": {str(c): {"train_speakers": sorted(rows.loc[rows["part"] == "train", "speaker"].unique()),
                            "test_speakers": sorted(rows.loc[rows["part"] == "test", "speaker"].unique()),
                            "train_utterances": int((rows["part"] == "train").sum()),
                            "test_utterances": int((rows["part"] == "test").sum())}
                   for c, rows in used.groupby("corpus", sort=True)},
-        "excluded": {c: part.excluded for c, part in labelled.items()},
+        "excluded": {c: part.excluded for c, part in run.labelled.items()},
         "probes": probes,
-        "normalizer": normalizer.to_dict(),
-        "provenance": provenance(choose_device(device), started, fit_seconds),
+        "normalizer": run.train_set.normalizer.to_dict(),
+        "provenance": {**provenance(choose_device(device), run.started, fit_seconds), "fused_runs": fused},
     }
-    split_table = split[["utterance_id", "corpus", "speaker", "part"]].reset_index(drop=True)
+    split_table = run.split[["utterance_id", "corpus", "speaker", "part"]].reset_index(drop=True)
     return record, {"predictions": predictions.reset_index(drop=True), "split": split_table}
 
 
@@ -309,32 +339,110 @@ def git_commit() -> str | None:
     return result.stdout.strip() or None
 
 
+AUTO_FUSE_WIDTH = 32  # runs fused at most on a GPU by default (--fuse auto)
+
+
+def fuse_width(fuse: int | None, device: str) -> int:
+    """How many runs may train together: --fuse N, or by default as many as AUTO_FUSE_WIDTH on a GPU and 1 on
+    a CPU, where grouped convolutions and a hand-written LSTM are slower than separate runs (docs/performance.md)."""
+    if fuse is not None:
+        if fuse < 1:
+            raise SerbenchError(f"--fuse {fuse}: needs at least 1 (1 trains every run alone)")
+        return fuse
+    return AUTO_FUSE_WIDTH if choose_device(device).type == "cuda" else 1
+
+
+def fusion_groups(runs: Sequence[RunSpec], width: int) -> list[list[RunSpec]]:
+    """The runs in groups that train together (same fold and task, equal serbench.fusion.fusion_key, at most
+    `width` each), in the order of their first run; a run that cannot be fused is a group of its own."""
+    groups: list[list[RunSpec]] = []
+    open_groups: dict[tuple, list[RunSpec]] = {}
+    for spec in runs:
+        key = fusion_key(get_method(spec.method).cls, spec.hparams) if width > 1 else None
+        group = open_groups.get((spec.fold.name, spec.task, key)) if key is not None else None
+        if group is None or len(group) == width:
+            group = []
+            groups.append(group)
+            if key is not None:
+                open_groups[(spec.fold.name, spec.task, key)] = group
+        group.append(spec)
+    return groups
+
+
 def work(sweep: Sweep, store: ResultsStore, device: str = "auto",
-         on_run: Callable[[RunSpec, str], None] | None = None, on_epoch: OnEpoch | None = None) -> None:
-    """Run every run of `sweep` that no one has finished or is running: claim, train, store. A run that
-    raises is recorded as failed, with its traceback, and the sweep goes on."""
+         on_start: Callable[[list[RunSpec]], None] | None = None,
+         on_done: Callable[[RunSpec, str], None] | None = None, on_epoch: OnEpoch | None = None) -> None:
+    """Run every run of `sweep` that no one has finished or is running: claim, train (alone or fused with
+    others, see fuse_width), store. A run that raises is recorded as failed, with its traceback, and the sweep
+    goes on. on_start gets each group of runs as it starts, on_done each run with "done" or "failed"."""
     store.clean()
-    for spec in sweep.runs:
-        if store.is_done(spec.run_id):
-            continue
-        with store.claim(spec.run_id) as mine:
-            if not mine or store.is_done(spec.run_id):
+    for group in fusion_groups(sweep.runs, fuse_width(sweep.config.fuse, device)):
+        with ExitStack() as claims:
+            mine = []
+            for spec in group:
+                if not store.is_done(spec.run_id) and claims.enter_context(store.claim(spec.run_id)) \
+                        and not store.is_done(spec.run_id):
+                    mine.append(spec)
+            if not mine:
                 continue
-            if on_run is not None:
-                on_run(spec, "started")
+            if on_start is not None:
+                on_start(mine)
+            train_group(mine, sweep.corpora, store, device, on_done or (lambda spec, outcome: None), on_epoch)
 
-            def epoch_done(epoch: int, epochs: int, losses: dict[str, float], run_id: str = spec.run_id) -> None:
-                store.heartbeat(run_id)
-                if on_epoch is not None:
-                    on_epoch(epoch, epochs, losses)
 
-            try:
-                record, tables = execute(spec, sweep.corpora, device, epoch_done)
-            except Exception:
-                store.write_failure(spec.run_id, {**spec.identity(), "label": spec.label()}, traceback.format_exc())
-                outcome = "failed"
-            else:
-                store.write_run(spec.run_id, record, tables)
-                outcome = "done"
-            if on_run is not None:
-                on_run(spec, outcome)
+def train_group(specs: list[RunSpec], corpora: Mapping[str, CorpusData], store: ResultsStore, device: str,
+                on_done: Callable[[RunSpec, str], None], on_epoch: OnEpoch | None) -> None:
+    """Prepare, train and store claimed runs: fused where there are several (each with at least one full batch
+    of training segments), alone otherwise. Every run ends stored or recorded as failed."""
+
+    def failed(spec: RunSpec) -> None:
+        store.write_failure(spec.run_id, {**spec.identity(), "label": spec.label()}, traceback.format_exc())
+        on_done(spec, "failed")
+
+    def store_run(run: PreparedRun, curves: list[dict[str, float]], seconds: float, fused: int) -> None:
+        try:
+            record, tables = finish(run, curves, seconds, device, fused)
+        except Exception:
+            failed(run.spec)
+        else:
+            store.write_run(run.spec.run_id, record, tables)
+            on_done(run.spec, "done")
+
+    def epoch_done(first: bool, epoch: int, epochs: int, losses: dict[str, float]) -> None:
+        for spec in specs:  # claims on other hosts go stale without a heartbeat
+            store.heartbeat(spec.run_id)
+        if first and on_epoch is not None:  # the display follows the group's first run
+            on_epoch(epoch, epochs, losses)
+
+    prepared = []
+    for spec in specs:
+        try:
+            prepared.append(prepare(spec, corpora))
+        except Exception:
+            failed(spec)
+    full_batch = [len(run.train_set) >= run.method.hp["batch_size"] for run in prepared]
+    fused = [run for run, ok in zip(prepared, full_batch, strict=True) if ok] if sum(full_batch) > 1 else []
+    for run in [run for run, ok in zip(prepared, full_batch, strict=True) if not (ok and fused)]:
+        epochs, first = run.method.hp["epochs"], run is prepared[0]
+        started = time.time()
+        try:
+            curves = fit(run.method, run.train_set, seed=run.spec.seed, device=device,
+                         on_epoch=lambda epoch, losses, first=first, epochs=epochs: epoch_done(first, epoch, epochs,
+                                                                                              losses))
+        except Exception:
+            failed(run.spec)
+        else:
+            store_run(run, curves, time.time() - started, 1)
+    if fused:
+        started = time.time()
+        try:
+            histories = fit_fused([run.method for run in fused], [run.train_set for run in fused],
+                                  [run.spec.seed for run in fused], device=device,
+                                  on_epoch=lambda r, epoch, losses: epoch_done(
+                                      r == 0, epoch, fused[r].method.hp["epochs"], losses))
+        except Exception:
+            for run in fused:
+                failed(run.spec)
+        else:
+            for run, curves in zip(fused, histories, strict=True):
+                store_run(run, curves, time.time() - started, len(fused))

@@ -7,14 +7,15 @@ calls fit and utterance_posteriors; everything here is independent of protocols 
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from serbench.errors import SerbenchError
+from serbench.frontend import Normalizer, standardise
 from serbench.method import Method
 from serbench.metrics import confusion_matrix, unweighted_accuracy
 
@@ -28,20 +29,85 @@ class Batch:
     domains: dict[str, Tensor]  # domain name (speaker, corpus, gender, language) -> (batch,), int64 label index
 
 
+class FeatureBank:
+    """The segment rows of several feature caches as one row space (part i's rows follow part i-1's), read in
+    place: the memory maps are shared by every run and process, never copied whole into host memory.
+
+    On a GPU, `make_resident` uploads the rows once, so batches are gathered on the device without a host copy.
+    """
+
+    def __init__(self, parts: Sequence[np.ndarray]) -> None:
+        if not parts:
+            raise SerbenchError("a feature bank needs at least one feature array")
+        self.parts = list(parts)
+        self.offsets = np.cumsum([0, *(len(part) for part in self.parts)])
+        self.shape = (int(self.offsets[-1]), *self.parts[0].shape[1:])
+        self._resident: dict[torch.device, Tensor] = {}
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, rows: np.ndarray) -> np.ndarray:
+        """The segments of `rows` (an index array) as one float32 array, in that order."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if len(self.parts) == 1:
+            return np.asarray(self.parts[0][rows], dtype=np.float32)
+        part = np.searchsorted(self.offsets, rows, side="right") - 1
+        out = np.empty((len(rows), *self.shape[1:]), dtype=np.float32)
+        for i in np.unique(part):
+            mine = part == i
+            out[mine] = self.parts[i][rows[mine] - self.offsets[i]]
+        return out
+
+    def take(self, rows: Tensor) -> Tensor:
+        """The segments of `rows` on rows' device: gathered there when the bank is resident, else read here."""
+        resident = self._resident.get(rows.device)
+        if resident is not None:
+            return resident[rows]
+        return torch.from_numpy(self[rows.cpu().numpy()]).to(rows.device, non_blocking=True)
+
+    def make_resident(self, device: torch.device, *, headroom: float = 0.5) -> bool:
+        """Upload every row to the GPU `device` once, if they take at most `headroom` of its free memory;
+        returns whether the bank is resident there. A CPU reads the memory maps directly instead."""
+        if device.type != "cuda":
+            return False
+        if device not in self._resident:
+            size = int(np.prod(self.shape)) * 4
+            if size > headroom * torch.cuda.mem_get_info(device)[0]:
+                return False
+            resident = torch.empty(self.shape, dtype=torch.float32, device=device)
+            for part, start in zip(self.parts, self.offsets, strict=False):
+                for begin in range(0, len(part), 65536):  # in chunks: a bounded host copy at a time
+                    chunk = np.asarray(part[begin:begin + 65536], dtype=np.float32)
+                    resident[start + begin:start + begin + len(chunk)].copy_(torch.from_numpy(chunk))
+            self._resident[device] = resident
+        return True
+
+
 @dataclass
 class SegmentSet:
-    """The segments of a set of utterances with per-segment labels; numpy arrays, so memory maps work.
+    """The segments of a set of utterances with per-segment labels.
 
+    `features` holds the segment rows, maybe shared with other sets (a FeatureBank; a plain array is wrapped in
+    one); `rows` picks this set's segments among them (None: every row, in order). `normalizer`, if given, is
+    applied to each batch as it is read, so no normalised copy of the data is ever made.
     utterance[i] is the index (0 .. n_utterances - 1) of the utterance segment i was cut from.
     """
 
-    segments: np.ndarray  # (n, time, frequency)
+    features: FeatureBank | np.ndarray
     utterance: np.ndarray  # (n,)
     emotion: np.ndarray  # (n,)
     domains: dict[str, np.ndarray]  # name -> (n,)
+    rows: np.ndarray | None = None  # (n,) indices into features
+    normalizer: Normalizer | None = None
+    _on_device: dict[torch.device, dict[str, Tensor]] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
-        n = len(self.segments)
+        if not isinstance(self.features, FeatureBank):
+            self.features = FeatureBank([self.features])
+        if self.rows is None:
+            self.rows = np.arange(len(self.features))
+        n = len(self.rows)
         for what, values in [("utterance", self.utterance), ("emotion", self.emotion), *self.domains.items()]:
             if len(values) != n:
                 raise SerbenchError(f"{n} segments but {len(values)} {what} labels",
@@ -51,18 +117,47 @@ class SegmentSet:
                                 hint="number the utterances consecutively; drop utterances without segments")
 
     def __len__(self) -> int:
-        return len(self.segments)
+        return len(self.rows)
 
     @property
     def n_utterances(self) -> int:
         return int(self.utterance.max()) + 1 if len(self) else 0
 
-    def batch(self, index: np.ndarray, device: torch.device) -> Batch:
-        def tensor(values: np.ndarray, dtype: torch.dtype) -> Tensor:
-            return torch.as_tensor(np.asarray(values[index]), dtype=dtype).to(device, non_blocking=True)
+    def on(self, device: torch.device) -> dict[str, Tensor]:
+        """Rows, labels and normaliser statistics as tensors on `device`, made once per device."""
+        if device not in self._on_device:
+            arrays = {"rows": self.rows, "utterance": self.utterance, "emotion": self.emotion,
+                      **{f"domain_{name}": labels for name, labels in self.domains.items()}}
+            tensors = {key: torch.as_tensor(np.asarray(values), dtype=torch.int64).to(device)
+                       for key, values in arrays.items()}
+            if self.normalizer is not None:
+                tensors["mean"] = torch.as_tensor(self.normalizer.mean, dtype=torch.float64).to(device)
+                tensors["std"] = torch.as_tensor(self.normalizer.safe_std, dtype=torch.float64).to(device)
+            self._on_device[device] = tensors
+        return self._on_device[device]
 
-        return Batch(tensor(self.segments, torch.float32), tensor(self.emotion, torch.int64),
-                     {name: tensor(labels, torch.int64) for name, labels in self.domains.items()})
+    def segments(self, positions: Tensor) -> Tensor:
+        """The (normalised) segments at `positions` of this set, on positions' device."""
+        on = self.on(positions.device)
+        segments = self.features.take(on["rows"][positions])
+        if self.normalizer is None:
+            return segments
+        return standardise(segments, on["mean"], on["std"])
+
+    def batch(self, positions: Tensor) -> Batch:
+        """The mini-batch of the segments at `positions` (a tensor on the training device)."""
+        on = self.on(positions.device)
+        return Batch(self.segments(positions), on["emotion"][positions],
+                     {name: on[f"domain_{name}"][positions] for name in self.domains})
+
+
+def epoch_batches(order_rng: np.random.Generator, n: int, batch_size: int) -> np.ndarray:
+    """One epoch's mini-batches (steps, batch_size) of positions 0 .. n-1: a new random order cut into full
+    batches, each sorted (faster memory-map reads); the incomplete tail batch is left out, and a different
+    part of the data falls into it every epoch. An epoch of fewer than batch_size segments is one batch."""
+    order = order_rng.permutation(n)
+    steps = max(1, n // batch_size)
+    return np.sort(order[:steps * min(batch_size, n)].reshape(steps, -1), axis=1)
 
 
 def choose_device(name: str = "auto") -> torch.device:
@@ -85,8 +180,7 @@ def fit(method: Method, data: SegmentSet, *, epochs: int | None = None, batch_si
     """Train `method` on `data` for a fixed number of epochs (default: the method's `epochs` and `batch_size`
     hyperparameters) and return the mean losses of every epoch.
 
-    Each epoch visits the segments in a new random order (from `seed`) in full batches; the last incomplete
-    batch is left out, and a different part of the data falls into it every epoch.
+    Each epoch's batches come from epoch_batches, with the order drawn from `seed`.
     """
     if not len(data):
         raise SerbenchError("no training segments", hint="check the protocol's training corpora and the cache")
@@ -95,15 +189,16 @@ def fit(method: Method, data: SegmentSet, *, epochs: int | None = None, batch_si
     batch_size = method.hp["batch_size"] if batch_size is None else batch_size
     torch.manual_seed(seed)  # randomness inside the method (dropout, sampling)
     order_rng = np.random.default_rng(seed)
-    steps = max(1, len(data) // batch_size)
+    data.features.make_resident(device)  # on a GPU: gather batches there, no host copy per step
     method.to(device).train()
     history = []
     for epoch in range(epochs):
-        order = order_rng.permutation(len(data))
+        # one upload of the epoch's batch positions; each step then only slices tensors already on the device
+        batches = torch.as_tensor(epoch_batches(order_rng, len(data), batch_size)).to(device)
+        steps = len(batches)
         totals: dict[str, Tensor] = {}
         for step in range(steps):
-            index = np.sort(order[step * batch_size:(step + 1) * batch_size])  # sorted: faster memory-map reads
-            losses = method.update(data.batch(index, device), (epoch * steps + step) / (epochs * steps))
+            losses = method.update(data.batch(batches[step]), (epoch * steps + step) / (epochs * steps))
             for key, value in losses.items():
                 totals[key] = totals[key] + value.detach() if key in totals else value.detach()
         history.append({key: float(total) / steps for key, total in totals.items()})  # one sync per epoch
@@ -118,11 +213,11 @@ def _per_utterance(compute: Callable[[Tensor], Tensor], data: SegmentSet, batch_
     """Average compute(segments) over the segments of each utterance."""
     sums: Tensor | None = None
     counts = torch.zeros(data.n_utterances, device=device)
+    data.features.make_resident(device)
     for start in range(0, len(data), batch_size):
-        index = np.arange(start, min(start + batch_size, len(data)))
-        segments = torch.as_tensor(np.asarray(data.segments[index]), dtype=torch.float32).to(device)
-        utterance = torch.as_tensor(data.utterance[index], dtype=torch.int64).to(device)
-        values = compute(segments).float()
+        positions = torch.arange(start, min(start + batch_size, len(data)), device=device)
+        utterance = data.on(device)["utterance"][positions]
+        values = compute(data.segments(positions)).float()
         if sums is None:
             sums = torch.zeros(data.n_utterances, values.shape[1], device=device)
         sums.index_add_(0, utterance, values)

@@ -116,6 +116,22 @@ class Broken(PaperSystem):
 '''
 
 
+def test_fused_runs_match_the_same_runs_trained_alone(reference, tiny_releases, tmp_path):
+    run("baseline_s", seeds=3, data=str(tiny_releases), results=tmp_path, fuse=3, **FAST)
+    alone, fused = ResultsStore(reference), ResultsStore(tmp_path)
+    assert sorted(fused.done_ids()) == sorted(alone.done_ids())  # the same run identities
+    for run_id in alone.done_ids():
+        a, f = alone.record(run_id), fused.record(run_id)
+        assert (a["provenance"]["fused_runs"], f["provenance"]["fused_runs"]) == (1, 3)
+        close = ("curves", "scores", "probes")  # float tolerance: summation order differs
+        assert {k: v for k, v in stable(f).items() if k not in close} == \
+               {k: v for k, v in stable(a).items() if k not in close}
+        for term, value in a["curves"][0].items():
+            assert f["curves"][0][term] == pytest.approx(value, rel=1e-4)
+        posteriors = [store.table(run_id, "predictions").filter(like="p_").to_numpy() for store in (alone, fused)]
+        assert abs(posteriors[0] - posteriors[1]).max() < 1e-3
+
+
 def test_a_failing_run_is_recorded_and_the_sweep_goes_on(tiny_releases, tmp_path):
     plugin = tmp_path / "broken.py"
     plugin.write_text(BROKEN_PLUGIN)

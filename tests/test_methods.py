@@ -179,8 +179,7 @@ def test_baseline_learns_arousal_from_synthetic_stand_ins(tmp_path):
                           {d: np.array(v) for d, v in domains.items()})
 
     train, test = segment_set(False), segment_set(True)
-    normalizer = fit_normalizer(train.segments)
-    train.segments, test.segments = normalizer.apply(train.segments), normalizer.apply(test.segments)
+    train.normalizer = test.normalizer = fit_normalizer(train.features, train.rows)
     method = build_method("baseline_s", spec, SMALL, seed=0)
     fit(method, train, epochs=4, batch_size=32, seed=0, device="cpu")
     predicted = utterance_posteriors(method, test, device="cpu").argmax(axis=1)

@@ -54,7 +54,7 @@ def make_toy(*, corpora: int = 2, speakers: int = 4, takes: int = 3, segments: i
         "language": ("en-US", "de"),
     })
     data = SegmentSet(
-        segments=np.stack(features).astype(np.float32),
+        features=np.stack(features).astype(np.float32),
         utterance=np.arange(len(rows)) // segments,
         emotion=np.array(emotion),
         domains={name: np.array(values) for name, values in

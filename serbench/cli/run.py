@@ -41,6 +41,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     run.add_argument("--epochs", type=int, help="training epochs for every method")
     add_hp_option(run)
     add_plugin_option(run)
+    run.add_argument("--fuse", type=int, metavar="N",
+                     help="train up to N runs of the paper's model family at once (default: 32 on a GPU, 1 on a "
+                          "CPU; 1 trains every run alone)")
     run.add_argument("--skip-bad", action="store_true", help="skip unreadable corpus files, listing them")
     run.add_argument("--cache-dir", metavar="DIR", help="feature cache (default: $SERBENCH_CACHE or ~/.cache/serbench)")
     run.set_defaults(func=run_command)
@@ -65,7 +68,8 @@ def run_command(args: argparse.Namespace) -> int:
     config = SweepConfig(methods=methods, protocol=args.protocol, tasks=tuple(args.task or ()),
                          seeds=tuple(args.seed) if args.seed else tuple(range(args.seeds)), data=args.data,
                          results=args.results, device=args.device, preset=args.preset, epochs=args.epochs,
-                         hp=parse_hp(args.hp), plugins=tuple(args.plugin), skip_bad=args.skip_bad, cache=args.cache_dir)
+                         hp=parse_hp(args.hp), plugins=tuple(args.plugin), skip_bad=args.skip_bad, cache=args.cache_dir,
+                         fuse=args.fuse)
     frame = launch(config, jobs=args.jobs, launcher=args.launcher, slurm=slurm_options(args.slurm),
                    console=Console())
     return 1 if frame.attrs["failed"] else 0

@@ -1,0 +1,97 @@
+"""Horizontal fusion: runs trained together give what each gives trained alone."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from serbench.errors import SerbenchError
+from serbench.frontend import fit_normalizer
+from serbench.fusion import fit_fused, fusion_key
+from serbench.method import METHODS, Method, build_method, discover_methods, get_method, resolve_hparams
+from serbench.training import SegmentSet, fit, utterance_posteriors
+from tests.toy_features import make_toy
+
+SMALL = {"preset": "small", "batch_size": 32}
+BUILT_INS = ("baseline_s", "baseline_cs", "dann1_s", "dann1_cs", "dann2_s", "dann2_cs")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def methods():
+    discover_methods()
+
+
+def subset(data: SegmentSet, utterances: np.ndarray) -> SegmentSet:
+    """The segments of some utterances, as a set over the same shared features (renumbered utterances)."""
+    keep = np.isin(data.utterance, utterances)
+    _, renumbered = np.unique(data.utterance[keep], return_inverse=True)
+    return SegmentSet(data.features, renumbered, data.emotion[keep], {d: v[keep] for d, v in data.domains.items()},
+                      rows=data.rows[keep], normalizer=data.normalizer)
+
+
+def test_fused_runs_equal_runs_trained_alone():
+    torch.set_num_threads(1)  # the same kernels' thread split for both paths
+    task, data = make_toy(speakers=3, takes=2, segments=2)
+    data.normalizer = fit_normalizer(data.features, data.rows[::2])
+    utterances = np.unique(data.utterance)
+    # Different methods, seeds, hyperparameters and training parts (so different numbers of steps).
+    runs = [("baseline_s", 0, {}, utterances), ("dann2_cs", 1, {"grl_schedule": "ganin"}, utterances[::2]),
+            ("dann1_s", 2, {"gamma": 0.7}, utterances[1:]), ("baseline_cs", 3, {"lambda": 0.2}, utterances),
+            ("dann1_cs", 0, {}, utterances), ("dann2_s", 4, {}, utterances[:-7])]
+    sets = [subset(data, part) for *_, part in runs]
+
+    def build(name, seed, hp):
+        return build_method(name, task, {**SMALL, "epochs": 2, **hp}, seed=seed)
+
+    alone = [build(name, seed, hp) for name, seed, hp, _ in runs]
+    alone_history = [fit(m, s, seed=seed, device="cpu") for m, s, (_, seed, *_) in zip(alone, sets, runs, strict=True)]
+    fused = [build(name, seed, hp) for name, seed, hp, _ in runs]
+    epochs_seen = []
+    fused_history = fit_fused(fused, sets, [seed for _, seed, *_ in runs], device="cpu",
+                              on_epoch=lambda r, epoch, losses: epochs_seen.append((r, epoch)))
+
+    assert sorted(epochs_seen) == [(r, e) for r in range(len(runs)) for e in range(2)]
+    # 1 to 3 steps per epoch. Float differences (summation order) start at 1e-7 and grow step by step: Adadelta's
+    # early steps are nearly sign(gradient), and center loss gradients start near zero. So: tight over the first
+    # epoch, looser after.
+    for a, f in zip(alone_history, fused_history, strict=True):
+        assert [list(epoch) for epoch in a] == [list(epoch) for epoch in f]  # the same terms, in the same order
+        for epoch, tolerance in ((0, 1e-5), (1, 1e-3)):
+            for term in a[epoch]:
+                assert f[epoch][term] == pytest.approx(a[epoch][term], rel=tolerance, abs=1e-6), (epoch, term)
+    # The trained weights (and batch-norm statistics, centers) were copied back into each method.
+    for a, f, s in zip(alone, fused, sets, strict=True):
+        np.testing.assert_allclose(utterance_posteriors(f, s, device="cpu"), utterance_posteriors(a, s, device="cpu"),
+                                   atol=1e-3)
+        for (name, value_a), value_f in zip(a.state_dict().items(), f.state_dict().values(), strict=True):
+            np.testing.assert_allclose(value_f.float().numpy(), value_a.float().numpy(), atol=1e-2, err_msg=name)
+
+
+def test_what_can_be_fused():
+    built_in = {name: fusion_key(get_method(name).cls, resolve_hparams(get_method(name))) for name in BUILT_INS}
+    assert len(set(built_in.values())) == 1 and None not in built_in.values()
+    entry = get_method("baseline_s")
+    assert fusion_key(entry.cls, resolve_hparams(entry, {"batch_size": 64})) != built_in["baseline_s"]
+
+    class OwnUpdate(entry.cls):  # a plugin with its own training step trains alone
+        def update(self, batch, progress):
+            return super().update(batch, progress)
+
+    assert fusion_key(OwnUpdate, resolve_hparams(entry)) is None
+    assert fusion_key(Method, {}) is None
+    assert "coral" not in METHODS or fusion_key(get_method("coral").cls, resolve_hparams(get_method("coral"))) is None
+
+
+def test_fit_fused_refuses_what_it_cannot_fuse():
+    task, data = make_toy(speakers=2, takes=1, segments=2)
+    small = build_method("baseline_s", task, SMALL)
+    with pytest.raises(SerbenchError, match="cannot be trained together"):
+        fit_fused([small, build_method("baseline_s", task, {**SMALL, "batch_size": 8})], [data, data], [0, 0],
+                  device="cpu")
+    other = SegmentSet(np.asarray(data.features[data.rows]), data.utterance, data.emotion, data.domains)
+    with pytest.raises(SerbenchError, match="shared feature bank"):
+        fit_fused([small, build_method("baseline_s", task, SMALL)], [data, other], [0, 0], device="cpu")
+    tiny = subset(data, np.arange(2))
+    with pytest.raises(SerbenchError, match="at least one full batch"):
+        fit_fused([small], [tiny], [0], device="cpu")
