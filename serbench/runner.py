@@ -339,7 +339,7 @@ def git_commit() -> str | None:
     return result.stdout.strip() or None
 
 
-AUTO_FUSE_WIDTH = 32  # runs fused at most on a GPU by default (--fuse auto)
+AUTO_FUSE_WIDTH = 32  # runs fused at most on a GPU when --fuse is not given
 
 
 def fuse_width(fuse: int | None, device: str) -> int:
@@ -444,5 +444,6 @@ def train_group(specs: list[RunSpec], corpora: Mapping[str, CorpusData], store: 
             for run in fused:
                 failed(run.spec)
         else:
+            seconds = time.time() - started
             for run, curves in zip(fused, histories, strict=True):
-                store_run(run, curves, time.time() - started, len(fused))
+                store_run(run, curves, seconds, len(fused))

@@ -71,6 +71,7 @@ class FeatureBank:
         returns whether the bank is resident there. A CPU reads the memory maps directly instead."""
         if device.type != "cuda":
             return False
+        device = torch.empty(0, device=device).device  # "cuda" -> "cuda:0": the key take() looks up
         if device not in self._resident:
             size = int(np.prod(self.shape)) * 4
             if size > headroom * torch.cuda.mem_get_info(device)[0]:
