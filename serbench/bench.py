@@ -318,7 +318,8 @@ def _segment_set(setup: BenchSetup, bank: FeatureBank, rows: np.ndarray, normali
 
 
 def _harness_sets(setup: BenchSetup) -> tuple[SegmentSet, SegmentSet]:
-    """The warm-up and the timed part of the synthetic data as two sets over one FeatureBank."""
+    """The warm-up part (at least one batch: it also uploads the bank) and the timed part of the synthetic data,
+    as two sets over one FeatureBank."""
     bank, normalizer = FeatureBank([setup.features]), fit_normalizer(setup.features)
     warm = setup.warmup * setup.batch_size
     return (_segment_set(setup, bank, np.arange(max(warm, setup.batch_size)), normalizer),
