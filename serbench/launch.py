@@ -22,7 +22,7 @@ from rich.table import Table
 
 from serbench.errors import SerbenchError
 from serbench.files import stable_hash, write_atomic
-from serbench.runner import RunSpec, Sweep, SweepConfig, plan, work
+from serbench.runner import RunSpec, Sweep, SweepConfig, fuse_width, plan, work
 from serbench.store import ResultsStore, json_bytes, score_rows
 from serbench.synth import SYNTHETIC_EXPLANATION, SYNTHETIC_LABEL
 
@@ -55,6 +55,7 @@ def launch(config: SweepConfig, *, jobs: int = 1, launcher: str = "local", slurm
         raise SerbenchError(f"unknown launcher {launcher!r}", hint=f"use one of: {', '.join(LAUNCHERS)}")
     if jobs < 1:
         raise SerbenchError(f"--jobs {jobs}: needs at least one worker")
+    fuse_width(config.fuse, config.device)  # a bad --fuse or --device fails here, before any work
     config = config.absolute()
     with console.status("loading data") as status:
         sweep = plan(config, progress=lambda what: status.update(what))

@@ -169,6 +169,11 @@ def test_a_missing_corpus_says_where_it_looked_and_what_to_do(tiny_releases, tmp
     assert str(tmp_path / "MSP-IMPROV") in str(error.value) and "--data synthetic" in str(error.value)
 
 
+def test_a_bad_fuse_width_is_refused_before_any_work(tmp_path):
+    with pytest.raises(SerbenchError, match="--fuse 0: needs at least 1"):
+        run("baseline_s", data=str(tmp_path / "nothing here"), results=tmp_path, fuse=0, **FAST)
+
+
 def test_unknown_hyperparameter_for_every_method(tiny_releases, tmp_path):
     with pytest.raises(SerbenchError, match="--hp gamma"):
         run("baseline_s", seeds=1, data=str(tiny_releases), results=tmp_path, hp={"gamma": "0.5"}, **FAST)
