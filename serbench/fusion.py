@@ -30,7 +30,7 @@ from serbench.errors import SerbenchError
 from serbench.frontend import standardise
 from serbench.method import DOMAINS, Method
 from serbench.methods.paper import PaperSystem
-from serbench.nn import ganin_ramp, grad_reverse
+from serbench.nn import center_step, ganin_ramp, grad_reverse
 from serbench.training import SegmentSet, choose_device, epoch_batches
 
 CHUNK_STEPS = 256  # batch positions are planned and uploaded this many steps at a time
@@ -179,18 +179,13 @@ class FusedReplicas:
         return torch.stack([total, *(losses.get(term, torch.zeros_like(total)) for term in LOSS_TERMS[1:])],
                            dim=1).detach()
 
-    @torch.no_grad()
     def _update_centers(self, x: Tensor, y: Tensor, alpha: Tensor) -> None:
-        """CenterLoss.update for every replica at once (flattened (replica, class) indices)."""
+        """CenterLoss.update for every replica at once: the (K, classes, dim) centers as one flat table."""
         centers = self.tensors["centers"]
         n_classes = centers.shape[1]
         index = (torch.arange(self.k, device=y.device).unsqueeze(1) * n_classes + y).flatten()
-        flat = centers.view(-1, centers.shape[2])
-        counts = torch.zeros(len(flat), device=x.device, dtype=x.dtype).index_add_(
-            0, index, torch.ones_like(index, dtype=x.dtype))
-        sums = torch.zeros_like(flat).index_add_(0, index, x.flatten(0, 1))
-        delta = (counts.unsqueeze(1) * flat - sums) / (1.0 + counts.unsqueeze(1))
-        flat.sub_(alpha.repeat_interleave(n_classes).unsqueeze(1) * delta)
+        center_step(centers.view(-1, centers.shape[2]), x.flatten(0, 1), index,
+                    alpha.repeat_interleave(n_classes).unsqueeze(1))
 
     @torch.no_grad()
     def write_back(self, r: int) -> None:

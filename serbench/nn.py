@@ -116,16 +116,19 @@ class CenterLoss(nn.Module):
     def forward(self, x: Tensor, y: Tensor) -> Tensor:
         return 0.5 * (x - self.centers[y]).pow(2).sum(dim=1).mean()
 
-    @torch.no_grad()
     def update(self, x: Tensor, y: Tensor, alpha: float) -> None:
-        """c_j <- c_j - alpha * sum_{i: y_i = j} (c_j - x_i) / (1 + m_j), with m_j the count of class j in y.
+        """Move the centers towards this mini-batch's embeddings x of classes y (center_step)."""
+        center_step(self.centers, x, y, alpha)
 
-        index_add_ keeps the work on the device: no .item() or bincount, so no host synchronisation.
-        """
-        x = x.detach().to(self.centers.dtype)
-        counts = torch.zeros(len(self.centers), device=x.device, dtype=x.dtype).index_add_(
-            0, y, torch.ones_like(y, dtype=x.dtype))
-        sums = torch.zeros_like(self.centers).index_add_(0, y, x)
-        delta = (counts.unsqueeze(1) * self.centers - sums) / (1.0 + counts.unsqueeze(1))
-        self.centers.sub_(alpha * delta)
 
+@torch.no_grad()
+def center_step(centers: Tensor, x: Tensor, y: Tensor, alpha: float | Tensor) -> None:
+    """c_j <- c_j - alpha * sum_{i: y_i = j} (c_j - x_i) / (1 + m_j), in place, with m_j the count of class j in y.
+    `alpha` may be a tensor (one value per center, as a column). index_add_ keeps the work on the device: no
+    .item() or bincount, so no host synchronisation."""
+    x = x.detach().to(centers.dtype)
+    counts = torch.zeros(len(centers), device=x.device, dtype=x.dtype).index_add_(
+        0, y, torch.ones_like(y, dtype=x.dtype))
+    sums = torch.zeros_like(centers).index_add_(0, y, x)
+    delta = (counts.unsqueeze(1) * centers - sums) / (1.0 + counts.unsqueeze(1))
+    centers.sub_(alpha * delta)
