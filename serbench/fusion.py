@@ -56,7 +56,7 @@ class FusedReplicas:
         if None in keys or len(keys) != 1:
             raise SerbenchError("these methods cannot be trained together",
                                 hint="fuse only methods with equal serbench.fusion.fusion_key")
-        self.methods, self.k, self.device = list(methods), len(methods), device
+        self.methods, self.k = list(methods), len(methods)
         first = methods[0]
         self.config = first.extractor.config
         self.bn = first.extractor.cnn[1]  # every block's batch norm has the same momentum and eps
@@ -231,9 +231,9 @@ def fit_fused(methods: Sequence[Method], datasets: Sequence[SegmentSet], seeds: 
     # All replicas' rows and labels as one array each, replica r's at offset base[r], so that one gather per
     # step serves every replica.
     base = np.cumsum([0, *(len(d) for d in datasets)])[:-1]
-    rows = _concat_on(device, [d.rows for d in datasets])
-    emotion = _concat_on(device, [d.emotion for d in datasets])
-    domain_labels = {dom: _concat_on(device, [d.domains[dom] for d in datasets]) for dom in model.domains}
+    on = [d.on(device) for d in datasets]
+    rows, emotion = (torch.cat([tensors[key] for tensors in on]) for key in ("rows", "emotion"))
+    domain_labels = {dom: torch.cat([tensors[f"domain_{dom}"] for tensors in on]) for dom in model.domains}
     bins = bank.shape[-1]
     stats = [(d.normalizer.mean, d.normalizer.safe_std) if d.normalizer else (np.zeros(bins), np.ones(bins))
              for d in datasets]
@@ -272,21 +272,17 @@ def fit_fused(methods: Sequence[Method], datasets: Sequence[SegmentSet], seeds: 
     return histories
 
 
-def _concat_on(device: torch.device, arrays: Sequence[np.ndarray]) -> Tensor:
-    return torch.as_tensor(np.concatenate([np.asarray(a) for a in arrays]), dtype=torch.int64).to(device)
-
-
 class _Schedule:
     """One replica's batches in order: the positions fit would give it at each global step (epoch_batches
     with its own seed's generator), repeating its last batch once it is done (masked then)."""
 
     def __init__(self, data: SegmentSet, seed: int, epochs: int, batch_size: int) -> None:
         self.rng, self.n, self.batch_size = np.random.default_rng(seed), len(data), batch_size
-        self.steps = max(1, self.n // batch_size)
-        self.total = epochs * self.steps
         if self.n < batch_size:
             raise SerbenchError(f"a fused run needs at least one full batch ({batch_size} segments), got {self.n}",
-                                hint="train it alone (--no-fuse), or lower batch_size")
+                                hint="train it alone (--fuse 1), or lower batch_size")
+        self.steps = self.n // batch_size  # as epoch_batches cuts them
+        self.total = epochs * self.steps
         self._epoch, self._batches = -1, np.zeros((1, batch_size), dtype=np.int64)
 
     def positions(self, step: int) -> np.ndarray:

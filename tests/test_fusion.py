@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from toy_features import make_toy
 
 from serbench.errors import SerbenchError
 from serbench.frontend import fit_normalizer
 from serbench.fusion import fit_fused, fusion_key
 from serbench.method import METHODS, Method, build_method, discover_methods, get_method, resolve_hparams
 from serbench.training import SegmentSet, fit, utterance_posteriors
-from tests.toy_features import make_toy
 
 SMALL = {"preset": "small", "batch_size": 32}
 BUILT_INS = ("baseline_s", "baseline_cs", "dann1_s", "dann1_cs", "dann2_s", "dann2_cs")

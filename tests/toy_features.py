@@ -67,6 +67,3 @@ def utterance_labels(data: SegmentSet, labels: np.ndarray) -> np.ndarray:
     """Per-utterance labels from per-segment ones (all segments of an utterance share them)."""
     first = np.unique(data.utterance, return_index=True)[1]
     return labels[first]
-
-
-
