@@ -25,3 +25,14 @@ def tiny_releases(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("releases")
     synthesize(out, scale=TINY_SCALE, seed=0)
     return out
+
+
+@pytest.fixture(autouse=True)
+def torch_threads():
+    """Tests that pin torch's thread count (for reproducible float sums) must not change it for later tests:
+    runs compared bit for bit with a subprocess (which uses the default count) would differ in the last bits."""
+    import torch
+
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
