@@ -38,12 +38,17 @@ LABEL_TABLE: dict[str, tuple[str | None, str | None, str | None]] = {
     NO_AGREEMENT:  (None,        None,   None),
 }
 EMOTIONS = tuple(LABEL_TABLE)
-TASK_CLASSES: dict[str, tuple[str, ...]] = {
+TASK_CLASSES: dict[str, tuple[str, ...]] = {  # one per column of LABEL_TABLE, in its order
     "emotion4": ("anger", "happiness", "sadness", "neutral"),
     "arousal": ("low", "high"),
     "valence": ("negative", "positive"),
 }
-TASKS = tuple(TASK_CLASSES)
+# Built-in variants: a column of LABEL_TABLE with some entries changed (docs/labels.md says why each exists).
+TASK_VARIANTS: dict[str, tuple[str, Mapping[str, str | None]]] = {
+    # Whether neutral speech has positive valence is disputed; this variant leaves neutral out.
+    "valence-no-neutral": ("valence", {"neutral": None}),
+}
+TASKS = (*TASK_CLASSES, *TASK_VARIANTS)
 
 # The utterances the paper uses from each corpus ("utterances used" in docs/paper.md): IEMOCAP's and
 # MSP-IMPROV's four-category subsets, all seven categories of SAVEE and Emo-DB. Corpora not named here
@@ -67,23 +72,25 @@ class Task:
 
 
 def get_task(name: str, overrides: Mapping[str, str | None] | None = None) -> Task:
-    """The task `name`, with `overrides` (emotion -> class, or None to exclude) applied to LABEL_TABLE."""
-    if name not in TASK_CLASSES:
+    """The task `name`, with `overrides` (emotion -> class, or None to exclude) applied to LABEL_TABLE (after a
+    variant's own changes)."""
+    if name not in TASKS:
         raise SerbenchError(f"unknown task {name!r}", hint=f"use one of: {', '.join(TASKS)}")
-    column = TASKS.index(name)
+    base, variant = TASK_VARIANTS.get(name, (name, {}))
+    column = list(TASK_CLASSES).index(base)
     mapping = {emotion: row[column] for emotion, row in LABEL_TABLE.items() if row[column] is not None}
-    for emotion, label in (overrides or {}).items():
+    for emotion, label in {**variant, **(overrides or {})}.items():
         if emotion not in LABEL_TABLE:
             raise SerbenchError(f"label override names unknown emotion {emotion!r}",
                                 hint=f"use one of: {', '.join(EMOTIONS)}")
         if label is None:
             mapping.pop(emotion, None)
-        elif label not in TASK_CLASSES[name]:
+        elif label not in TASK_CLASSES[base]:
             raise SerbenchError(f"label override maps {emotion!r} to {label!r}, not a class of {name}",
-                                hint=f"use one of: {', '.join(TASK_CLASSES[name])}")
+                                hint=f"use one of: {', '.join(TASK_CLASSES[base])}")
         else:
             mapping[emotion] = label
-    return Task(name, TASK_CLASSES[name], mapping)
+    return Task(name, TASK_CLASSES[base], mapping)
 
 
 @dataclass

@@ -122,7 +122,7 @@ def make_iemocap(root: Path, *, seconds: float = 0.5) -> Tree:
             tree.labels[utterance] = (folder / "dialog" / "EmoEvaluation" / f"{dialog}.txt", text.count("\n") + 1)
             text += _iemocap_block(utterance, code, ratings, start=6.2901 + 10 * index)
             _add(tree, utterance, folder / "sentences" / "wav" / dialog / f"{utterance}.wav", seconds,
-                 speaker=f"iemocap:Ses0{session}{letter}", gender=letter, language="en-US", session=str(session),
+                 speaker=f"iemocap:Ses0{session}{letter}", gender=letter, locale="en-US", session=str(session),
                  emotion_code=code, emotion=IEMOCAP_CODES[code], valence=ratings[0], arousal=ratings[1],
                  dominance=ratings[2])
         evaluation = folder / "dialog" / "EmoEvaluation"
@@ -183,7 +183,7 @@ def make_msp_improv(root: Path, *, label_file: str = "Evalution.txt", audio_dir:
                   ""]
         session = int(speaker[1:])
         _add(tree, utterance, root / audio_dir / f"session{session}" / sentence / condition / f"{utterance}.wav",
-             seconds, speaker=f"msp-improv:{speaker}", gender=speaker[0], language="en-US", session=str(session),
+             seconds, speaker=f"msp-improv:{speaker}", gender=speaker[0], locale="en-US", session=str(session),
              emotion_code=code, emotion=MSP_CODES[code], valence=v, arousal=a, dominance=d)
     _write_text(root / label_file, "\n".join(lines) + "\n")
     (root / "Video").mkdir()
@@ -216,7 +216,7 @@ def make_savee(root: Path, *, flat: bool = False, seconds: float = 0.5) -> Tree:
             code = stem.rstrip("0123456789")
             path = root / "ALL" / f"{speaker}_{stem}.wav" if flat else root / "AudioData" / speaker / f"{stem}.wav"
             _add(tree, f"{speaker}_{stem}", path, seconds, speaker=f"savee:{speaker}", gender="M",
-                 language="en-GB", emotion_code=code, emotion=SAVEE_CODES[code])
+                 locale="en-GB", emotion_code=code, emotion=SAVEE_CODES[code])
     return tree
 
 
@@ -239,7 +239,7 @@ def make_emodb(root: Path, *, seconds: float = 0.5) -> Tree:
     for number, stem in enumerate(EMODB_FILES, start=1):
         speaker, code = stem[:2], stem[5]
         _add(tree, stem, root / "wav" / f"{stem}.wav", seconds, speaker=f"emodb:{speaker}",
-             gender=EMODB_GENDERS[speaker], language="de", emotion_code=code, emotion=EMODB_CODES[code])
+             gender=EMODB_GENDERS[speaker], locale="de", emotion_code=code, emotion=EMODB_CODES[code])
         recognition += f"{number}  \t{stem}.wav\t{80 + number},00     \t{60 + number},50     \n"
         for folder in ("silb", "lablaut", "labsilb"):
             _write_text(root / folder / f"{stem}.{folder}", "0.000 #\n0.210 da\n")
@@ -272,7 +272,7 @@ def make_manifest(root: Path, *, name: str = "ravdess", seconds: float = 0.5) ->
         tree.labels[utterance] = (csv_path, number)
         lines.append(f"{path},{speaker},{gender},en-US,{emotion},1,{code},{valence},{arousal}")
         _add(tree, utterance, root / path, seconds, speaker=f"{name}:{speaker}", gender=gender[0].upper(),
-             language="en-US", session="1", emotion_code=code or emotion, emotion=emotion,
+             locale="en-US", session="1", emotion_code=code or emotion, emotion=emotion,
              valence=float(valence or NAN), arousal=float(arousal or NAN))
     _write_text(csv_path, "\n".join(lines) + "\n")
     return tree

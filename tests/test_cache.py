@@ -35,7 +35,7 @@ def write_wav(path: Path, seconds: float, rate: int = 16_000) -> str:
 
 def row(utterance_id: str, path: str) -> dict:
     return {"utterance_id": utterance_id, "path": path, "corpus": "toy", "speaker": "toy:s1", "gender": "F",
-            "language": "en-US", "session": "", "emotion_code": "ang", "emotion": "anger"}
+            "locale": "en-US", "session": "", "emotion_code": "ang", "emotion": "anger"}
 
 
 def make_corpus(root: Path, utterances=UTTERANCES, problems: list[Problem] | None = None) -> Corpus:

@@ -82,7 +82,7 @@ def test_iemocap_speaker_is_the_last_fields_letter_not_the_mocap_letter(tmp_path
 def test_iemocap_facts(tmp_path: Path) -> None:
     table = read(make_iemocap(tmp_path / "IEMOCAP_full_release"))
     assert len(table) == 13
-    assert set(table["language"]) == {"en-US"}
+    assert set(table["language"]) == {"en"} and set(table["locale"]) == {"en-US"}
     assert set(table["session"]) == {"1", "2", "3", "4", "5"}
     assert set(table["emotion_code"]) == set(iemocap.CODES)
     exc = row(table, "Ses01F_script01_1_F003")
@@ -97,8 +97,8 @@ def test_iemocap_facts(tmp_path: Path) -> None:
 def test_msp_improv_facts(tmp_path: Path, variant: str) -> None:
     table = read(TREES[variant](tmp_path))
     turn = row(table, "MSP-IMPROV-S05N-F06-P-FM04")
-    assert (turn["speaker"], turn["gender"], turn["session"], turn["language"]) == (
-        "msp-improv:F06", "F", "6", "en-US")
+    assert (turn["speaker"], turn["gender"], turn["session"], turn["language"], turn["locale"]) == (
+        "msp-improv:F06", "F", "6", "en", "en-US")
     assert (turn["emotion_code"], turn["emotion"]) == ("N", "neutral")
     assert math.isnan(turn["valence"]) and math.isnan(turn["arousal"]) and turn["dominance"] == 3.0
     turn = row(table, "MSP-IMPROV-S01A-M01-P-MF01")  # has the optional naturalness field
@@ -112,7 +112,8 @@ def test_msp_improv_facts(tmp_path: Path, variant: str) -> None:
 def test_savee_facts(tmp_path: Path, flat: bool) -> None:
     table = read(make_savee(tmp_path / "SAVEE", flat=flat))
     assert set(table["speaker"]) == {"savee:DC", "savee:JE", "savee:JK", "savee:KL"}
-    assert set(table["gender"]) == {"M"} and set(table["language"]) == {"en-GB"} and set(table["session"]) == {""}
+    assert set(table["gender"]) == {"M"} and set(table["language"]) == {"en"}
+    assert set(table["locale"]) == {"en-GB"} and set(table["session"]) == {""}  # the region is kept as metadata
     for utterance, code, emotion in [("DC_sa01", "sa", "sadness"), ("DC_su01", "su", "surprise"),
                                      ("DC_a01", "a", "anger"), ("KL_f07", "f", "fear")]:
         assert (row(table, utterance)["emotion_code"], row(table, utterance)["emotion"]) == (code, emotion)
@@ -150,7 +151,7 @@ def test_manifest_with_ids_and_absolute_paths(tmp_path: Path) -> None:
     table = read_corpus("mine", csv_path).table
     assert row(table, "u1") | {"utterance_id": "u1"} == {
         "utterance_id": "u1", "path": str(audio), "corpus": "mine", "speaker": "mine:spk1", "gender": "F",
-        "language": "de", "session": "", "emotion_code": "sadness", "emotion": "sadness",
+        "language": "de", "locale": "de", "session": "", "emotion_code": "sadness", "emotion": "sadness",
         "valence": pytest.approx(math.nan, nan_ok=True), "arousal": pytest.approx(math.nan, nan_ok=True),
         "dominance": 2.5}
 

@@ -70,3 +70,14 @@ def test_unknown_task():
 
 def test_emotions_cover_the_table():
     assert set(EMOTIONS) == set(LABEL_TABLE)
+
+
+def test_valence_without_neutral_is_valence_with_neutral_left_out():
+    task, valence = get_task("valence-no-neutral"), get_task("valence")
+    assert task.classes == valence.classes and "neutral" not in task.mapping
+    assert task.mapping == {e: c for e, c in valence.mapping.items() if e != "neutral"}
+    labelled = apply_task(table_of("emodb", ["neutral", "happiness", "anger"]), task)
+    assert list(labelled.table["label"]) == ["positive", "negative"]
+    assert labelled.excluded == {"neutral: not a class of valence-no-neutral": 1}
+    # a protocol's override still applies on top of the variant
+    assert get_task("valence-no-neutral", {"neutral": "negative"}).mapping["neutral"] == "negative"

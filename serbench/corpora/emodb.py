@@ -66,5 +66,5 @@ def _parse_file(path: Path) -> tuple[dict, str | None]:
         return {}, f"unknown emotion letter {code!r} (Emo-DB uses {' '.join(CODES)})"
     return {
         "utterance_id": path.stem, "path": str(path), "corpus": NAME, "speaker": f"{NAME}:{speaker}",
-        "gender": GENDERS[speaker], "language": "de", "session": "", "emotion_code": code, "emotion": CODES[code],
+        "gender": GENDERS[speaker], "locale": "de", "session": "", "emotion_code": code, "emotion": CODES[code],
     }, None

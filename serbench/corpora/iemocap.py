@@ -122,7 +122,7 @@ def _parse_line(line: str, session: int, wav_dir: Path, audio: dict[str, Path],
     letter = id_match[2]
     return {
         "utterance_id": utterance, "path": str(audio[utterance]), "corpus": NAME,
-        "speaker": f"{NAME}:Ses0{session}{letter}", "gender": letter, "language": "en-US",
+        "speaker": f"{NAME}:Ses0{session}{letter}", "gender": letter, "locale": "en-US",
         "session": str(session), "emotion_code": code, "emotion": CODES[code],
         "valence": valence, "arousal": arousal, "dominance": dominance,
     }, None

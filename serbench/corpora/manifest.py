@@ -84,6 +84,6 @@ def _parse_row(record: dict, folder: Path, name: str, rows: dict[str, dict]) -> 
         return {}, f"utterance id {utterance!r} appears a second time"
     return {
         "utterance_id": utterance, "path": str(audio), "corpus": name, "speaker": f"{name}:{value['speaker']}",
-        "gender": gender, "language": value["language"], "session": value.get("session", ""),
+        "gender": gender, "locale": value["language"], "session": value.get("session", ""),
         "emotion_code": value.get("emotion_code") or emotion, "emotion": emotion, **ratings,
     }, None

@@ -119,6 +119,6 @@ def _parse_consensus(fields: list[str], audio: dict[str, Path], seen: set[str]) 
         return {}, f"label without audio: {utterance}.wav is nowhere below the corpus root"
     return {
         "utterance_id": utterance, "path": str(audio[utterance]), "corpus": NAME,
-        "speaker": f"{NAME}:{gender}{match[3]}", "gender": gender, "language": "en-US",
+        "speaker": f"{NAME}:{gender}{match[3]}", "gender": gender, "locale": "en-US",
         "session": str(session), "emotion_code": code, "emotion": CODES[code], **ratings,
     }, None

@@ -69,5 +69,5 @@ def _parse_file(path: Path, rows: dict[str, dict]) -> tuple[dict, str | None]:
         return {}, f"second copy of {utterance} (first: {rows[utterance]['path']}); remove one of the two"
     return {
         "utterance_id": utterance, "path": str(path), "corpus": NAME, "speaker": f"{NAME}:{speaker}",
-        "gender": "M", "language": "en-GB", "session": "", "emotion_code": code, "emotion": CODES[code],
+        "gender": "M", "locale": "en-GB", "session": "", "emotion_code": code, "emotion": CODES[code],
     }, None

@@ -7,7 +7,8 @@
 | corpus | str | corpus name (iemocap, msp-improv, savee, emodb, or a manifest's name) |
 | speaker | str | `<corpus>:<speaker>`, unique across corpora |
 | gender | str | "F" or "M" |
-| language | str | BCP-47 tag: en-US, en-GB, de, ... |
+| language | str | the language alone (ISO 639-1: en, de, it, ...), derived from `locale`: what the language domain uses |
+| locale | str | the full BCP-47 tag as the corpus documents it (en-US, en-GB, de, ...): the region is metadata |
 | session | str | recording session where the corpus has one, else "" |
 | emotion_code | str | the label exactly as the corpus writes it (IEMOCAP `exc`, Emo-DB `W`, ...) |
 | emotion | str | normalised emotion name (one of `serbench.labels.EMOTIONS`) |
@@ -24,17 +25,20 @@ import pandas as pd
 
 from serbench.errors import Problem
 
-TEXT_COLUMNS = ("utterance_id", "path", "corpus", "speaker", "gender", "language", "session",
+TEXT_COLUMNS = ("utterance_id", "path", "corpus", "speaker", "gender", "language", "locale", "session",
                 "emotion_code", "emotion")
 RATING_COLUMNS = ("valence", "arousal", "dominance")
 COLUMNS = TEXT_COLUMNS + RATING_COLUMNS
 
 
 def make_table(rows: Iterable[Mapping]) -> pd.DataFrame:
-    """Build an utterance table from row dicts; missing ratings become NaN, rows are sorted by id."""
+    """Build an utterance table from row dicts (readers give `locale`; `language` is derived from it); missing
+    ratings become NaN, rows are sorted by id."""
     table = pd.DataFrame(list(rows), columns=list(COLUMNS))
     for column in TEXT_COLUMNS:
         table[column] = table[column].astype(object).fillna("").astype(str)
+    # en-GB and en-US are one language: a language adversary must not learn to tell SAVEE's accent from IEMOCAP's.
+    table["language"] = table["locale"].str.split("-").str[0].str.lower()
     for column in RATING_COLUMNS:
         table[column] = pd.to_numeric(table[column], errors="coerce").astype("float64")
     return table.sort_values("utterance_id", kind="stable").reset_index(drop=True)
