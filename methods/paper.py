@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
@@ -39,27 +40,37 @@ class PaperSystem(Method):
                                 hint=f"use one of: {', '.join(GRL_SCHEDULES)}")
         self.optimizer = self.adadelta()
 
+    @property
+    def uses_adaptation(self) -> bool:
+        """DANN's domain classifiers learn from the unlabelled test audio too, where the protocol allows it."""
+        return bool(self.adversaries)
+
     def losses(self, embedding: Tensor, batch: Batch, progress: float) -> dict[str, Tensor]:
-        """Every loss term of one step; their sum is minimised (the GRL turns the domain terms adversarial)."""
-        losses = {"emotion": F.cross_entropy(self.classifier(embedding), batch.emotion)}
+        """Every loss term of one step; their sum is minimised (the GRL turns the domain terms adversarial).
+        `embedding` holds the labelled segments first, then those of batch.adaptation if any: emotion and
+        center losses see the labelled ones only, the domain classifiers all of them."""
+        labelled = embedding[:len(batch.emotion)]
+        losses = {"emotion": F.cross_entropy(self.classifier(labelled), batch.emotion)}
         if self.centers is not None:
-            losses["center"] = self.hp["lambda"] * self.centers(embedding, batch.emotion)
+            losses["center"] = self.hp["lambda"] * self.centers(labelled, batch.emotion)
         if self.adversaries:
             ramp = ganin_ramp(progress) if self.hp["grl_schedule"] == "ganin" else 1.0
             reversed_embedding = grad_reverse(embedding, self.hp["gamma"] * ramp)
             for domain, head in self.heads.items():
-                losses[f"domain_{domain}"] = F.cross_entropy(head(reversed_embedding), batch.domains[domain])
+                losses[f"domain_{domain}"] = F.cross_entropy(head(reversed_embedding), domain_labels(batch, domain))
         return losses
 
     def update(self, batch: Batch, progress: float) -> dict[str, Tensor]:
-        embedding = self.extractor(batch.segments)
+        unlabelled = batch.adaptation
+        segments = batch.segments if unlabelled is None else torch.cat([batch.segments, unlabelled.segments])
+        embedding = self.extractor(segments)  # one pass: batch norm sees both parts, as in DANN
         losses = self.losses(embedding, batch, progress)
         total = sum(losses.values())
         self.optimizer.zero_grad(set_to_none=True)
         total.backward()
         self.optimizer.step()
-        if self.centers is not None:  # the per-mini-batch center update, with this batch's embeddings
-            self.centers.update(embedding, batch.emotion, self.hp["center_alpha"])
+        if self.centers is not None:  # the per-mini-batch center update, with this batch's labelled embeddings
+            self.centers.update(embedding[:len(batch.emotion)], batch.emotion, self.hp["center_alpha"])
         return {"total": total.detach(), **{key: value.detach() for key, value in losses.items()}}
 
     def predict(self, segments: Tensor) -> Tensor:
@@ -67,6 +78,13 @@ class PaperSystem(Method):
 
     def embed(self, segments: Tensor) -> Tensor:
         return self.extractor(segments)
+
+
+def domain_labels(batch: Batch, domain: str) -> Tensor:
+    """The batch's labels of `domain`, followed by those of its unlabelled adaptation batch if it has one."""
+    if batch.adaptation is None:
+        return batch.domains[domain]
+    return torch.cat([batch.domains[domain], batch.adaptation.domains[domain]])
 
 
 # The paper's center loss settings: lambda 0.5 (paper), alpha 0.5 (Wen et al.; the paper gives none).

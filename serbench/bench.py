@@ -31,10 +31,11 @@ from serbench import __version__
 from serbench.cache import build_features
 from serbench.corpora.schema import Corpus, make_table
 from serbench.errors import SerbenchError
-from serbench.frontend import DEFAULT_CONFIG, Normalizer, fit_normalizer, segment_count, segment_spectrograms
+from serbench.frontend import DEFAULT_CONFIG, segment_count, segment_spectrograms
 from serbench.fusion import fit_fused
 from serbench.method import Method, TaskSpec, build_method, discover_methods
 from serbench.nn import preset as check_preset
+from serbench.normalisation import Normalizer, fit_normalizer
 from serbench.training import Batch, FeatureBank, SegmentSet, fit
 
 UTTERANCE_SECONDS = 4.0  # typical of acted emotional speech

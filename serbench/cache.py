@@ -34,6 +34,7 @@ from serbench.corpora.schema import Corpus
 from serbench.errors import Problem, SerbenchError
 from serbench.files import pid_alive, publish_dir
 from serbench.frontend import DEFAULT_CONFIG, FrontendConfig, check_config, segment_count, segment_spectrograms
+from serbench.normalisation import Moments, segment_moments
 
 CACHE_FORMAT = 1  # bump when the files of a cache change meaning; it is part of every key
 ENV_VAR = "SERBENCH_CACHE"
@@ -62,6 +63,7 @@ class FeatureSet:
     skipped: list[Problem]  # the corpus's read problems, then the audio files left out
     meta: dict
     _rows: dict[str, tuple[int, int]] = field(init=False, repr=False)
+    _moments: Moments | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._rows = {u: (int(a), int(b)) for u, a, b in self.index[["utterance_id", "start", "stop"]].itertuples(
@@ -88,6 +90,25 @@ class FeatureSet:
         """The feature rows of all segments of `utterance_ids`, in that order (e.g. for fit_normalizer)."""
         ranges = [self._range(u) for u in utterance_ids]
         return np.concatenate([np.arange(start, stop) for start, stop in ranges] or [np.zeros(0, np.int64)])
+
+    def moments(self, utterance_ids: Iterable[str]) -> Moments:
+        """Each utterance's feature moments (frames, mean and squared deviations per bin), in the order given:
+        what normalisation statistics are merged from. One pass over the cache, on first use."""
+        if self._moments is None:
+            counts = (self.index["stop"] - self.index["start"]).to_numpy()
+            owner = np.repeat(np.arange(len(self.index)), counts)
+            self._moments = segment_moments(self.features, self.rows(self.index["utterance_id"]), owner,
+                                            len(self.index))
+        position = self._position(utterance_ids)
+        return Moments(self._moments.count[position], self._moments.mean[position], self._moments.m2[position])
+
+    def _position(self, utterance_ids: Iterable[str]) -> np.ndarray:
+        positions = pd.Series(np.arange(len(self.index)), index=self.index["utterance_id"])
+        ids = list(utterance_ids)
+        missing = [u for u in ids if u not in positions.index]
+        if missing:
+            self._range(missing[0])  # raises the error that names the cache
+        return positions.loc[ids].to_numpy()
 
     def _range(self, utterance_id: str) -> tuple[int, int]:
         try:

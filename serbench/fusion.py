@@ -27,25 +27,27 @@ from torch import Tensor
 from torch.nn import functional as F
 
 from serbench.errors import SerbenchError
-from serbench.frontend import standardise
 from serbench.method import DOMAINS, Method
 from serbench.methods.paper import PaperSystem
 from serbench.nn import center_step, ganin_ramp, grad_reverse
-from serbench.training import SegmentSet, choose_device, epoch_batches
+from serbench.normalisation import standardise
+from serbench.training import BatchStream, SegmentSet, adaptation_seed, choose_device, epoch_batches
 
 CHUNK_STEPS = 256  # batch positions are planned and uploaded this many steps at a time
 _OWN_TRAINING = ("__init__", "losses", "update", "predict", "embed")  # what a fusable class must not override
 
 
-def fusion_key(cls: type[Method], hp: Mapping[str, Any]) -> tuple | None:
+def fusion_key(cls: type[Method], hp: Mapping[str, Any], *, adaptation: bool = False) -> tuple | None:
     """Runs of methods with equal keys can be trained together; None: this method trains on its own.
 
-    The key holds what the replicas share: the model size, the batch size and the optimiser's settings.
+    The key holds what the replicas share: the model size, the batch size and the optimiser's settings; and,
+    where the protocol offers adaptation audio (`adaptation`), whether the method reads it, since that doubles
+    the segments of its steps (the baselines never read it, the DANN systems do).
     """
     if not issubclass(cls, PaperSystem) or any(getattr(cls, name) is not getattr(PaperSystem, name)
                                                for name in _OWN_TRAINING):
         return None
-    return (hp["preset"], hp["batch_size"], hp["lr"], hp["rho"])
+    return (hp["preset"], hp["batch_size"], hp["lr"], hp["rho"], adaptation and bool(cls.adversaries))
 
 
 class FusedReplicas:
@@ -140,17 +142,20 @@ class FusedReplicas:
     def losses(self, embedding: Tensor, emotion: Tensor, domains: Mapping[str, Tensor],
                grl: Tensor) -> dict[str, Tensor]:
         """Every loss term per replica, (K,) each, weighted as in PaperSystem.losses (0 where a replica's
-        method lacks the term). emotion and domain labels are (K, batch); grl is each replica's GRL coefficient."""
+        method lacks the term). emotion is (K, batch); the embedding and the domain labels may have more
+        segments than that: the unlabelled adaptation segments, after the labelled ones, which only the domain
+        terms see. grl is each replica's GRL coefficient."""
         t = self.tensors
+        labelled = embedding[:, :emotion.shape[1]]
 
         def cross_entropy(logits: Tensor, labels: Tensor) -> Tensor:
             per_segment = F.cross_entropy(logits.flatten(0, 1), labels.flatten(), reduction="none")
             return per_segment.view(labels.shape).mean(dim=1)
 
-        logits = torch.baddbmm(t["classifier.bias"].unsqueeze(1), embedding, t["classifier.weight"].transpose(1, 2))
+        logits = torch.baddbmm(t["classifier.bias"].unsqueeze(1), labelled, t["classifier.weight"].transpose(1, 2))
         losses = {"emotion": cross_entropy(logits, emotion)}
         centers = t["centers"][torch.arange(self.k, device=emotion.device).unsqueeze(1), emotion]
-        losses["center"] = self.center_weight * 0.5 * (embedding - centers).pow(2).sum(dim=2).mean(dim=1)
+        losses["center"] = self.center_weight * 0.5 * (labelled - centers).pow(2).sum(dim=2).mean(dim=1)
         if self.domains:
             reversed_embedding = grad_reverse(embedding, grl.view(-1, 1, 1))
             for d in self.domains:
@@ -172,7 +177,7 @@ class FusedReplicas:
         self.optimizer.zero_grad(set_to_none=True)
         torch.where(active, total, torch.zeros_like(total)).sum().backward()
         self.optimizer.step()
-        self._update_centers(embedding.detach(), emotion, self.center_alpha * active)
+        self._update_centers(embedding[:, :emotion.shape[1]].detach(), emotion, self.center_alpha * active)
         for name, value in self.tensors.items():
             if name.endswith("num_batches_tracked"):
                 value.add_(1)
@@ -209,35 +214,30 @@ def _reported_terms(method: PaperSystem) -> list[int]:
 
 
 def fit_fused(methods: Sequence[Method], datasets: Sequence[SegmentSet], seeds: Sequence[int], *,
-              device: str | torch.device = "auto",
+              adaptation: Sequence[SegmentSet | None] | None = None, device: str | torch.device = "auto",
               on_epoch: Callable[[int, int, dict[str, float]], None] | None = None) -> list[list[dict[str, float]]]:
-    """Train methods[r] on datasets[r] with seeds[r], all at once; returns each one's history, as
-    serbench.training.fit would. on_epoch(r, epoch, mean losses) is called when replica r ends an epoch.
+    """Train methods[r] on datasets[r] (with the unlabelled adaptation[r], where given) with seeds[r], all at
+    once; returns each one's history, as serbench.training.fit would. on_epoch(r, epoch, mean losses) is called
+    when replica r ends an epoch.
 
     The datasets must share their FeatureBank (the harness's sets do); the methods must share a fusion_key.
     """
     device = choose_device(device) if isinstance(device, str) else device
-    if not (len(methods) == len(datasets) == len(seeds)) or not methods:
+    adaptation = list(adaptation) if adaptation is not None else [None] * len(methods)
+    if not (len(methods) == len(datasets) == len(seeds) == len(adaptation)) or not methods:
         raise SerbenchError("fit_fused needs one dataset and one seed per method")
-    bank = datasets[0].features
-    if any(d.features is not bank for d in datasets) or any(not len(d) for d in datasets):
-        raise SerbenchError("fused runs must read non-empty segment sets of one shared feature bank")
     for method in methods:
         method.to(device).train()
     model = FusedReplicas(methods, device)  # type: ignore[arg-type]
     k, batch_size = model.k, methods[0].hp["batch_size"]
-    bank.make_resident(device)
+    pools = [pool if m.uses_adaptation else None for m, pool in zip(methods, adaptation, strict=True)]
+    if len({pool is None for pool in pools}) > 1:
+        raise SerbenchError("fused runs must all read adaptation batches, or none of them")
+    labelled = _Stacked(datasets, model.domains, device)
+    unlabelled = _Stacked(pools, model.domains, device) if pools[0] is not None else None
     schedules = [_Schedule(d, s, m.hp["epochs"], batch_size) for m, d, s in zip(methods, datasets, seeds, strict=True)]
-    # All replicas' rows and labels as one array each, replica r's at offset base[r], so that one gather per
-    # step serves every replica.
-    base = np.cumsum([0, *(len(d) for d in datasets)])[:-1]
-    on = [d.on(device) for d in datasets]
-    rows, emotion = (torch.cat([tensors[key] for tensors in on]) for key in ("rows", "emotion"))
-    domain_labels = {dom: torch.cat([tensors[f"domain_{dom}"] for tensors in on]) for dom in model.domains}
-    bins = bank.shape[-1]
-    stats = [(d.normalizer.mean, d.normalizer.safe_std) if d.normalizer else (np.zeros(bins), np.ones(bins))
-             for d in datasets]
-    mean, std = (torch.as_tensor(np.stack(s)).to(device).view(k, 1, 1, bins) for s in zip(*stats, strict=True))
+    streams = [_pool_stream(pool, seed, batch_size) for pool, seed in zip(pools, seeds, strict=True)] \
+        if unlabelled is not None else []
     gamma = [m.hp["gamma"] if m.heads else 0.0 for m in methods]
     ganin = [bool(m.heads) and m.hp["grl_schedule"] == "ganin" for m in methods]
     terms = [_reported_terms(m) for m in methods]
@@ -246,18 +246,25 @@ def fit_fused(methods: Sequence[Method], datasets: Sequence[SegmentSet], seeds: 
     total_steps = max(s.total for s in schedules)
     for chunk_start in range(0, total_steps, CHUNK_STEPS):
         steps = range(chunk_start, min(chunk_start + CHUNK_STEPS, total_steps))
-        positions = np.stack([np.stack([s.positions(t) for s in schedules]) for t in steps]) + base[:, None]
+        positions = np.stack([np.stack([s.positions(t) for s in schedules]) for t in steps]) + labelled.base[:, None]
+        positions_t = torch.as_tensor(positions).to(device)
+        if unlabelled is not None:
+            extra = np.stack([np.concatenate([stream.take(1) for stream in streams]) for _ in steps])
+            extra_t = torch.as_tensor(extra + unlabelled.base[:, None]).to(device)
         grl = [[g * (ganin_ramp(t / s.total) if ramp else 1.0) for g, ramp, s in zip(gamma, ganin, schedules,
                                                                                    strict=True)] for t in steps]
         active = [[t < s.total for s in schedules] for t in steps]
-        positions_t = torch.as_tensor(positions).to(device)
         grl_t = torch.tensor(grl, dtype=torch.float32).to(device)
         active_t = torch.tensor(active).to(device)
         for i, t in enumerate(steps):
             index = positions_t[i]  # (K, batch)
-            segments = standardise(bank.take(rows[index].flatten()).view(k, batch_size, *bank.shape[1:]), mean, std)
-            losses = model.step(segments.transpose(0, 1), emotion[index],
-                                {d: labels[index] for d, labels in domain_labels.items()}, grl_t[i], active_t[i])
+            segments = labelled.segments(index)
+            domains = {d: labels[index] for d, labels in labelled.domains.items()}
+            if unlabelled is not None:  # the unlabelled batch after the labelled one, as PaperSystem.update does
+                segments = torch.cat([segments, unlabelled.segments(extra_t[i])], dim=1)
+                domains = {d: torch.cat([labels, unlabelled.domains[d][extra_t[i]]], dim=1)
+                           for d, labels in domains.items()}
+            losses = model.step(segments.transpose(0, 1), labelled.emotion[index], domains, grl_t[i], active_t[i])
             sums += losses
             for r, schedule in enumerate(schedules):
                 if t < schedule.total and (t + 1) % schedule.steps == 0:  # replica r ends an epoch
@@ -270,6 +277,49 @@ def fit_fused(methods: Sequence[Method], datasets: Sequence[SegmentSet], seeds: 
                     if on_epoch is not None:
                         on_epoch(r, epoch, histories[r][-1])
     return histories
+
+
+def _pool_stream(pool: SegmentSet, seed: int, batch_size: int) -> BatchStream:
+    """Replica's adaptation batches, in the order serbench.training.fit draws them."""
+    if len(pool) < batch_size:
+        raise SerbenchError(f"a fused run needs at least one full batch ({batch_size} segments) of adaptation audio, "
+                            f"got {len(pool)}", hint="train it alone (--fuse 1), or lower batch_size")
+    return BatchStream(np.random.default_rng(adaptation_seed(seed)), len(pool), batch_size)
+
+
+class _Stacked:
+    """Several segment sets of one feature bank as one array each (set r's positions from base[r] on), with
+    their normalisation tables stacked, so that one gather per step serves every replica."""
+
+    def __init__(self, sets: Sequence[SegmentSet], domains: Sequence[str], device: torch.device) -> None:
+        self.bank = sets[0].features
+        if any(s.features is not self.bank for s in sets) or any(not len(s) for s in sets):
+            raise SerbenchError("fused runs must read non-empty segment sets of one shared feature bank")
+        self.bank.make_resident(device)
+        self.base = np.cumsum([0, *(len(s) for s in sets)])[:-1]
+        on = [s.on(device) for s in sets]
+        self.rows = torch.cat([tensors["rows"] for tensors in on])
+        self.emotion = torch.cat([tensors["emotion"] for tensors in on]) if all("emotion" in t for t in on) else None
+        self.domains = {d: torch.cat([tensors[f"domain_{d}"] for tensors in on]) for d in domains}
+        bins = self.bank.shape[-1]
+        means, stds, groups, offset = [], [], [], 0
+        for data, tensors in zip(sets, on, strict=True):
+            if data.normalizer is None:  # the identity: mean 0, std 1
+                tensors = {"mean": torch.zeros(1, bins, dtype=torch.float64, device=device),
+                           "std": torch.ones(1, bins, dtype=torch.float64, device=device),
+                           "norm_group": torch.zeros(len(data), dtype=torch.int64, device=device)}
+            means.append(tensors["mean"])
+            stds.append(tensors["std"])
+            groups.append(tensors["norm_group"] + offset)
+            offset += len(tensors["mean"])
+        self.mean, self.std, self.group = torch.cat(means), torch.cat(stds), torch.cat(groups)
+
+    def segments(self, index: Tensor) -> Tensor:
+        """The normalised segments at global positions `index` (K, batch): (K, batch, time, bins)."""
+        k, batch = index.shape
+        x = self.bank.take(self.rows[index].flatten()).view(k, batch, *self.bank.shape[1:])
+        group = self.group[index]
+        return standardise(x, self.mean[group].unsqueeze(2), self.std[group].unsqueeze(2))
 
 
 class _Schedule:

@@ -23,7 +23,7 @@ from rich.table import Table
 from serbench.errors import SerbenchError
 from serbench.files import stable_hash, write_atomic
 from serbench.runner import RunSpec, Sweep, SweepConfig, fuse_width, plan, work
-from serbench.store import ResultsStore, json_bytes, score_rows
+from serbench.store import ResultsStore, cycle_rows, json_bytes, score_rows
 from serbench.synth import SYNTHETIC_EXPLANATION, SYNTHETIC_LABEL
 
 LAUNCHERS = ("local", "slurm")
@@ -73,10 +73,11 @@ def launch(config: SweepConfig, *, jobs: int = 1, launcher: str = "local", slurm
             run_here(sweep, store, config.device, console)
         else:
             run_processes(config, jobs, store, sweep, console)
-    frame = records_frame(store, [spec.run_id for spec in sweep.runs])
+    records = [store.record(spec.run_id) for spec in sweep.runs if store.is_done(spec.run_id)]
+    frame = score_rows(records).drop(columns="confusion")
     failed = [spec for spec in sweep.runs if store.failure(spec.run_id) is not None and not store.is_done(spec.run_id)]
     frame.attrs["failed"] = len(failed)
-    console.print(summary_table(frame, sweep.synthetic))
+    console.print(summary_table(cycle_rows(records), sweep.protocol.test_corpora, sweep.synthetic))
     for spec in failed:
         console.print(f"[red]failed[/] {escape(spec.label())}: "
                       f"{escape(store.failure(spec.run_id)['error'].strip().splitlines()[-1])}  "
@@ -194,25 +195,28 @@ def run_slurm(config: SweepConfig, jobs: int, options: dict, store: ResultsStore
                                 hint=f"see its log under {store.root / 'slurm'}; re-run to resume")
 
 
-def records_frame(store: ResultsStore, run_ids: list[str] | None = None) -> pd.DataFrame:
-    """One row per finished run and test corpus: labels, UA, WA, macro-F1, n (without the confusion matrix)."""
-    ids = sorted(store.done_ids()) if run_ids is None else [i for i in run_ids if store.is_done(i)]
-    return score_rows([store.record(run_id) for run_id in ids]).drop(columns="confusion")
-
-
-def summary_table(frame: pd.DataFrame, synthetic: bool) -> Table:
-    """UA per test corpus, mean +- std over seeds (n), one row per task and method."""
-    title = "UA per test corpus: mean +- std over seeds (n)" + (f"  [{SYNTHETIC_LABEL}]" if synthetic else "")
-    corpora = list(dict.fromkeys(frame["corpus"]))
-    table = Table(title=title)
-    for column in ["task", "method", *corpora]:
-        table.add_column(escape(column), justify="right" if column in corpora else "left")
-    for (task, method), rows in frame.groupby(["task", "method"], sort=True):
+def summary_table(cycles: pd.DataFrame, corpora: tuple[str, ...], synthetic: bool) -> Table:
+    """UA (%) per test corpus, mean +- std over seeds (n), one row per task and method; each seed's UA pooled over
+    the protocol's folds (store.cycle_rows). `!` marks cells with runs that predicted a single class."""
+    title = "UA (%) per test corpus: mean +- std over seeds (n)" + (f"  [{SYNTHETIC_LABEL}]" if synthetic else "")
+    complete = cycles[cycles["complete"]]
+    notes = []
+    if complete["collapsed"].any():
+        notes.append("! some runs gave every test utterance of the corpus one class")
+    if len(complete) < len(cycles):
+        notes.append(f"{len(cycles) - len(complete)} seed(s) without every fold left out")
+    table = Table(title=title, caption="; ".join(notes) or None)
+    shown = [c for c in corpora if c in set(complete["corpus"])]
+    for column in ["task", "method", *shown]:
+        table.add_column(escape(column), justify="right" if column in shown else "left")
+    for (task, method), rows in complete.groupby(["task", "method"], sort=True):
         cells = []
-        for corpus in corpora:
-            ua = rows.loc[rows["corpus"] == corpus, "ua"]
-            spread = f" +- {ua.std(ddof=1):.3f}" if len(ua) > 1 else ""
-            cells.append(f"{ua.mean():.3f}{spread} ({len(ua)})" if len(ua) else "-")
+        for corpus in shown:
+            cell = rows[rows["corpus"] == corpus]
+            ua = 100 * cell["ua"]
+            spread = f" +- {ua.std(ddof=1):.1f}" if len(ua) > 1 else ""
+            flag = " !" if cell["collapsed"].any() else ""
+            cells.append(f"{ua.mean():.1f}{spread} ({len(ua)}){flag}" if len(ua) else "-")
         table.add_row(escape(str(task)), escape(str(method)), *cells)
     return table
 

@@ -75,6 +75,8 @@ class Method(nn.Module, abc.ABC):
     @abc.abstractmethod
     def update(self, batch: Batch, progress: float) -> dict[str, Tensor]:
         """One optimisation step on `batch`; `progress` is the fraction of training already done (0 to 1).
+        `batch.adaptation` holds unlabelled test-part audio where the protocol allows it and uses_adaptation
+        is True; its emotion labels are None, by construction.
 
         Returns the step's losses as detached 0-d tensors (never .item(): that would wait for the device).
         """
@@ -82,6 +84,12 @@ class Method(nn.Module, abc.ABC):
     @abc.abstractmethod
     def predict(self, segments: Tensor) -> Tensor:
         """Class posteriors (batch, n_classes) for segments (batch, time, frequency)."""
+
+    @property
+    def uses_adaptation(self) -> bool:
+        """Whether `update` reads `batch.adaptation`, an unlabelled batch of the test part's audio (only ever
+        given where the protocol allows adaptation). False by default: the harness then reads no such batches."""
+        return False
 
     def embed(self, segments: Tensor) -> Tensor | None:
         """The embedding the emotion classifier sees (batch, dim), for diagnostics; None if not exposed."""

@@ -43,6 +43,11 @@ def ua(y_true: np.ndarray, y_pred: np.ndarray) -> float:
 
 def scores(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> dict:
     """UA, WA, macro-F1, n and the confusion matrix, JSON-ready."""
-    matrix = confusion_matrix(y_true, y_pred, n_classes)
+    return matrix_scores(confusion_matrix(y_true, y_pred, n_classes))
+
+
+def matrix_scores(matrix: np.ndarray) -> dict:
+    """UA, WA, macro-F1, n and the confusion matrix of a confusion matrix (e.g. one summed over folds)."""
+    matrix = np.asarray(matrix)
     return {"ua": unweighted_accuracy(matrix), "wa": weighted_accuracy(matrix), "macro_f1": macro_f1(matrix),
             "n": int(matrix.sum()), "confusion": matrix.tolist()}

@@ -1,15 +1,25 @@
-"""Protocols: declarative TOML files saying which corpora train, which test, and how speakers are split.
+"""Protocols: declarative TOML files saying which corpora train, which test, how speakers are split, what a
+method may see of the test corpora, and how features are normalised.
 
-A protocol file (see protocols/*.toml) holds:
+A protocol file (see protocols/*.toml and docs/protocols.md) holds:
     description = "..."                    one line, shown by `serbench protocols`
     tasks = ["arousal", "valence"]         the label tasks it is scored on by default
-    split = "corpus" | "speaker" | "leave-one-corpus-out"
-    train = [...], test = [...]            split = "corpus": whole corpora on each side
-    corpora = [...]                        split = "speaker" or "leave-one-corpus-out"
-    test_fraction = 0.2                    split = "speaker": share of each corpus's speakers held out
+    split = "corpus"                       whole corpora: train = [...], test = [...]
+          | "speaker-folds"                corpora = [...], folds = 5: speaker-grouped K-fold cross-validation
+          | "leave-one-corpus-out"         corpora = [...]: one fold per corpus
+          | "leave-one-speaker-out"        corpora = [...]: one fold per speaker
+          | "leave-one-session-out"        corpora = [...]: one fold per recording session
+    adaptation = "none"                    domain generalisation: training corpora only
+               | "unlabelled-test"         the test part's audio and domain metadata (never emotion labels)
+    normalisation = "speaker"              "training", "corpus", "speaker" or "utterance" statistics
+    [groups]                               optional, speaker-folds: what a fold holds out of a corpus
+    mycorpus = "session"                   "speaker" or "session" (default: the corpus's own, see below)
     [labels.valence]                       optional overrides of the label table, per task:
     neutral = "negative"                   emotion = class, or "" to leave the emotion out
 Corpus names are the built-in ones or names given in a data configuration (manifests).
+
+Folds are made from the data (make_folds): which speakers and sessions exist is only known once the corpora are
+read. Every split is deterministic, so a fold always tests the same speakers and seeds only change training.
 """
 
 from __future__ import annotations
@@ -21,21 +31,30 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from serbench.corpora import CORPORA
 from serbench.errors import SerbenchError
 from serbench.files import read_toml, stable_hash
 from serbench.labels import TASKS, Task, get_task
 
-SPLITS = ("corpus", "speaker", "leave-one-corpus-out")
-KEYS = {"description", "tasks", "split", "train", "test", "corpora", "test_fraction", "labels"}
+SPLITS = ("corpus", "speaker-folds", "leave-one-corpus-out", "leave-one-speaker-out", "leave-one-session-out")
+ADAPTATIONS = ("none", "unlabelled-test")
+NORMALISATIONS = ("training", "corpus", "speaker", "utterance")
+GROUP_KINDS = ("speaker", "session")
+KEYS = {"description", "tasks", "split", "train", "test", "corpora", "folds", "groups", "adaptation",
+        "normalisation", "labels"}
+DEFAULT_FOLDS = 5
 
 
 @dataclass(frozen=True)
 class Fold:
-    """One train/test assignment of corpora. Protocols have one fold, except leave-one-corpus-out."""
+    """One train/test assignment. `held_out` (speaker-grouped splits) names the groups (speakers, or sessions
+    as `corpus:session N`) whose utterances are tested; the rest of the fold's corpora trains. Without it, whole
+    corpora are on each side."""
 
     name: str
     train: tuple[str, ...]
     test: tuple[str, ...]
+    held_out: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -44,14 +63,26 @@ class Protocol:
     description: str
     split: str
     tasks: tuple[str, ...]
-    folds: tuple[Fold, ...]
-    test_fraction: float = 0.0
+    corpora: tuple[str, ...]  # every corpus the protocol reads, in its file's order
+    train: tuple[str, ...] = ()  # split = "corpus"
+    test: tuple[str, ...] = ()  # split = "corpus"
+    folds: int = 0  # split = "speaker-folds"
+    groups: dict[str, str] = field(default_factory=dict)  # corpus -> "speaker" | "session", overriding the default
+    adaptation: str = "none"
+    normalisation: str = "speaker"
     labels: dict[str, dict[str, str | None]] = field(default_factory=dict)
     source: str = ""  # the file it was read from
 
     @property
-    def corpora(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(c for fold in self.folds for c in (*fold.train, *fold.test)))
+    def test_corpora(self) -> tuple[str, ...]:
+        """The corpora that are scored, in the order leaderboards show them."""
+        return self.test if self.split == "corpus" else self.corpora
+
+    @property
+    def uses_test_audio(self) -> bool:
+        """Whether training or normalisation reads (unlabelled) audio of the test part beyond the utterance being
+        classified: the leaderboards say so."""
+        return self.adaptation != "none" or self.normalisation in ("corpus", "speaker")
 
     def task(self, name: str) -> Task:
         """The label task `name` with this protocol's overrides."""
@@ -61,10 +92,33 @@ class Protocol:
         """Everything that determines the protocol's runs (not where the file lies)."""
         data = asdict(self)
         del data["source"]
-        return data
+        return {**data, "test_corpora": list(self.test_corpora)}
 
     def hash(self) -> str:
         return stable_hash(self.to_dict())
+
+    def group_kind(self, corpus: str) -> str:
+        """What a speaker-grouped fold holds out of `corpus`: whole sessions where the corpus's actors share
+        dialogues (IEMOCAP, MSP-IMPROV: an actor tested while the partner trains would leak the partner's half
+        of the same improvisations), else speakers."""
+        if corpus in self.groups:
+            return self.groups[corpus]
+        return CORPORA[corpus].split_groups if corpus in CORPORA else "speaker"
+
+    def make_folds(self, table: pd.DataFrame) -> tuple[Fold, ...]:
+        """The protocol's folds over the utterance table of its corpora (deterministic: no seed)."""
+        if self.split == "corpus":
+            return (Fold("", self.train, self.test),)
+        if self.split == "leave-one-corpus-out":
+            return tuple(Fold(f"test-{c}", tuple(x for x in self.corpora if x != c), (c,)) for c in self.corpora)
+        groups = split_groups(table, self)
+        if self.split == "speaker-folds":
+            return tuple(Fold(f"fold-{i + 1}", self.corpora,
+                              tuple(c for c in self.corpora if any(g.corpus == c for g in held)),
+                              tuple(sorted(g.name for g in held)))
+                         for i, held in enumerate(deal_groups(groups, self.folds)))
+        ordered = sorted(groups, key=lambda g: (self.corpora.index(g.corpus), g.name))
+        return tuple(Fold(f"test-{g.name}", self.corpora, (g.corpus,), (g.name,)) for g in ordered)
 
 
 def builtin_protocols() -> dict[str, Path]:
@@ -100,40 +154,56 @@ def parse_protocol(name: str, data: dict, source: str = "") -> Protocol:
             raise fail(key, "names a corpus twice")
         return tuple(value)
 
+    def choice(key: str, allowed: tuple[str, ...], default: str) -> str:
+        value = data.get(key, default)
+        if value not in allowed:
+            raise fail(key, f"must be one of {', '.join(allowed)}, not {value!r}")
+        return value
+
+    if "test_fraction" in data:  # the random 80/20 speaker split of serbench 0.1
+        raise SerbenchError("key 'test_fraction': speaker splits are speaker-grouped folds now, which test every "
+                            "speaker exactly once", path=source or None,
+                            hint='write split = "speaker-folds" and folds = 5 (about 80/20) instead')
     unknown = sorted(set(data) - KEYS)
     if unknown:
         raise fail(unknown[0], f"unknown key (known: {', '.join(sorted(KEYS))})")
-    split = data.get("split")
-    if split not in SPLITS:
-        raise fail("split", f"must be one of {', '.join(SPLITS)}, not {split!r}")
+    split = choice("split", SPLITS, "")
     tasks = names("tasks") if "tasks" in data else ("arousal", "valence")
     for task in tasks:
         if task not in TASKS:
             raise fail("tasks", f"unknown task {task!r} (known: {', '.join(TASKS)})")
-    test_fraction = 0.0
+    train = test = ()
     if split == "corpus":
         train, test = names("train"), names("test")
         if set(train) & set(test):
             raise fail("test", "a corpus cannot be on both sides of a corpus split")
-        folds = (Fold("", train, test),)
-    elif split == "speaker":
-        corpora = names("corpora")
-        test_fraction = data.get("test_fraction", 0.2)
-        if not isinstance(test_fraction, float | int) or not 0 < test_fraction < 1:
-            raise fail("test_fraction", "must be a number between 0 and 1")
-        folds = (Fold("", corpora, corpora),)
+        corpora = (*train, *test)
     else:
         corpora = names("corpora")
-        if len(corpora) < 2:
+        if split == "leave-one-corpus-out" and len(corpora) < 2:
             raise fail("corpora", "leaving one corpus out needs at least two")
-        folds = tuple(Fold(f"test-{c}", tuple(x for x in corpora if x != c), (c,)) for c in corpora)
+    folds = 0
+    if split == "speaker-folds":
+        folds = data.get("folds", DEFAULT_FOLDS)
+        if not isinstance(folds, int) or isinstance(folds, bool) or folds < 2:
+            raise fail("folds", "must be a whole number of at least 2")
+    elif "folds" in data:
+        raise fail("folds", 'only split = "speaker-folds" has a number of folds')
+    groups = data.get("groups", {})
+    if not isinstance(groups, dict) or not all(v in GROUP_KINDS for v in groups.values()):
+        raise fail("groups", f"must be a table of corpus = one of {', '.join(GROUP_KINDS)}")
+    if groups and split != "speaker-folds":
+        raise fail("groups", 'only split = "speaker-folds" groups speakers')
+    if set(groups) - set(corpora):
+        raise fail("groups", f"names a corpus the protocol does not read: {sorted(set(groups) - set(corpora))[0]}")
     labels = data.get("labels", {})
     if not isinstance(labels, dict) or not all(isinstance(v, dict) for v in labels.values()):
         raise fail("labels", "must be tables of emotion = class, e.g. [labels.valence] neutral = \"negative\"")
     overrides = {task: {emotion: (label or None) for emotion, label in table.items()}
                  for task, table in labels.items()}
-    protocol = Protocol(name, str(data.get("description", "")), split, tasks, folds, float(test_fraction),
-                        overrides, source)
+    protocol = Protocol(name, str(data.get("description", "")), split, tasks, corpora, train, test, folds,
+                        dict(groups), choice("adaptation", ADAPTATIONS, "none"),
+                        choice("normalisation", NORMALISATIONS, "speaker"), overrides, source)
     for task in overrides:
         if task not in TASKS:
             raise fail(f"labels.{task}", f"unknown task (known: {', '.join(TASKS)})")
@@ -144,32 +214,62 @@ def parse_protocol(name: str, data: dict, source: str = "") -> Protocol:
     return protocol
 
 
-def split_utterances(table: pd.DataFrame, protocol: Protocol, fold: Fold, seed: int) -> pd.DataFrame:
-    """Assign each utterance of the fold's corpora to "train" or "test": the table with a `part` column.
+@dataclass(frozen=True)
+class Group:
+    """What a speaker-grouped split holds out as one: a speaker, or a session of a corpus."""
 
-    For a speaker split, each corpus's speakers are held out per gender (so both genders are tested where a
-    corpus has both): round(test_fraction x speakers of that gender), at least one speaker per corpus, drawn
-    with a generator seeded by (seed, corpus), so a split depends only on the seed and the speaker list.
-    """
+    name: str
+    corpus: str
+    gender: str  # "F" or "M" when all its speakers share one, else "mixed"
+
+
+def group_column(table: pd.DataFrame, protocol: Protocol) -> pd.Series:
+    """Each utterance's split group: its speaker, or `corpus:session N` where the corpus is split by session."""
+    if protocol.split == "leave-one-session-out":
+        sessions = pd.Series(True, index=table.index)
+    elif protocol.split == "speaker-folds":
+        sessions = table["corpus"].map(lambda c: protocol.group_kind(c) == "session").astype(bool)
+    else:
+        sessions = pd.Series(False, index=table.index)
+    missing = table.loc[sessions & (table["session"] == ""), "corpus"].unique()
+    if len(missing):
+        raise SerbenchError(f"corpus {missing[0]} has no recording sessions, so it cannot be split by session",
+                            hint="split it by speaker (protocol [groups] table, or leave-one-speaker-out), or give "
+                                 "its manifest a session column")
+    return table["speaker"].where(~sessions, table["corpus"] + ":session " + table["session"])
+
+
+def split_groups(table: pd.DataFrame, protocol: Protocol) -> list[Group]:
+    table = table[table["corpus"].isin(protocol.corpora)]
+    table = table.assign(group=group_column(table, protocol))
+    genders = table.groupby(["corpus", "group"], sort=True)["gender"].agg(lambda g: g.iloc[0] if g.nunique() == 1
+                                                                          else "mixed")
+    return [Group(group, corpus, gender) for (corpus, group), gender in genders.items()]
+
+
+def deal_groups(groups: list[Group], k: int) -> list[list[Group]]:
+    """K folds of each corpus's groups, stratified by gender: per corpus, the groups of each gender in name order
+    (female, then male, then mixed) are dealt to folds 1, 2, ..., K, 1, 2, ... in one running count, so every
+    group is tested exactly once, fold sizes differ by at most one group per corpus, and each fold gets both
+    genders where a corpus has enough speakers of each."""
+    strata = {"F": 0, "M": 1, "mixed": 2}
+    folds: list[list[Group]] = [[] for _ in range(k)]
+    for corpus in sorted({g.corpus for g in groups}):
+        ordered = sorted((g for g in groups if g.corpus == corpus), key=lambda g: (strata.get(g.gender, 3), g.name))
+        for i, group in enumerate(ordered):
+            folds[i % k].append(group)
+    return folds
+
+
+def split_utterances(table: pd.DataFrame, protocol: Protocol, fold: Fold) -> pd.DataFrame:
+    """Assign each utterance of the fold's corpora to "train" or "test": the table with a `part` column.
+    Whole corpora for a corpus split; under speaker-grouped splits, the fold's held-out groups are tested and
+    everything else of the fold's corpora trains."""
     table = table[table["corpus"].isin(fold.train + fold.test)].copy()
-    if protocol.split != "speaker":
+    if fold.held_out is None:
         table["part"] = np.where(table["corpus"].isin(fold.test), "test", "train")
-        return check_disjoint(table)
-    test_speakers: set[str] = set()
-    for corpus, rows in table.groupby("corpus", sort=True):
-        rng = np.random.default_rng([seed, *str(corpus).encode()])
-        held_out: list[str] = []
-        for _, speakers in rows.groupby("gender", sort=True)["speaker"]:
-            candidates = sorted(speakers.unique())
-            held_out += list(rng.permutation(candidates)[: round(protocol.test_fraction * len(candidates))])
-        if not held_out:
-            candidates = sorted(rows["speaker"].unique())
-            held_out = [candidates[rng.integers(len(candidates))]]
-        if len(held_out) == rows["speaker"].nunique():
-            raise SerbenchError(f"corpus {corpus} has too few speakers ({len(held_out)}) for a speaker split",
-                                hint="use a corpus split for it, or a smaller test_fraction")
-        test_speakers.update(held_out)
-    table["part"] = np.where(table["speaker"].isin(test_speakers), "test", "train")
+    else:
+        table["part"] = np.where(group_column(table, protocol).isin(fold.held_out), "test", "train")
     return check_disjoint(table)
 
 

@@ -1,7 +1,8 @@
 """Runs: a sweep's grid (methods x protocol folds x tasks x seeds), each run trained, scored and stored.
 
-A run is a pure function of its identity: method, resolved hyperparameters, protocol, fold, task, seed, the
-content fingerprints of the corpora it reads, the front-end configuration and the serbench version. The run id
+A run is a pure function of its identity: method, resolved hyperparameters, protocol, fold (with the speakers or
+sessions it tests), task, seed, the content fingerprints of the corpora it reads, the front-end configuration and
+the serbench version. The run id
 is a hash of that identity, so results are never mixed across data or configuration versions, and a sweep
 re-launched after a crash skips every run already in the store.
 """
@@ -30,23 +31,17 @@ from serbench.cache import FeatureSet, build_features
 from serbench.corpora import read_corpus
 from serbench.errors import SerbenchError
 from serbench.files import stable_hash
-from serbench.frontend import DEFAULT_CONFIG, Normalizer, fit_normalizer
+from serbench.frontend import DEFAULT_CONFIG
 from serbench.fusion import fit_fused, fusion_key
 from serbench.labels import Labelled, apply_task
 from serbench.method import DOMAINS, Method, TaskSpec, build_method, discover_methods, get_method, resolve_hparams
 from serbench.metrics import scores
+from serbench.normalisation import Moments, Normalizer, group_names
+from serbench.probes import embedding_probes
 from serbench.protocol import Fold, Protocol, load_protocol, split_utterances
 from serbench.sources import SYNTHETIC, data_sources
 from serbench.store import ResultsStore
-from serbench.training import (
-    FeatureBank,
-    SegmentSet,
-    choose_device,
-    fit,
-    probe_accuracy,
-    utterance_embeddings,
-    utterance_posteriors,
-)
+from serbench.training import FeatureBank, SegmentSet, choose_device, fit, utterance_posteriors
 
 OnEpoch = Callable[[int, int, dict[str, float]], None]  # (epoch, epochs, mean losses)
 
@@ -119,7 +114,7 @@ class RunSpec:
 
     def identity(self) -> dict:
         return {"method": self.method, "hparams": dict(self.hparams), "protocol": self.protocol.to_dict(),
-                "fold": self.fold.name, "task": self.task, "seed": self.seed, "data": dict(self.data),
+                "fold": asdict(self.fold), "task": self.task, "seed": self.seed, "data": dict(self.data),
                 "frontend": self.frontend, "serbench": __version__}
 
     @property
@@ -190,17 +185,19 @@ def plan(config: SweepConfig, progress: Callable[[str], None] | None = None) -> 
         protocol.task(task)  # an unknown task fails here, before any work
     hparams = method_hparams(methods, config)
     corpora = load_corpora(protocol, config, progress=progress)
+    folds = protocol.make_folds(pd.concat([c.table for c in corpora.values()], ignore_index=True))
     runs = [RunSpec(method, hparams[method], protocol, fold, task, seed,
-                    {c: corpora[c].fingerprint for c in (*fold.train, *fold.test)}, DEFAULT_CONFIG.hash())
-            for method in methods for fold in protocol.folds for task in tasks for seed in config.seeds]
+                    {c: corpora[c].fingerprint for c in dict.fromkeys((*fold.train, *fold.test))},
+                    DEFAULT_CONFIG.hash())
+            for method in methods for fold in folds for task in tasks for seed in config.seeds]
     return Sweep(config, protocol, corpora, runs)
 
 
 def segment_set(utterances: pd.DataFrame, corpora: Mapping[str, CorpusData], domains: Mapping[str, tuple[str, ...]],
-                normalizer: Normalizer | None = None) -> tuple[SegmentSet, pd.DataFrame]:
+                normalisation: Normalisation, *, labelled: bool = True) -> tuple[SegmentSet, pd.DataFrame]:
     """The segments of `utterances` (rows of the corpora's shared bank, nothing copied) with their labels
-    (domain labels as indices into `domains`), and the utterance table in the order of the set's utterance
-    indices (sorted by corpus and id)."""
+    (domain labels as indices into `domains`; no emotion labels unless `labelled`), normalised by their groups,
+    and the utterance table in the order of the set's utterance indices (sorted by corpus and id)."""
     utterances = utterances.sort_values(["corpus", "utterance_id"], kind="stable").reset_index(drop=True)
     rows, counts = [], []
     for corpus, part in utterances.groupby("corpus", sort=True):
@@ -215,14 +212,42 @@ def segment_set(utterances: pd.DataFrame, corpora: Mapping[str, CorpusData], dom
 
     labels = {d: repeat(utterances[d].map({v: i for i, v in enumerate(values)})) for d, values in domains.items()}
     bank = next(iter(corpora.values())).bank
-    return SegmentSet(bank, repeat(np.arange(len(utterances))), repeat(utterances["y"]), labels,
-                      rows=np.concatenate(rows), normalizer=normalizer), utterances
+    groups = repeat(normalisation.group_of(utterances))
+    return SegmentSet(bank, repeat(np.arange(len(utterances))), repeat(utterances["y"]) if labelled else None,
+                      labels, rows=np.concatenate(rows), normalizer=normalisation.normalizer,
+                      norm_group=groups), utterances
+
+
+@dataclass
+class Normalisation:
+    """A run's normaliser and which of its groups each utterance (corpus, utterance id) belongs to."""
+
+    normalizer: Normalizer
+    groups: pd.Series  # (corpus, utterance_id) -> row of the normaliser's statistics
+
+    def group_of(self, utterances: pd.DataFrame) -> np.ndarray:
+        return self.groups.loc[list(zip(utterances["corpus"], utterances["utterance_id"], strict=True))].to_numpy()
+
+
+def fit_normalisation(split: pd.DataFrame, corpora: Mapping[str, CorpusData], mode: str) -> Normalisation:
+    """The protocol's normalisation for a split: each group's statistics from its utterances' audio (every
+    utterance of the group, whatever its label; under `training`, the training part's only)."""
+    names, contributes = group_names(split, mode)
+    codes, groups = pd.factorize(names, sort=True)
+    codes = pd.Series(codes, index=split.index)
+    moments, owners = [], []
+    for corpus, rows in split[contributes].groupby("corpus", sort=True):
+        moments.append(corpora[str(corpus)].features.moments(rows["utterance_id"]))
+        owners.append(codes[rows.index].to_numpy())
+    merged = Moments.concat(moments).merge(np.concatenate(owners), len(groups))
+    keys = pd.MultiIndex.from_arrays([split["corpus"], split["utterance_id"]])
+    return Normalisation(Normalizer.from_moments(merged, tuple(groups), mode), pd.Series(codes.to_numpy(), index=keys))
 
 
 @dataclass
 class PreparedRun:
-    """A run ready to train: its data (split, labelled, normalised), its freshly built method, and what its
-    record needs afterwards."""
+    """A run ready to train: its data (split, labelled, normalised, and the unlabelled adaptation audio where the
+    protocol allows it), its freshly built method, and what its record needs afterwards."""
 
     spec: RunSpec
     classes: tuple[str, ...]
@@ -230,32 +255,44 @@ class PreparedRun:
     labelled: dict[str, Labelled]
     train_set: SegmentSet
     test_set: SegmentSet
+    adaptation_set: SegmentSet | None
     test: pd.DataFrame
     method: Method
+    normalizer: Normalizer
     synthetic: bool
     started: float
+
+
+# What an unlabelled adaptation part may not carry: its emotion labels and ratings are never read in training.
+LABEL_COLUMNS = ("emotion_code", "emotion", "valence", "arousal", "dominance")
 
 
 def prepare(spec: RunSpec, corpora: Mapping[str, CorpusData]) -> PreparedRun:
     """Split, label and normalise a run's data and build its method (seeded by the run's seed)."""
     started = time.time()
-    task = spec.protocol.task(spec.task)
-    split = split_utterances(pd.concat([corpora[c].table for c in dict.fromkeys((*spec.fold.train, *spec.fold.test))]),
-                             spec.protocol, spec.fold, spec.seed)
+    protocol, task = spec.protocol, spec.protocol.task(spec.task)
+    split = split_utterances(pd.concat([corpora[c].table for c in dict.fromkeys((*spec.fold.train, *spec.fold.test))],
+                                       ignore_index=True), protocol, spec.fold)
     labelled = {str(c): apply_task(rows, task) for c, rows in split.groupby("corpus", sort=True)}
     used = pd.concat([part.table for part in labelled.values()])
     train, test = used[used["part"] == "train"], used[used["part"] == "test"]
     if train.empty or test.empty:
         raise SerbenchError(f"{spec.label()}: the {'training' if train.empty else 'test'} part has no utterance "
                             f"with a {spec.task} label", hint="check the protocol's corpora and label overrides")
-    domains = {d: tuple(sorted(train[d].unique())) for d in DOMAINS}
-    train_set, _ = segment_set(train, corpora, domains)
-    train_set.normalizer = fit_normalizer(train_set.features, train_set.rows)  # training utterances only
-    test_set, test = segment_set(test, corpora, {}, train_set.normalizer)
+    # Adaptation audio: every test-part utterance, whatever its label, with the labels dropped (transductive, as
+    # in Ganin & Lempitsky; docs/protocols.md says why).
+    pool = split[split["part"] == "test"].drop(columns=list(LABEL_COLUMNS)) \
+        if protocol.adaptation == "unlabelled-test" else None
+    domain_source = train if pool is None else pd.concat([train, pool])
+    domains = {d: tuple(sorted(domain_source[d].unique())) for d in DOMAINS}
+    normalisation = fit_normalisation(split, corpora, protocol.normalisation)
+    train_set, _ = segment_set(train, corpora, domains, normalisation)
+    test_set, test = segment_set(test, corpora, {}, normalisation)
+    pool_set = segment_set(pool, corpora, domains, normalisation, labelled=False)[0] if pool is not None else None
     method = build_method(spec.method, TaskSpec(task.classes, domains, DEFAULT_CONFIG.shape), spec.hparams,
                           seed=spec.seed)
-    return PreparedRun(spec, task.classes, split, labelled, train_set, test_set, test, method,
-                       any(corpora[c].synthetic for c in spec.data), started)
+    return PreparedRun(spec, task.classes, split, labelled, train_set, test_set, pool_set, test, method,
+                       normalisation.normalizer, any(corpora[c].synthetic for c in spec.data), started)
 
 
 def finish(run: PreparedRun, curves: list[dict[str, float]], fit_seconds: float, device: str,
@@ -270,8 +307,12 @@ def finish(run: PreparedRun, curves: list[dict[str, float]], fit_seconds: float,
     predictions = test[["utterance_id", "corpus", "speaker", "gender", "y"]].assign(predicted=predicted)
     for k, name in enumerate(classes):
         predictions[f"p_{name}"] = posteriors[:, k]
-    by_corpus = {str(c): scores(rows["y"].to_numpy(), rows["predicted"].to_numpy(), len(classes))
-                 for c, rows in predictions.groupby("corpus", sort=True)}
+    by_corpus = {}
+    for corpus, rows in predictions.groupby("corpus", sort=True):
+        by_corpus[str(corpus)] = scores(rows["y"].to_numpy(), rows["predicted"].to_numpy(), len(classes))
+        # A model that gives every test utterance of a corpus one class has learnt nothing there: its UA is chance
+        # by construction, and the summaries and leaderboards flag it.
+        by_corpus[str(corpus)]["collapsed"] = bool(rows["predicted"].nunique() == 1 and rows["y"].nunique() > 1)
     used = pd.concat([part.table for part in run.labelled.values()])
     record = {
         "run_id": spec.run_id, "identity": spec.identity(),
@@ -284,31 +325,14 @@ def finish(run: PreparedRun, curves: list[dict[str, float]], fit_seconds: float,
                            "test_utterances": int((rows["part"] == "test").sum())}
                   for c, rows in used.groupby("corpus", sort=True)},
         "excluded": {c: part.excluded for c, part in run.labelled.items()},
+        "adaptation": {"setting": spec.protocol.adaptation, "read_by_method": run.method.uses_adaptation,
+                       "utterances": run.adaptation_set.n_utterances if run.adaptation_set is not None else 0},
+        "normalisation": {**run.normalizer.summary(), "uses_test_audio": spec.protocol.uses_test_audio},
         "probes": probes,
-        "normalizer": run.train_set.normalizer.to_dict(),
         "provenance": {**provenance(choose_device(device), run.started, fit_seconds), "fused_runs": fused},
     }
     split_table = run.split[["utterance_id", "corpus", "speaker", "part"]].reset_index(drop=True)
     return record, {"predictions": predictions.reset_index(drop=True), "split": split_table}
-
-
-PROBED = ("corpus", "gender")
-
-
-def embedding_probes(method: Method, test_set: SegmentSet, test: pd.DataFrame, device: str,
-                     seed: int) -> dict[str, dict] | None:
-    """How well a post-hoc probe recovers each domain in PROBED from the test utterances' embeddings (logistic
-    regression trained and scored on disjoint halves): what DANN claims to lower. None when the method exposes
-    no embedding; a domain with one value in the test part is left out."""
-    if type(method).embed is Method.embed:
-        return None
-    embeddings = utterance_embeddings(method, test_set, device=device)
-    probes = {}
-    for domain in PROBED:
-        codes, values = pd.factorize(test[domain], sort=True)
-        if len(values) > 1:
-            probes[domain] = {"ua": probe_accuracy(embeddings, codes, seed=seed), "classes": len(values)}
-    return probes
 
 
 def provenance(device: torch.device, started: float, fit_seconds: float) -> dict:
@@ -358,7 +382,8 @@ def fusion_groups(runs: Sequence[RunSpec], width: int) -> list[list[RunSpec]]:
     groups: list[list[RunSpec]] = []
     open_groups: dict[tuple, list[RunSpec]] = {}
     for spec in runs:
-        key = fusion_key(get_method(spec.method).cls, spec.hparams) if width > 1 else None
+        key = fusion_key(get_method(spec.method).cls, spec.hparams,
+                         adaptation=spec.protocol.adaptation != "none") if width > 1 else None
         group = open_groups.get((spec.fold.name, spec.task, key)) if key is not None else None
         if group is None or len(group) == width:
             group = []
@@ -420,15 +445,15 @@ def train_group(specs: list[RunSpec], corpora: Mapping[str, CorpusData], store: 
             prepared.append(prepare(spec, corpora))
         except Exception:
             failed(spec)
-    full_batch = [len(run.train_set) >= run.method.hp["batch_size"] for run in prepared]
-    fused = [run for run, ok in zip(prepared, full_batch, strict=True) if ok] if sum(full_batch) > 1 else []
-    for run in [run for run, ok in zip(prepared, full_batch, strict=True) if not (ok and fused)]:
+    fused = [run for run in prepared if can_fuse(run)] if len(prepared) > 1 else []
+    fused = fused if len(fused) > 1 else []
+    for run in [run for run in prepared if run not in fused]:
         epochs, first = run.method.hp["epochs"], run is prepared[0]
         started = time.time()
         try:
-            curves = fit(run.method, run.train_set, seed=run.spec.seed, device=device,
-                         on_epoch=lambda epoch, losses, first=first, epochs=epochs: epoch_done(first, epoch, epochs,
-                                                                                              losses))
+            curves = fit(run.method, run.train_set, adaptation=run.adaptation_set, seed=run.spec.seed,
+                         device=device, on_epoch=lambda epoch, losses, first=first, epochs=epochs: epoch_done(
+                             first, epoch, epochs, losses))
         except Exception:
             failed(run.spec)
         else:
@@ -437,8 +462,8 @@ def train_group(specs: list[RunSpec], corpora: Mapping[str, CorpusData], store: 
         started = time.time()
         try:
             histories = fit_fused([run.method for run in fused], [run.train_set for run in fused],
-                                  [run.spec.seed for run in fused], device=device,
-                                  on_epoch=lambda r, epoch, losses: epoch_done(
+                                  [run.spec.seed for run in fused], adaptation=[run.adaptation_set for run in fused],
+                                  device=device, on_epoch=lambda r, epoch, losses: epoch_done(
                                       r == 0, epoch, fused[r].method.hp["epochs"], losses))
         except Exception:
             for run in fused:
@@ -447,3 +472,11 @@ def train_group(specs: list[RunSpec], corpora: Mapping[str, CorpusData], store: 
             seconds = time.time() - started
             for run, curves in zip(fused, histories, strict=True):
                 store_run(run, curves, seconds, len(fused))
+
+
+def can_fuse(run: PreparedRun) -> bool:
+    """Fused replicas step in lockstep on full batches: a run with less than one full batch of training segments
+    (or of adaptation audio, where its method reads it) trains alone."""
+    batch_size = run.method.hp["batch_size"]
+    pool = run.adaptation_set if run.method.uses_adaptation else None
+    return len(run.train_set) >= batch_size and (pool is None or len(pool) >= batch_size)

@@ -23,9 +23,11 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from serbench.files import pid_alive, publish_dir, write_atomic
+from serbench.metrics import matrix_scores
 
 # A claim whose owner cannot be checked (it runs on another host) is stale when its heartbeat, refreshed every
 # epoch, is older than this.
@@ -44,6 +46,31 @@ def score_rows(records: Sequence[Mapping]) -> pd.DataFrame:
             for r in records for corpus, s in sorted(r["scores"].items())]
     columns = ["run_id", "method", "protocol", "fold", "task", "seed", "corpus", "ua", "wa", "macro_f1", "n",
                "synthetic", "confusion"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def cycle_rows(records: Sequence[Mapping]) -> pd.DataFrame:
+    """One row per (protocol, task, method, seed, test corpus): the scores of one seed's runs pooled over the
+    protocol's folds, from their summed confusion matrices. Each test utterance is scored once per seed cycle
+    (folds test disjoint speakers), so this is the seed's UA on the whole test corpus: what summaries,
+    leaderboards and their tests are computed from (docs/statistics.md).
+
+    `complete` says whether the cycle has every fold that tests the corpus among `records`; `collapsed` counts
+    its runs that gave every test utterance of the corpus one class."""
+    runs = score_rows(records)
+    collapsed = {(r["run_id"], corpus): bool(s.get("collapsed")) for r in records for corpus, s in r["scores"].items()}
+    runs["collapsed"] = [collapsed[key] for key in zip(runs["run_id"], runs["corpus"], strict=True)]
+    keys = ["protocol", "task", "method", "seed", "corpus"]
+    folds = runs.groupby(["protocol", "task", "corpus"])["fold"].agg(lambda f: frozenset(f)).to_dict()
+    rows = []
+    for key, group in runs.groupby(keys, sort=True):
+        pooled = matrix_scores(np.sum([np.asarray(m) for m in group["confusion"]], axis=0))
+        rows.append({**dict(zip(keys, key, strict=True)), **pooled, "folds": len(group),
+                     "complete": frozenset(group["fold"]) == folds[(key[0], key[1], key[4])],
+                     "collapsed": int(group["collapsed"].sum()), "run_ids": sorted(group["run_id"]),
+                     "synthetic": bool(group["synthetic"].any())})
+    columns = [*keys, "ua", "wa", "macro_f1", "n", "confusion", "folds", "complete", "collapsed", "run_ids",
+               "synthetic"]
     return pd.DataFrame(rows, columns=columns)
 
 

@@ -1,7 +1,7 @@
-"""Training and prediction for any method: mini-batches, the device choice, a plain training loop, utterance
-decisions by averaging segment posteriors, and a post-hoc domain probe on embeddings.
+"""Training and prediction for any method: mini-batches (labelled, and unlabelled ones for adaptation), the
+device choice, a plain training loop and utterance decisions by averaging segment posteriors.
 
-The harness builds a SegmentSet from the feature cache (normalised 32 x 129 segments and their labels) and
+The harness builds SegmentSets from the feature cache (segments normalised as they are read, and their labels) and
 calls fit and utterance_posteriors; everything here is independent of protocols and corpora.
 """
 
@@ -15,18 +15,22 @@ import torch
 from torch import Tensor
 
 from serbench.errors import SerbenchError
-from serbench.frontend import Normalizer, standardise
 from serbench.method import Method
-from serbench.metrics import confusion_matrix, unweighted_accuracy
+from serbench.normalisation import Normalizer, standardise
 
 
 @dataclass
 class Batch:
-    """One mini-batch on the training device: segments, emotion labels and the labels of every domain."""
+    """One mini-batch on the training device: segments, emotion labels and the labels of every domain.
+
+    `adaptation` is an unlabelled batch of the test part (its emotion is None), present where the protocol allows
+    adaptation and the method reads it (Method.uses_adaptation): domain heads may use it, emotion losses never.
+    """
 
     segments: Tensor  # (batch, time, frequency), float32
-    emotion: Tensor  # (batch,), int64 class index
+    emotion: Tensor | None  # (batch,), int64 class index; None in an unlabelled batch
     domains: dict[str, Tensor]  # domain name (speaker, corpus, gender, language) -> (batch,), int64 label index
+    adaptation: Batch | None = None
 
 
 class FeatureBank:
@@ -91,16 +95,18 @@ class SegmentSet:
 
     `features` holds the segment rows, maybe shared with other sets (a FeatureBank; a plain array is wrapped in
     one); `rows` picks this set's segments among them (None: every row, in order). `normalizer`, if given, is
-    applied to each batch as it is read, so no normalised copy of the data is ever made.
-    utterance[i] is the index (0 .. n_utterances - 1) of the utterance segment i was cut from.
+    applied to each batch as it is read, segment i with the statistics of its group norm_group[i] (default: the
+    first group), so no normalised copy of the data is ever made. utterance[i] is the index (0 .. n_utterances - 1)
+    of the utterance segment i was cut from. An unlabelled set (adaptation audio) has emotion None.
     """
 
     features: FeatureBank | np.ndarray
     utterance: np.ndarray  # (n,)
-    emotion: np.ndarray  # (n,)
+    emotion: np.ndarray | None  # (n,)
     domains: dict[str, np.ndarray]  # name -> (n,)
     rows: np.ndarray | None = None  # (n,) indices into features
     normalizer: Normalizer | None = None
+    norm_group: np.ndarray | None = None  # (n,) row of the normaliser's statistics for each segment
     _on_device: dict[torch.device, dict[str, Tensor]] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -109,7 +115,10 @@ class SegmentSet:
         if self.rows is None:
             self.rows = np.arange(len(self.features))
         n = len(self.rows)
-        for what, values in [("utterance", self.utterance), ("emotion", self.emotion), *self.domains.items()]:
+        labels = [("utterance", self.utterance), *self.domains.items()]
+        labels += [("emotion", self.emotion)] if self.emotion is not None else []
+        labels += [("normalisation group", self.norm_group)] if self.norm_group is not None else []
+        for what, values in labels:
             if len(values) != n:
                 raise SerbenchError(f"{n} segments but {len(values)} {what} labels",
                                     hint="rebuild the feature cache (`serbench data features`)")
@@ -127,11 +136,14 @@ class SegmentSet:
     def on(self, device: torch.device) -> dict[str, Tensor]:
         """Rows, labels and normaliser statistics as tensors on `device`, made once per device."""
         if device not in self._on_device:
-            arrays = {"rows": self.rows, "utterance": self.utterance, "emotion": self.emotion,
+            arrays = {"rows": self.rows, "utterance": self.utterance,
+                      **({"emotion": self.emotion} if self.emotion is not None else {}),
                       **{f"domain_{name}": labels for name, labels in self.domains.items()}}
             tensors = {key: torch.as_tensor(np.asarray(values), dtype=torch.int64).to(device)
                        for key, values in arrays.items()}
             if self.normalizer is not None:
+                groups = self.norm_group if self.norm_group is not None else np.zeros(len(self), dtype=np.int64)
+                tensors["norm_group"] = torch.as_tensor(groups, dtype=torch.int64).to(device)
                 tensors["mean"] = torch.as_tensor(self.normalizer.mean, dtype=torch.float64).to(device)
                 tensors["std"] = torch.as_tensor(self.normalizer.safe_std, dtype=torch.float64).to(device)
             self._on_device[device] = tensors
@@ -143,12 +155,13 @@ class SegmentSet:
         segments = self.features.take(on["rows"][positions])
         if self.normalizer is None:
             return segments
-        return standardise(segments, on["mean"], on["std"])
+        group = on["norm_group"][positions]
+        return standardise(segments, on["mean"][group].unsqueeze(1), on["std"][group].unsqueeze(1))
 
     def batch(self, positions: Tensor) -> Batch:
         """The mini-batch of the segments at `positions` (a tensor on the training device)."""
         on = self.on(positions.device)
-        return Batch(self.segments(positions), on["emotion"][positions],
+        return Batch(self.segments(positions), on["emotion"][positions] if "emotion" in on else None,
                      {name: on[f"domain_{name}"][positions] for name in self.domains})
 
 
@@ -159,6 +172,28 @@ def epoch_batches(order_rng: np.random.Generator, n: int, batch_size: int) -> np
     order = order_rng.permutation(n)
     steps = max(1, n // batch_size)
     return np.sort(order[:steps * min(batch_size, n)].reshape(steps, -1), axis=1)
+
+
+class BatchStream:
+    """An endless sequence of mini-batches of positions 0 .. n-1: epoch_batches, one epoch after another, from
+    `rng`. The adaptation batches come from one: the unlabelled part has its own size and its own epochs."""
+
+    def __init__(self, rng: np.random.Generator, n: int, batch_size: int) -> None:
+        self.rng, self.n, self.batch_size = rng, n, batch_size
+        self._queue = np.zeros((0, min(batch_size, n)), dtype=np.int64)
+
+    def take(self, steps: int) -> np.ndarray:
+        """The next `steps` batches, (steps, min(batch_size, n))."""
+        while len(self._queue) < steps:
+            self._queue = np.concatenate([self._queue, epoch_batches(self.rng, self.n, self.batch_size)])
+        taken, self._queue = self._queue[:steps], self._queue[steps:]
+        return taken
+
+
+def adaptation_seed(seed: int) -> list[int]:
+    """The generator seed of a run's adaptation batches: its own stream, so labelled batches are the same with
+    or without adaptation."""
+    return [seed, 1]
 
 
 def choose_device(name: str = "auto") -> torch.device:
@@ -175,13 +210,15 @@ def choose_device(name: str = "auto") -> torch.device:
                             hint="use auto, cpu, cuda or cuda:N") from error
 
 
-def fit(method: Method, data: SegmentSet, *, epochs: int | None = None, batch_size: int | None = None,
-        seed: int = 0, device: str | torch.device = "auto",
+def fit(method: Method, data: SegmentSet, *, adaptation: SegmentSet | None = None, epochs: int | None = None,
+        batch_size: int | None = None, seed: int = 0, device: str | torch.device = "auto",
         on_epoch: Callable[[int, dict[str, float]], None] | None = None) -> list[dict[str, float]]:
     """Train `method` on `data` for a fixed number of epochs (default: the method's `epochs` and `batch_size`
     hyperparameters) and return the mean losses of every epoch.
 
-    Each epoch's batches come from epoch_batches, with the order drawn from `seed`.
+    Each epoch's batches come from epoch_batches, with the order drawn from `seed`. `adaptation` is the unlabelled
+    audio the protocol allows (None: none); a method that reads it (Method.uses_adaptation) gets one unlabelled
+    batch of the same size with every labelled one, from its own BatchStream.
     """
     if not len(data):
         raise SerbenchError("no training segments", hint="check the protocol's training corpora and the cache")
@@ -190,6 +227,9 @@ def fit(method: Method, data: SegmentSet, *, epochs: int | None = None, batch_si
     batch_size = method.hp["batch_size"] if batch_size is None else batch_size
     torch.manual_seed(seed)  # randomness inside the method (dropout, sampling)
     order_rng = np.random.default_rng(seed)
+    unlabelled = adaptation if adaptation is not None and len(adaptation) and method.uses_adaptation else None
+    stream = BatchStream(np.random.default_rng(adaptation_seed(seed)), len(unlabelled), batch_size) \
+        if unlabelled is not None else None
     data.features.make_resident(device)  # on a GPU: gather batches there, no host copy per step
     method.to(device).train()
     history = []
@@ -197,9 +237,13 @@ def fit(method: Method, data: SegmentSet, *, epochs: int | None = None, batch_si
         # one upload of the epoch's batch positions; each step then only slices tensors already on the device
         batches = torch.as_tensor(epoch_batches(order_rng, len(data), batch_size)).to(device)
         steps = len(batches)
+        extra = torch.as_tensor(stream.take(steps)).to(device) if stream is not None else None
         totals: dict[str, Tensor] = {}
         for step in range(steps):
-            losses = method.update(data.batch(batches[step]), (epoch * steps + step) / (epochs * steps))
+            batch = data.batch(batches[step])
+            if extra is not None:
+                batch.adaptation = unlabelled.batch(extra[step])
+            losses = method.update(batch, (epoch * steps + step) / (epochs * steps))
             for key, value in losses.items():
                 totals[key] = totals[key] + value.detach() if key in totals else value.detach()
         history.append({key: float(total) / steps for key, total in totals.items()})  # one sync per epoch
@@ -250,34 +294,3 @@ def utterance_embeddings(method: Method, data: SegmentSet, *, batch_size: int = 
         return embedding
 
     return _per_utterance(embed, data, batch_size, device)
-
-
-def probe_accuracy(features: np.ndarray, labels: np.ndarray, *, seed: int = 0, l2: float = 0.1) -> float:
-    """A post-hoc probe: logistic regression (full batch, L-BFGS) trained on a random half of the rows and
-    scored on the other half; returns its unweighted accuracy (mean per-class recall).
-
-    On embeddings and corpus labels it measures how much corpus information the embedding still carries.
-    Features are standardised; the L2 penalty `l2` on the weights keeps the probe from overfitting when there
-    are only a few rows per embedding dimension (a few hundred test utterances, 64 to 256 dimensions).
-    """
-    order = np.random.default_rng(seed).permutation(len(features))
-    train, test = order[: len(order) // 2], order[len(order) // 2:]
-    x = torch.as_tensor(features, dtype=torch.float64)
-    y = torch.as_tensor(labels, dtype=torch.int64)
-    mean, std = x[train].mean(0), x[train].std(0) + 1e-8  # standardise with the training half's statistics
-    x = (x - mean) / std
-    n_classes = int(y.max()) + 1
-    weight = torch.zeros(x.shape[1], n_classes, dtype=torch.float64, requires_grad=True)
-    bias = torch.zeros(n_classes, dtype=torch.float64, requires_grad=True)
-    optimizer = torch.optim.LBFGS([weight, bias], max_iter=200, line_search_fn="strong_wolfe")
-
-    def closure() -> Tensor:
-        optimizer.zero_grad()
-        loss = torch.nn.functional.cross_entropy(x[train] @ weight + bias, y[train]) + l2 * weight.pow(2).sum()
-        loss.backward()
-        return loss
-
-    optimizer.step(closure)
-    predicted = (x[test] @ weight + bias).argmax(1)
-    matrix = confusion_matrix(y[test].numpy(), predicted.numpy(), n_classes)
-    return unweighted_accuracy(matrix)

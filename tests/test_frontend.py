@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 import soundfile as sf
@@ -12,7 +10,7 @@ from scipy.signal import get_window
 
 from serbench.audio import audio_length, load_audio
 from serbench.errors import SerbenchError
-from serbench.frontend import FrontendConfig, Normalizer, fit_normalizer, segment_count, segment_spectrograms
+from serbench.frontend import FrontendConfig, segment_count, segment_spectrograms
 
 CONFIG = FrontendConfig()
 RNG = np.random.default_rng(7)
@@ -173,46 +171,3 @@ def test_header_check_refuses_the_same_files(tmp_path) -> None:
         with pytest.raises(SerbenchError) as caught:
             audio_length(path)
         assert caught.value.path == str(path), what
-
-
-def frames_of(features: np.ndarray) -> np.ndarray:
-    return features.reshape(-1, features.shape[-1]).astype(np.float64)
-
-
-def test_normalizer_statistics_equal_numpys() -> None:
-    features = RNG.normal(3.0, 2.0, (50, 32, 129)).astype(np.float32)
-    normalizer = fit_normalizer(features, chunk_segments=7)  # several uneven chunks
-    np.testing.assert_allclose(normalizer.mean, frames_of(features).mean(axis=0), rtol=1e-10)
-    np.testing.assert_allclose(normalizer.std, frames_of(features).std(axis=0), rtol=1e-9)
-    assert normalizer.n_frames == 50 * 32
-    standardised = frames_of(normalizer.apply(features))
-    np.testing.assert_allclose(standardised.mean(axis=0), 0, atol=1e-5)
-    np.testing.assert_allclose(standardised.std(axis=0), 1, atol=1e-5)
-
-
-def test_normalizer_on_selected_rows_of_a_memmap(tmp_path) -> None:
-    features = np.lib.format.open_memmap(tmp_path / "f.npy", mode="w+", dtype=np.float32, shape=(40, 32, 129))
-    features[:] = RNG.normal(0, 1, features.shape)
-    features[30:] += 100  # rows the fit must not see
-    rows = np.array([25, 3, 4, 5, 17, 0])
-    normalizer = fit_normalizer(np.load(tmp_path / "f.npy", mmap_mode="r"), rows, chunk_segments=4)
-    np.testing.assert_allclose(normalizer.mean, frames_of(features[rows]).mean(axis=0), rtol=1e-9)
-    np.testing.assert_allclose(normalizer.std, frames_of(features[rows]).std(axis=0), rtol=1e-9)
-
-
-def test_normalizer_round_trips_and_applies_to_tensors() -> None:
-    features = RNG.normal(-5, 3, (10, 32, 129)).astype(np.float32)
-    features[..., 0] = 1.0  # a constant bin must not divide by zero
-    normalizer = fit_normalizer(features)
-    restored = Normalizer.from_dict(json.loads(json.dumps(normalizer.to_dict())))
-    np.testing.assert_array_equal(restored.mean, normalizer.mean)
-    np.testing.assert_array_equal(restored.std, normalizer.std)
-    tensor = restored.apply(torch.from_numpy(features))
-    assert isinstance(tensor, torch.Tensor) and tensor.dtype == torch.float32
-    np.testing.assert_array_equal(tensor.numpy(), normalizer.apply(features))  # both in float64
-    assert np.isfinite(normalizer.apply(features)).all()
-
-
-def test_normalizer_refuses_no_segments() -> None:
-    with pytest.raises(SerbenchError, match="zero segments"):
-        fit_normalizer(np.zeros((5, 32, 129), dtype=np.float32), rows=np.array([], dtype=np.int64))

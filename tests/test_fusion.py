@@ -8,7 +8,7 @@ import torch
 from toy_features import make_toy
 
 from serbench.errors import SerbenchError
-from serbench.frontend import fit_normalizer
+from serbench.normalisation import Normalizer, fit_normalizer, segment_moments
 from serbench.fusion import fit_fused, fusion_key
 from serbench.method import METHODS, Method, build_method, discover_methods, get_method, resolve_hparams
 from serbench.training import SegmentSet, fit, utterance_posteriors
@@ -27,7 +27,8 @@ def subset(data: SegmentSet, utterances: np.ndarray) -> SegmentSet:
     keep = np.isin(data.utterance, utterances)
     _, renumbered = np.unique(data.utterance[keep], return_inverse=True)
     return SegmentSet(data.features, renumbered, data.emotion[keep], {d: v[keep] for d, v in data.domains.items()},
-                      rows=data.rows[keep], normalizer=data.normalizer)
+                      rows=data.rows[keep], normalizer=data.normalizer,
+                      norm_group=data.norm_group[keep] if data.norm_group is not None else None)
 
 
 def test_fused_runs_equal_runs_trained_alone():
@@ -68,6 +69,37 @@ def test_fused_runs_equal_runs_trained_alone():
             np.testing.assert_allclose(value_f.float().numpy(), value_a.float().numpy(), atol=1e-2, err_msg=name)
 
 
+def test_fused_runs_with_adaptation_and_group_normalisation_equal_runs_trained_alone():
+    torch.set_num_threads(1)
+    task, data = make_toy(speakers=3, takes=2, segments=2)
+    # per-speaker statistics: one group per speaker, as the protocols' default normalisation makes them
+    speaker = data.domains["speaker"]
+    data.normalizer = Normalizer.from_moments(segment_moments(data.features, data.rows, speaker, speaker.max() + 1),
+                                              tuple(map(str, range(speaker.max() + 1))), "speaker")
+    data.norm_group = speaker
+    utterances = np.unique(data.utterance)
+    train, pool = subset(data, utterances[::2]), subset(data, utterances[1::2])
+    pool = SegmentSet(pool.features, pool.utterance, None, pool.domains, rows=pool.rows,
+                      normalizer=pool.normalizer, norm_group=pool.norm_group)  # unlabelled
+    runs = [("dann2_cs", 0, {}), ("dann1_s", 1, {"grl_schedule": "ganin"}), ("dann2_s", 2, {"gamma": 0.7})]
+
+    def build(name, seed, hp):
+        return build_method(name, task, {**SMALL, "epochs": 2, **hp}, seed=seed)
+
+    alone = [build(*run) for run in runs]
+    alone_history = [fit(m, train, adaptation=pool, seed=seed, device="cpu")
+                     for m, (_, seed, _) in zip(alone, runs, strict=True)]
+    fused = [build(*run) for run in runs]
+    fused_history = fit_fused(fused, [train] * 3, [seed for _, seed, _ in runs], adaptation=[pool] * 3, device="cpu")
+    for a, f in zip(alone_history, fused_history, strict=True):
+        for epoch, tolerance in ((0, 1e-5), (1, 1e-3)):
+            for term in a[epoch]:
+                assert f[epoch][term] == pytest.approx(a[epoch][term], rel=tolerance, abs=1e-6), (epoch, term)
+    for a, f in zip(alone, fused, strict=True):
+        np.testing.assert_allclose(utterance_posteriors(f, data, device="cpu"),
+                                   utterance_posteriors(a, data, device="cpu"), atol=1e-3)
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (run on a GPU machine)")
 def test_fused_runs_on_a_gpu_equal_runs_trained_alone_there():
     task, data = make_toy(speakers=3, takes=2, segments=2)
@@ -87,6 +119,11 @@ def test_fused_runs_on_a_gpu_equal_runs_trained_alone_there():
 def test_what_can_be_fused():
     built_in = {name: fusion_key(get_method(name).cls, resolve_hparams(get_method(name))) for name in BUILT_INS}
     assert len(set(built_in.values())) == 1 and None not in built_in.values()
+    # where a protocol offers adaptation audio the DANN systems read it and the baselines do not: two groups
+    adapting = {name: fusion_key(get_method(name).cls, resolve_hparams(get_method(name)), adaptation=True)
+                for name in BUILT_INS}
+    assert len({adapting["baseline_s"], adapting["baseline_cs"]}) == len({adapting[d] for d in BUILT_INS[2:]}) == 1
+    assert adapting["baseline_s"] != adapting["dann1_s"]
     entry = get_method("baseline_s")
     assert fusion_key(entry.cls, resolve_hparams(entry, {"batch_size": 64})) != built_in["baseline_s"]
 

@@ -58,7 +58,7 @@ def test_a_run_records_everything(reference):
     assert record["identity"]["hparams"]["epochs"] == 1 and record["identity"]["hparams"]["preset"] == "small"
     assert set(record["scores"]) == {"msp-improv", "savee", "emodb"}
     for score in record["scores"].values():
-        assert set(score) == {"ua", "wa", "macro_f1", "n", "confusion"} and 0 <= score["ua"] <= 1
+        assert set(score) == {"ua", "wa", "macro_f1", "n", "confusion", "collapsed"} and 0 <= score["ua"] <= 1
     assert len(record["curves"]) == 1 and "total" in record["curves"][0]
     assert record["probes"]["corpus"]["classes"] == 3 and 0 <= record["probes"]["corpus"]["ua"] <= 1
     assert set(record["provenance"]) >= {"versions", "device", "git_commit", "seconds", "peak_memory_mib"}

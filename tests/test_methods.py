@@ -9,7 +9,8 @@ from toy_features import make_toy, utterance_labels
 from serbench.errors import SerbenchError
 from serbench.method import DOMAINS, TaskSpec, build_method, discover_methods, get_method, parse_hp, resolve_hparams
 from serbench.metrics import ua
-from serbench.training import SegmentSet, choose_device, fit, probe_accuracy, utterance_embeddings, utterance_posteriors
+from serbench.probes import probe_accuracy
+from serbench.training import SegmentSet, choose_device, fit, utterance_embeddings, utterance_posteriors
 
 torch.set_num_threads(2)
 BUILT_INS = ["baseline_s", "baseline_cs", "dann1_s", "dann1_cs", "dann2_s", "dann2_cs"]
@@ -52,13 +53,14 @@ def test_dann_embeddings_hide_the_corpus_from_a_probe_better_than_the_baseline()
     task, train = make_toy(takes=6, emotion_strength=0.5, seed=0)
     _, test = make_toy(takes=12, segments=2, emotion_strength=0.5, seed=100)
     corpus = utterance_labels(test, test.domains["corpus"])
+    speakers = utterance_labels(test, test.domains["speaker"])
     probe = {}
     for name in ("baseline_s", "dann1_s"):
         method = build_method(name, task, SMALL, seed=0)
-        fit(method, train, epochs=8, batch_size=16, seed=0, device="cpu")
-        probe[name] = probe_accuracy(utterance_embeddings(method, test, device="cpu"), corpus)
-    assert probe["baseline_s"] > 0.9
-    assert probe["dann1_s"] < probe["baseline_s"] - 0.1
+        fit(method, train, epochs=16, batch_size=16, seed=0, device="cpu")
+        probe[name] = probe_accuracy(utterance_embeddings(method, test, device="cpu"), corpus, speakers)
+    assert probe["baseline_s"] > 0.95
+    assert probe["dann1_s"] < probe["baseline_s"] - 0.05  # measured: 0.98 and 0.88
 
 
 def test_same_seed_gives_the_same_predictions(toy):
@@ -74,11 +76,33 @@ def test_same_seed_gives_the_same_predictions(toy):
     assert not np.array_equal(first, train_and_predict(1))
 
 
-def test_probe_is_at_chance_on_random_labels():
+def test_probe_is_at_chance_on_random_labels_and_finds_a_real_signal():
     rng = np.random.default_rng(0)
-    assert probe_accuracy(rng.normal(size=(400, 32)), rng.integers(0, 2, 400)) < 0.6
-    labels = rng.integers(0, 2, 400)
-    assert probe_accuracy(rng.normal(size=(400, 32)) + labels[:, None], labels) > 0.95
+    speakers = np.repeat(np.arange(40), 10)
+    assert probe_accuracy(rng.normal(size=(400, 32)), rng.integers(0, 2, 400), speakers) < 0.6
+    labels = np.repeat(np.arange(40) % 2, 10)
+    assert probe_accuracy(rng.normal(size=(400, 32)) + labels[:, None], labels, speakers) > 0.95
+
+
+def speaker_toy(speakers: int, takes: int, dims: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Embeddings that carry each speaker's identity strongly and no gender information at all."""
+    rng = np.random.default_rng(seed)
+    speaker = np.repeat(np.arange(speakers), takes)
+    embeddings = (rng.normal(size=(speakers, dims)) * 3)[speaker] + rng.normal(size=(len(speaker), dims))
+    return embeddings, np.where(np.arange(speakers) % 2, "M", "F")[speaker], speaker
+
+
+def test_a_probe_on_new_speakers_cannot_name_gender_from_speaker_identity():
+    # Split at random over utterances, every speaker is on both sides and the probe "finds" gender by
+    # recognising the speakers (what serbench's first probe did).
+    embeddings, gender, speaker = speaker_toy(40, 12, 64, seed=3)
+    assert probe_accuracy(embeddings, gender, np.arange(len(speaker))) > 0.9
+    # On new speakers it is at chance. Many speakers: a speaker's utterances share one decision, so the UA spreads
+    # like a mean over speakers (sd about 0.5 / sqrt(speakers)); 1,000 keep it well inside chance +- 0.05.
+    embeddings, gender, speaker = speaker_toy(1000, 3, 32, seed=3)
+    assert abs(probe_accuracy(embeddings, gender, speaker) - 0.5) <= 0.05
+    # a class with a single speaker cannot be tested on new speakers: left out, and one class left means no probe
+    assert probe_accuracy(embeddings[:6], gender[:6], speaker[:6]) is None
 
 
 def test_hp_overrides_are_converted_to_the_defaults_types():
@@ -148,7 +172,7 @@ def test_baseline_learns_arousal_from_synthetic_stand_ins(tmp_path):
     # of the test part are never trained on.
     from serbench.cache import build_features
     from serbench.corpora import read_corpus
-    from serbench.frontend import fit_normalizer
+    from serbench.normalisation import fit_normalizer
     from serbench.labels import apply_task, get_task
     from serbench.synth import synthesize
 

@@ -16,9 +16,9 @@ CHECK = textwrap.dedent("""
     assert {{"baseline_s", "baseline_cs", "dann1_s", "dann1_cs", "dann2_s", "dann2_cs"}} <= set(methods)
     assert all(methods[m].source == "built-in" for m in ("baseline_s", "dann2_cs"))
     protocols = builtin_protocols()
-    assert {{"cross", "multi", "loco"}} <= set(protocols), protocols
+    assert {{"cross", "cross-dg", "multi", "loco", "loco-dg"}} <= set(protocols), protocols
     assert all(str(path).startswith({site!r}) for path in protocols.values())
-    assert load_protocol("multi").test_fraction == 0.2
+    assert load_protocol("multi").folds == 5
 """)
 
 

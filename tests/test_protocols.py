@@ -5,10 +5,11 @@ import pytest
 
 from serbench.corpora.schema import make_table
 from serbench.errors import SerbenchError
-from serbench.protocol import builtin_protocols, check_disjoint, load_protocol, split_utterances
+from serbench.protocol import Fold, builtin_protocols, check_disjoint, load_protocol, split_utterances
 
-# Speakers per corpus as in the real corpora: (female, male).
+# Speakers per corpus as in the real corpora: (female, male); IEMOCAP and MSP-IMPROV have one of each per session.
 SPEAKERS = {"iemocap": (5, 5), "msp-improv": (6, 6), "savee": (0, 4), "emodb": (5, 5)}
+SESSIONS = ("iemocap", "msp-improv")
 
 
 def corpora_table() -> pd.DataFrame:
@@ -19,25 +20,31 @@ def corpora_table() -> pd.DataFrame:
                 for u in range(3):
                     rows.append({"utterance_id": f"{gender}{s}_{u}", "corpus": corpus, "gender": gender,
                                  "speaker": f"{corpus}:{gender}{s}", "path": f"/{corpus}/{gender}{s}_{u}.wav",
-                                 "emotion": "anger"})
+                                 "session": str(s + 1) if corpus in SESSIONS else "", "emotion": "anger"})
     return make_table(rows)
 
 
 def test_builtin_protocols():
-    assert set(builtin_protocols()) >= {"cross", "multi", "loco"}
-    cross = load_protocol("cross")
-    assert cross.folds[0].train == ("iemocap",) and cross.folds[0].test == ("msp-improv", "savee", "emodb")
-    assert cross.tasks == ("arousal", "valence")
-    assert [fold.test for fold in load_protocol("loco").folds] == [(c,) for c in SPEAKERS]
-    assert load_protocol("multi").test_fraction == 0.2
+    assert set(builtin_protocols()) >= {"cross", "cross-dg", "multi", "loco", "loco-dg"}
+    cross, dg = load_protocol("cross"), load_protocol("cross-dg")
+    assert (cross.train, cross.test) == (dg.train, dg.test) == (("iemocap",), ("msp-improv", "savee", "emodb"))
+    assert (cross.adaptation, dg.adaptation) == ("unlabelled-test", "none")
+    assert cross.tasks == ("arousal", "valence") and cross.uses_test_audio
+    multi = load_protocol("multi")
+    assert (multi.split, multi.folds, multi.adaptation) == ("speaker-folds", 5, "none")
+    loco = load_protocol("loco")
+    assert [fold.test for fold in loco.make_folds(corpora_table())] == [(c,) for c in SPEAKERS]
+    assert (loco.adaptation, load_protocol("loco-dg").adaptation) == ("unlabelled-test", "none")
+    assert {load_protocol(name).normalisation for name in builtin_protocols()} == {"speaker"}
 
 
 def test_a_path_works_like_a_name(tmp_path):
     path = tmp_path / "mine.toml"
-    path.write_text('split = "corpus"\ntrain = ["emodb"]\ntest = ["savee"]\n[labels.valence]\nneutral = "negative"\n')
+    path.write_text('split = "corpus"\ntrain = ["emodb"]\ntest = ["savee"]\nnormalisation = "training"\n'
+                    '[labels.valence]\nneutral = "negative"\n')
     protocol = load_protocol(path)
     assert protocol.name == "mine" and protocol.task("valence").mapping["neutral"] == "negative"
-    assert protocol.hash() != load_protocol("cross").hash()
+    assert protocol.hash() != load_protocol("cross").hash() and not protocol.uses_test_audio
 
 
 @pytest.mark.parametrize(("text", "names"), [
@@ -45,10 +52,16 @@ def test_a_path_works_like_a_name(tmp_path):
     ('split = "random"\ncorpora = ["a"]\n', "'split'"),
     ('split = "corpus"\ntrain = ["a"]\n', "'test'"),
     ('split = "corpus"\ntrain = ["a"]\ntest = ["a"]\n', "'test'"),
-    ('split = "speaker"\ncorpora = ["a"]\ntest_fraction = 1.5\n', "'test_fraction'"),
-    ('split = "speaker"\ncorpora = ["a"]\ntrainn = ["a"]\n', "'trainn'"),
-    ('split = "speaker"\ncorpora = ["a"]\ntasks = ["dominance"]\n', "'tasks'"),
-    ('split = "speaker"\ncorpora = ["a"]\n[labels.valence]\nrage = "negative"\n', "'labels.valence'"),
+    ('split = "speaker-folds"\ncorpora = ["a"]\nfolds = 1\n', "'folds'"),
+    ('split = "corpus"\ntrain = ["a"]\ntest = ["b"]\nfolds = 5\n', "'folds'"),
+    ('split = "speaker-folds"\ncorpora = ["a"]\ntrainn = ["a"]\n', "'trainn'"),
+    ('split = "speaker-folds"\ncorpora = ["a"]\ntasks = ["dominance"]\n', "'tasks'"),
+    ('split = "speaker-folds"\ncorpora = ["a"]\nadaptation = "yes"\n', "'adaptation'"),
+    ('split = "speaker-folds"\ncorpora = ["a"]\nnormalisation = "global"\n', "'normalisation'"),
+    ('split = "speaker-folds"\ncorpora = ["a"]\n[groups]\nb = "session"\n', "'groups'"),
+    ('split = "speaker-folds"\ncorpora = ["a"]\n[groups]\na = "dialogue"\n', "'groups'"),
+    ('split = "speaker-folds"\ncorpora = ["a"]\n[labels.valence]\nrage = "negative"\n', "'labels.valence'"),
+    ('split = "speaker"\ncorpora = ["a"]\ntest_fraction = 0.2\n', "speaker-folds"),  # serbench 0.1's format
 ])
 def test_malformed_files_name_the_key_or_line(tmp_path, text, names):
     path = tmp_path / "bad.toml"
@@ -63,24 +76,64 @@ def test_unknown_protocol():
         load_protocol("nope")
 
 
-def test_speaker_split_is_disjoint_reproducible_and_about_80_20():
+def speakers_tested(split: pd.DataFrame) -> set[str]:
+    return set(split.loc[split["part"] == "test", "speaker"])
+
+
+def test_speaker_folds_test_every_speaker_exactly_once_and_sessions_together():
     table, multi = corpora_table(), load_protocol("multi")
-    split = split_utterances(table, multi, multi.folds[0], seed=3)
-    assert split_utterances(table, multi, multi.folds[0], seed=3).equals(split)
-    test = split[split["part"] == "test"]
-    held_out = test.groupby("corpus")["speaker"].nunique().to_dict()
-    assert held_out == {"iemocap": 2, "msp-improv": 2, "savee": 1, "emodb": 2}
-    # both genders are tested where a corpus has both
-    assert test[test["corpus"] == "emodb"]["gender"].nunique() == 2
-    assert not set(test["speaker"]) & set(split[split["part"] == "train"]["speaker"])
-    seeds = {tuple(sorted(split_utterances(table, multi, multi.folds[0], seed=s).query("part == 'test'")["speaker"]
-                          .unique())) for s in range(8)}
-    assert len(seeds) > 1  # other seeds hold out other speakers
+    folds = multi.make_folds(table)
+    assert [fold.name for fold in folds] == [f"fold-{i}" for i in range(1, 6)]
+    assert multi.make_folds(table) == folds  # deterministic: no seed
+    splits = [split_utterances(table, multi, fold) for fold in folds]
+    counts = pd.Series([s for split in splits for s in speakers_tested(split)]).value_counts()
+    assert set(counts.index) == set(table["speaker"]) and set(counts) == {1}
+    for split in splits:
+        assert not speakers_tested(split) & set(split.loc[split["part"] == "train", "speaker"])
+        test = split[split["part"] == "test"]
+        # IEMOCAP and MSP-IMPROV: whole sessions (both actors) are held out together
+        for corpus in SESSIONS:
+            rows = test[test["corpus"] == corpus]
+            assert rows.groupby("session")["gender"].nunique().eq(2).all()
+        emodb = test[test["corpus"] == "emodb"]
+        assert sorted(emodb.groupby("gender")["speaker"].nunique()) == [1, 1]  # one of each gender per fold
+    # IEMOCAP's 5 sessions: one per fold; MSP-IMPROV's 6: one fold holds two; SAVEE's 4 speakers: one fold none
+    per_fold = [split[split["part"] == "test"].groupby("corpus")["speaker"].nunique().to_dict() for split in splits]
+    assert [f.get("iemocap") for f in per_fold] == [2] * 5
+    assert sorted(f.get("msp-improv") for f in per_fold) == [2, 2, 2, 2, 4]
+    assert sorted(f.get("savee", 0) for f in per_fold) == [0, 1, 1, 1, 1]
+    assert [fold.test for fold in folds].count(("iemocap", "msp-improv", "emodb")) == 1  # SAVEE not tested there
+
+
+def test_leave_one_speaker_and_one_session_out(tmp_path):
+    table = corpora_table()
+    path = tmp_path / "loso.toml"
+    path.write_text('split = "leave-one-speaker-out"\ncorpora = ["emodb", "savee"]\n')
+    loso = load_protocol(path)
+    folds = loso.make_folds(table)
+    assert len(folds) == 14 and folds[0] == Fold("test-emodb:F0", ("emodb", "savee"), ("emodb",), ("emodb:F0",))
+    assert speakers_tested(split_utterances(table, loso, folds[-1])) == {"savee:M3"}
+    path.write_text('split = "leave-one-session-out"\ncorpora = ["iemocap"]\n')
+    losesso = load_protocol(path)
+    folds = losesso.make_folds(table)
+    assert [fold.held_out for fold in folds] == [(f"iemocap:session {n}",) for n in range(1, 6)]
+    assert speakers_tested(split_utterances(table, losesso, folds[0])) == {"iemocap:F0", "iemocap:M0"}
+    path.write_text('split = "leave-one-session-out"\ncorpora = ["iemocap", "emodb"]\n')
+    with pytest.raises(SerbenchError, match="corpus emodb has no recording sessions"):
+        load_protocol(path).make_folds(table)
+
+
+def test_a_protocol_can_split_a_corpus_by_speaker_instead_of_session(tmp_path):
+    path = tmp_path / "by-speaker.toml"
+    path.write_text('split = "speaker-folds"\ncorpora = ["iemocap"]\nfolds = 10\n[groups]\niemocap = "speaker"\n')
+    protocol = load_protocol(path)
+    folds = protocol.make_folds(corpora_table())
+    assert all(len(fold.held_out) == 1 for fold in folds) and len({f.held_out for f in folds}) == 10
 
 
 def test_corpus_split_keeps_only_the_folds_corpora():
     cross = load_protocol("cross")
-    split = split_utterances(corpora_table(), cross, cross.folds[0], seed=0)
+    split = split_utterances(corpora_table(), cross, cross.make_folds(corpora_table())[0])
     assert set(split.loc[split["part"] == "train", "corpus"]) == {"iemocap"}
     assert set(split.loc[split["part"] == "test", "corpus"]) == {"msp-improv", "savee", "emodb"}
 

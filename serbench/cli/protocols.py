@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from serbench.protocol import builtin_protocols, load_protocol
+from serbench.protocol import Protocol, builtin_protocols, load_protocol
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -19,15 +19,27 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 
 
 def run_protocols(args: argparse.Namespace) -> int:
+    console = Console()
     table = Table(title="protocols")
-    for column in ("name", "split", "train -> test", "tasks", "description"):
+    for column in ("name", "split", "adaptation", "normalisation", "tasks"):
         table.add_column(column)
-    for name in [*builtin_protocols(), *args.files]:
-        protocol = load_protocol(name)
-        folds = "; ".join(f"{'+'.join(fold.train)} -> {'+'.join(fold.test)}" for fold in protocol.folds)
-        if protocol.split == "speaker":
-            folds = f"{'+'.join(protocol.corpora)}, {protocol.test_fraction:.0%} of speakers held out"
-        table.add_row(escape(protocol.name), protocol.split, escape(folds), ", ".join(protocol.tasks),
-                      escape(protocol.description))
-    Console().print(table)
+    protocols = [load_protocol(name) for name in [*builtin_protocols(), *args.files]]
+    for protocol in protocols:
+        table.add_row(escape(protocol.name), protocol.split, protocol.adaptation, protocol.normalisation,
+                      ", ".join(protocol.tasks))
+    console.print(table)
+    for protocol in protocols:  # below the table, so that it stays readable in 80 columns
+        console.print(f"[bold]{escape(protocol.name)}[/]: {escape(protocol.description)} "
+                      f"({escape(describe_split(protocol))})", highlight=False)
     return 0
+
+
+def describe_split(protocol: Protocol) -> str:
+    corpora = "+".join(protocol.corpora)
+    if protocol.split == "corpus":
+        return f"{'+'.join(protocol.train)} -> {'+'.join(protocol.test)}"
+    if protocol.split == "speaker-folds":
+        return f"{corpora}: {protocol.folds} folds, each speaker group tested once"
+    if protocol.split == "leave-one-corpus-out":
+        return f"{corpora}: each corpus tested once, the others train"
+    return f"{corpora}: each {protocol.split.split('-')[-2]} tested once, the rest trains"

@@ -34,6 +34,9 @@ class CorpusInfo:
     licence: str
     homepage: str
     read: Reader
+    # What a speaker-grouped fold holds out: "session" where a session's actors improvise the same dialogues
+    # together (a speaker tested while the partner trains would leak the dialogue), else "speaker".
+    split_groups: str = "speaker"
 
 
 CORPORA: dict[str, CorpusInfo] = {}

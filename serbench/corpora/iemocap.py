@@ -40,6 +40,7 @@ RATER = re.compile(r"[A-Z]+-[A-Z]+\d*:")  # C-E2:, C-F1:, A-E3:, A-M1: ...
     native_sample_rate=16000,
     licence="USC SAIL release agreement (request from the owners; not redistributable)",
     homepage="https://sail.usc.edu/iemocap/",
+    split_groups="session",
 )
 def read(root: Path) -> tuple[pd.DataFrame, list[Problem]]:
     """Every labelled utterance of the release at `root`, and the problems found on the way."""

@@ -7,7 +7,7 @@
 | corpus | str | corpus name (iemocap, msp-improv, savee, emodb, or a manifest's name) |
 | speaker | str | `<corpus>:<speaker>`, unique across corpora |
 | gender | str | "F" or "M" |
-| language | str | the language alone (ISO 639-1: en, de, it, ...), derived from `locale`: what the language domain uses |
+| language | str | the language alone (ISO 639-1: en, de, ...), from `locale`: what the language domain uses |
 | locale | str | the full BCP-47 tag as the corpus documents it (en-US, en-GB, de, ...): the region is metadata |
 | session | str | recording session where the corpus has one, else "" |
 | emotion_code | str | the label exactly as the corpus writes it (IEMOCAP `exc`, Emo-DB `W`, ...) |
