@@ -13,7 +13,7 @@ from toy_features import make_toy
 from serbench.cli import methods as methods_cli
 from serbench.errors import SerbenchError
 from serbench.method import METHODS, build_method, discover_methods, load_plugin_file
-from serbench.training import fit, utterance_embeddings, utterance_posteriors
+from serbench.training import SegmentSet, fit, utterance_embeddings, utterance_posteriors
 
 torch.set_num_threads(2)
 EXAMPLES = Path(__file__).parent.parent / "examples" / "plugins"
@@ -31,10 +31,14 @@ def registry():
     sys.modules.pop("serbench_toy_plugin", None)
 
 
-def train_briefly(name):
+def train_briefly(name, adaptation=False):
     task, data = make_toy(takes=1, seed=0)
+    target = None
+    if adaptation:  # another corpus's audio, unlabelled, as a protocol with adaptation passes it
+        _, other = make_toy(takes=1, seed=1, corpus_strength=3.0)
+        target = SegmentSet(other.features, other.utterance, None, other.domains)
     method = build_method(name, task, {"preset": "small"}, seed=0)
-    history = fit(method, data, epochs=1, batch_size=32, seed=0, device="cpu")
+    history = fit(method, data, adaptation=target, epochs=1, batch_size=32, seed=0, device="cpu")
     posteriors = utterance_posteriors(method, data, device="cpu")
     assert posteriors.shape == (data.n_utterances, len(task.classes))
     assert utterance_embeddings(method, data, device="cpu").shape[0] == data.n_utterances
@@ -52,6 +56,7 @@ def test_example_plugins_register_from_their_files_and_train():
     assert load_plugin_file(EXAMPLES / "dann_all.py") == ["dann_all_cs"]
     assert METHODS["coral"].source == f"file {(EXAMPLES / 'coral.py').resolve()}"
     assert set(train_briefly("coral")) == {"total", "emotion", "coral"}
+    assert train_briefly("coral", adaptation=True)["coral"] > 0  # source against the unlabelled target
     losses = train_briefly("dann_all_cs")
     assert {f"domain_{d}" for d in ("speaker", "corpus", "gender", "language")} <= set(losses)
 

@@ -1,14 +1,17 @@
 """A user plugin: CORAL feature alignment (Sun & Saenko, "Deep CORAL", ECCV 2016 workshops) across training
 domains, on the paper's CNN+BLSTM. docs/writing-a-method.md walks through this file.
 
-Deep CORAL aligns the covariance of source and target features. serbench methods never see test data, so this
-version aligns the embedding covariance of each training domain (by default each corpus) with the covariance of
-the whole mini-batch. Load it with `--plugin examples/plugins/coral.py`.
+Deep CORAL aligns the covariance of source and target features. Where the protocol allows adaptation (`cross`,
+`loco`), the target is the unlabelled test audio the harness passes as `batch.adaptation`: the labelled batch's
+embedding covariance is aligned with the unlabelled batch's, as in the paper. Without adaptation (`cross-dg`,
+`multi`) it aligns the embedding covariance of each training domain (by default each corpus) with the covariance of
+the whole mini-batch instead. Load it with `--plugin examples/plugins/coral.py`.
 """
 
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
@@ -56,11 +59,23 @@ class Coral(Method):
         self.classifier = nn.Linear(self.extractor.embedding_dim, len(task.classes))
         self.optimizer = self.adadelta()
 
+    @property
+    def uses_adaptation(self) -> bool:
+        return True  # the harness then passes unlabelled test audio as batch.adaptation, where a protocol allows it
+
     def update(self, batch: Batch, progress: float) -> dict[str, Tensor]:
-        embedding = self.extractor(batch.segments)
-        emotion = F.cross_entropy(self.classifier(embedding), batch.emotion)
-        align = self.hp["align"]
-        coral = coral_loss(embedding, batch.domains[align], len(self.task.domains[align]))
+        n = len(batch.segments)
+        target = batch.adaptation
+        segments = batch.segments if target is None else torch.cat([batch.segments, target.segments])
+        embedding = self.extractor(segments)
+        emotion = F.cross_entropy(self.classifier(embedding[:n]), batch.emotion)  # labelled segments only
+        if target is None:  # domain generalisation: align the training domains with each other
+            align = self.hp["align"]
+            coral = coral_loss(embedding, batch.domains[align], len(self.task.domains[align]))
+        else:  # Deep CORAL proper: source (labelled) against target (unlabelled test audio)
+            source, ones = embedding[:n], embedding.new_ones
+            gap = covariance(source, ones(n)) - covariance(embedding[n:], ones(len(embedding) - n))
+            coral = gap.pow(2).sum() / (4 * embedding.shape[1] ** 2)
         total = emotion + self.hp["coral_weight"] * coral
         self.optimizer.zero_grad(set_to_none=True)
         total.backward()
