@@ -1,32 +1,33 @@
 """Statistics for leaderboards: summaries over seeds, paired tests against a reference, rankings across blocks.
 
-The choices and their reasons are in docs/statistics.md. In short:
-- `summarize`: mean, sample std and a t-based 95% confidence interval of UA over seeds.
-- `paired_bootstrap`: the main test of a method against the reference on one test corpus. It resamples both
-  sources of variance at once: seeds (training randomness) and test utterances (the finite test set, shared by
-  the two methods and across seeds, so the comparison stays paired).
-- `seed_tests`: the seed-level paired t-test and Wilcoxon signed-rank test (scipy.stats), for the details.
+The choices and their reasons are in docs/statistics.md; serbench/calibration.py checks them by simulation. In
+short, every test is about the protocol's fixed test utterances, in expectation over training randomness, so
+its unit is the seed (one UA per seed and method; under fold protocols, one pooled UA per seed cycle):
+- `summarize`: mean, sample std and a t-based 95% confidence interval of UA over seeds, clipped to [0, 1].
+- `pooled_ua`: UA of one seed cycle of a fold protocol, from the sum of its folds' confusion matrices.
+- `paired_test`: the seed-level paired t-test of a method against the reference, with the t-interval of the
+  same statistic.
 - `holm`: Holm's step-down correction across the comparisons of one table.
-- `friedman`, `nemenyi_cd`, `cliques`: Friedman test with the Iman-Davenport F and the Nemenyi post-hoc
-  critical difference over blocks (test corpus x task), as in Demsar, JMLR 7 (2006).
+- `permutation_ranking`, `cliques`: average ranks over (seed, block) cells, blocks being test corpus x task, a
+  permutation test that moves whole trained models (all blocks of one seed together), and its max-T critical
+  difference.
+
+docs/statistics.md says why these replaced serbench 0.1's two-level bootstrap and Friedman/Nemenyi tests.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
+from scipy import special, stats
 
 from serbench.metrics import unweighted_accuracy
 
 ALPHA = 0.05
-REPLICATES = 2000
-# Demsar (2006), section 3.2.2: the chi-square approximation of the Friedman statistic needs about N > 10 blocks.
-FEW_BLOCKS = 10
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,11 @@ class Summary:
 
 
 def summarize(values: Sequence[float], level: float = 0.95) -> Summary:
-    """Mean, std (ddof 1) and Student-t confidence interval of the mean; std and interval are NaN for n < 2."""
+    """Mean, std (ddof 1) and Student-t confidence interval of the mean; std and interval are NaN for n < 2.
+
+    The values are scores in [0, 1] (UA, WA, macro-F1), so their expectation is too: the interval is clipped to
+    [0, 1]. Clipping drops only impossible values, so the interval still covers the mean as often as before.
+    """
     x = np.asarray(values, dtype=float)
     n = len(x)
     if n == 0:
@@ -51,108 +56,71 @@ def summarize(values: Sequence[float], level: float = 0.95) -> Summary:
         return Summary(mean, math.nan, math.nan, math.nan, 1)
     std = float(x.std(ddof=1))
     half = float(stats.t.ppf(0.5 + level / 2, n - 1)) * std / math.sqrt(n)
-    return Summary(mean, std, mean - half, mean + half, n)
+    return Summary(mean, std, max(0.0, mean - half), min(1.0, mean + half), n)
+
+
+def pooled_ua(confusions: Sequence[np.ndarray]) -> float:
+    """UA of one seed cycle of a fold protocol: the folds' confusion matrices summed, then
+    serbench.metrics.unweighted_accuracy. Every test utterance counts once, so a fold holding few utterances of
+    a class does not weigh as much as a full fold in that class's recall."""
+    if len(confusions) == 0:
+        raise ValueError("pooled_ua needs the confusion matrix of at least one fold")
+    return unweighted_accuracy(np.sum(np.asarray(confusions), axis=0))
+
+
+# Seed-level UA differences whose standard deviation is below this are equal: two UAs from counts can give the
+# same difference in exact arithmetic and differ in the last bits of a float, which would make t astronomically
+# large.
+ZERO_SPREAD = 1e-12
 
 
 @dataclass(frozen=True)
-class Paired:
-    """One seed's test utterances of one corpus, with the reference's and the other method's decisions."""
+class PairedTest:
+    """The seed-level paired t-test of UA, other - reference (as fractions), and its confidence interval."""
 
-    utterances: np.ndarray  # utterance ids: the same id gets the same bootstrap weight in every seed
-    y: np.ndarray
-    reference: np.ndarray
-    other: np.ndarray
-
-
-@dataclass(frozen=True)
-class Bootstrap:
-    """The UA difference other - reference (mean over seeds), its bootstrap 95% interval and p-value."""
-
-    difference: float
+    difference: float  # mean over seeds of other - reference
     ci_low: float
     ci_high: float
-    p: float
-    seeds: int
-    utterances: int
-    replicates: int
+    p: float  # two-sided
+    n: int  # seeds (seed cycles) paired
+    df: int
 
 
-def _weighted_ua(weights: np.ndarray, cells: np.ndarray, n_classes: int) -> np.ndarray:
-    """UA under each row of `weights` (replicates x utterances); `cells` is each utterance's confusion cell."""
-    onehot = np.zeros((len(cells), n_classes * n_classes))
-    onehot[np.arange(len(cells)), cells] = 1.0
-    matrices = (weights @ onehot).reshape(len(weights), n_classes, n_classes)
-    return np.array([unweighted_accuracy(matrix) for matrix in matrices])
+def paired_test(reference: Sequence[float], other: Sequence[float], *, level: float = 0.95) -> PairedTest:
+    """Paired t-test of the per-seed UA differences d_s = other(s) - reference(s), df = n - 1, two-sided.
 
-
-def paired_bootstrap(pairs: Sequence[Paired], n_classes: int, *, replicates: int = REPLICATES,
-                     seed: int = 0) -> Bootstrap:
-    """Two-level paired bootstrap of the mean UA difference (other - reference) over seeds.
-
-    Each replicate draws the seeds with replacement and, independently, the test utterances with replacement
-    (one multinomial draw over all utterance ids, applied to every seed, because the seeds of a protocol
-    with a fixed test set share its utterances); both methods see the same draw. The p-value is two-sided,
-    from the replicates centred on the observed difference (the null of no difference), counted as
-    (1 + #{|d* - d| >= |d|}) / (1 + replicates).
+    The interval is the t-interval of the same statistic, so p < 1 - level exactly when it leaves out 0; it is
+    clipped to [-1, 1], the possible range of a UA difference. Fewer than two seeds: no test (NaN p and
+    interval). Differences without spread: all zero gives p = 1 and the interval [0, 0]; all equal and non-zero
+    makes t infinite, so the test falls back to the exact sign-flip test, which uses only the signs that are
+    left: p = 2 / 2^n, and the interval is the shift set it does not reject, [d, d] when p < 1 - level and
+    [-1, 1] otherwise.
     """
-    if not pairs:
-        raise ValueError("paired_bootstrap needs at least one seed")
-    rng = np.random.default_rng(seed)
-    ids = np.unique(np.concatenate([pair.utterances for pair in pairs]).astype(str))
-    utterance_weights = rng.multinomial(len(ids), np.full(len(ids), 1 / len(ids)), size=replicates)
-    seed_weights = rng.multinomial(len(pairs), np.full(len(pairs), 1 / len(pairs)), size=replicates)
-    observed, resampled = [], []
-    for pair in pairs:
-        columns = np.searchsorted(ids, np.asarray(pair.utterances).astype(str))
-        weights = np.vstack([np.ones(len(columns)), utterance_weights[:, columns]])  # row 0: the data itself
-        ref = _weighted_ua(weights, np.asarray(pair.y) * n_classes + np.asarray(pair.reference), n_classes)
-        other = _weighted_ua(weights, np.asarray(pair.y) * n_classes + np.asarray(pair.other), n_classes)
-        observed.append(other[0] - ref[0])
-        resampled.append(other[1:] - ref[1:])
-    difference = float(np.mean(observed))
-    # A replicate whose draw leaves a seed without any utterance of a class still has a UA (over the classes
-    # present); a seed with no utterance at all in the draw is NaN and drops out of that replicate's mean.
-    per_seed = np.column_stack(resampled)
-    valid = ~np.isnan(per_seed)
-    counts = (seed_weights * valid).sum(axis=1)
-    keep = counts > 0
-    boot = (seed_weights * np.where(valid, per_seed, 0.0)).sum(axis=1)[keep] / counts[keep]
-    low, high = np.quantile(boot, [ALPHA / 2, 1 - ALPHA / 2])
-    extreme = np.abs(boot - difference) >= abs(difference) - 1e-12
-    p = 1.0 if difference == 0 else float((1 + extreme.sum()) / (1 + len(boot)))
-    return Bootstrap(difference, float(low), float(high), p, len(pairs), len(ids), replicates)
-
-
-@dataclass(frozen=True)
-class SeedTests:
-    """Seed-level paired tests of other vs reference UA: t-test and Wilcoxon signed-rank, two-sided."""
-
-    t_p: float
-    wilcoxon_p: float
-    n: int
-
-
-def seed_tests(reference: Sequence[float], other: Sequence[float]) -> SeedTests:
-    """scipy's ttest_rel and wilcoxon on per-seed UA pairs. NaN where a test is undefined: fewer than two
-    pairs, or (t-test) differences without variance; identical scores give a Wilcoxon p of 1."""
     a, b = np.asarray(reference, dtype=float), np.asarray(other, dtype=float)
+    if a.shape != b.shape or a.ndim != 1:
+        raise ValueError(f"paired_test needs two equally long sequences of per-seed UA, got {a.shape} and {b.shape}")
+    if not 0 < level < 1:
+        raise ValueError(f"level must lie strictly between 0 and 1, got {level}")
     n = len(a)
-    if n < 2:
-        return SeedTests(math.nan, math.nan, n)
+    if n == 0:
+        return PairedTest(math.nan, math.nan, math.nan, math.nan, 0, 0)
     differences = b - a
-    t_p = math.nan if np.ptp(differences) == 0 else float(stats.ttest_rel(b, a).pvalue)
-    if not differences.any():
-        w_p = 1.0
-    else:
-        with warnings.catch_warnings():  # scipy warns about ties and zeros, which it handles
-            warnings.simplefilter("ignore", RuntimeWarning)
-            w_p = float(stats.wilcoxon(b, a).pvalue)
-    return SeedTests(t_p, w_p, n)
-
-
-def wilcoxon_min_p(n: int) -> float:
-    """The smallest two-sided p the exact Wilcoxon signed-rank test can give with n pairs (all of one sign)."""
-    return min(1.0, 2.0 / 2**n)
+    mean = float(differences.mean())
+    if n < 2:
+        return PairedTest(mean, math.nan, math.nan, math.nan, n, 0)
+    spread = float(differences.std(ddof=1))
+    if spread <= ZERO_SPREAD:
+        if abs(mean) <= ZERO_SPREAD:
+            return PairedTest(0.0, 0.0, 0.0, 1.0, n, n - 1)
+        p = 2.0 ** (1 - n)
+        low, high = (mean, mean) if p < 1 - level else (-1.0, 1.0)
+        return PairedTest(mean, low, high, p, n, n - 1)
+    standard_error = spread / math.sqrt(n)
+    # scipy.special's t distribution: the functions behind scipy.stats.t, without its per-call overhead, which
+    # matters in the 90,000 tests of serbench/calibration.py.
+    p = float(2 * special.stdtr(n - 1, -abs(mean) / standard_error))
+    half = float(special.stdtrit(n - 1, 0.5 + level / 2)) * standard_error
+    return PairedTest(mean, max(-1.0, mean - half), min(1.0, mean + half), p, n, n - 1)
 
 
 def holm(pvalues: Sequence[float]) -> list[float]:
@@ -170,43 +138,100 @@ def holm(pvalues: Sequence[float]) -> list[float]:
 
 
 @dataclass(frozen=True)
-class Friedman:
-    """Friedman test over blocks (rows) x methods (columns), after Demsar (2006)."""
+class Ranking:
+    """Average ranks over blocks and the permutation test that moves whole trained models."""
 
-    ranks: tuple[float, ...]  # average rank of each method, 1 = best
-    chi2: float  # Friedman's chi2_F (without tie correction, as in Demsar)
-    p_chi2: float
-    f: float  # Iman-Davenport F_F
-    p_f: float
+    ranks: tuple[float, ...]  # average rank per method over the (seed, block) cells, 1 = best
+    statistic: float  # tie-corrected Friedman chi2 over the (seed, block) cells
+    p: float  # permutation p-value of the omnibus test
+    cd: float  # permutation critical difference of average ranks at alpha
+    pairs: tuple[tuple[int, int], ...]  # (i, j), i < j, significant pairs; empty unless p < alpha
     blocks: int
     methods: int
-    cd: float  # Nemenyi critical difference of average ranks at ALPHA
+    seeds: int
+    permutations: int  # relabelings drawn, or, when enumerated, all distinct ones (the observed one included)
 
 
-def friedman(table: np.ndarray, *, higher_is_better: bool = True, alpha: float = ALPHA) -> Friedman:
-    """Average ranks (ties share the mean rank), Friedman chi2_F, Iman-Davenport F_F and the Nemenyi CD."""
-    scores = np.asarray(table, dtype=float)
-    n, k = scores.shape
-    if n < 2 or k < 2:
-        raise ValueError(f"the Friedman test needs at least 2 blocks and 2 methods, got {n} x {k}")
-    ranks = stats.rankdata(-scores if higher_is_better else scores, axis=1).mean(axis=0)
-    chi2 = 12 * n / (k * (k + 1)) * (float(np.sum(ranks**2)) - k * (k + 1) ** 2 / 4)
-    p_chi2 = float(stats.chi2.sf(chi2, k - 1))
-    denominator = n * (k - 1) - chi2
-    if denominator <= 1e-12:  # every block ranks the methods the same way
-        f, p_f = math.inf, 0.0
+def permutation_ranking(scores: np.ndarray, *, permutations: int = 2000, seed: int = 0, alpha: float = ALPHA,
+                        higher_is_better: bool = True) -> Ranking:
+    """Rank methods over blocks and test whether they differ, with whole trained models as the units.
+
+    `scores[s, m, b]` is method m's UA in block b from its seed-s runs (one seed's runs cover all blocks, so a
+    model's seed luck is shared by the blocks). The runs of each seed rank the methods in each block (1 = best,
+    ties share the mean rank, scipy.stats.rankdata); a method's average rank is its mean over these seed x block
+    cells, and the statistic is Friedman's chi2 over the cells with scipy's tie correction (what
+    scipy.stats.friedmanchisquare gives for the cells as rows). Its null distribution comes from relabelling
+    the methods within each seed, the same way in every block, so a lucky model keeps its luck in all blocks.
+    The relabelings are enumerated when there are at most `permutations` distinct ones, else `permutations` are
+    drawn (generator seeded by `seed`), and p = (1 + #{T* >= T}) / (1 + permutations). One seed leaves nothing
+    to relabel: p = 1.
+
+    Why cells and not the seed-mean table: relabelling spreads a better method's runs over several labels, and
+    once the means of those mixtures are ranked the ranks saturate, so the power of a seed-mean statistic falls
+    as the effect grows (docs/statistics.md). Ranked per seed, a better model is first in its own cells only.
+
+    Post-hoc (single-step max-T, which controls the family-wise error): CD is the smallest average-rank gap g
+    with P*(largest gap between any two methods >= g) < alpha; pairs at least CD apart are significant, and are
+    listed only when the omnibus p < alpha. Where no gap can be significant, CD is one rank step (1 / (2 cells))
+    above the largest gap in the null distribution: always finite.
+    """
+    x = np.asarray(scores, dtype=float)
+    if x.ndim != 3 or min(x.shape) < 1 or x.shape[1] < 2:
+        raise ValueError(f"permutation_ranking needs scores of shape (seeds, methods >= 2, blocks), got {x.shape}")
+    if not np.isfinite(x).all():
+        raise ValueError("permutation_ranking needs a finite score for every seed, method and block")
+    if permutations < 1 or not 0 < alpha < 1:
+        raise ValueError(f"need permutations >= 1 and 0 < alpha < 1, got {permutations} and {alpha}")
+    n_seeds, k, n_blocks = x.shape
+    cells = n_seeds * n_blocks
+    signed = -x if higher_is_better else x
+    # Ranks are multiples of 1/2: doubled, every sum below is an exact integer, so equal tables tie exactly.
+    doubled_ranks = np.rint(2 * stats.rankdata(signed, axis=1)).astype(np.int64)
+    ties = int((((signed[:, :, None, :] == signed[:, None, :, :]).sum(axis=2)) ** 2 - 1).sum())
+    distinct = math.factorial(k) ** (n_seeds - 1)  # see _relabelings
+    enumerated = distinct <= permutations
+    relabelings = _relabelings(n_seeds, k, None if enumerated else permutations, np.random.default_rng(seed))
+    # Relabelling moves whole models, so each seed's ranks move with them; the ties stay where they were.
+    per_seed = doubled_ranks.sum(axis=2)  # seeds x methods
+    rank_sums = per_seed[np.arange(n_seeds)[None, :, None], relabelings].sum(axis=1)  # relabelings x methods
+    statistic = _friedman_chi2(rank_sums, cells, ties)
+    p = float(np.mean(statistic >= statistic[0]))
+    gaps = rank_sums.max(axis=1) - rank_sums.min(axis=1)
+    # The smallest doubled gap g with #{gaps >= g} < alpha * len(gaps): one above the (allowed + 1)-th largest.
+    allowed = math.ceil(alpha * len(gaps)) - 1
+    critical = int(np.sort(gaps)[::-1][allowed]) + 1
+    observed = rank_sums[0]
+    pairs = tuple((i, j) for i in range(k) for j in range(i + 1, k)
+                  if p < alpha and abs(int(observed[i]) - int(observed[j])) >= critical)
+    return Ranking(tuple(float(r) for r in observed / (2 * cells)), float(statistic[0]), p, critical / (2 * cells),
+                   pairs, n_blocks, k, n_seeds, distinct if enumerated else permutations)
+
+
+def _relabelings(n_seeds: int, k: int, permutations: int | None, rng: np.random.Generator) -> np.ndarray:
+    """Method orders per seed (relabelings x seeds x methods), the identity (the observed data) first: all distinct
+    ones for `permutations` None, else the identity and `permutations` drawn ones.
+
+    Relabelling every seed the same way only renames the methods and leaves the statistics unchanged, so seed 0
+    keeps its labels and the distinct relabelings are those of the other seeds: (k!)^(seeds - 1).
+    """
+    if permutations is None:
+        orders = list(itertools.product(itertools.permutations(range(k)), repeat=n_seeds - 1))
+        free = np.array(orders, dtype=np.intp).reshape(len(orders), n_seeds - 1, k)
     else:
-        f = (n - 1) * chi2 / denominator
-        p_f = float(stats.f.sf(f, k - 1, (k - 1) * (n - 1)))
-    return Friedman(tuple(float(r) for r in ranks), float(chi2), p_chi2, float(f), p_f, n, k,
-                    nemenyi_cd(k, n, alpha))
+        drawn = rng.permuted(np.broadcast_to(np.arange(k), (permutations, n_seeds - 1, k)), axis=-1)
+        free = np.concatenate([np.broadcast_to(np.arange(k), (1, n_seeds - 1, k)), drawn])
+    fixed = np.broadcast_to(np.arange(k), (len(free), 1, k))
+    return np.concatenate([fixed, free], axis=1)
 
 
-def nemenyi_cd(k: int, n: int, alpha: float = ALPHA) -> float:
-    """Critical difference of average ranks, q_alpha * sqrt(k (k + 1) / (6 n)); q_alpha is the studentized
-    range quantile over sqrt(2) (Demsar's table 5: 2.569 for k = 4 at alpha 0.05)."""
-    q = float(stats.studentized_range.ppf(1 - alpha, k, np.inf)) / math.sqrt(2)
-    return q * math.sqrt(k * (k + 1) / (6 * n))
+def _friedman_chi2(doubled_rank_sums: np.ndarray, rows: int, ties: int) -> np.ndarray:
+    """scipy.stats.friedmanchisquare's tie-corrected statistic from doubled rank sums (... x methods) over `rows`
+    ranked rows, with the tie term sum over tie groups of t^3 - t: 3 (k - 1) Q / (n k (k^2 - 1) - ties), where
+    Q = sum_i (2 R_i)^2 - n^2 k (k + 1)^2. Rows that tie every method carry no evidence; only such rows: 0."""
+    k = doubled_rank_sums.shape[-1]
+    q = (doubled_rank_sums**2).sum(axis=-1) - rows**2 * k * (k + 1) ** 2
+    spread = rows * k * (k * k - 1) - ties
+    return 3 * (k - 1) * q / spread if spread > 0 else np.zeros(q.shape)
 
 
 def cliques(ranks: Sequence[float], cd: float) -> list[tuple[int, int]]:
@@ -221,17 +246,3 @@ def cliques(ranks: Sequence[float], cd: float) -> list[tuple[int, int]]:
         if last > first and not (spans and spans[-1][1] >= last):
             spans.append((first, last))
     return spans
-
-
-def low_power(blocks: int, methods: int, alpha: float = ALPHA) -> str | None:
-    """A warning when a Friedman/Nemenyi analysis over `blocks` blocks has too little power to read much into."""
-    if blocks < 2:
-        return f"only {blocks} block: no ranking test is possible"
-    if nemenyi_cd(methods, blocks, alpha) >= methods - 1:
-        return (f"with {blocks} blocks and {methods} methods the Nemenyi critical difference exceeds the widest "
-                f"possible rank gap ({methods - 1}): no pair of methods can ever differ significantly")
-    if blocks < FEW_BLOCKS:
-        return (f"only {blocks} blocks: Demsar (2006) advises more than {FEW_BLOCKS}; the "
-                f"Friedman test has little power and its chi-square approximation is rough, so read the ranks "
-                f"as descriptive")
-    return None

@@ -17,39 +17,44 @@ from serbench.metrics import scores
 from serbench.store import ResultsStore
 
 CORPORA = ("c-one", "c_two")
-REPLICATES = 200
 # Accuracy of each method's decisions: "strong" is far above the reference, "weak" far below.
-ACCURACY = {"baseline_s": 0.7, "strong": 0.95, "weak|net": 0.45, "twin": 0.7}
+ACCURACY = {"baseline_s": 0.7, "strong": 0.95, "weak|net": 0.45, "twin": 0.7, "stuck": None}
 FINGERPRINTS = {"src": "a" * 64, "c-one": "b" * 64, "c_two": "c" * 64}
+FOLDS = {"": (0, 1)}  # fold name -> the share of each corpus's utterances it tests (start, stop)
 
 
-def protocol_dict(name: str = "cross") -> dict:
+def protocol_dict(name: str = "cross", adaptation: str = "unlabelled-test") -> dict:
     return {"name": name, "description": "train on src, test on c-one and c_two", "split": "corpus",
-            "tasks": ["arousal"], "folds": [{"name": "", "train": ["src"], "test": list(CORPORA)}],
-            "labels": {}, "test_fraction": 0.0}
+            "tasks": ["arousal"], "corpora": ["src", *CORPORA], "train": ["src"], "test": list(CORPORA), "folds": 0,
+            "groups": {}, "adaptation": adaptation, "normalisation": "speaker", "labels": {},
+            "test_corpora": list(CORPORA)}
 
 
 def add_run(store: ResultsStore, method: str, seed: int, *, task: str = "arousal", protocol: str = "cross",
             data: dict | None = None, frontend: str = "f0", hparams: dict | None = None, synthetic: bool = True,
-            probes: bool = True, utterances: int = 120) -> str:
-    """Write one fabricated but consistent run: predictions with the method's accuracy, scores from them."""
-    identity = {"method": method, "hparams": hparams or {"epochs": 3}, "protocol": protocol_dict(protocol),
-                "fold": "", "task": task, "seed": seed, "data": data or FINGERPRINTS, "frontend": frontend,
-                "serbench": "0.1.0"}
+            probes: bool = True, utterances: int = 120, fold: str = "", adaptation: str = "unlabelled-test") -> str:
+    """Write one fabricated but consistent run: predictions with the method's accuracy, scores from them. A fold
+    tests its share of each corpus's utterances; "stuck" predicts one class for everything."""
+    identity = {"method": method, "hparams": hparams or {"epochs": 3}, "protocol": protocol_dict(protocol, adaptation),
+                "fold": {"name": fold, "train": ["src"], "test": list(CORPORA), "held_out": None}, "task": task,
+                "seed": seed, "data": data or FINGERPRINTS, "frontend": frontend, "serbench": "0.1.0"}
     run_id = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:20]
     rng = np.random.default_rng(int(run_id[:8], 16))
+    start, stop = (round(utterances * share) for share in FOLDS.get(fold, (0, 1)))
     frames = []
     for corpus in CORPORA:
-        y = np.arange(utterances) % 2
-        predicted = np.where(rng.random(utterances) < ACCURACY[method], y, 1 - y)
-        frames.append(pd.DataFrame({"utterance_id": [f"{corpus}-{i:04d}" for i in range(utterances)],
+        y = np.arange(start, stop) % 2
+        predicted = (np.ones_like(y) if ACCURACY[method] is None
+                     else np.where(rng.random(len(y)) < ACCURACY[method], y, 1 - y))
+        frames.append(pd.DataFrame({"utterance_id": [f"{corpus}-{i:04d}" for i in range(start, stop)],
                                     "corpus": corpus, "speaker": "s1", "gender": "F", "y": y,
                                     "predicted": predicted, "p_low": 1.0 - predicted, "p_high": predicted * 1.0}))
     predictions = pd.concat(frames, ignore_index=True)
     record = {
-        "run_id": run_id, "identity": identity, "method": method, "protocol": protocol, "fold": "", "task": task,
+        "run_id": run_id, "identity": identity, "method": method, "protocol": protocol, "fold": fold, "task": task,
         "seed": seed, "classes": ["low", "high"], "synthetic": synthetic,
-        "scores": {c: scores(rows["y"].to_numpy(), rows["predicted"].to_numpy(), 2)
+        "scores": {c: {**scores(rows["y"].to_numpy(), rows["predicted"].to_numpy(), 2),
+                       "collapsed": bool(rows["predicted"].nunique() == 1)}
                    for c, rows in predictions.groupby("corpus")},
         "probes": {"corpus": {"ua": 0.5 + 0.01 * seed, "classes": 2}, "gender": {"ua": 0.6, "classes": 2}}
         if probes else None,
@@ -75,10 +80,10 @@ def written(out: Path) -> dict[str, bytes]:
 @pytest.fixture(scope="module")
 def published(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("lb")
-    store = make_store(root / "results")
+    store = make_store(root / "results", utterances=600)  # three seeds: a t with 2 df needs clear differences
     add_run(store, "baseline_s", 0, task="valence")
     add_run(store, "strong", 0, task="valence")
-    leaderboard.write_leaderboards(root / "results", root / "out", replicates=REPLICATES)
+    leaderboard.write_leaderboards(root / "results", root / "out")
     return root / "results", root / "out"
 
 
@@ -123,40 +128,82 @@ def test_main_table_markers_bold_and_escaping(published: tuple[Path, Path]) -> N
     assert rows["baseline\\_s"][-2] == "51.0 ± 1.0 (3)"  # corpus probe: 50, 51, 52 %
 
 
-def test_tests_and_provenance_sections(published: tuple[Path, Path]) -> None:
+def test_title_setting_tests_and_provenance_sections(published: tuple[Path, Path]) -> None:
     results, out = published
     page = (out / "cross-arousal.md").read_text()
+    assert "# cross / arousal: adapted to unlabelled test audio" in page
+    assert "Adaptation: **unlabelled-test**" in page and "Normalisation: **speaker**" in page
     tests = page.split("## Paired tests against the reference")[1].split("\n\n")[1].splitlines()
     assert len(tests) == 2 + 3 * len(CORPORA)  # header, rule, three methods on each corpus
-    assert "Holm" in page and f"{REPLICATES} replicates" in page
-    assert "cannot give p below 0.2500" in page  # three seeds: the Wilcoxon floor
-    assert "Low power" in page.split("## Ranking")[1]
+    assert "Holm" in page and "paired t-test" in page
+    ranking = page.split("## Ranking across the test corpora")[1].split("## Scores")[0]
+    assert "permutation p" in ranking and "inf" not in ranking
     assert "**SYNTHETIC** stand-ins" in page
     assert f"c\\_two `{'c' * 16}`" in page
     assert "Seeds: 0, 1, 2" in page and "epochs=3" in page
     assert "serbench run --method all --data synthetic" in page
     assert f"serbench leaderboard --results {results} --out {out}" in page
+    footer = page.split("## Provenance")[1]
+    assert "Adaptation: **unlabelled-test**" in footer
 
 
 def test_comparisons_match_the_statistics(tmp_path: Path) -> None:
     store = make_store(tmp_path / "results", methods=("baseline_s", "strong", "twin"))
     records = leaderboard.load_records(store)
     page = leaderboard.build_page("cross", "arousal", records, "baseline_s")
-    frame = leaderboard.compare(page, "baseline_s", store, replicates=REPLICATES)
+    frame = leaderboard.compare(page, "baseline_s")
     assert len(frame) == 4
     assert frame["p_holm"].tolist() == pytest.approx(stats.holm(frame["p"].tolist()))
     row = frame[(frame["method"] == "strong") & (frame["column"] == "c-one")].iloc[0]
     ua = {m: [r["scores"]["c-one"]["ua"] for r in sorted(records, key=lambda r: r["seed"]) if r["method"] == m]
           for m in ("baseline_s", "strong")}
+    test = stats.paired_test(ua["baseline_s"], ua["strong"])
     assert row["difference"] == pytest.approx(np.mean(ua["strong"]) - np.mean(ua["baseline_s"]))
-    assert row["t_p"] == pytest.approx(stats.seed_tests(ua["baseline_s"], ua["strong"]).t_p)
-    assert row["seeds"] == 3 and row["utterances"] == 120
+    assert (row["p"], row["ci_low"], row["ci_high"]) == pytest.approx((test.p, test.ci_low, test.ci_high))
+    assert row["seeds"] == 3
+    for comparison in frame.itertuples():  # one construction: p < 0.05 exactly when 0 is outside the interval
+        assert (comparison.p < 0.05) == (comparison.ci_low > 0 or comparison.ci_high < 0)
+
+
+def test_folds_are_pooled_per_seed_and_incomplete_seeds_left_out(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setitem(FOLDS, "fold-1", (0, 0.25))
+    monkeypatch.setitem(FOLDS, "fold-2", (0.25, 1))
+    store = ResultsStore(tmp_path / "results")
+    for method in ("baseline_s", "strong"):
+        for seed in (0, 1, 2):
+            for fold in ("fold-1", "fold-2"):
+                add_run(store, method, seed, fold=fold)
+    add_run(store, "strong", 3, fold="fold-1")  # seed 3 lacks fold-2
+    records = leaderboard.load_records(store)
+    page = leaderboard.build_page("cross", "arousal", records, "baseline_s")
+    assert page.incomplete == 2  # strong, seed 3, on both corpora
+    cell = leaderboard.cell_scores(page, "strong", "c-one")
+    assert list(cell["seed"]) == [0, 1, 2] and set(cell["n"]) == {120}  # every utterance once per seed
+    seed0 = [r for r in records if r["method"] == "strong" and r["seed"] == 0]
+    summed = np.sum([np.asarray(r["scores"]["c-one"]["confusion"]) for r in seed0], axis=0)
+    assert cell["ua"].iloc[0] == pytest.approx(stats.pooled_ua([summed]))
+    leaderboard.write_leaderboards(tmp_path / "results", tmp_path / "out")
+    text = (tmp_path / "out" / "cross-arousal.md").read_text()
+    assert "2 seed cycle(s) lack a fold's run" in text and "folds: 2 (fold-1, fold-2)" in text
+
+
+def test_collapsed_runs_are_flagged_and_intervals_stay_in_range(tmp_path: Path) -> None:
+    make_store(tmp_path / "results", methods=("baseline_s", "stuck", "twin"), seeds=(0, 1), utterances=8)
+    leaderboard.write_leaderboards(tmp_path / "results", tmp_path / "out")
+    page = (tmp_path / "out" / "cross-arousal.md").read_text()
+    rows = main_rows(page)
+    assert all("†" in cell for cell in rows["stuck"][:2]) and not any("†" in c for c in rows["twin"][:2])
+    assert "stuck on c-one: 2 run(s)" in page
+    assert "ranked by the chance UA" in page.split("## Ranking across the test corpora")[1]
+    for low, high in re.findall(r"\[(-?[\d.]+), (-?[\d.]+)\]", page.split("## Scores per test corpus")[1]):
+        assert 0 <= float(low) <= float(high) <= 100
 
 
 def test_aggregate(tmp_path: Path) -> None:
     store = make_store(tmp_path / "results", methods=("baseline_s",), seeds=(0, 1, 2, 3))
     records = leaderboard.load_records(store)
     frame = leaderboard.aggregate(records)
+    assert set(frame.columns) >= {"protocol", "task", "method", "corpus", "ua_mean", "n"}
     row = frame[frame["corpus"] == "c_two"].iloc[0]
     ua = [r["scores"]["c_two"]["ua"] for r in sorted(records, key=lambda r: r["seed"])]
     summary = stats.summarize(ua)
@@ -169,7 +216,7 @@ def test_aggregate(tmp_path: Path) -> None:
 def test_same_store_gives_identical_files(tmp_path: Path) -> None:
     make_store(tmp_path / "results", methods=("baseline_s", "strong"), seeds=(0, 1))
     for out in ("a", "b"):
-        leaderboard.write_leaderboards(tmp_path / "results", tmp_path / out, replicates=REPLICATES,
+        leaderboard.write_leaderboards(tmp_path / "results", tmp_path / out,
                                        command="serbench leaderboard")
     first, second = written(tmp_path / "a"), written(tmp_path / "b")
     assert first.keys() == second.keys() and len(first) > 3
@@ -179,7 +226,7 @@ def test_same_store_gives_identical_files(tmp_path: Path) -> None:
 def test_real_data_has_no_banner_and_probes_can_be_missing(tmp_path: Path) -> None:
     store = make_store(tmp_path / "results", methods=("baseline_s",), seeds=(0, 1), synthetic=False, probes=False)
     add_run(store, "strong", 0, synthetic=False)
-    leaderboard.write_leaderboards(tmp_path / "results", tmp_path / "out", replicates=REPLICATES)
+    leaderboard.write_leaderboards(tmp_path / "results", tmp_path / "out")
     page = (tmp_path / "out" / "cross-arousal.md").read_text()
     assert "SYNTHETIC" not in page and "Data: real corpora" in page
     assert main_rows(page)["baseline\\_s"][-1] == "-"
@@ -195,7 +242,7 @@ def test_different_data_is_never_mixed(tmp_path: Path) -> None:
     assert "data fingerprint of c-one" not in message  # only what differs
     chosen = leaderboard.configuration_id(store.record(other))
     assert f"--config {chosen}" in message
-    leaderboard.write_leaderboards(tmp_path / "results", tmp_path / "out", config=chosen, replicates=REPLICATES)
+    leaderboard.write_leaderboards(tmp_path / "results", tmp_path / "out", config=chosen)
     assert "strong" in (tmp_path / "out" / "cross-arousal.md").read_text()
     with pytest.raises(SerbenchError, match="no run has this configuration"):
         leaderboard.write_leaderboards(tmp_path / "results", tmp_path / "out", config="zzzz")
@@ -220,10 +267,10 @@ def test_reference_choices(tmp_path: Path) -> None:
     make_store(tmp_path / "results", methods=("strong", "twin"), seeds=(0, 1))
     with pytest.raises(SerbenchError, match="--reference nope: no finished run"):
         leaderboard.write_leaderboards(tmp_path / "results", tmp_path / "out", reference="nope")
-    leaderboard.write_leaderboards(tmp_path / "results", tmp_path / "out", replicates=REPLICATES)
+    leaderboard.write_leaderboards(tmp_path / "results", tmp_path / "out")
     page = (tmp_path / "out" / "cross-arousal.md").read_text()
     assert "No paired tests: the reference baseline\\_s has no runs" in page
-    leaderboard.write_leaderboards(tmp_path / "results", tmp_path / "out", reference="twin", replicates=REPLICATES)
+    leaderboard.write_leaderboards(tmp_path / "results", tmp_path / "out", reference="twin")
     page = (tmp_path / "out" / "cross-arousal.md").read_text()
     assert list(main_rows(page)) == ["twin", "strong"] and "▲" in page
     assert "--reference twin" in page
@@ -246,9 +293,21 @@ def test_bad_store_contents_name_the_file(tmp_path: Path) -> None:
     assert str(path) in str(error.value)
 
 
+def test_settings_never_share_a_page(tmp_path: Path) -> None:
+    make_store(tmp_path / "results", methods=("baseline_s",), seeds=(0, 1))
+    store = ResultsStore(tmp_path / "results")
+    for seed in (0, 1):
+        add_run(store, "baseline_s", seed, protocol="cross-dg", adaptation="none")
+    leaderboard.write_leaderboards(tmp_path / "results", tmp_path / "out")
+    assert "domain generalisation" in (tmp_path / "out" / "cross-dg-arousal.md").read_text().splitlines()[2]
+    index = (tmp_path / "out" / "README.md").read_text()
+    assert "| unlabelled-test |" in index and "| none |" in index
+
+
 def test_runs_on_different_test_utterances_cannot_be_paired(tmp_path: Path) -> None:
-    store = make_store(tmp_path / "results", methods=("baseline_s",), seeds=(0,))
+    store = make_store(tmp_path / "results", methods=("baseline_s",), seeds=(0, 1))
     add_run(store, "strong", 0, utterances=100)
+    add_run(store, "strong", 1, utterances=100)
     with pytest.raises(SerbenchError, match="different c-one test utterances"):
         leaderboard.write_leaderboards(tmp_path / "results", tmp_path / "out")
 

@@ -1,12 +1,14 @@
-"""serbench.stats against scipy.stats and against the worked example of Demsar, JMLR 7 (2006)."""
+"""serbench.stats against scipy.stats, brute force and the worked example of Demsar, JMLR 7 (2006). Whether the tests
+hold their error rates is checked by simulation in test_calibration.py."""
 
+import itertools
 import math
 
 import numpy as np
 import pytest
 from scipy import stats as sp
 
-from serbench import stats
+from serbench import metrics, stats
 
 # Demsar (2006), Table 6: AUC of C4.5, C4.5+m, C4.5+cf and C4.5+m+cf on fourteen UCI data sets. The printed
 # table rounds to three decimals; on "voting" it shows 0.975 for both C4.5+cf and C4.5+m+cf, but the paper's
@@ -29,82 +31,6 @@ DEMSAR_AUC = np.array([
 ])
 
 
-def test_demsar_worked_example() -> None:
-    result = stats.friedman(DEMSAR_AUC)
-    assert result.ranks == pytest.approx([3.143, 2.000, 2.893, 1.964], abs=5e-4)
-    assert result.chi2 == pytest.approx(9.28, abs=5e-3)
-    assert result.f == pytest.approx(3.69, abs=5e-3)
-    assert (result.blocks, result.methods) == (14, 4)
-    # F_F's critical value F(3, 39) at 0.05 is 2.85 (Demsar): the null hypothesis is rejected.
-    assert sp.f.isf(0.05, 3, 39) == pytest.approx(2.85, abs=0.01)
-    assert result.f > 2.85 and result.p_f < 0.05
-    assert result.cd == pytest.approx(2.569 * math.sqrt(4 * 5 / (6 * 14)), abs=1e-3)
-    assert result.cd == pytest.approx(1.25, abs=5e-3)
-    # At alpha 0.05 no pair differs by the CD; at 0.10 (q = 2.291) the CD is 1.12, and C4.5+m+cf (1.964) and
-    # C4.5+m (2.000) are significantly better than C4.5 (3.143), while C4.5+cf (2.893) is not told apart.
-    cd_10 = stats.nemenyi_cd(4, 14, alpha=0.10)
-    assert cd_10 == pytest.approx(2.291 * math.sqrt(20 / 84), abs=1e-3)
-    assert max(result.ranks) - min(result.ranks) < result.cd
-    assert result.ranks[0] - result.ranks[3] >= cd_10 and result.ranks[0] - result.ranks[1] >= cd_10
-    assert result.ranks[2] - result.ranks[3] < cd_10
-
-
-def test_cliques_of_the_demsar_example() -> None:
-    ranks = stats.friedman(DEMSAR_AUC).ranks
-    assert stats.cliques(ranks, stats.nemenyi_cd(4, 14, 0.05)) == [(0, 3)]  # 3.143 - 1.964 = 1.18 < 1.25
-    assert stats.cliques(ranks, stats.nemenyi_cd(4, 14, 0.10)) == [(0, 2), (2, 3)]
-    assert stats.cliques([1.0, 2.0, 3.0], 0.5) == []
-
-
-def test_friedman_matches_scipy_without_ties() -> None:
-    rng = np.random.default_rng(0)
-    table = rng.normal(size=(9, 5)) + np.arange(5) * 0.3
-    ours = stats.friedman(table)
-    theirs = sp.friedmanchisquare(*table.T)
-    assert ours.chi2 == pytest.approx(theirs.statistic, rel=1e-9)
-    assert ours.p_chi2 == pytest.approx(theirs.pvalue, rel=1e-9)
-    lower = stats.friedman(-table, higher_is_better=False)
-    assert lower.ranks == pytest.approx(ours.ranks)
-
-
-def test_friedman_with_identical_rankings_in_every_block() -> None:
-    table = np.tile([0.9, 0.8, 0.7], (6, 1))
-    result = stats.friedman(table)
-    assert result.ranks == (1.0, 2.0, 3.0)
-    assert result.f == math.inf and result.p_f == 0.0
-    with pytest.raises(ValueError, match="at least 2 blocks"):
-        stats.friedman(table[:1])
-
-
-def test_seed_tests_match_scipy() -> None:
-    reference = [0.61, 0.64, 0.58, 0.66, 0.60]
-    other = [0.65, 0.66, 0.63, 0.65, 0.67]
-    result = stats.seed_tests(reference, other)
-    assert result.n == 5
-    assert result.t_p == pytest.approx(sp.ttest_rel(other, reference).pvalue, rel=1e-12)
-    assert result.wilcoxon_p == pytest.approx(sp.wilcoxon(other, reference).pvalue, rel=1e-12)
-
-
-def test_seed_tests_degenerate_inputs() -> None:
-    assert math.isnan(stats.seed_tests([0.5], [0.6]).t_p)
-    same = stats.seed_tests([0.5, 0.6, 0.7], [0.5, 0.6, 0.7])
-    assert math.isnan(same.t_p) and same.wilcoxon_p == 1.0
-
-
-def test_wilcoxon_floor_with_few_seeds() -> None:
-    assert stats.wilcoxon_min_p(5) == 0.0625
-    # Five seeds all in favour of one method: the exact test can do no better than 2 / 2**5.
-    assert sp.wilcoxon([0.1, 0.2, 0.3, 0.4, 0.5]).pvalue == pytest.approx(stats.wilcoxon_min_p(5))
-
-
-def test_holm() -> None:
-    assert stats.holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
-    adjusted = stats.holm([0.02, math.nan, 0.5])
-    assert adjusted[0] == pytest.approx(0.04) and math.isnan(adjusted[1]) and adjusted[2] == pytest.approx(0.5)
-    assert stats.holm([0.6, 0.7]) == [1.0, 1.0]
-    assert stats.holm([]) == []
-
-
 def test_summarize_matches_the_t_interval() -> None:
     values = [0.61, 0.64, 0.58, 0.66, 0.60]
     summary = stats.summarize(values)
@@ -117,61 +43,209 @@ def test_summarize_matches_the_t_interval() -> None:
     assert stats.summarize([]).n == 0
 
 
-def paired_seeds(n_utterances: int, accuracies: tuple[float, float], seeds: int, seed: int = 0) -> list:
-    """Per seed: balanced binary labels, the reference and the other method right with the given accuracies."""
-    rng = np.random.default_rng(seed)
-    y = np.arange(n_utterances) % 2
-    ids = np.array([f"u{i:05d}" for i in range(n_utterances)])
-    pairs = []
-    for _ in range(seeds):
-        decisions = [np.where(rng.random(n_utterances) < acc, y, 1 - y) for acc in accuracies]
-        pairs.append(stats.Paired(ids, y, *decisions))
-    return pairs
+def test_summarize_clips_the_interval_to_the_possible_scores() -> None:
+    high = stats.summarize([0.97, 0.99, 1.0])
+    assert high.ci_high == 1.0 and high.ci_low < high.mean
+    assert sp.t.interval(0.95, 2, loc=high.mean, scale=sp.sem([0.97, 0.99, 1.0]))[1] > 1  # unclipped it leaves [0, 1]
+    low = stats.summarize([0.0, 0.02, 0.05])
+    assert low.ci_low == 0.0 and low.ci_high > low.mean
 
 
-def test_bootstrap_of_identical_methods() -> None:
-    pairs = [stats.Paired(p.utterances, p.y, p.reference, p.reference) for p in paired_seeds(40, (0.7, 0.7), 3)]
-    result = stats.paired_bootstrap(pairs, 2, replicates=200)
-    assert result.difference == 0.0 and result.p == 1.0
-    assert (result.ci_low, result.ci_high) == (0.0, 0.0)
-    assert (result.seeds, result.utterances, result.replicates) == (3, 40, 200)
+def test_pooled_ua_sums_the_folds_before_the_recalls() -> None:
+    # Fold A holds 9 utterances of class 0 and 1 of class 1, fold B the reverse; each fold's own UA is 0.5 * (8/9 +
+    # 0) and 0.5 * (1 + 5/9), but pooled, class 0 has 9 of 10 right and class 1 5 of 10.
+    fold_a = np.array([[8, 1], [1, 0]])
+    fold_b = np.array([[1, 0], [4, 5]])
+    assert stats.pooled_ua([fold_a, fold_b]) == pytest.approx((9 / 10 + 5 / 10) / 2)
+    assert stats.pooled_ua([fold_a, fold_b]) != pytest.approx(np.mean([metrics.unweighted_accuracy(m)
+                                                                       for m in (fold_a, fold_b)]))
+    # A class missing from one fold still counts through the others; a single fold is its own UA.
+    only_class_0 = np.array([[3, 1], [0, 0]])
+    assert stats.pooled_ua([only_class_0, fold_b]) == pytest.approx((4 / 5 + 5 / 9) / 2)
+    assert stats.pooled_ua([fold_b]) == metrics.unweighted_accuracy(fold_b)
+    with pytest.raises(ValueError, match="at least one fold"):
+        stats.pooled_ua([])
 
 
-def test_bootstrap_detects_a_clear_difference() -> None:
-    result = stats.paired_bootstrap(paired_seeds(400, (0.6, 0.8), 5), 2, replicates=300)
-    assert result.difference == pytest.approx(0.2, abs=0.05)
-    assert 0 < result.ci_low < result.difference < result.ci_high
-    assert result.p == pytest.approx(1 / 301)
+def test_paired_test_matches_scipy() -> None:
+    reference = [0.61, 0.64, 0.58, 0.66, 0.60]
+    other = [0.65, 0.66, 0.63, 0.65, 0.67]
+    result = stats.paired_test(reference, other)
+    theirs = sp.ttest_rel(other, reference)
+    interval = theirs.confidence_interval(0.95)
+    assert result.p == pytest.approx(theirs.pvalue, rel=1e-10)
+    assert (result.ci_low, result.ci_high) == (pytest.approx(interval.low), pytest.approx(interval.high))
+    assert result.difference == pytest.approx(np.mean(other) - np.mean(reference))
+    assert (result.n, result.df) == (5, 4)
+    wider = stats.paired_test(reference, other, level=0.99)
+    assert wider.ci_low < result.ci_low and wider.ci_high > result.ci_high and wider.p == result.p
 
 
-def test_bootstrap_uses_ua_and_is_reproducible() -> None:
-    # Imbalanced labels: always predicting the majority class has WA 0.9 but UA 0.5.
-    y = np.array([0] * 18 + [1] * 2)
-    ids = np.array([f"u{i}" for i in range(20)])
-    pair = stats.Paired(ids, y, np.zeros(20, dtype=int), y.copy())
-    first = stats.paired_bootstrap([pair], 2, replicates=100, seed=7)
-    assert first.difference == pytest.approx(0.5)
-    assert first == stats.paired_bootstrap([pair], 2, replicates=100, seed=7)
+def test_paired_test_rejects_exactly_when_the_interval_leaves_out_zero() -> None:
+    rng = np.random.default_rng(0)
+    decisions = []
+    for trial in range(3000):
+        n = int(rng.integers(2, 12))
+        level = (0.9, 0.95, 0.99)[trial % 3]
+        reference = rng.uniform(0.4, 0.7, n)
+        other = reference + rng.normal(rng.normal(0, 0.02), rng.uniform(0.001, 0.05), n)
+        if trial % 10 == 0:  # no spread: the sign-flip fallback must keep the property too
+            other = reference + rng.choice([0.0, 0.025])
+        result = stats.paired_test(reference, other, level=level)
+        rejects = result.p < 1 - level
+        assert rejects == (not result.ci_low <= 0 <= result.ci_high), (reference, other, level, result)
+        assert -1 <= result.ci_low <= result.difference <= result.ci_high <= 1
+        decisions.append(rejects)
+    assert 0.1 < np.mean(decisions) < 0.9  # both outcomes were exercised
 
 
-def test_bootstrap_counts_the_test_set_variance() -> None:
-    # The same seed-level spread, a tiny and a large test set: the tiny one must give a wider interval.
-    tiny = stats.paired_bootstrap(paired_seeds(24, (0.65, 0.75), 5, seed=1), 2, replicates=300)
-    large = stats.paired_bootstrap(paired_seeds(2400, (0.65, 0.75), 5, seed=1), 2, replicates=300)
-    assert tiny.ci_high - tiny.ci_low > 2 * (large.ci_high - large.ci_low)
+def test_paired_test_without_spread() -> None:
+    same = stats.paired_test([0.5, 0.6, 0.7], [0.5, 0.6, 0.7])
+    assert (same.difference, same.p, same.ci_low, same.ci_high) == (0.0, 1.0, 0.0, 0.0)
+    # Differences equal in exact arithmetic but not in floats: 0.3 - 0.2 != 0.2 - 0.1 in the last bits.
+    shifted = stats.paired_test([0.1, 0.2, 0.3, 0.4, 0.5], [0.2, 0.3, 0.4, 0.5, 0.6])
+    assert np.ptp(np.array([0.2, 0.3, 0.4, 0.5, 0.6]) - [0.1, 0.2, 0.3, 0.4, 0.5]) > 0
+    assert shifted.p == 2 / 2**5 and (shifted.ci_low, shifted.ci_high) == (-1.0, 1.0)
+    six = stats.paired_test([0.5] * 6, [0.52] * 6)
+    assert six.p == pytest.approx(2 / 2**6) and six.ci_low == six.ci_high == pytest.approx(0.02)
+    assert all(math.isfinite(value) for value in (shifted.p, six.p, six.ci_low))
 
 
-def test_low_power_warnings() -> None:
-    assert "Demsar" in stats.low_power(6, 6)
-    assert stats.low_power(14, 4) is None
-    assert "can ever differ" in stats.low_power(2, 3)
-    assert "no ranking test" in stats.low_power(1, 3)
+def test_paired_test_degenerate_inputs() -> None:
+    one = stats.paired_test([0.5], [0.6])
+    assert one.difference == pytest.approx(0.1) and math.isnan(one.p) and math.isnan(one.ci_low)
+    assert (one.n, one.df) == (1, 0)
+    assert stats.paired_test([], []).n == 0
+    with pytest.raises(ValueError, match="equally long"):
+        stats.paired_test([0.5, 0.6], [0.5])
+    with pytest.raises(ValueError, match="level"):
+        stats.paired_test([0.5, 0.6], [0.5, 0.7], level=95)
 
 
-def test_bootstrap_with_a_test_set_per_seed() -> None:
-    # Under `multi` the speaker split, and so the test utterances, change with the seed.
-    first, second = paired_seeds(30, (0.6, 0.9), 2, seed=3)
-    moved = stats.Paired(np.char.add(second.utterances.astype(str), "-b"), second.y, second.reference, second.other)
-    result = stats.paired_bootstrap([first, moved], 2, replicates=200)
-    assert (result.seeds, result.utterances) == (2, 60)
-    assert result.ci_low < result.difference < result.ci_high
+def test_paired_test_interval_is_clipped_to_possible_differences() -> None:
+    result = stats.paired_test([0.0, 1.0], [1.0, 0.1])  # differences +1 and -0.9: t(1) makes it +-7
+    assert (result.ci_low, result.ci_high) == (-1.0, 1.0)
+    assert result.p == pytest.approx(sp.ttest_rel([1.0, 0.1], [0.0, 1.0]).pvalue)
+
+
+def test_holm() -> None:
+    assert stats.holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    adjusted = stats.holm([0.02, math.nan, 0.5])
+    assert adjusted[0] == pytest.approx(0.04) and math.isnan(adjusted[1]) and adjusted[2] == pytest.approx(0.5)
+    assert stats.holm([0.6, 0.7]) == [1.0, 1.0]
+    assert stats.holm([]) == []
+
+
+def cell_rows(scores: np.ndarray) -> np.ndarray:
+    """The (seed, block) cells of scores (seeds, methods, blocks) as rows of a blocks x methods table."""
+    return np.asarray(scores).transpose(0, 2, 1).reshape(-1, np.shape(scores)[1])
+
+
+def test_ranking_of_the_demsar_example_with_one_seed() -> None:
+    result = stats.permutation_ranking(DEMSAR_AUC.T[None])
+    assert result.ranks == pytest.approx([3.143, 2.000, 2.893, 1.964], abs=5e-4)
+    # Demsar's 9.28 has no tie correction; mushroom (all 1.000) and lung cancer (two 0.583) have ties.
+    assert result.statistic == pytest.approx(sp.friedmanchisquare(*DEMSAR_AUC.T).statistic, rel=1e-12)
+    assert result.statistic > 9.28
+    # One seed: relabelling the methods moves everything, so nothing can be told apart from the models' luck.
+    assert (result.p, result.pairs, result.permutations) == (1.0, (), 1)
+    assert math.isfinite(result.cd) and result.cd > max(result.ranks) - min(result.ranks)
+    assert (result.seeds, result.methods, result.blocks) == (1, 4, 14)
+
+
+def test_ranking_statistic_matches_scipy_over_the_cells_with_ties() -> None:
+    scores = np.round(np.random.default_rng(3).normal(0.6, 0.02, size=(3, 5, 6)), 2)  # many ties
+    result = stats.permutation_ranking(scores)
+    assert result.statistic == pytest.approx(sp.friedmanchisquare(*cell_rows(scores).T).statistic, rel=1e-12)
+    assert result.ranks == pytest.approx(sp.rankdata(-cell_rows(scores), axis=1).mean(axis=0))
+    lower = stats.permutation_ranking(-scores, higher_is_better=False)
+    assert (lower.ranks, lower.statistic, lower.p) == (result.ranks, result.statistic, result.p)
+    flipped = stats.permutation_ranking(scores, higher_is_better=False)
+    assert flipped.ranks == pytest.approx([6 - r for r in result.ranks])
+
+
+def brute_force(scores: np.ndarray, alpha: float = 0.05) -> tuple[float, float]:
+    """p and CD from every relabelling of every seed (seed 0 included), with scipy's Friedman test per table."""
+    n_seeds, k, n_blocks = scores.shape
+    statistics, gaps = [], []
+    for orders in itertools.product(itertools.permutations(range(k)), repeat=n_seeds):
+        relabelled = np.stack([scores[s, list(order)] for s, order in enumerate(orders)])
+        rows = cell_rows(relabelled)
+        statistics.append(sp.friedmanchisquare(*rows.T).statistic)
+        ranks = sp.rankdata(-rows, axis=1).mean(axis=0)
+        gaps.append(np.ptp(ranks))
+    statistics, gaps = np.array(statistics), np.array(gaps)
+    p = np.mean(statistics >= statistics[0] - 1e-9)
+    step = 1 / (2 * n_seeds * n_blocks)
+    candidates = np.arange(0, k + step, step)
+    cd = min(g for g in candidates if np.mean(gaps >= g - 1e-9) < alpha)
+    return float(p), float(cd)
+
+
+def test_ranking_enumerates_small_permutation_sets_exactly() -> None:
+    rng = np.random.default_rng(5)
+    scores = rng.normal(0.6, 0.02, size=(4, 3, 4))
+    scores[:, 0] += 0.03  # method 0 better
+    result = stats.permutation_ranking(scores, alpha=0.2)
+    p, cd = brute_force(scores, alpha=0.2)
+    assert result.permutations == 6**3  # seed 0 keeps its labels: (3!)^(4 - 1)
+    assert result.p == pytest.approx(p) and result.cd == pytest.approx(cd)
+    assert result.p < 0.2 and result.pairs  # the effect is found, so the post-hoc is exercised
+    assert stats.permutation_ranking(scores, alpha=0.2, seed=99) == result  # exact: no randomness
+
+
+def test_ranking_pairs_follow_the_critical_difference() -> None:
+    rng = np.random.default_rng(1)
+    scores = rng.normal(0.6, 0.02, size=(5, 4, 6))
+    scores[:, 2] += 0.08
+    result = stats.permutation_ranking(scores, permutations=500)
+    assert result.permutations == 500 and result.p == pytest.approx(1 / 501)
+    assert result.ranks[2] == 1.0
+    assert {(0, 2), (1, 2), (2, 3)} <= set(result.pairs)
+    gaps = {(i, j): abs(result.ranks[i] - result.ranks[j]) for i in range(4) for j in range(i + 1, 4)}
+    assert set(result.pairs) == {pair for pair, gap in gaps.items() if gap >= result.cd - 1e-12}
+    # The diagram's bars join only methods that are not told apart.
+    order = sorted(range(4), key=lambda i: result.ranks[i])
+    for first, last in stats.cliques([result.ranks[i] for i in order], result.cd):
+        joined = sorted(order[first:last + 1])
+        assert not {(a, b) for a in joined for b in joined if a < b} & set(result.pairs)
+    assert result == stats.permutation_ranking(scores, permutations=500)  # seeded
+
+
+def test_ranking_lists_no_pairs_without_an_omnibus_rejection() -> None:
+    rng = np.random.default_rng(2)
+    scores = rng.normal(0.6, 0.02, size=(3, 4, 6))
+    result = stats.permutation_ranking(scores)
+    assert result.p >= 0.05 and result.pairs == ()
+
+
+def test_ranking_moves_whole_models() -> None:
+    # Identical methods; each trained model's luck is the same in every block. Ranking the seed means, every
+    # block agrees, so the classic Friedman test is sure the methods differ. With one seed per method no test
+    # can tell a method from its one model, and relabelling whole models says so: p = 1.
+    rng = np.random.default_rng(4)
+    luck = rng.normal(0, 0.02, size=(1, 5, 1))
+    scores = rng.uniform(0.5, 0.7, size=(1, 1, 8)) + luck
+    assert sp.friedmanchisquare(*scores[0]).pvalue < 1e-4
+    assert stats.permutation_ranking(scores).p == 1.0
+
+
+def test_ranking_degenerate_inputs() -> None:
+    tied = stats.permutation_ranking(np.full((3, 4, 5), 0.6))
+    assert (tied.statistic, tied.p, tied.pairs) == (0.0, 1.0, ())
+    assert tied.ranks == (2.5, 2.5, 2.5, 2.5) and math.isfinite(tied.cd)
+    two = stats.permutation_ranking(np.random.default_rng(0).normal(size=(4, 2, 3)))
+    assert two.methods == 2 and math.isfinite(two.statistic) and two.permutations == 8  # 2^(4 - 1), enumerated
+    for bad in (np.zeros((3, 1, 4)), np.zeros((3, 4)), np.zeros((0, 3, 4))):
+        with pytest.raises(ValueError, match="shape"):
+            stats.permutation_ranking(bad)
+    with pytest.raises(ValueError, match="finite"):
+        stats.permutation_ranking(np.array([[[0.5, math.nan], [0.6, 0.7]]]))
+
+
+def test_cliques_of_the_demsar_example() -> None:
+    # Demsar's average ranks, with his Nemenyi CDs at alpha 0.05 (1.25) and 0.10 (1.12): the bars of a diagram
+    ranks = [3.143, 2.000, 2.893, 1.964]
+    assert stats.cliques(ranks, 1.25) == [(0, 3)]  # 3.143 - 1.964 = 1.18 < 1.25
+    assert stats.cliques(ranks, 1.12) == [(0, 2), (2, 3)]
+    assert stats.cliques([1.0, 2.0, 3.0], 0.5) == []
