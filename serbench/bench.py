@@ -31,10 +31,12 @@ from serbench import __version__
 from serbench.cache import build_features
 from serbench.corpora.schema import Corpus, make_table
 from serbench.errors import SerbenchError
-from serbench.frontend import DEFAULT_CONFIG, segment_count, segment_spectrograms
-from serbench.fusion import fit_fused
+from serbench.frontends import make_frontend
+from serbench.frontends.base import FrontEnd
+from serbench.frontends.spectrogram import DEFAULT_SETTINGS, segment_count, segment_spectrograms
 from serbench.method import Method, TaskSpec, build_method, discover_methods
-from serbench.nn import preset as check_preset
+from serbench.methods.fusion import fit_fused
+from serbench.methods.paper import PRESETS
 from serbench.normalisation import Normalizer, fit_normalizer
 from serbench.training import Batch, FeatureBank, SegmentSet, fit
 
@@ -47,7 +49,7 @@ TASK = TaskSpec(classes=("low", "high"), domains={
     "speaker": tuple(f"s{i}" for i in range(8)),
     "corpus": ("iemocap", "msp-improv", "savee", "emodb"),
     "gender": ("F", "M"),
-    "language": ("en-US", "en-GB", "de-DE"),
+    "language": ("en", "de"),
 })
 
 
@@ -56,13 +58,14 @@ class BenchSetup:
     """What every pipeline gets: the settings and the synthetic training data, the same for every row."""
 
     device: torch.device
-    preset: str  # model preset of the timed method (serbench.nn.PRESETS)
+    preset: str  # model preset of the timed method (serbench.methods.paper.PRESETS)
     batch_size: int
     steps: int  # timed training steps per pipeline
     warmup: int  # untimed steps before them
     workers: int  # DataLoader workers of the conventional pipeline
     audio_minutes: float  # audio of the feature pass
     replicas: int  # runs trained together by the fused pipeline
+    frontend: FrontEnd  # the front-end of the feature pass (the training rows use the paper's segments)
     features: np.ndarray  # ((warmup + steps) * batch_size, 32, 129) float32, standard normal: one epoch
     emotion: np.ndarray  # (n,) int64 class index
     domains: dict[str, np.ndarray]  # TASK's domain name -> (n,) int64 label index
@@ -71,9 +74,10 @@ class BenchSetup:
     @classmethod
     def create(cls, tmp: Path, *, device: torch.device, preset: str = "paper", batch_size: int = 128,
                steps: int = 20, warmup: int = 3, workers: int = 2, audio_minutes: float = 10.0,
-               replicas: int = 6, seed: int = 0) -> BenchSetup:
+               replicas: int = 6, frontend: FrontEnd | None = None, seed: int = 0) -> BenchSetup:
         """Check the settings (a SerbenchError names the bad one) and draw the synthetic data from `seed`."""
-        check_preset(preset)
+        if preset not in PRESETS:
+            raise SerbenchError(f"--preset {preset}: unknown model preset", hint=f"use one of: {', '.join(PRESETS)}")
         for option, value, least in [("--batch-size", batch_size, 1), ("--steps", steps, 1),
                                      ("--warmup", warmup, 0), ("--workers", workers, 0),
                                      ("--replicas", replicas, 1)]:
@@ -84,7 +88,8 @@ class BenchSetup:
         rng = np.random.default_rng(seed)
         n = (warmup + steps) * batch_size
         return cls(device, preset, batch_size, steps, warmup, workers, audio_minutes, replicas,
-                   features=rng.standard_normal((n, *DEFAULT_CONFIG.shape), dtype=np.float32),
+                   frontend=frontend or make_frontend(),
+                   features=rng.standard_normal((n, *DEFAULT_SETTINGS.shape), dtype=np.float32),
                    emotion=rng.integers(len(TASK.classes), size=n),
                    domains={name: rng.integers(len(labels), size=n) for name, labels in TASK.domains.items()},
                    tmp=Path(tmp))
@@ -177,6 +182,7 @@ def report(setup: BenchSetup, results: dict[str, Measurement], load_average: tup
         "torch": torch.__version__, "serbench": __version__, "method": METHOD,
         "preset": setup.preset, "batch_size": setup.batch_size, "steps": setup.steps, "warmup": setup.warmup,
         "workers": setup.workers, "audio_minutes": setup.audio_minutes, "replicas": setup.replicas,
+        "frontend": setup.frontend.to_dict(), "frontend_hash": setup.frontend.hash(),
         "pipelines": {name: {"description": describe(name), "segments": m.segments, "seconds": m.seconds,
                              "segments_per_second": m.segments_per_second, "x_real_time": m.x_real_time,
                              "ratio_to_conventional": ratio[name], "peak_host_mib": m.peak_host_mib,
@@ -195,17 +201,17 @@ def speechlike_corpus(root: Path, minutes: float) -> Corpus:
     """A corpus of 16 kHz 16-bit WAVs of 4 s (a gliding tone under noise, so the spectrograms are not trivial),
     `minutes` long in all (at least one file); the same files for the same arguments."""
     rng = np.random.default_rng(0)
-    samples = int(UTTERANCE_SECONDS * DEFAULT_CONFIG.sample_rate)
-    t = np.arange(samples) / DEFAULT_CONFIG.sample_rate
+    samples = int(UTTERANCE_SECONDS * DEFAULT_SETTINGS.sample_rate)
+    t = np.arange(samples) / DEFAULT_SETTINGS.sample_rate
     rows = []
     for i in range(max(1, round(minutes * 60 / UTTERANCE_SECONDS))):
         tone = np.sin(2 * np.pi * (150 + (50 * i) % 200) * t * (1 + 0.1 * t))
         audio = 0.3 * tone + 0.05 * rng.standard_normal(samples)
         path = root / "wav" / f"utt{i:05d}.wav"
         path.parent.mkdir(parents=True, exist_ok=True)
-        sf.write(path, audio.astype(np.float32), DEFAULT_CONFIG.sample_rate, subtype="PCM_16")
+        sf.write(path, audio.astype(np.float32), DEFAULT_SETTINGS.sample_rate, subtype="PCM_16")
         rows.append({"utterance_id": f"utt{i:05d}", "path": str(path), "corpus": "bench", "speaker": "bench:s",
-                     "gender": "F", "language": "en-US", "emotion_code": "neu", "emotion": "neutral"})
+                     "gender": "F", "locale": "en-US", "emotion_code": "neu", "emotion": "neutral"})
     return Corpus("bench", root, make_table(rows))
 
 
@@ -230,7 +236,7 @@ def time_training(setup: BenchSetup, batches: Iterator[Batch], *, warmup: int | 
         batch = next(batches)
         method.update(batch, step / total)
         if step >= warmup:
-            segments += len(batch.segments)
+            segments += len(batch.inputs)
     _synchronize(setup.device)
     return Measurement(segments, time.perf_counter() - start, notes=notes)
 
@@ -242,20 +248,23 @@ def _synchronize(device: torch.device) -> None:
 
 def _on_device(segments: Tensor, emotion: Tensor, domains: dict[str, Tensor], device: torch.device) -> Batch:
     return Batch(segments.to(device, non_blocking=True), emotion.to(device, non_blocking=True),
-                 {name: labels.to(device, non_blocking=True) for name, labels in domains.items()})
+                 {name: labels.to(device, non_blocking=True) for name, labels in domains.items()},
+                 torch.arange(len(segments), device=device))
 
 
 @register_pipeline("features")
 def feature_pass(setup: BenchSetup) -> Measurement:
-    """the feature pass: WAV files -> complete feature cache (build_features)"""
+    """the feature pass: WAV files -> complete feature cache (build_features) of --frontend"""
     corpus = speechlike_corpus(setup.tmp / "features-corpus", setup.audio_minutes)
-    if setup.warmup:  # one untimed build first, into another cache root
-        build_features(corpus, cache_dir=setup.tmp / "features-warmup")
+    if setup.warmup:  # one untimed build first, into another cache root (a model front-end also loads here)
+        build_features(corpus, setup.frontend, cache_dir=setup.tmp / "features-warmup")
     start = time.perf_counter()
-    features = build_features(corpus, cache_dir=setup.tmp / "features-timed")
+    features = build_features(corpus, setup.frontend, cache_dir=setup.tmp / "features-timed")
     seconds = time.perf_counter() - start
-    return Measurement(features.meta["n_segments"], seconds, audio_seconds=features.meta["audio_seconds"],
-                       notes=f"{len(corpus.table)} WAVs of 4 s, in the page cache; default jobs; fsyncs included")
+    shape = " x ".join(map(str, setup.frontend.row_shape))
+    return Measurement(features.meta["n_rows"], seconds, audio_seconds=features.meta["audio_seconds"],
+                       notes=f"{setup.frontend.name} ({setup.frontend.kind}, rows {shape}); {len(corpus.table)} WAVs "
+                             f"of 4 s, in the page cache; default jobs; fsyncs included")
 
 
 class WavSegments(IterableDataset):
@@ -285,7 +294,7 @@ def conventional(setup: BenchSetup) -> Measurement:
     # The first steps are slow (allocation, kernel selection) while the workers fill their prefetch queues; those
     # ready batches would come free in the timed steps, so the warm-up also uses them up.
     warmup = setup.warmup + PREFETCH * setup.workers
-    per_file = segment_count(int(UTTERANCE_SECONDS * DEFAULT_CONFIG.sample_rate), DEFAULT_CONFIG)
+    per_file = segment_count(int(UTTERANCE_SECONDS * DEFAULT_SETTINGS.sample_rate), DEFAULT_SETTINGS)
     files = max(setup.workers, math.ceil((warmup + setup.steps) * setup.batch_size / per_file))
     corpus = speechlike_corpus(setup.tmp / "conventional", files * UTTERANCE_SECONDS / 60)
     paths = corpus.table["path"].tolist()
@@ -343,7 +352,7 @@ def resident(setup: BenchSetup) -> Measurement:
 
 @register_pipeline("fused")
 def fused(setup: BenchSetup) -> Measurement:
-    """a sweep as the harness trains it on a GPU (fusion.fit_fused): --replicas runs as one model"""
+    """a sweep as the harness trains it with --fuse (methods/fusion.py): --replicas runs as one model"""
     warm, timed = _harness_sets(setup)
     names = [FUSED_METHODS[r % len(FUSED_METHODS)] for r in range(setup.replicas)]
     seeds = list(range(setup.replicas))

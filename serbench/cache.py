@@ -1,8 +1,8 @@
-"""The feature cache: every corpus's segment spectrograms, computed once and memory-mapped by every run.
+"""The feature cache: every corpus's features from one front-end, computed once and memory-mapped by every run.
 
-Layout (docs/frontend.md): <cache root>/features/<corpus>-<key>/ holding features.npy (segments, frames,
-bins) float32, index.parquet (utterance_id, start, stop: the utterance's rows of features.npy),
-skipped.json and meta.json. The key hashes the front-end settings and a stat fingerprint of the input
+Layout (docs/frontends.md): <cache root>/features/<corpus>-<key>/ holding features.npy (rows, *row shape)
+float32, index.parquet (utterance_id, start, stop: the utterance's rows of features.npy), skipped.json and
+meta.json. The key hashes the front-end and its settings and a stat fingerprint of the input
 (relative path, size and mtime_ns of every audio file with its utterance id, the labels table, the
 corpus's read problems), so any change selects a new directory. A cache is built in a temporary
 directory next to the final one and renamed into place, so readers only ever see complete caches.
@@ -33,7 +33,8 @@ from serbench.corpora import problems_error
 from serbench.corpora.schema import Corpus
 from serbench.errors import Problem, SerbenchError
 from serbench.files import pid_alive, publish_dir
-from serbench.frontend import DEFAULT_CONFIG, FrontendConfig, check_config, segment_count, segment_spectrograms
+from serbench.frontends import make_frontend
+from serbench.frontends.base import FrontEnd
 from serbench.normalisation import Moments, segment_moments
 
 CACHE_FORMAT = 1  # bump when the files of a cache change meaning; it is part of every key
@@ -81,8 +82,8 @@ class FeatureSet:
         return cls(path, np.load(path / "features.npy", mmap_mode="r"), pd.read_parquet(path / "index.parquet"),
                    problems, json.loads((path / "meta.json").read_text()))
 
-    def segments(self, utterance_id: str) -> np.ndarray:
-        """The segments (n, frames, bins) of one utterance."""
+    def utterance_rows(self, utterance_id: str) -> np.ndarray:
+        """The rows (n, *row shape) of one utterance."""
         start, stop = self._range(utterance_id)
         return self.features[start:stop]
 
@@ -91,6 +92,12 @@ class FeatureSet:
         ranges = [self._range(u) for u in utterance_ids]
         return np.concatenate([np.arange(start, stop) for start, stop in ranges] or [np.zeros(0, np.int64)])
 
+    @property
+    def feature_shape(self) -> tuple[int, ...]:
+        """The axes of a row that normalisation treats as features: all of a vector's, else the last one."""
+        row = tuple(self.features.shape[1:])
+        return row if self.meta.get("kind") == "vectors" else row[-1:]
+
     def moments(self, utterance_ids: Iterable[str]) -> Moments:
         """Each utterance's feature moments (frames, mean and squared deviations per bin), in the order given:
         what normalisation statistics are merged from. One pass over the cache, on first use."""
@@ -98,7 +105,7 @@ class FeatureSet:
             counts = (self.index["stop"] - self.index["start"]).to_numpy()
             owner = np.repeat(np.arange(len(self.index)), counts)
             self._moments = segment_moments(self.features, self.rows(self.index["utterance_id"]), owner,
-                                            len(self.index))
+                                            len(self.index), feature_dims=len(self.feature_shape))
         position = self._position(utterance_ids)
         return Moments(self._moments.count[position], self._moments.mean[position], self._moments.m2[position])
 
@@ -118,29 +125,31 @@ class FeatureSet:
                                 hint="it was skipped as bad audio, or belongs to another corpus") from None
 
 
-def build_features(corpus: Corpus, config: FrontendConfig = DEFAULT_CONFIG, *,
+def build_features(corpus: Corpus, frontend: FrontEnd | None = None, *,
                    cache_dir: str | Path | None = None, skip_bad: bool = False, jobs: int | None = None,
                    progress: Progress | None = None) -> FeatureSet:
-    """The features of `corpus`: from the cache when its key matches, else computed and cached.
+    """The features of `corpus` from `frontend` (default: the paper's spectrogram): from the cache when its key
+    matches, else computed and cached.
 
-    Bad audio (unreadable, empty, truncated, non-finite) raises one error naming every such file, or with
-    skip_bad=True leaves those utterances out and lists them in the returned skip list. `jobs` threads
-    (default: one per core) share the work; `progress(done_seconds, total_seconds)` is called as it goes.
+    Bad audio (unreadable, empty, truncated, non-finite, or giving non-finite features) raises one error naming
+    every such file, or with skip_bad=True leaves those utterances out and lists them in the returned skip list.
+    `jobs` threads (default: one per core) share the work where the front-end allows it;
+    `progress(done_seconds, total_seconds)` is called as it goes.
     """
-    check_config(config)
+    frontend = frontend or make_frontend()
     if corpus.table["utterance_id"].duplicated().any():
         duplicate = corpus.table.loc[corpus.table["utterance_id"].duplicated(), "utterance_id"].iloc[0]
         raise SerbenchError(f"utterance id {duplicate!r} appears twice in corpus {corpus.name}", path=corpus.root,
                             hint="give every utterance a unique id")
     features_dir = cache_root(cache_dir) / "features"
-    final = features_dir / f"{re.sub(r'[^A-Za-z0-9_.-]', '_', corpus.name)}-{cache_key(corpus, config)}"
+    final = features_dir / f"{re.sub(r'[^A-Za-z0-9_.-]', '_', corpus.name)}-{cache_key(corpus, frontend)}"
     if not final.is_dir():
         temp = features_dir / f"{TEMP_PREFIX}{os.getpid()}-{_host_tag()}-{secrets.token_hex(4)}-{final.name}"
         try:
             features_dir.mkdir(parents=True, exist_ok=True)
             clean_stale_temp_dirs(features_dir)
             temp.mkdir()
-            _build_into(temp, corpus, config, skip_bad=skip_bad, jobs=jobs, progress=progress)
+            _build_into(temp, corpus, frontend, skip_bad=skip_bad, jobs=jobs, progress=progress)
             publish_dir(temp, final)  # if another builder got there first, theirs is kept
         except OSError as error:  # reading audio is handled inside; this is the cache's own disk
             raise SerbenchError(f"cannot write the feature cache ({error.strerror or error})",
@@ -156,7 +165,7 @@ def build_features(corpus: Corpus, config: FrontendConfig = DEFAULT_CONFIG, *,
     return features
 
 
-def cache_key(corpus: Corpus, config: FrontendConfig) -> str:
+def cache_key(corpus: Corpus, frontend: FrontEnd) -> str:
     """The cache key: cheap to recompute (file stats, no audio read), different whenever an input differs."""
     files = []
     for utterance_id, path in zip(corpus.table["utterance_id"], corpus.table["path"], strict=True):
@@ -166,7 +175,7 @@ def cache_key(corpus: Corpus, config: FrontendConfig) -> str:
         except OSError:
             size, mtime = -1, -1  # missing: the build reports it; a file appearing later changes the key
         files.append((_relative(path, corpus.root), utterance_id, size, mtime))
-    text = json.dumps({"format": CACHE_FORMAT, "config": config.hash(), "files": sorted(files),
+    text = json.dumps({"format": CACHE_FORMAT, "config": frontend.hash(), "files": sorted(files),
                        "labels": labels_fingerprint(corpus.table),
                        "problems": [(_relative(p.path, corpus.root), p.line, p.message) for p in corpus.problems]})
     return hashlib.sha256(text.encode()).hexdigest()[:16]
@@ -185,7 +194,7 @@ def clean_stale_temp_dirs(features_dir: Path) -> None:
             shutil.rmtree(temp, ignore_errors=True)
 
 
-def _build_into(temp: Path, corpus: Corpus, config: FrontendConfig, *, skip_bad: bool, jobs: int | None,
+def _build_into(temp: Path, corpus: Corpus, frontend: FrontEnd, *, skip_bad: bool, jobs: int | None,
                 progress: Progress | None) -> None:
     paths = corpus.table["path"].tolist()
     ids = corpus.table["utterance_id"].tolist()
@@ -193,14 +202,14 @@ def _build_into(temp: Path, corpus: Corpus, config: FrontendConfig, *, skip_bad:
     lengths: dict[int, int] = {}
     for row, path in enumerate(paths):
         try:
-            lengths[row] = audio_length(path, config.sample_rate)
+            lengths[row] = audio_length(path, frontend.sample_rate)
         except SerbenchError as error:
             problems[row] = Problem(str(path), error.message)
-    starts, total_segments = _layout(lengths, config)
-    if total_segments == 0:
+    starts, total_rows = _layout(lengths, frontend)
+    if total_rows == 0:
         raise _nothing_left(corpus, problems)
     digests: dict[int, str] = {}
-    outcomes = _compute(temp / "features.npy", paths, lengths, starts, total_segments, config, jobs, progress)
+    outcomes = _compute(temp / "features.npy", paths, lengths, starts, total_rows, frontend, jobs, progress)
     for row, outcome in outcomes.items():
         if isinstance(outcome, Problem):
             problems[row] = outcome
@@ -212,12 +221,12 @@ def _build_into(temp: Path, corpus: Corpus, config: FrontendConfig, *, skip_bad:
     if len(good) < len(lengths):  # files that failed only while decoding: drop their rows
         if not good:
             raise _nothing_left(corpus, problems)
-        _compact(temp / "features.npy", [(starts[row], segment_count(lengths[row], config)) for row in good])
-        starts, total_segments = _layout({row: lengths[row] for row in good}, config)
+        _compact(temp / "features.npy", [(starts[row], frontend.rows(lengths[row])) for row in good])
+        starts, total_rows = _layout({row: lengths[row] for row in good}, frontend)
 
     index = pd.DataFrame({"utterance_id": [ids[row] for row in good],
                           "start": [starts[row] for row in good],
-                          "stop": [starts[row] + segment_count(lengths[row], config) for row in good]})
+                          "stop": [starts[row] + frontend.rows(lengths[row]) for row in good]})
     index.to_parquet(temp / "index.parquet", index=False)
     skipped = {"corpus": [p.as_dict() for p in corpus.problems],
                "audio": [problems[row].as_dict() for row in sorted(problems)]}
@@ -228,13 +237,15 @@ def _build_into(temp: Path, corpus: Corpus, config: FrontendConfig, *, skip_bad:
         "format": CACHE_FORMAT,
         "corpus": corpus.name,
         "root": str(corpus.root),
-        "config": config.to_dict(),
-        "config_hash": config.hash(),
-        "shape": [total_segments, *config.shape],
+        "frontend": frontend.name,
+        "kind": frontend.kind,
+        "config": frontend.to_dict(),
+        "config_hash": frontend.hash(),
+        "shape": [total_rows, *frontend.row_shape],
         "n_utterances": len(good),
-        "n_segments": total_segments,
+        "n_rows": total_rows,
         "n_skipped": len(problems),
-        "audio_seconds": sum(lengths[row] for row in good) / config.sample_rate,
+        "audio_seconds": sum(lengths[row] for row in good) / frontend.sample_rate,
         "audio_fingerprint": audio_fingerprint,
         "labels_fingerprint": labels,
         "content_fingerprint": hashlib.sha256(f"{audio_fingerprint}\n{labels}".encode()).hexdigest(),
@@ -245,23 +256,25 @@ def _build_into(temp: Path, corpus: Corpus, config: FrontendConfig, *, skip_bad:
     (temp / "meta.json").write_text(json.dumps(meta, indent=1))
 
 
-def _compute(target: Path, paths: list[str], lengths: dict[int, int], starts: dict[int, int], total_segments: int,
-             config: FrontendConfig, jobs: int | None, progress: Progress | None) -> dict[int, str | Problem]:
-    """Fill `target` (a new features.npy) with every row's segments; per row, the sha256 of its file's bytes
-    or the Problem that kept it out. Each file is read once: the same bytes are hashed and decoded."""
+def _compute(target: Path, paths: list[str], lengths: dict[int, int], starts: dict[int, int], total_rows: int,
+             frontend: FrontEnd, jobs: int | None, progress: Progress | None) -> dict[int, str | Problem]:
+    """Fill `target` (a new features.npy) with every utterance's rows; per utterance (a row of the corpus table),
+    the sha256 of its file's bytes or the Problem that kept it out. Each file is read once: the same bytes are
+    hashed and decoded. A front-end that batches (a neural model) gets batch_size utterances at a time."""
     features = np.lib.format.open_memmap(target, mode="w+", dtype=np.float32,
-                                         shape=(total_segments, *config.shape))
+                                         shape=(total_rows, *frontend.row_shape))
     if hasattr(os, "posix_fallocate"):  # reserve the blocks: a full disk is an error here, not a SIGBUS later
         with open(target, "rb+") as file:
             os.posix_fallocate(file.fileno(), 0, os.fstat(file.fileno()).st_size)
 
     def compute(rows: list[int]) -> list[tuple[int, str | Problem]]:
         results: list[tuple[int, str | Problem]] = []
+        decoded: list[tuple[int, str, np.ndarray]] = []
         for row in rows:
             path = paths[row]
             try:
                 data = Path(path).read_bytes()
-                audio = decode_audio(data, path, config.sample_rate)
+                audio = decode_audio(data, path, frontend.sample_rate)
             except OSError as error:
                 results.append((row, Problem(str(path), f"cannot read audio file ({error.strerror})")))
                 continue
@@ -272,53 +285,63 @@ def _compute(target: Path, paths: list[str], lengths: dict[int, int], starts: di
                 results.append((row, Problem(str(path), f"the header promises {lengths[row]} samples but "
                                                         f"{len(audio)} decode: the file is truncated")))
                 continue
-            n = segment_count(lengths[row], config)
-            segment_spectrograms(audio, config, out=features[starts[row]:starts[row] + n])
-            results.append((row, hashlib.sha256(data).hexdigest()))
+            decoded.append((row, hashlib.sha256(data).hexdigest(), audio))
+        decoded.sort(key=lambda item: len(item[2]))  # batches of similar lengths: little padding
+        for begin in range(0, len(decoded), frontend.batch_size):
+            part = decoded[begin:begin + frontend.batch_size]
+            outs = [features[starts[row]:starts[row] + frontend.rows(lengths[row])] for row, _, _ in part]
+            frontend.compute_batch([audio for _, _, audio in part], outs)
+            for (row, digest, _), out in zip(part, outs, strict=True):
+                if np.isfinite(out).all():
+                    results.append((row, digest))
+                else:  # e.g. float samples near 1e18: garbage in a model, never a feature
+                    results.append((row, Problem(paths[row], f"the {frontend.name} front-end gave NaN or infinite "
+                                                             "features for this audio (extreme sample values?)")))
         return results
 
     outcomes: dict[int, str | Problem] = {}
-    total_seconds, done_seconds = sum(lengths.values()) / config.sample_rate, 0.0
-    for rows, results in _run_chunks(compute, sorted(lengths), jobs):
+    total_seconds, done_seconds = sum(lengths.values()) / frontend.sample_rate, 0.0
+    for rows, results in _run_chunks(compute, sorted(lengths), jobs if frontend.threads else 1,
+                                     max(1, frontend.batch_size)):
         outcomes.update(results)
-        done_seconds += sum(lengths[row] for row in rows) / config.sample_rate
+        done_seconds += sum(lengths[row] for row in rows) / frontend.sample_rate
         if progress is not None:
             progress(done_seconds, total_seconds)
     features.flush()
     return outcomes
 
 
-def _layout(lengths: dict[int, int], config: FrontendConfig) -> tuple[dict[int, int], int]:
-    """Each row's first segment in features.npy (rows in table order), and the number of segments."""
+def _layout(lengths: dict[int, int], frontend: FrontEnd) -> tuple[dict[int, int], int]:
+    """Each utterance's first row in features.npy (utterances in table order), and the number of rows."""
     starts, total = {}, 0
     for row in sorted(lengths):
         starts[row] = total
-        total += segment_count(lengths[row], config)
+        total += frontend.rows(lengths[row])
     return starts, total
 
 
-def _run_chunks(compute: Callable[[list[int]], list], rows: list[int], jobs: int | None):
-    """Yield (chunk, compute(chunk)) over chunks of `rows`, on `jobs` threads.
+def _run_chunks(compute: Callable[[list[int]], list], rows: list[int], jobs: int | None, least: int = 1):
+    """Yield (chunk, compute(chunk)) over chunks of `rows` (at least `least` each), on `jobs` threads.
 
     Threads, not processes: reading, decoding, hashing and the FFTs all release the GIL, and threads start
     in microseconds where spawned processes take seconds to import torch. torch is held to one intra-op
     thread meanwhile: its thread team on these small ops is slow, and very slow when a core is busy.
     """
     jobs = max(1, jobs or _usable_cores())
-    size = max(1, min(64, len(rows) // (jobs * 16)))
+    size = max(least, min(64, len(rows) // (jobs * 16)))
     chunks = [rows[i:i + size] for i in range(0, len(rows), size)]
+    if jobs == 1:  # torch keeps its threads: a front-end that cannot share (a neural model) uses them itself
+        for chunk in chunks:
+            yield chunk, compute(chunk)
+        return
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        if jobs == 1:
-            for chunk in chunks:
-                yield chunk, compute(chunk)
-        else:
-            pool = ThreadPoolExecutor(jobs, initializer=torch.set_num_threads, initargs=(1,))
-            try:
-                yield from zip(chunks, pool.map(compute, chunks), strict=True)
-            finally:
-                pool.shutdown(cancel_futures=True)  # on an error or Ctrl-C, do not finish the queued chunks
+        pool = ThreadPoolExecutor(jobs, initializer=torch.set_num_threads, initargs=(1,))
+        try:
+            yield from zip(chunks, pool.map(compute, chunks), strict=True)
+        finally:
+            pool.shutdown(cancel_futures=True)  # on an error or Ctrl-C, do not finish the queued chunks
     finally:
         torch.set_num_threads(threads)
 

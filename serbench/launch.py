@@ -22,9 +22,10 @@ from rich.table import Table
 
 from serbench.errors import SerbenchError
 from serbench.files import stable_hash, write_atomic
-from serbench.runner import RunSpec, Sweep, SweepConfig, fuse_width, plan, work
+from serbench.runner import RunSpec, Sweep, SweepConfig, check_fuse, plan, work
 from serbench.store import ResultsStore, cycle_rows, json_bytes, score_rows
 from serbench.synth import SYNTHETIC_EXPLANATION, SYNTHETIC_LABEL
+from serbench.training import choose_device
 
 LAUNCHERS = ("local", "slurm")
 
@@ -33,7 +34,8 @@ def run(methods: str | list[str], protocol: str, *, tasks: list[str] | None = No
         data: str | None = None, results: str | Path = "results", jobs: int = 1, launcher: str = "local",
         device: str = "auto", preset: str | None = None, epochs: int | None = None,
         hp: Mapping[str, str] | None = None, plugins: list[str] | None = None, skip_bad: bool = False,
-        cache: str | None = None, fuse: int | None = None, slurm: Mapping | None = None,
+        cache: str | None = None, fuse: int = 1, frontend: str | None = None,
+        frontend_settings: Mapping[str, str] | None = None, slurm: Mapping | None = None,
         console: Console | None = None) -> pd.DataFrame:
     """Run a sweep from Python (e.g. a notebook) and return its records, one row per run and test corpus.
 
@@ -45,7 +47,8 @@ def run(methods: str | list[str], protocol: str, *, tasks: list[str] | None = No
         tasks=tuple(tasks or ()), seeds=tuple(range(seeds)) if isinstance(seeds, int) else tuple(seeds),
         data=None if data is None else str(data), results=str(results), device=device, preset=preset,
         epochs=epochs, hp=dict(hp or {}), plugins=tuple(str(p) for p in plugins or ()), skip_bad=skip_bad,
-        cache=None if cache is None else str(cache), fuse=fuse)
+        cache=None if cache is None else str(cache), fuse=fuse, frontend=frontend,
+        frontend_settings=dict(frontend_settings or {}))
     return launch(config, jobs=jobs, launcher=launcher, slurm=slurm, console=console or Console(quiet=True))
 
 
@@ -55,7 +58,8 @@ def launch(config: SweepConfig, *, jobs: int = 1, launcher: str = "local", slurm
         raise SerbenchError(f"unknown launcher {launcher!r}", hint=f"use one of: {', '.join(LAUNCHERS)}")
     if jobs < 1:
         raise SerbenchError(f"--jobs {jobs}: needs at least one worker")
-    fuse_width(config.fuse, config.device)  # a bad --fuse or --device fails here, before any work
+    check_fuse(config.fuse)  # a bad --fuse or --device fails here, before any work
+    choose_device(config.device)
     config = config.absolute()
     with console.status("loading data") as status:
         sweep = plan(config, progress=lambda what: status.update(what))
@@ -230,7 +234,8 @@ def status(results: str | Path) -> dict:
             runs[run["run_id"]] = run
     for run_id in store.done_ids() - set(runs):  # runs of sweeps whose plan was removed
         record = store.record(run_id)
-        runs[run_id] = {"run_id": run_id, **{k: record[k] for k in ("method", "protocol", "fold", "task", "seed")}}
+        runs[run_id] = {"run_id": run_id, **{k: getattr(record, k) for k in ("method", "protocol", "fold", "task",
+                                                                               "seed")}}
     listed = []
     order = ("method", "protocol", "fold", "task", "seed")
     for run_id, run in sorted(runs.items(), key=lambda item: tuple(item[1][key] for key in order)):

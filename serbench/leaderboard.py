@@ -35,22 +35,25 @@ import pandas as pd
 from serbench import stats
 from serbench.errors import SerbenchError
 from serbench.files import stable_hash, write_atomic
+from serbench.frontends import DEFAULT_FRONTEND
+from serbench.record import RunRecord
 from serbench.store import ResultsStore, cycle_rows
 from serbench.synth import SYNTHETIC_EXPLANATION, SYNTHETIC_LABEL
 
-REFERENCE = "baseline_s"
+# The reference of each page: the first of these with runs on it (each front-end's own baseline: the paper's
+# baseline on segments, eGeMAPS + logistic regression on functionals, the SSL MLP on SSL features).
+REFERENCES = ("baseline_s", "egemaps_lr", "ssl_mlp")
 SYNTHETIC_BANNER = f"> **{SYNTHETIC_LABEL}**: {SYNTHETIC_EXPLANATION}."
-RECORD_KEYS = ("method", "protocol", "fold", "task", "seed", "classes", "scores", "synthetic", "identity")
-IDENTITY_KEYS = ("data", "frontend", "protocol", "hparams", "serbench")
 
 
 @dataclass
 class Page:
-    """The runs of one (protocol, task) and what is computed from them."""
+    """The runs of one (protocol, task, front-end) and what is computed from them."""
 
     protocol: str
     task: str
-    records: list[dict]
+    frontend: str
+    records: list[RunRecord]
     columns: list[str]  # the test corpora, in the protocol's order
     methods: list[str]
     cycles: pd.DataFrame  # store.cycle_rows of the records, complete seed cycles only
@@ -59,12 +62,14 @@ class Page:
 
     @property
     def name(self) -> str:
-        return f"{slug(self.protocol)}-{slug(self.task)}"
+        """<protocol>-<task>, and -<front-end> for any but the default (so the paper's pages keep their names)."""
+        suffix = "" if self.frontend == DEFAULT_FRONTEND else f"-{slug(self.frontend)}"
+        return f"{slug(self.protocol)}-{slug(self.task)}{suffix}"
 
     @property
     def setting(self) -> dict:
         """The protocol's content, as its runs recorded it."""
-        return self.records[0]["identity"]["protocol"]
+        return self.records[0].identity["protocol"]
 
 
 def escape_md(text: str) -> str:
@@ -93,48 +98,33 @@ def number(value: float, digits: int = 2) -> str:
 
 # --- reading and checking the store ---------------------------------------------------------------------------
 
-def load_records(store: ResultsStore, protocol: str | None = None, task: str | None = None) -> list[dict]:
-    """Every finished run's record (in run-id order), optionally of one protocol and task, checked for the keys
-    a leaderboard needs."""
+def load_records(store: ResultsStore, protocol: str | None = None, task: str | None = None) -> list[RunRecord]:
+    """Every finished run's record (in run-id order, each checked as it is read), optionally of one protocol and
+    task."""
     if not store.runs.is_dir() or not store.done_ids():
         raise SerbenchError("no finished runs in this results folder", path=store.root,
                             hint="run a sweep first (`serbench run ...`), or point --results at its folder")
-    records, chosen = [], []
-    for run_id in sorted(store.done_ids()):
-        path = store.runs / run_id / "record.json"
-        try:
-            record = store.record(run_id)
-        except (OSError, ValueError) as error:
-            raise SerbenchError(f"cannot read the run record ({error})", path=path,
-                                hint="delete the run's folder and run the sweep again to redo it") from None
-        missing = [k for k in RECORD_KEYS if k not in record]
-        missing += [f"identity.{k}" for k in IDENTITY_KEYS if k not in record.get("identity", {})]
-        if missing:
-            raise SerbenchError(f"the run record lacks {', '.join(missing)} (written by another serbench version?)",
-                                path=path, hint="delete the run's folder and run the sweep again to redo it")
-        record["run_id"] = run_id
-        records.append(record)
-        if (protocol is None or record["protocol"] == protocol) and (task is None or record["task"] == task):
-            chosen.append(record)
+    records = [store.record(run_id) for run_id in sorted(store.done_ids())]
+    chosen = [r for r in records if (protocol is None or r.protocol == protocol) and (task is None or r.task == task)]
     if not chosen:
-        present = sorted({f"{r['protocol']}/{r['task']}" for r in records})
+        present = sorted({f"{r.protocol}/{r.task}" for r in records})
         raise SerbenchError(f"no finished runs of protocol {protocol or 'any'}, task {task or 'any'}",
                             path=store.root, hint=f"the store holds: {', '.join(present)}")
     return chosen
 
 
-def configuration(record: Mapping) -> dict:
+def configuration(record: RunRecord) -> dict:
     """What must be equal for two runs to share a table: data fingerprints, front-end, protocol content."""
-    identity = record["identity"]
+    identity = record.identity
     protocol = stable_hash(identity["protocol"])
     return {"data": dict(identity["data"]), "frontend": identity["frontend"], "protocol": protocol}
 
 
-def configuration_id(record: Mapping) -> str:
+def configuration_id(record: RunRecord) -> str:
     return stable_hash(configuration(record), 8)
 
 
-def select_configuration(records: list[dict], config: str | None) -> list[dict]:
+def select_configuration(records: list[RunRecord], config: str | None) -> list[RunRecord]:
     """The records of configuration `config` (an id or its prefix); without one, each protocol's runs must
     share a single configuration, or the error says which settings differ and how to select."""
     if config is not None:
@@ -144,50 +134,51 @@ def select_configuration(records: list[dict], config: str | None) -> list[dict]:
             raise SerbenchError(f"--config {config}: no run has this configuration",
                                 hint=f"configurations present: {', '.join(present)}")
         return select_configuration(chosen, None)  # an ambiguous prefix may still match several
-    for protocol in sorted({r["protocol"] for r in records}):
-        runs = [r for r in records if r["protocol"] == protocol]
+    for protocol, frontend in sorted({(r.protocol, r.frontend) for r in records}):
+        runs = [r for r in records if (r.protocol, r.frontend) == (protocol, frontend)]
         ids = sorted({configuration_id(r) for r in runs})
         if len(ids) > 1:
-            raise SerbenchError(f"protocol {protocol}: its runs use {len(ids)} different configurations, which a "
-                                f"leaderboard never mixes:\n" + describe_configurations(runs),
+            raise SerbenchError(f"protocol {protocol} with the {frontend} front-end: its runs use {len(ids)} different "
+                                f"configurations, which a leaderboard never mixes:\n" + describe_configurations(runs),
                                 hint="select one with --config ID, or keep each configuration's runs in its own "
                                      "results folder")
     return records
 
 
-def describe_configurations(records: list[dict]) -> str:
+def describe_configurations(records: list[RunRecord]) -> str:
     """One line per configuration: its id, its runs' methods, and the settings that differ from the others."""
     configs = {configuration_id(r): configuration(r) for r in records}
     settings: dict[str, dict[str, str]] = {}
     for cid, conf in configs.items():
         flat = {f"data fingerprint of {c}": f[:12] for c, f in conf["data"].items()}
-        settings[cid] = {**flat, "front-end configuration": conf["frontend"], "protocol content": conf["protocol"]}
+        settings[cid] = {**flat, "front-end configuration": conf["frontend"]["hash"],
+                         "protocol content": conf["protocol"]}
     keys = sorted({k for s in settings.values() for k in s})
     differing = [k for k in keys if len({s.get(k, "(absent)") for s in settings.values()}) > 1]
     lines = []
     for cid in sorted(configs):
-        methods = sorted({r["method"] for r in records if configuration_id(r) == cid})
+        methods = sorted({r.method for r in records if configuration_id(r) == cid})
         runs = sum(configuration_id(r) == cid for r in records)
         values = ", ".join(f"{k} {settings[cid].get(k, '(absent)')}" for k in differing)
         lines.append(f"  --config {cid}: {runs} runs ({', '.join(methods)}); {values}")
     return "\n".join(lines)
 
 
-def check_duplicates(records: list[dict]) -> None:
+def check_duplicates(records: list[RunRecord]) -> None:
     """Two finished runs of one method, fold, task and seed are variants (other hyperparameters or serbench
     version): a table cannot hold both."""
-    seen: dict[tuple, dict] = {}
+    seen: dict[tuple, RunRecord] = {}
     for record in records:
-        key = (record["protocol"], record["fold"], record["task"], record["method"], record["seed"])
+        key = (record.protocol, record.frontend, record.fold, record.task, record.method, record.seed)
         if key in seen:
             first = seen[key]
-            a, b = first["identity"], record["identity"]
+            a, b = first.identity, record.identity
             differ = sorted({f"hparams.{k}" for k in set(a["hparams"]) | set(b["hparams"])
                              if a["hparams"].get(k) != b["hparams"].get(k)}
-                            | {k for k in ("serbench",) if a[k] != b[k]})
+                            | {k for k in ("serbench", "code") if a.get(k) != b.get(k)})
             raise SerbenchError(
-                f"runs {first['run_id']} and {record['run_id']} are both {record['method']} "
-                f"{record['protocol']} {record['task']} seed {record['seed']}, differing in "
+                f"runs {first.run_id} and {record.run_id} are both {record.method} "
+                f"{record.protocol} {record.task} seed {record.seed}, differing in "
                 f"{', '.join(differ) or 'their identity'}",
                 hint="keep one variant per results folder (move the other run folders out of runs/), or give "
                      "the variant its own method name")
@@ -196,11 +187,11 @@ def check_duplicates(records: list[dict]) -> None:
 
 # --- aggregation ------------------------------------------------------------------------------------------------
 
-def aggregate(records: Sequence[Mapping]) -> pd.DataFrame:
-    """Per (protocol, task, method, test corpus): UA mean, std, 95% CI and n over seeds (each seed's UA pooled
-    over the protocol's folds; complete seed cycles only); WA and macro-F1 means alongside."""
+def aggregate(records: Sequence[RunRecord]) -> pd.DataFrame:
+    """Per (protocol, task, front-end, method, test corpus): UA mean, std, 95% CI and n over seeds (each seed's
+    UA pooled over the protocol's folds; complete seed cycles only); WA and macro-F1 means alongside."""
     rows = []
-    keys = ["protocol", "task", "method", "corpus"]
+    keys = ["protocol", "task", "frontend", "method", "corpus"]
     cycles = cycle_rows(records)
     for key, group in cycles[cycles["complete"]].groupby(keys, sort=True):
         ua = stats.summarize(group.sort_values("seed")["ua"].tolist())
@@ -210,14 +201,14 @@ def aggregate(records: Sequence[Mapping]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def build_page(protocol: str, task: str, records: list[dict], reference: str) -> Page:
+def build_page(protocol: str, task: str, frontend: str, records: list[RunRecord], reference: str) -> Page:
     """A page's runs, columns (the protocol's test corpora in its own order) and methods (reference first)."""
     cycles = cycle_rows(records)
     present = set(cycles["corpus"])
-    columns = [c for c in records[0]["identity"]["protocol"]["test_corpora"] if c in present]
+    columns = [c for c in records[0].identity["protocol"]["test_corpora"] if c in present]
     methods = sorted(set(cycles["method"]), key=lambda m: (m != reference, m))
-    return Page(protocol, task, records, columns, methods, cycles[cycles["complete"]].reset_index(drop=True),
-                int((~cycles["complete"]).sum()))
+    return Page(protocol, task, frontend, records, columns, methods,
+                cycles[cycles["complete"]].reset_index(drop=True), int((~cycles["complete"]).sum()))
 
 
 def cell_scores(page: Page, method: str, corpus: str) -> pd.DataFrame:
@@ -379,7 +370,7 @@ def page_confusions(page: Page, method: str) -> bytes | None:
         rows = cell_scores(page, method, corpus)
         if len(rows):
             panels.append((corpus, np.sum([np.asarray(m) for m in rows["confusion"]], axis=0), len(rows)))
-    return confusion_figure(method, page.records[0]["classes"], panels) if panels else None
+    return confusion_figure(method, page.records[0].classes, panels) if panels else None
 
 
 # --- markdown -----------------------------------------------------------------------------------------------------
@@ -430,8 +421,8 @@ def ranking_section(blocks: list[Block], methods: Sequence[str], figure: str,
     result = stats.permutation_ranking(scores, seed=draw_seed)
     ranks = dict(zip(complete, result.ranks, strict=True))
     lines += [f"Blocks: {', '.join(escape_md(name) for name, _ in blocks)} ({result.blocks}); methods: "
-              f"{result.methods}; seeds in common: {result.seeds}. Each seed's runs rank the methods in each block (1 = "
-              f"best, ties share the mean rank); a method's average rank is over those seed x block cells.", ""]
+              f"{result.methods}; seeds in common: {result.seeds}. Each seed's runs rank the methods in each block "
+              f"(1 = best, ties share the mean rank); a method's average rank is over those seed x block cells.", ""]
     lines += table(["method", "average rank"],
                    [[escape_md(m), f"{ranks[m]:.3f}"] for m in sorted(complete, key=lambda m: (ranks[m], m))])
     pairs = [f"{escape_md(complete[a])} vs {escape_md(complete[b])}" for a, b in result.pairs]
@@ -455,12 +446,14 @@ def ranking_section(blocks: list[Block], methods: Sequence[str], figure: str,
 def page_markdown(page: Page, reference: str, command: str) -> tuple[str, dict[str, bytes]]:
     """The markdown of one page and its figures (relative path -> PNG bytes)."""
     figures: dict[str, bytes] = {}
-    synthetic = any(r["synthetic"] for r in page.records)
+    synthetic = any(r.synthetic for r in page.records)
     setting = page.setting
     lines = [SYNTHETIC_BANNER, ""] if synthetic else []
-    lines += [f"# {escape_md(page.protocol)} / {escape_md(page.task)}: {title_setting(setting)}", "",
-              f"Protocol **{escape_md(page.protocol)}**: {escape_md(setting['description'])}. Task "
-              f"**{escape_md(page.task)}** (classes: {', '.join(map(escape_md, page.records[0]['classes']))}). "
+    lines += [f"# {escape_md(page.protocol)} / {escape_md(page.task)} / {escape_md(page.frontend)}: "
+              f"{title_setting(setting)}", "",
+              f"Protocol **{escape_md(page.protocol)}**: {escape_md(setting['description'])}. Front-end "
+              f"**{escape_md(page.frontend)}** (docs/frontends.md). Task "
+              f"**{escape_md(page.task)}** (classes: {', '.join(map(escape_md, page.records[0].classes))}). "
               f"Metric: unweighted accuracy (UA, mean of per-class recalls) in percent; the unit is a seed, "
               f"its runs over all of the protocol's folds pooled per test corpus. Reference for the significance "
               f"markers: **{escape_md(reference)}**.", "", setting_line(setting), ""]
@@ -495,7 +488,7 @@ def main_table(page: Page, reference: str, ranks: Mapping[str, float]) -> list[s
     best_average = max((a.mean for a in averages.values() if a.n), default=math.nan)
     markers = {(row.column, row.method): ("▲" if row.difference > 0 else "▼")
                for row in page.comparisons.itertuples() if row.p_holm < stats.ALPHA}
-    probes = sorted({d for r in page.records for d in (r.get("probes") or {})})
+    probes = sorted({d for r in page.records for d in (r.probes or {})})
     header = ["method", *(escape_md(c) for c in page.columns), "average", "average rank",
               *(f"{escape_md(d)} probe UA" for d in probes)]
     rows = []
@@ -510,8 +503,8 @@ def main_table(page: Page, reference: str, ranks: Mapping[str, float]) -> list[s
         row.append(score_cell(averages[method], averages[method].mean == best_average))
         row.append(f"{ranks[method]:.2f}" if method in ranks else "-")
         for domain in probes:
-            values = [r["probes"][domain]["ua"] for r in page.records
-                      if r["method"] == method and (r.get("probes") or {}).get(domain)]
+            values = [r.probes[domain]["ua"] for r in page.records
+                      if r.method == method and (r.probes or {}).get(domain)]
             row.append(score_cell(stats.summarize(values), False))
         rows.append(row)
     lines = ["## UA per test corpus", "", *table(header, rows)]
@@ -528,7 +521,7 @@ def main_table(page: Page, reference: str, ranks: Mapping[str, float]) -> list[s
                       "learnt nothing there, and its UA is chance by construction (" + "; ".join(
                           f"{escape_md(m)} on {escape_md(c)}: {n} run(s)" for (m, c), n in listed.items()) + ")."]
     if probes:
-        classes = {d: sorted({r["probes"][d]["classes"] for r in page.records if (r.get("probes") or {}).get(d)})
+        classes = {d: sorted({r.probes[d]["classes"] for r in page.records if (r.probes or {}).get(d)})
                    for d in probes}
         chance = "; ".join(f"{escape_md(d)}: {', '.join(str(c) for c in classes[d])} classes" for d in probes)
         lines += ["", f"Probe UA (%): how well a logistic-regression probe recovers the domain from the test "
@@ -550,7 +543,7 @@ def score_cell(summary: stats.Summary, bold: bool) -> str:
 def tests_section(page: Page, reference: str) -> list[str]:
     if page.comparisons.empty:
         return [f"No paired tests: the reference {escape_md(reference)} has no runs here, or no other method shares "
-                f"at least two of its seeds (run --seeds 2 or more; choose another reference with --reference)."]
+                f"at least two of its seeds (run --seeds 2 or more; name another reference with --reference)."]
     rows = [[escape_md(r.column), escape_md(r.method), f"{100 * r.difference:+.1f}",
              f"[{100 * r.ci_low:+.1f}, {100 * r.ci_high:+.1f}]", p_value(r.p), p_value(r.p_holm), str(r.seeds)]
             for r in page.comparisons.itertuples()]
@@ -583,19 +576,19 @@ def scores_section(page: Page) -> list[str]:
                         "one seed, over all folds."]
 
 
-def provenance(records: Sequence[Mapping], cycles: pd.DataFrame, command: str) -> list[str]:
+def provenance(records: Sequence[RunRecord], cycles: pd.DataFrame, command: str) -> list[str]:
     """The footer: data, setting, folds, front-end, versions, seeds, settings, and the commands that made the runs
     and this file."""
     first = records[0]
-    setting = first["identity"]["protocol"]
-    synthetic = any(r["synthetic"] for r in records)
+    setting = first.identity["protocol"]
+    synthetic = any(r.synthetic for r in records)
     conf = configuration(first)
-    versions = sorted({r["identity"]["serbench"] for r in records})
-    commits = sorted({str(r.get("provenance", {}).get("git_commit")) for r in records})
+    versions = sorted({r.identity["serbench"] for r in records})
+    commits = sorted({str(r.provenance.get("git_commit")) for r in records})
     seeds = sorted(set(cycles["seed"])) if len(cycles) else []
-    folds = sorted({r["fold"] for r in records})
+    folds = sorted({r.fold for r in records})
     sweeps = sorted({shlex.join([Path(argv[0]).name, *argv[1:]]) for r in records
-                     if (argv := r.get("provenance", {}).get("argv"))})
+                     if (argv := r.provenance.get("argv"))})
     fingerprints = ", ".join(f"{escape_md(c)} `{f[:16]}`" for c, f in sorted(conf["data"].items()))
     fold_text = f"{len(folds)} ({', '.join(map(escape_md, folds))}), pooled per seed" if folds != [""] else "one"
     lines = ["## Provenance", "",
@@ -603,14 +596,15 @@ def provenance(records: Sequence[Mapping], cycles: pd.DataFrame, command: str) -
              f"content fingerprints: {fingerprints}",
              f"- {setting_line(setting)}",
              f"- Split: {escape_md(setting['split'])}; folds: {fold_text}",
-             f"- Front-end configuration `{conf['frontend']}`; protocol content `{conf['protocol']}`; configuration "
+             f"- Front-end {escape_md(conf['frontend']['name'])}, configuration `{conf['frontend']['hash']}`; "
+             f"protocol content `{conf['protocol']}`; configuration "
              f"id `{configuration_id(first)}`",
              f"- serbench {', '.join(versions)}; git commit(s) of the runs: {', '.join(f'`{c}`' for c in commits)}",
              f"- Seeds: {', '.join(map(str, seeds))}; runs: {len(records)}", "",
              "Hyperparameters of each method:", ""]
     hparams = {}
     for record in records:
-        hparams.setdefault(record["method"], record["identity"]["hparams"])
+        hparams.setdefault(record.method, record.identity["hparams"])
     lines += table(["method", "hyperparameters"],
                    [[escape_md(m), escape_md(", ".join(f"{k}={v}" for k, v in sorted(h.items())))]
                     for m, h in sorted(hparams.items())], ["l", "l"])
@@ -620,23 +614,24 @@ def provenance(records: Sequence[Mapping], cycles: pd.DataFrame, command: str) -
 
 
 def index_markdown(pages: Sequence[Page], rankings: Mapping[str, list[str]], command: str) -> str:
-    synthetic = any(r["synthetic"] for page in pages for r in page.records)
+    synthetic = any(r.synthetic for page in pages for r in page.records)
     lines = [SYNTHETIC_BANNER, ""] if synthetic else []
     lines += ["# serbench leaderboards", "",
               "Unweighted accuracy (UA) of each method per test corpus, over seeds, with paired significance tests "
               "against a reference and rankings across test corpora and tasks. How to read them: "
               "docs/leaderboards.md; the statistics: docs/statistics.md.", ""]
-    rows = [[f"[{escape_md(p.protocol)} / {escape_md(p.task)}]({p.name}.md)", escape_md(p.setting["adaptation"]),
+    rows = [[f"[{escape_md(p.protocol)} / {escape_md(p.task)}]({p.name}.md)", escape_md(p.frontend),
+             escape_md(p.setting["adaptation"]),
              escape_md(p.setting["normalisation"]), str(len(p.methods)), ", ".join(map(escape_md, p.columns)),
              str(len(set(p.cycles["seed"]))), str(len(p.records)),
-             "synthetic" if any(r["synthetic"] for r in p.records) else "real",
+             "synthetic" if any(r.synthetic for r in p.records) else "real",
              f"`{configuration_id(p.records[0])}`"] for p in pages]
-    lines += table(["page", "adaptation", "normalisation", "methods", "test corpora", "seeds", "runs", "data",
-                    "configuration"], rows, ["l", "l", "l", "r", "l", "r", "r", "l", "l"])
+    lines += table(["page", "front-end", "adaptation", "normalisation", "methods", "test corpora", "seeds", "runs",
+                    "data", "configuration"], rows, ["l", "l", "l", "l", "r", "l", "r", "r", "l", "l"])
     for protocol, section in rankings.items():
         lines += ["", f"## {escape_md(protocol)}: ranking across test corpora and tasks", "", *section]
     records = [r for page in pages for r in page.records]
-    versions = sorted({r["identity"]["serbench"] for r in records})
+    versions = sorted({r.identity["serbench"] for r in records})
     lines += ["", "## Provenance", "", f"serbench {', '.join(versions)}; each page lists its data fingerprints, "
               "settings and the commands that produced its runs.", "", "Generated by:", "", "```", command, "```"]
     return "\n".join(lines) + "\n"
@@ -645,35 +640,42 @@ def index_markdown(pages: Sequence[Page], rankings: Mapping[str, list[str]], com
 # --- the whole job ------------------------------------------------------------------------------------------------
 
 def leaderboard_command(results: str | Path, out: str | Path, *, protocol: str | None = None,
-                        task: str | None = None, reference: str = REFERENCE, config: str | None = None) -> str:
+                        task: str | None = None, references: Sequence[str] = REFERENCES,
+                        config: str | None = None) -> str:
     """The `serbench leaderboard` command line that regenerates these files (recorded in their footers)."""
     words = ["serbench", "leaderboard", "--results", str(results), "--out", str(out)]
     for option, value in (("--protocol", protocol), ("--task", task), ("--config", config)):
         if value is not None:
             words += [option, value]
-    if reference != REFERENCE:
-        words += ["--reference", reference]
+    if tuple(references) != REFERENCES:
+        for reference in references:
+            words += ["--reference", reference]
     return shlex.join(words)
 
 
 def write_leaderboards(results: str | Path, out: str | Path = "leaderboards", *, protocol: str | None = None,
-                       task: str | None = None, reference: str = REFERENCE, config: str | None = None,
-                       command: str | None = None) -> list[Path]:
-    """Write the index, one page per (protocol, task) and the figures into `out`; return the written paths."""
+                       task: str | None = None, references: Sequence[str] = REFERENCES,
+                       config: str | None = None, command: str | None = None) -> list[Path]:
+    """Write the index, one page per (protocol, task, front-end) and the figures into `out`; return the written
+    paths. Each page's reference is the first of `references` with runs on it."""
     store = ResultsStore(results)
     records = select_configuration(load_records(store, protocol, task), config)
     check_duplicates(records)
-    if reference != REFERENCE and reference not in {r["method"] for r in records}:
-        raise SerbenchError(f"--reference {reference}: no finished run of this method",
-                            hint=f"methods present: {', '.join(sorted({r['method'] for r in records}))}")
-    command = command or leaderboard_command(results, out, protocol=protocol, task=task, reference=reference,
+    present = {r.method for r in records}
+    if tuple(references) != REFERENCES and not present.intersection(references):
+        raise SerbenchError(f"--reference {', '.join(references)}: no finished run of such a method",
+                            hint=f"methods present: {', '.join(sorted(present))}")
+    command = command or leaderboard_command(results, out, protocol=protocol, task=task, references=references,
                                              config=config)
     out = Path(out)
     (out / "figures").mkdir(parents=True, exist_ok=True)
     files: dict[str, bytes] = {}
     pages = []
-    for key in sorted({(r["protocol"], r["task"]) for r in records}):
-        page = build_page(*key, [r for r in records if (r["protocol"], r["task"]) == key], reference)
+    for key in sorted({(r.protocol, r.task, r.frontend) for r in records}):
+        chosen = [r for r in records if (r.protocol, r.task, r.frontend) == key]
+        # The page's reference; with none of them on it, the page names the first and has no paired tests.
+        reference = next((m for m in references if m in {r.method for r in chosen}), references[0])
+        page = build_page(*key, chosen, reference)
         if reference in page.methods:
             page.comparisons = compare(page, reference)
         text, figures = page_markdown(page, reference, command)
@@ -681,13 +683,14 @@ def write_leaderboards(results: str | Path, out: str | Path = "leaderboards", *,
         files.update(figures)
         pages.append(page)
     rankings = {}
-    for name in sorted({p.protocol for p in pages}):
-        chosen = [p for p in pages if p.protocol == name]
+    for name, frontend in sorted({(p.protocol, p.frontend) for p in pages}):
+        chosen = [p for p in pages if (p.protocol, p.frontend) == (name, frontend)]
         blocks = [block for p in chosen for block in page_blocks(p)]
         methods = sorted({m for p in chosen for m in p.methods})
-        section, figures, _ = ranking_section(blocks, methods, f"figures/{slug(name)}-cd.png",
-                                              f"{name}: test corpora x tasks")
-        rankings[name] = section
+        label = name if frontend == DEFAULT_FRONTEND else f"{name}, {frontend}"
+        section, figures, _ = ranking_section(blocks, methods, f"figures/{slug(label)}-cd.png",
+                                              f"{label}: test corpora x tasks")
+        rankings[label] = section
         files.update(figures)
     files["README.md"] = index_markdown(pages, rankings, command).encode()
     written = []

@@ -1,23 +1,20 @@
 """The method interface and registry: a method is one small class, registered with `@register_method("name")`.
 
-A method declares its hyperparameter defaults, builds its model from a TaskSpec, performs one training update
-on a mini-batch (serbench.training.Batch) and predicts class posteriors; it may expose the embedding its
-emotion classifier sees. Methods come from three places: the built-ins (the package serbench.methods), installed
-packages (entry-point group `serbench.methods`) and local files (`--plugin path/to/file.py`).
-docs/writing-a-method.md is the tutorial.
+A method declares its hyperparameters (each a default, and where it matters a range or a set of choices: `HP`),
+the kinds of input it accepts (the rows a front-end produces: segments, frames or vectors), builds its model from
+a TaskSpec, performs one training update on a mini-batch (serbench.training.Batch) and predicts class
+posteriors; it may expose the embedding its emotion classifier sees and turn row posteriors into an utterance's
+decision its own way. Methods come from the built-ins (the package serbench.methods), installed packages
+(entry-point group `serbench.methods`) and local files (`--plugin path/to/file.py`); serbench.plugins keeps the
+registry. docs/writing-a-method.md is the tutorial.
 """
 
 from __future__ import annotations
 
 import abc
-import hashlib
-import importlib
-import importlib.util
-import inspect
-import sys
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from importlib.metadata import entry_points
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -25,46 +22,81 @@ import torch
 from torch import Tensor, nn
 
 from serbench.errors import SerbenchError
+from serbench.frontends.base import KINDS
+from serbench.plugins import REGISTRIES, Entry, Registry, convert_setting
 
 if TYPE_CHECKING:
-    from serbench.training import Batch
+    from serbench.training import Batch, SegmentSet
 
-ENTRY_POINT_GROUP = "serbench.methods"
-BUILT_IN_PACKAGE = "serbench.methods"  # the methods/ folder, installed under this name
 DOMAINS = ("speaker", "corpus", "gender", "language")
 HP_TYPES = (bool, int, float, str)
-HARNESS_HPARAMS = ("epochs", "batch_size")  # every method has them: serbench.training.fit reads them
+
+
+@dataclass(frozen=True)
+class HP:
+    """A hyperparameter's declaration: its default, and the values it may take (an interval for numbers,
+    `choices` for anything), checked once when a sweep is planned (as DomainBed's registry does)."""
+
+    default: bool | int | float | str
+    low: float | None = None  # smallest allowed value (inclusive)
+    high: float | None = None  # largest allowed value (inclusive)
+    choices: tuple[Any, ...] = ()
+    doc: str = ""
+
+    def allowed(self) -> str:
+        if self.choices:
+            return "one of " + ", ".join(map(repr, self.choices))
+        bounds = [f">= {self.low:g}" if self.low is not None else "", f"<= {self.high:g}" if self.high is not None
+                  else ""]
+        return " and ".join(b for b in bounds if b) or f"any {type(self.default).__name__}"
+
+    def admits(self, value: Any) -> bool:
+        if isinstance(value, float) and not math.isfinite(value):
+            return False
+        if self.choices:
+            return value in self.choices
+        return (self.low is None or value >= self.low) and (self.high is None or value <= self.high)
+
+
+def declaration(value: Any) -> HP:
+    """A plain default stands for an HP with no constraint."""
+    return value if isinstance(value, HP) else HP(value)
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """What the front-end gives a method: the kind of rows and the shape of one row."""
+
+    kind: str = "segments"  # serbench.frontends.base.KINDS
+    shape: tuple[int, ...] = (32, 129)  # one row: (time, features) for segments, (features,) or (layers, features)
 
 
 @dataclass(frozen=True)
 class TaskSpec:
-    """What a method builds its model for: the emotion classes and the label set of every domain.
+    """What a method builds its model for: the emotion classes, the label set of every domain and the input.
 
     Class index i means classes[i]; domain label index k of domain d means domains[d][k].
     """
 
     classes: tuple[str, ...]
     domains: Mapping[str, tuple[str, ...]]
-    input_shape: tuple[int, int] = (32, 129)
+    input: InputSpec = field(default_factory=InputSpec)
 
 
 class Method(nn.Module, abc.ABC):
-    """Base class of every method. Subclasses set `hparams` (defaults; extend the base's) and implement
-    `update` and `predict`; `embed` is optional.
+    """Base class of every method. Subclasses set `hparams` (extend the base's) and `inputs`, and implement
+    `update` and `predict`; `embed`, `aggregate` and `uses_adaptation` are optional.
 
     The harness moves the method to its device with `.to(device)` before training, switches `.train()` /
     `.eval()` and wraps predictions in torch.no_grad(); a method only computes.
     """
 
     name: ClassVar[str] = ""  # set by @register_method
-    # Shared by every method: the model size, the optimiser (Adadelta as in the paper; lr 1.0 and rho 0.95 as
-    # Zeiler proposed it) and the schedule the harness runs (a fixed number of epochs, never chosen on test data).
+    inputs: ClassVar[tuple[str, ...]] = ("segments",)  # the kinds of rows it accepts (KINDS)
+    # What the harness's schedule reads: a fixed number of epochs (never chosen on test data) and the batch size.
     hparams: ClassVar[dict[str, Any]] = {
-        "preset": "paper",
-        "lr": 1.0,
-        "rho": 0.95,
-        "epochs": 30,
-        "batch_size": 128,
+        "epochs": HP(30, low=1, doc="training epochs (a fixed schedule)"),
+        "batch_size": HP(128, low=1, doc="rows per mini-batch (utterances for frames and vectors)"),
     }
 
     def __init__(self, task: TaskSpec, hp: Mapping[str, Any]) -> None:
@@ -82,8 +114,21 @@ class Method(nn.Module, abc.ABC):
         """
 
     @abc.abstractmethod
-    def predict(self, segments: Tensor) -> Tensor:
-        """Class posteriors (batch, n_classes) for segments (batch, time, frequency)."""
+    def predict(self, batch: Batch) -> Tensor:
+        """Class posteriors (rows, n_classes) for the rows of `batch` (its emotion labels are None)."""
+
+    def embed(self, batch: Batch) -> Tensor | None:
+        """The embedding the emotion classifier sees (rows, dim), for diagnostics; None if not exposed."""
+        return None
+
+    def aggregate(self, posteriors: Tensor, utterance: Tensor, n_utterances: int) -> Tensor:
+        """Each utterance's decision (n_utterances, n_classes) from its rows' posteriors; by default their mean
+        (the paper's rule for segments; one row per utterance for frames and vectors leaves it unchanged)."""
+        sums = torch.zeros(n_utterances, posteriors.shape[1], device=posteriors.device).index_add_(0, utterance,
+                                                                                                   posteriors)
+        counts = torch.zeros(n_utterances, device=posteriors.device).index_add_(
+            0, utterance, torch.ones_like(utterance, dtype=torch.float32))
+        return sums / counts.unsqueeze(1)
 
     @property
     def uses_adaptation(self) -> bool:
@@ -91,182 +136,94 @@ class Method(nn.Module, abc.ABC):
         given where the protocol allows adaptation). False by default: the harness then reads no such batches."""
         return False
 
-    def embed(self, segments: Tensor) -> Tensor | None:
-        """The embedding the emotion classifier sees (batch, dim), for diagnostics; None if not exposed."""
+    # Training several runs at once (optional; the paper's family does it, methods/fusion.py). Runs whose methods
+    # give equal, non-None keys are trained together by the class's fit_fused.
+    @classmethod
+    def fusion_key(cls, hp: Mapping[str, Any], *, adaptation: bool) -> tuple | None:
         return None
 
-    def adadelta(self) -> torch.optim.Optimizer:
-        """The paper's optimiser over all of this method's parameters, with this method's lr and rho."""
-        return torch.optim.Adadelta(self.parameters(), lr=self.hp["lr"], rho=self.hp["rho"])
+    @classmethod
+    def fit_fused(cls, methods: Sequence[Method], datasets: Sequence[SegmentSet], seeds: Sequence[int], *,
+                  adaptation: Sequence[SegmentSet | None], device: torch.device,
+                  on_epoch: Callable[[int, int, dict[str, float]], None] | None = None
+                  ) -> list[list[dict[str, float]]]:
+        raise NotImplementedError(f"{cls.__qualname__} does not train runs together")
 
 
-@dataclass(frozen=True)
-class MethodEntry:
-    """A registered method and where it came from."""
-
-    name: str
-    cls: type[Method]
-    source: str  # "built-in", "entry point <name> (<distribution>)", "file <path>" or "module <name>"
-
-    @property
-    def description(self) -> str:
-        """The first line of the class docstring."""
-        doc = inspect.getdoc(self.cls) or ""
-        return doc.splitlines()[0] if doc else ""
-
-
-METHODS: dict[str, MethodEntry] = {}
-_loading: list[str] = []  # the source being imported right now, so registrations know where they came from
-
-
-def register_method(name: str):
-    """Class decorator: register a Method subclass under `name`."""
-
-    def register(cls: type) -> type:
-        source = _loading[-1] if _loading else _module_source(cls.__module__)
-        _check_method(name, cls, source)
-        existing = METHODS.get(name)
-        if existing is not None and existing.source != source:
-            raise SerbenchError(f"method name {name!r} from {source} is already taken by the {existing.source} "
-                                f"method {existing.cls.__module__}.{existing.cls.__qualname__}",
-                                hint="rename one of them in its @register_method(...)")
-        cls.name = name
-        METHODS[name] = MethodEntry(name, cls, source)  # the same source loaded again replaces its entry
-        return cls
-
-    return register
-
-
-def _module_source(module: str) -> str:
-    """Where a class registered outside discover_methods came from (e.g. a built-in imported directly)."""
-    return "built-in" if module.startswith(f"{BUILT_IN_PACKAGE}.") else f"module {module}"
-
-
-def _check_method(name: str, cls: type, source: str) -> None:
-    where = f"method {name!r} ({source})"
-    if not name or not name.replace("_", "").replace("-", "").isalnum():
-        raise SerbenchError(f"{where}: a method name is letters, digits, '_' and '-'")
-    if not (inspect.isclass(cls) and issubclass(cls, Method)):
-        raise SerbenchError(f"{where}: {cls!r} is not a subclass of serbench.method.Method",
-                            hint="derive the class from serbench.method.Method")
-    if inspect.isabstract(cls):
-        missing = ", ".join(sorted(cls.__abstractmethods__))
-        raise SerbenchError(f"{where}: {cls.__qualname__} does not implement {missing}",
-                            hint="see docs/writing-a-method.md for the interface")
-    missing = [key for key in HARNESS_HPARAMS if key not in cls.hparams]
+def _check_method(where: str, cls: type, source: str) -> None:
+    missing = [key for key in Method.hparams if key not in cls.hparams]
     if missing:
         raise SerbenchError(f"{where}: hparams lacks {', '.join(missing)}, which the harness reads",
-                            hint="extend the base's defaults: hparams = {**Method.hparams, ...}")
+                            hint="extend the base's: hparams = {**Method.hparams, ...}")
     for key, value in cls.hparams.items():
-        if not isinstance(value, HP_TYPES):
-            raise SerbenchError(f"{where}: hyperparameter {key!r} has a default of type {type(value).__name__}",
+        hp = declaration(value)
+        if not isinstance(hp.default, HP_TYPES):
+            raise SerbenchError(f"{where}: hyperparameter {key!r} has a default of type {type(hp.default).__name__}",
                                 hint="defaults must be bool, int, float or str")
+        if not hp.admits(hp.default):
+            raise SerbenchError(f"{where}: hyperparameter {key!r}: its default {hp.default!r} is not {hp.allowed()}")
+    unknown = [kind for kind in cls.inputs if kind not in KINDS]
+    if not cls.inputs or unknown:
+        raise SerbenchError(f"{where}: inputs must name kinds among {', '.join(KINDS)}, not {unknown or '()'}")
 
 
-def _import(source: str, load) -> object:
-    """Run `load()` (an import) with registrations attributed to `source`; any failure names the plugin."""
-    _loading.append(source)
-    try:
-        return load()
-    except SerbenchError as error:
-        message = error.message if source in error.message else f"{source}: {error.message}"
-        raise SerbenchError(message, path=error.path, line=error.line, hint=error.hint) from error
-    except Exception as error:  # a plugin's own bug: report it as the plugin's, not as serbench's
-        raise SerbenchError(f"plugin {source} failed to import: {type(error).__name__}: {error}",
-                            hint="fix the plugin, or leave it out") from error
-    finally:
-        _loading.pop()
+METHODS = Registry("method", Method, "serbench.methods", "serbench.methods", _check_method)
+REGISTRIES.append(METHODS)
+register_method = METHODS.register
 
 
-def load_plugin_file(path: str | Path) -> list[str]:
-    """Import a method file (`--plugin path.py`) and return the names of the methods it registered."""
-    path = Path(path).expanduser().resolve()
-    if path.suffix != ".py" or not path.is_file():
-        raise SerbenchError("no such plugin file", path=path, hint="--plugin takes the path of a .py file")
-    source = f"file {path}"
-    # A unique module name per file, so two plugins called methods.py do not replace each other.
-    module_name = f"serbench_plugin_{path.stem}_{hashlib.sha1(str(path).encode()).hexdigest()[:8]}"
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-
-    def load() -> None:
-        sys.modules[module_name] = module  # dataclasses and pickling look the module up here
-        try:
-            spec.loader.exec_module(module)  # type: ignore[union-attr]
-        except BaseException:
-            del sys.modules[module_name]
-            raise
-
-    before = set(METHODS.items())
-    _import(source, load)
-    added = [name for name, entry in METHODS.items() if (name, entry) not in before]
-    if not added:
-        raise SerbenchError("the plugin registered no method", path=path,
-                            hint="decorate the method class with @register_method(\"name\")")
-    return added
-
-
-def discover_methods(plugins: Iterable[str | Path] = ()) -> dict[str, MethodEntry]:
+def discover_methods(plugins: Iterable[str | Path] = ()) -> dict[str, Entry]:
     """Register the built-ins, every installed entry point of group `serbench.methods` and the given plugin
-    files; return the registry. Safe to call more than once."""
-    _import("built-in", lambda: importlib.import_module(BUILT_IN_PACKAGE))
-    for point in entry_points(group=ENTRY_POINT_GROUP):
-        distribution = point.dist.name if point.dist is not None else "unknown distribution"
-        _import(f"entry point {point.name} ({distribution})", point.load)
-    for path in plugins:
-        load_plugin_file(path)
-    return METHODS
+    files (which may register front-ends too); return the registry. Safe to call more than once."""
+    from serbench.frontends import FRONTENDS
+
+    FRONTENDS.discover()
+    return METHODS.discover(plugins)
 
 
-def get_method(name: str) -> MethodEntry:
+def get_method(name: str) -> Entry:
     """The registered method `name` (call discover_methods first)."""
-    if name not in METHODS:
-        known = ", ".join(sorted(METHODS)) or "none"
-        raise SerbenchError(f"unknown method {name!r}",
-                            hint=f"use one of: {known}; `serbench methods` lists them, --plugin adds a file")
-    return METHODS[name]
+    return METHODS.get(name)
 
 
-def parse_hp(assignments: Sequence[str]) -> dict[str, str]:
-    """`--hp key=value` arguments -> {key: value} (values still text; resolve_hparams converts them)."""
+def parse_settings(assignments: Sequence[str], option: str = "--hp") -> dict[str, str]:
+    """`--hp key=value` (or another option's) arguments -> {key: value}, values still text (resolve_hparams and
+    the front-ends convert them). A key given twice is an error: keeping one would run what was not asked for."""
     result: dict[str, str] = {}
     for text in assignments:
         key, sep, value = text.partition("=")
         if not sep or not key.strip():
-            raise SerbenchError(f"--hp {text!r} is not key=value", hint="write for example --hp gamma=0.5")
+            raise SerbenchError(f"{option} {text!r} is not key=value", hint=f"write for example {option} name=value")
+        if key.strip() in result:
+            raise SerbenchError(f"{option} {key.strip()} is given twice ({result[key.strip()]!r} and "
+                                f"{value.strip()!r})", hint="give each setting once")
         result[key.strip()] = value.strip()
     return result
 
 
-def _convert(method: str, key: str, default: Any, value: Any) -> Any:
-    if not isinstance(value, str):
-        if isinstance(value, type(default)) or (type(default) is float and type(value) is int):
-            return type(default)(value)
-        raise SerbenchError(f"hyperparameter {key}={value!r} of method {method!r} is not a "
-                            f"{type(default).__name__}")
-    if isinstance(default, bool):  # before int: bool is a subclass of int
-        words = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
-        if value.lower() in words:
-            return words[value.lower()]
-    else:
-        try:
-            return type(default)(value)
-        except ValueError:
-            pass
-    raise SerbenchError(f"hyperparameter {key}={value!r} of method {method!r} is not a {type(default).__name__}",
-                        hint=f"the default is {key}={default!r}")
-
-
-def resolve_hparams(entry: MethodEntry, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The method's defaults with `overrides` applied and converted to the defaults' types: what a run records."""
-    defaults = entry.cls.hparams
-    hp = dict(defaults)
+def resolve_hparams(entry: Entry, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The method's defaults with `overrides` applied, converted to the defaults' types and checked against
+    each hyperparameter's declared values: what a run records."""
+    declared = {key: declaration(value) for key, value in entry.cls.hparams.items()}
+    hp = {key: d.default for key, d in declared.items()}
     for key, value in (overrides or {}).items():
-        if key not in defaults:
+        if key not in declared:
             raise SerbenchError(f"method {entry.name!r} has no hyperparameter {key!r}",
-                                hint=f"its hyperparameters: {', '.join(sorted(defaults))}")
-        hp[key] = _convert(entry.name, key, defaults[key], value)
+                                hint=f"its hyperparameters: {', '.join(sorted(declared))}")
+        converted = convert_setting(f"method {entry.name!r}", "hyperparameter", key, declared[key].default, value)
+        if not declared[key].admits(converted):
+            raise SerbenchError(f"hyperparameter {key}={value!r} of method {entry.name!r} is out of range",
+                                hint=f"{key} must be {declared[key].allowed()}")
+        hp[key] = converted
     return hp
+
+
+def check_input(entry: Entry, spec: InputSpec, frontend: str) -> None:
+    """A method given rows it does not accept is an error before any training."""
+    if spec.kind not in entry.cls.inputs:
+        raise SerbenchError(f"method {entry.name!r} takes {' or '.join(entry.cls.inputs)}, but the front-end "
+                            f"{frontend!r} produces {spec.kind}",
+                            hint="choose a front-end of that kind (`serbench frontends`), or another method")
 
 
 def build_method(name: str, task: TaskSpec, overrides: Mapping[str, Any] | None = None, *,
@@ -279,6 +236,9 @@ def build_method(name: str, task: TaskSpec, overrides: Mapping[str, Any] | None 
         return entry.cls(task, hp)
     try:
         return entry.cls(task, hp)
+    except SerbenchError:
+        raise
     except Exception as error:  # a plugin's bug: name the plugin
         raise SerbenchError(f"method {name!r} ({entry.source}) failed to build: {type(error).__name__}: {error}",
                             hint="fix the plugin's __init__") from error
+

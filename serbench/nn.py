@@ -10,10 +10,6 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from serbench.errors import SerbenchError
-
-SEGMENT_SHAPE = (32, 129)  # (time, frequency) of one segment, as serbench.frontend.FrontendConfig makes it
-
 
 @dataclass(frozen=True)
 class ExtractorConfig:
@@ -28,28 +24,15 @@ class ExtractorConfig:
         return 2 * self.lstm_hidden
 
 
-PRESETS: dict[str, ExtractorConfig] = {
-    # 1.14 GFLOP of convolutions per segment and training step (forward + backward); docs/methods.md.
-    "paper": ExtractorConfig(channels=(32, 64, 128, 128), lstm_hidden=128, lstm_layers=2),
-    # About 1/30 of that: trains in seconds on a CPU, for demos and tests.
-    "small": ExtractorConfig(channels=(8, 16, 16, 16), lstm_hidden=32, lstm_layers=1),
-}
-
-
-def preset(name: str) -> ExtractorConfig:
-    if name not in PRESETS:
-        raise SerbenchError(f"unknown model preset {name!r}", hint=f"use one of: {', '.join(PRESETS)}")
-    return PRESETS[name]
-
-
 class CnnBlstm(nn.Module):
-    """Segments (batch, time, frequency) of normalised log spectra -> embeddings (batch, embedding_dim).
+    """Segments (batch, time, frequency) of normalised log spectra -> embeddings (batch, embedding_dim);
+    input_shape is one segment's (time, frequency).
 
     Conv blocks (3x3 convolution, batch norm, ReLU, max-pool 1x2) shrink only the frequency axis, so the
     BLSTM still sees every one of the 32 frames; the BLSTM outputs are averaged over time.
     """
 
-    def __init__(self, config: ExtractorConfig, input_shape: tuple[int, int] = SEGMENT_SHAPE) -> None:
+    def __init__(self, config: ExtractorConfig, input_shape: tuple[int, ...]) -> None:
         super().__init__()
         self.config = config
         blocks: list[nn.Module] = []
@@ -87,7 +70,7 @@ class _GradientReversal(torch.autograd.Function):
 
 def grad_reverse(x: Tensor, coefficient: float | Tensor) -> Tensor:
     """Identity in the forward pass; multiplies the gradient by -coefficient in the backward pass (a tensor
-    coefficient broadcasts, e.g. one per replica of serbench.fusion)."""
+    coefficient broadcasts, e.g. one per replica of methods/fusion.py)."""
     return _GradientReversal.apply(x, coefficient)
 
 

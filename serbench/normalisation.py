@@ -71,24 +71,27 @@ def _finish(sums: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> Moments:
 
 
 def segment_moments(features: np.ndarray, rows: np.ndarray, owner: np.ndarray, owners: int, *,
-                    chunk_segments: int = 1024) -> Moments:
-    """The moments of the frames of segments `rows` of `features` (segments, frames, bins), segment rows[i]
-    belonging to owner[i]; read chunk by chunk in row order. Each segment's own moments are centred on its
-    mean before they are summed, which keeps the sums accurate."""
+                    feature_dims: int = 1, chunk_segments: int = 1024) -> Moments:
+    """The moments of the rows `rows` of `features` (rows, *row shape), row rows[i] belonging to owner[i]; read
+    chunk by chunk in row order. The last `feature_dims` axes of a row are its features (one statistic each),
+    the axes before them are frames over which the statistics are taken: segments (time, bins) have 1, vectors
+    (layers, features) 2. Each row's own moments are centred on its mean before they are summed, which keeps
+    the sums accurate. The moments' features are flat: (owners, product of the feature axes)."""
     rows, owner = np.asarray(rows, dtype=np.int64), np.asarray(owner, dtype=np.int64)
     order = np.argsort(rows, kind="stable")  # sorted reads of a memory map
-    frames = features.shape[1]
+    row_shape = features.shape[1:]
+    width = int(np.prod(row_shape[len(row_shape) - feature_dims:]))
+    frames = int(np.prod(row_shape[:len(row_shape) - feature_dims]))
     sums = None
     for begin in range(0, len(rows), chunk_segments):
         part = order[begin:begin + chunk_segments]
-        x = np.asarray(features[rows[part]], dtype=np.float64)
+        x = np.asarray(features[rows[part]], dtype=np.float64).reshape(len(part), frames, width)
         mean = x.mean(axis=1)
         chunk = _sums(np.full(len(part), frames), mean, np.square(x - mean[:, None]).sum(axis=1), owner[part],
                       owners)
         sums = chunk if sums is None else tuple(a + b for a, b in zip(sums, chunk, strict=True))
     if sums is None:
-        bins = features.shape[2]
-        return Moments(np.zeros(owners, np.int64), np.zeros((owners, bins)), np.zeros((owners, bins)))
+        return Moments(np.zeros(owners, np.int64), np.zeros((owners, width)), np.zeros((owners, width)))
     return _finish(sums)
 
 
@@ -97,20 +100,27 @@ class Normalizer:
     """Per-bin standardisation (x - mean) / std with one row of statistics per group. Bins with (almost) no
     spread are divided by MIN_STD instead of 0."""
 
-    mean: np.ndarray  # (groups, bins) float64
-    std: np.ndarray  # (groups, bins) float64, population standard deviation (ddof=0)
+    mean: np.ndarray  # (groups, features) float64, features flat
+    std: np.ndarray  # (groups, features) float64, population standard deviation (ddof=0)
     groups: tuple[str, ...]
     mode: str = "training"
+    feature_shape: tuple[int, ...] = ()  # the feature axes of a row, () for a single one
 
     MIN_STD = 1e-6
 
     @classmethod
-    def from_moments(cls, moments: Moments, groups: tuple[str, ...], mode: str) -> Normalizer:
+    def from_moments(cls, moments: Moments, groups: tuple[str, ...], mode: str,
+                     feature_shape: tuple[int, ...] = ()) -> Normalizer:
         empty = [name for name, n in zip(groups, moments.count, strict=True) if n == 0]
         if empty:
             raise SerbenchError(f"cannot fit the feature normalisation: group {empty[0]!r} has no audio frames",
                                 hint="check that the protocol's parts have utterances")
-        return cls(moments.mean, np.sqrt(moments.m2 / moments.count[:, None]), groups, mode)
+        return cls(moments.mean, np.sqrt(moments.m2 / moments.count[:, None]), groups, mode, feature_shape)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """The feature axes the statistics apply to (the last axes of a row)."""
+        return self.feature_shape or (self.mean.shape[1],)
 
     @property
     def safe_std(self) -> np.ndarray:
@@ -119,7 +129,7 @@ class Normalizer:
     def apply(self, x: np.ndarray | torch.Tensor, group: int = 0) -> np.ndarray | torch.Tensor:
         """Standardise `x` (..., bins) with group `group`'s statistics: a numpy array or a torch tensor (kept on
         its device), returned as float32. Both compute in float64, so they agree bit for bit."""
-        mean, std = self.mean[group], self.safe_std[group]
+        mean, std = self.mean[group].reshape(self.shape), self.safe_std[group].reshape(self.shape)
         if isinstance(x, torch.Tensor):
             return standardise(x, *(torch.as_tensor(v, device=x.device) for v in (mean, std)))
         return ((x - mean) / std).astype(np.float32)

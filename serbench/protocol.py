@@ -12,6 +12,8 @@ A protocol file (see protocols/*.toml and docs/protocols.md) holds:
     adaptation = "none"                    domain generalisation: training corpora only
                | "unlabelled-test"         the test part's audio and domain metadata (never emotion labels)
     normalisation = "speaker"              "training", "corpus", "speaker" or "utterance" statistics
+    frontend = "spectrogram"               the default front-end, or a table: { name = "logmel", n_mels = 40 }
+    paper_subsets = true                   IEMOCAP's and MSP-IMPROV's four-category subsets, as the paper
     [groups]                               optional, speaker-folds: what a fold holds out of a corpus
     mycorpus = "session"                   "speaker" or "session" (default: the corpus's own, see below)
     [labels.valence]                       optional overrides of the label table, per task:
@@ -27,6 +29,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -34,6 +37,7 @@ import pandas as pd
 from serbench.corpora import CORPORA
 from serbench.errors import SerbenchError
 from serbench.files import read_toml, stable_hash
+from serbench.frontends import DEFAULT_FRONTEND
 from serbench.labels import TASKS, Task, get_task
 
 SPLITS = ("corpus", "speaker-folds", "leave-one-corpus-out", "leave-one-speaker-out", "leave-one-session-out")
@@ -41,7 +45,7 @@ ADAPTATIONS = ("none", "unlabelled-test")
 NORMALISATIONS = ("training", "corpus", "speaker", "utterance")
 GROUP_KINDS = ("speaker", "session")
 KEYS = {"description", "tasks", "split", "train", "test", "corpora", "folds", "groups", "adaptation",
-        "normalisation", "labels"}
+        "normalisation", "frontend", "paper_subsets", "labels"}
 DEFAULT_FOLDS = 5
 
 
@@ -70,6 +74,9 @@ class Protocol:
     groups: dict[str, str] = field(default_factory=dict)  # corpus -> "speaker" | "session", overriding the default
     adaptation: str = "none"
     normalisation: str = "speaker"
+    frontend: str = DEFAULT_FRONTEND
+    frontend_settings: dict[str, Any] = field(default_factory=dict)
+    paper_subsets: bool = True
     labels: dict[str, dict[str, str | None]] = field(default_factory=dict)
     source: str = ""  # the file it was read from
 
@@ -89,9 +96,11 @@ class Protocol:
         return get_task(name, self.labels.get(name))
 
     def to_dict(self) -> dict:
-        """Everything that determines the protocol's runs (not where the file lies)."""
+        """Everything that determines the protocol's runs: not where the file lies, nor its default front-end
+        (a run's front-end, whichever chose it, is in its identity on its own)."""
         data = asdict(self)
-        del data["source"]
+        for key in ("source", "frontend", "frontend_settings"):
+            del data[key]
         return {**data, "test_corpora": list(self.test_corpora)}
 
     def hash(self) -> str:
@@ -196,6 +205,15 @@ def parse_protocol(name: str, data: dict, source: str = "") -> Protocol:
         raise fail("groups", 'only split = "speaker-folds" groups speakers')
     if set(groups) - set(corpora):
         raise fail("groups", f"names a corpus the protocol does not read: {sorted(set(groups) - set(corpora))[0]}")
+    frontend, frontend_settings = data.get("frontend", DEFAULT_FRONTEND), {}
+    if isinstance(frontend, dict):
+        frontend_settings = {k: v for k, v in frontend.items() if k != "name"}
+        frontend = frontend.get("name")
+    if not isinstance(frontend, str) or not frontend:
+        raise fail("frontend", 'must be a front-end name, or a table with a name: { name = "logmel", n_mels = 40 }')
+    paper_subsets = data.get("paper_subsets", True)
+    if not isinstance(paper_subsets, bool):
+        raise fail("paper_subsets", "must be true or false")
     labels = data.get("labels", {})
     if not isinstance(labels, dict) or not all(isinstance(v, dict) for v in labels.values()):
         raise fail("labels", "must be tables of emotion = class, e.g. [labels.valence] neutral = \"negative\"")
@@ -203,7 +221,8 @@ def parse_protocol(name: str, data: dict, source: str = "") -> Protocol:
                  for task, table in labels.items()}
     protocol = Protocol(name, str(data.get("description", "")), split, tasks, corpora, train, test, folds,
                         dict(groups), choice("adaptation", ADAPTATIONS, "none"),
-                        choice("normalisation", NORMALISATIONS, "speaker"), overrides, source)
+                        choice("normalisation", NORMALISATIONS, "speaker"), frontend, frontend_settings, paper_subsets,
+                        overrides, source)
     for task in overrides:
         if task not in TASKS:
             raise fail(f"labels.{task}", f"unknown task (known: {', '.join(TASKS)})")

@@ -1,8 +1,8 @@
 """Runs: a sweep's grid (methods x protocol folds x tasks x seeds), each run trained, scored and stored.
 
-A run is a pure function of its identity: method, resolved hyperparameters, protocol, fold (with the speakers or
-sessions it tests), task, seed, the content fingerprints of the corpora it reads, the front-end configuration and
-the serbench version. The run id
+A run is a pure function of its identity: method and a fingerprint of its code, resolved hyperparameters,
+protocol, fold (with the speakers or sessions it tests), task, seed, the content fingerprints of the corpora it
+reads, the front-end and its settings, and the serbench version. The run id
 is a hash of that identity, so results are never mixed across data or configuration versions, and a sweep
 re-launched after a crash skips every run already in the store.
 """
@@ -31,14 +31,25 @@ from serbench.cache import FeatureSet, build_features
 from serbench.corpora import read_corpus
 from serbench.errors import SerbenchError
 from serbench.files import stable_hash
-from serbench.frontend import DEFAULT_CONFIG
-from serbench.fusion import fit_fused, fusion_key
-from serbench.labels import Labelled, apply_task
-from serbench.method import DOMAINS, Method, TaskSpec, build_method, discover_methods, get_method, resolve_hparams
+from serbench.frontends import make_frontend
+from serbench.frontends.base import FrontEnd
+from serbench.labels import PAPER_SUBSETS, Labelled, apply_task
+from serbench.method import (
+    DOMAINS,
+    InputSpec,
+    Method,
+    TaskSpec,
+    build_method,
+    check_input,
+    discover_methods,
+    get_method,
+    resolve_hparams,
+)
 from serbench.metrics import scores
 from serbench.normalisation import Moments, Normalizer, group_names
 from serbench.probes import embedding_probes
 from serbench.protocol import Fold, Protocol, load_protocol, split_utterances
+from serbench.record import CorpusScores, RunRecord
 from serbench.sources import SYNTHETIC, data_sources
 from serbench.store import ResultsStore
 from serbench.training import FeatureBank, SegmentSet, choose_device, fit, utterance_posteriors
@@ -63,10 +74,12 @@ class SweepConfig:
     plugins: tuple[str, ...] = ()
     skip_bad: bool = False
     cache: str | None = None
-    fuse: int | None = None  # runs trained together at most; None: fuse_width's default for the device
+    fuse: int = 1  # runs trained together at most (methods that can: Method.fusion_key)
+    frontend: str | None = None  # --frontend; None: the protocol's
+    frontend_settings: Mapping[str, str] = field(default_factory=dict)  # --frontend-setting KEY=VALUE
 
     def to_dict(self) -> dict:
-        return {**asdict(self), "hp": dict(self.hp)}
+        return {**asdict(self), "hp": dict(self.hp), "frontend_settings": dict(self.frontend_settings)}
 
     def absolute(self) -> SweepConfig:
         """The same sweep with every path made absolute, so workers started elsewhere read the same files."""
@@ -110,12 +123,14 @@ class RunSpec:
     task: str
     seed: int
     data: Mapping[str, str]  # corpus -> content fingerprint
-    frontend: str  # FrontendConfig hash
+    frontend: FrontEnd
+    code: str  # the method's code fingerprint (serbench.plugins.Entry.code)
 
     def identity(self) -> dict:
-        return {"method": self.method, "hparams": dict(self.hparams), "protocol": self.protocol.to_dict(),
-                "fold": asdict(self.fold), "task": self.task, "seed": self.seed, "data": dict(self.data),
-                "frontend": self.frontend, "serbench": __version__}
+        return {"method": self.method, "code": self.code, "hparams": dict(self.hparams),
+                "protocol": self.protocol.to_dict(), "fold": asdict(self.fold), "task": self.task, "seed": self.seed,
+                "data": dict(self.data), "frontend": {"name": self.frontend.name, "hash": self.frontend.hash()},
+                "serbench": __version__}
 
     @property
     def run_id(self) -> str:
@@ -132,6 +147,7 @@ class Sweep:
 
     config: SweepConfig
     protocol: Protocol
+    frontend: FrontEnd
     corpora: dict[str, CorpusData]
     runs: list[RunSpec]
 
@@ -140,7 +156,7 @@ class Sweep:
         return any(c.synthetic for c in self.corpora.values())
 
 
-def load_corpora(protocol: Protocol, config: SweepConfig,
+def load_corpora(protocol: Protocol, config: SweepConfig, frontend: FrontEnd,
                  progress: Callable[[str], None] | None = None) -> dict[str, CorpusData]:
     """The protocol's corpora: their tables and features (computed into the cache on first use)."""
     sources = data_sources(config.data, config.cache)
@@ -149,7 +165,7 @@ def load_corpora(protocol: Protocol, config: SweepConfig,
         if progress is not None:
             progress(f"features of {name}")
         corpus = read_corpus(name, sources.root(name), skip_bad=config.skip_bad)
-        features = build_features(corpus, DEFAULT_CONFIG, cache_dir=config.cache, skip_bad=config.skip_bad)
+        features = build_features(corpus, frontend, cache_dir=config.cache, skip_bad=config.skip_bad)
         table = corpus.table[corpus.table["utterance_id"].isin(features.index["utterance_id"])]
         corpora[name] = CorpusData(name, table.reset_index(drop=True), features, sources.synthetic)
     bank = FeatureBank([c.features.features for c in corpora.values()])
@@ -175,27 +191,44 @@ def method_hparams(methods: Sequence[str], config: SweepConfig) -> dict[str, dic
             for e in entries}
 
 
+def sweep_frontend(config: SweepConfig, protocol: Protocol) -> FrontEnd:
+    """--frontend (with --frontend-setting) if given, else the protocol's front-end and settings."""
+    if config.frontend is None:
+        if config.frontend_settings:
+            raise SerbenchError("--frontend-setting needs --frontend", hint="name the front-end they set")
+        return make_frontend(protocol.frontend, protocol.frontend_settings)
+    return make_frontend(config.frontend, config.frontend_settings)
+
+
 def plan(config: SweepConfig, progress: Callable[[str], None] | None = None) -> Sweep:
-    """Expand the grid into runs; loads (and if needed computes) the features of the protocol's corpora."""
+    """Expand the grid into runs; loads (and if needed computes) the features of the protocol's corpora.
+    Every setting is checked before any data is loaded."""
     registry = discover_methods(config.plugins)
-    methods = tuple(sorted(registry)) if config.methods == ("all",) else config.methods
     protocol = load_protocol(config.protocol)
+    frontend = sweep_frontend(config, protocol)
+    spec = InputSpec(frontend.kind, frontend.row_shape)
+    if config.methods == ("all",):  # every method that takes this front-end's rows
+        methods = tuple(sorted(name for name, entry in registry.items() if spec.kind in entry.cls.inputs))
+    else:
+        methods = config.methods
+    for name in methods:
+        check_input(get_method(name), spec, frontend.name)
     tasks = config.tasks or protocol.tasks
     for task in tasks:
         protocol.task(task)  # an unknown task fails here, before any work
     hparams = method_hparams(methods, config)
-    corpora = load_corpora(protocol, config, progress=progress)
+    corpora = load_corpora(protocol, config, frontend, progress=progress)
     folds = protocol.make_folds(pd.concat([c.table for c in corpora.values()], ignore_index=True))
     runs = [RunSpec(method, hparams[method], protocol, fold, task, seed,
                     {c: corpora[c].fingerprint for c in dict.fromkeys((*fold.train, *fold.test))},
-                    DEFAULT_CONFIG.hash())
+                    frontend, get_method(method).code)
             for method in methods for fold in folds for task in tasks for seed in config.seeds]
-    return Sweep(config, protocol, corpora, runs)
+    return Sweep(config, protocol, frontend, corpora, runs)
 
 
 def segment_set(utterances: pd.DataFrame, corpora: Mapping[str, CorpusData], domains: Mapping[str, tuple[str, ...]],
-                normalisation: Normalisation, *, labelled: bool = True) -> tuple[SegmentSet, pd.DataFrame]:
-    """The segments of `utterances` (rows of the corpora's shared bank, nothing copied) with their labels
+                normalisation: Normalisation, kind: str, *, labelled: bool = True) -> tuple[SegmentSet, pd.DataFrame]:
+    """The rows of `utterances` (rows of the corpora's shared bank, nothing copied) with their labels
     (domain labels as indices into `domains`; no emotion labels unless `labelled`), normalised by their groups,
     and the utterance table in the order of the set's utterance indices (sorted by corpus and id)."""
     utterances = utterances.sort_values(["corpus", "utterance_id"], kind="stable").reset_index(drop=True)
@@ -215,7 +248,7 @@ def segment_set(utterances: pd.DataFrame, corpora: Mapping[str, CorpusData], dom
     groups = repeat(normalisation.group_of(utterances))
     return SegmentSet(bank, repeat(np.arange(len(utterances))), repeat(utterances["y"]) if labelled else None,
                       labels, rows=np.concatenate(rows), normalizer=normalisation.normalizer,
-                      norm_group=groups), utterances
+                      norm_group=groups, kind=kind), utterances
 
 
 @dataclass
@@ -241,7 +274,9 @@ def fit_normalisation(split: pd.DataFrame, corpora: Mapping[str, CorpusData], mo
         owners.append(codes[rows.index].to_numpy())
     merged = Moments.concat(moments).merge(np.concatenate(owners), len(groups))
     keys = pd.MultiIndex.from_arrays([split["corpus"], split["utterance_id"]])
-    return Normalisation(Normalizer.from_moments(merged, tuple(groups), mode), pd.Series(codes.to_numpy(), index=keys))
+    feature_shape = next(iter(corpora.values())).features.feature_shape
+    return Normalisation(Normalizer.from_moments(merged, tuple(groups), mode, feature_shape),
+                         pd.Series(codes.to_numpy(), index=keys))
 
 
 @dataclass
@@ -273,7 +308,8 @@ def prepare(spec: RunSpec, corpora: Mapping[str, CorpusData]) -> PreparedRun:
     protocol, task = spec.protocol, spec.protocol.task(spec.task)
     split = split_utterances(pd.concat([corpora[c].table for c in dict.fromkeys((*spec.fold.train, *spec.fold.test))],
                                        ignore_index=True), protocol, spec.fold)
-    labelled = {str(c): apply_task(rows, task) for c, rows in split.groupby("corpus", sort=True)}
+    subsets = PAPER_SUBSETS if protocol.paper_subsets else {}
+    labelled = {str(c): apply_task(rows, task, subsets) for c, rows in split.groupby("corpus", sort=True)}
     used = pd.concat([part.table for part in labelled.values()])
     train, test = used[used["part"] == "train"], used[used["part"] == "test"]
     if train.empty or test.empty:
@@ -286,17 +322,19 @@ def prepare(spec: RunSpec, corpora: Mapping[str, CorpusData]) -> PreparedRun:
     domain_source = train if pool is None else pd.concat([train, pool])
     domains = {d: tuple(sorted(domain_source[d].unique())) for d in DOMAINS}
     normalisation = fit_normalisation(split, corpora, protocol.normalisation)
-    train_set, _ = segment_set(train, corpora, domains, normalisation)
-    test_set, test = segment_set(test, corpora, {}, normalisation)
-    pool_set = segment_set(pool, corpora, domains, normalisation, labelled=False)[0] if pool is not None else None
-    method = build_method(spec.method, TaskSpec(task.classes, domains, DEFAULT_CONFIG.shape), spec.hparams,
-                          seed=spec.seed)
+    kind = spec.frontend.kind
+    train_set, _ = segment_set(train, corpora, domains, normalisation, kind)
+    test_set, test = segment_set(test, corpora, {}, normalisation, kind)
+    pool_set = segment_set(pool, corpora, domains, normalisation, kind, labelled=False)[0] \
+        if pool is not None else None
+    method = build_method(spec.method, TaskSpec(task.classes, domains, InputSpec(kind, spec.frontend.row_shape)),
+                          spec.hparams, seed=spec.seed)
     return PreparedRun(spec, task.classes, split, labelled, train_set, test_set, pool_set, test, method,
                        normalisation.normalizer, any(corpora[c].synthetic for c in spec.data), started)
 
 
 def finish(run: PreparedRun, curves: list[dict[str, float]], fit_seconds: float, device: str,
-           fused: int = 1) -> tuple[dict, dict[str, pd.DataFrame]]:
+           fused: int = 1) -> tuple[RunRecord, dict[str, pd.DataFrame]]:
     """Score a trained run on its test part: its record (JSON-ready) and its tables (predictions, split).
     `fused` is how many runs were trained together with this one (1: alone), kept in the provenance."""
     spec, classes, test = run.spec, run.classes, run.test
@@ -309,28 +347,28 @@ def finish(run: PreparedRun, curves: list[dict[str, float]], fit_seconds: float,
         predictions[f"p_{name}"] = posteriors[:, k]
     by_corpus = {}
     for corpus, rows in predictions.groupby("corpus", sort=True):
-        by_corpus[str(corpus)] = scores(rows["y"].to_numpy(), rows["predicted"].to_numpy(), len(classes))
+        y, decided = rows["y"].to_numpy(), rows["predicted"].to_numpy()
         # A model that gives every test utterance of a corpus one class has learnt nothing there: its UA is chance
         # by construction, and the summaries and leaderboards flag it.
-        by_corpus[str(corpus)]["collapsed"] = bool(rows["predicted"].nunique() == 1 and rows["y"].nunique() > 1)
+        by_corpus[str(corpus)] = CorpusScores(**scores(y, decided, len(classes)),
+                                              collapsed=bool(len(set(decided)) == 1 and len(set(y)) > 1))
     used = pd.concat([part.table for part in run.labelled.values()])
-    record = {
-        "run_id": spec.run_id, "identity": spec.identity(),
-        "method": spec.method, "protocol": spec.protocol.name, "fold": spec.fold.name, "task": spec.task,
-        "seed": spec.seed, "classes": list(classes), "scores": by_corpus, "curves": curves,
-        "synthetic": run.synthetic,
-        "split": {str(c): {"train_speakers": sorted(rows.loc[rows["part"] == "train", "speaker"].unique()),
-                           "test_speakers": sorted(rows.loc[rows["part"] == "test", "speaker"].unique()),
-                           "train_utterances": int((rows["part"] == "train").sum()),
-                           "test_utterances": int((rows["part"] == "test").sum())}
-                  for c, rows in used.groupby("corpus", sort=True)},
-        "excluded": {c: part.excluded for c, part in run.labelled.items()},
-        "adaptation": {"setting": spec.protocol.adaptation, "read_by_method": run.method.uses_adaptation,
-                       "utterances": run.adaptation_set.n_utterances if run.adaptation_set is not None else 0},
-        "normalisation": {**run.normalizer.summary(), "uses_test_audio": spec.protocol.uses_test_audio},
-        "probes": probes,
-        "provenance": {**provenance(choose_device(device), run.started, fit_seconds), "fused_runs": fused},
-    }
+    record = RunRecord(
+        run_id=spec.run_id, identity=spec.identity(), method=spec.method, protocol=spec.protocol.name,
+        fold=spec.fold.name, task=spec.task, seed=spec.seed, frontend=spec.frontend.name, classes=list(classes),
+        scores=by_corpus, curves=curves, synthetic=run.synthetic,
+        split={str(c): {"train_speakers": sorted(rows.loc[rows["part"] == "train", "speaker"].unique()),
+                        "test_speakers": sorted(rows.loc[rows["part"] == "test", "speaker"].unique()),
+                        "train_utterances": int((rows["part"] == "train").sum()),
+                        "test_utterances": int((rows["part"] == "test").sum())}
+               for c, rows in used.groupby("corpus", sort=True)},
+        excluded={c: part.excluded for c, part in run.labelled.items()},
+        adaptation={"setting": spec.protocol.adaptation, "read_by_method": run.method.uses_adaptation,
+                    "utterances": run.adaptation_set.n_utterances if run.adaptation_set is not None else 0},
+        normalisation={**run.normalizer.summary(), "uses_test_audio": spec.protocol.uses_test_audio},
+        probes=probes,
+        provenance={**provenance(choose_device(device), run.started, fit_seconds), "fused_runs": fused},
+    )
     split_table = run.split[["utterance_id", "corpus", "speaker", "part"]].reset_index(drop=True)
     return record, {"predictions": predictions.reset_index(drop=True), "split": split_table}
 
@@ -363,33 +401,26 @@ def git_commit() -> str | None:
     return result.stdout.strip() or None
 
 
-AUTO_FUSE_WIDTH = 32  # runs fused at most on a GPU when --fuse is not given
-
-
-def fuse_width(fuse: int | None, device: str) -> int:
-    """How many runs may train together: --fuse N, or by default as many as AUTO_FUSE_WIDTH on a GPU and 1 on
-    a CPU, where grouped convolutions and a hand-written LSTM are slower than separate runs (docs/performance.md)."""
-    if fuse is not None:
-        if fuse < 1:
-            raise SerbenchError(f"--fuse {fuse}: needs at least 1 (1 trains every run alone)")
-        return fuse
-    return AUTO_FUSE_WIDTH if choose_device(device).type == "cuda" else 1
+def check_fuse(fuse: int) -> None:
+    if fuse < 1:
+        raise SerbenchError(f"--fuse {fuse}: needs at least 1 (1 trains every run alone)")
 
 
 def fusion_groups(runs: Sequence[RunSpec], width: int) -> list[list[RunSpec]]:
-    """The runs in groups that train together (same fold and task, equal serbench.fusion.fusion_key, at most
-    `width` each), in the order of their first run; a run that cannot be fused is a group of its own."""
+    """The runs in groups that train together (same fold and task, equal Method.fusion_key, at most `width`
+    each), in the order of their first run; a run that cannot be fused is a group of its own."""
     groups: list[list[RunSpec]] = []
     open_groups: dict[tuple, list[RunSpec]] = {}
     for spec in runs:
-        key = fusion_key(get_method(spec.method).cls, spec.hparams,
-                         adaptation=spec.protocol.adaptation != "none") if width > 1 else None
-        group = open_groups.get((spec.fold.name, spec.task, key)) if key is not None else None
+        cls = get_method(spec.method).cls
+        key = cls.fusion_key(spec.hparams, adaptation=spec.protocol.adaptation != "none") if width > 1 else None
+        slot = (spec.fold.name, spec.task, cls.fit_fused, key)  # one trainer per group
+        group = open_groups.get(slot) if key is not None else None
         if group is None or len(group) == width:
             group = []
             groups.append(group)
             if key is not None:
-                open_groups[(spec.fold.name, spec.task, key)] = group
+                open_groups[slot] = group
         group.append(spec)
     return groups
 
@@ -397,11 +428,13 @@ def fusion_groups(runs: Sequence[RunSpec], width: int) -> list[list[RunSpec]]:
 def work(sweep: Sweep, store: ResultsStore, device: str = "auto",
          on_start: Callable[[list[RunSpec]], None] | None = None,
          on_done: Callable[[RunSpec, str], None] | None = None, on_epoch: OnEpoch | None = None) -> None:
-    """Run every run of `sweep` that no one has finished or is running: claim, train (alone or fused with
-    others, see fuse_width), store. A run that raises is recorded as failed, with its traceback, and the sweep
-    goes on. on_start gets each group of runs as it starts, on_done each run with "done" or "failed"."""
+    """Run every run of `sweep` that no one has finished or is running: claim, train (alone, or fused with
+    others up to --fuse where the method can: Method.fusion_key), store. A run that raises is recorded as
+    failed, with its traceback, and the sweep goes on. on_start gets each group of runs as it starts, on_done
+    each run with "done" or "failed"."""
     store.clean()
-    for group in fusion_groups(sweep.runs, fuse_width(sweep.config.fuse, device)):
+    check_fuse(sweep.config.fuse)
+    for group in fusion_groups(sweep.runs, sweep.config.fuse):
         with ExitStack() as claims:
             mine = []
             for spec in group:
@@ -461,10 +494,10 @@ def train_group(specs: list[RunSpec], corpora: Mapping[str, CorpusData], store: 
     if fused:
         started = time.time()
         try:
-            histories = fit_fused([run.method for run in fused], [run.train_set for run in fused],
-                                  [run.spec.seed for run in fused], adaptation=[run.adaptation_set for run in fused],
-                                  device=device, on_epoch=lambda r, epoch, losses: epoch_done(
-                                      r == 0, epoch, fused[r].method.hp["epochs"], losses))
+            histories = type(fused[0].method).fit_fused(
+                [run.method for run in fused], [run.train_set for run in fused], [run.spec.seed for run in fused],
+                adaptation=[run.adaptation_set for run in fused], device=choose_device(device),
+                on_epoch=lambda r, epoch, losses: epoch_done(r == 0, epoch, fused[r].method.hp["epochs"], losses))
         except Exception:
             for run in fused:
                 failed(run.spec)

@@ -28,6 +28,7 @@ import pandas as pd
 
 from serbench.files import pid_alive, publish_dir, write_atomic
 from serbench.metrics import matrix_scores
+from serbench.record import RunRecord
 
 # A claim whose owner cannot be checked (it runs on another host) is stale when its heartbeat, refreshed every
 # epoch, is older than this.
@@ -38,35 +39,34 @@ def json_bytes(data: object) -> bytes:
     return (json.dumps(data, indent=1, sort_keys=True, allow_nan=True) + "\n").encode()
 
 
-def score_rows(records: Sequence[Mapping]) -> pd.DataFrame:
-    """One row per run record and test corpus: the run's labels, UA, WA, macro-F1, n and confusion matrix."""
-    rows = [{"run_id": r["run_id"], "method": r["method"], "protocol": r["protocol"], "fold": r["fold"],
-             "task": r["task"], "seed": r["seed"], "corpus": corpus, "ua": s["ua"], "wa": s["wa"],
-             "macro_f1": s["macro_f1"], "n": s["n"], "synthetic": r["synthetic"], "confusion": s.get("confusion")}
-            for r in records for corpus, s in sorted(r["scores"].items())]
-    columns = ["run_id", "method", "protocol", "fold", "task", "seed", "corpus", "ua", "wa", "macro_f1", "n",
-               "synthetic", "confusion"]
+def score_rows(records: Sequence[RunRecord]) -> pd.DataFrame:
+    """One row per run record and test corpus: the run's labels, UA, WA, macro-F1, n, confusion matrix, collapse."""
+    rows = [{"run_id": r.run_id, "method": r.method, "protocol": r.protocol, "fold": r.fold, "task": r.task,
+             "frontend": r.frontend, "seed": r.seed, "corpus": corpus, "ua": s.ua, "wa": s.wa,
+             "macro_f1": s.macro_f1, "n": s.n, "synthetic": r.synthetic, "confusion": s.confusion,
+             "collapsed": s.collapsed}
+            for r in records for corpus, s in sorted(r.scores.items())]
+    columns = ["run_id", "method", "protocol", "fold", "task", "frontend", "seed", "corpus", "ua", "wa", "macro_f1",
+               "n", "synthetic", "confusion", "collapsed"]
     return pd.DataFrame(rows, columns=columns)
 
 
-def cycle_rows(records: Sequence[Mapping]) -> pd.DataFrame:
-    """One row per (protocol, task, method, seed, test corpus): the scores of one seed's runs pooled over the
-    protocol's folds, from their summed confusion matrices. Each test utterance is scored once per seed cycle
-    (folds test disjoint speakers), so this is the seed's UA on the whole test corpus: what summaries,
+def cycle_rows(records: Sequence[RunRecord]) -> pd.DataFrame:
+    """One row per (protocol, task, front-end, method, seed, test corpus): the scores of one seed's runs pooled
+    over the protocol's folds, from their summed confusion matrices. Each test utterance is scored once per seed
+    cycle (folds test disjoint speakers), so this is the seed's UA on the whole test corpus: what summaries,
     leaderboards and their tests are computed from (docs/statistics.md).
 
     `complete` says whether the cycle has every fold that tests the corpus among `records`; `collapsed` counts
     its runs that gave every test utterance of the corpus one class."""
     runs = score_rows(records)
-    collapsed = {(r["run_id"], corpus): bool(s.get("collapsed")) for r in records for corpus, s in r["scores"].items()}
-    runs["collapsed"] = [collapsed[key] for key in zip(runs["run_id"], runs["corpus"], strict=True)]
-    keys = ["protocol", "task", "method", "seed", "corpus"]
-    folds = runs.groupby(["protocol", "task", "corpus"])["fold"].agg(lambda f: frozenset(f)).to_dict()
+    keys = ["protocol", "task", "frontend", "method", "seed", "corpus"]
+    folds = runs.groupby(["protocol", "task", "frontend", "corpus"])["fold"].agg(frozenset).to_dict()
     rows = []
     for key, group in runs.groupby(keys, sort=True):
         pooled = matrix_scores(np.sum([np.asarray(m) for m in group["confusion"]], axis=0))
         rows.append({**dict(zip(keys, key, strict=True)), **pooled, "folds": len(group),
-                     "complete": frozenset(group["fold"]) == folds[(key[0], key[1], key[4])],
+                     "complete": frozenset(group["fold"]) == folds[(key[0], key[1], key[2], key[5])],
                      "collapsed": int(group["collapsed"].sum()), "run_ids": sorted(group["run_id"]),
                      "synthetic": bool(group["synthetic"].any())})
     columns = [*keys, "ua", "wa", "macro_f1", "n", "confusion", "folds", "complete", "collapsed", "run_ids",
@@ -89,7 +89,7 @@ class ResultsStore:
         path = self.failed / f"{run_id}.json"
         return json.loads(path.read_text()) if path.is_file() else None
 
-    def write_run(self, run_id: str, record: Mapping, tables: Mapping[str, pd.DataFrame]) -> bool:
+    def write_run(self, run_id: str, record: RunRecord, tables: Mapping[str, pd.DataFrame]) -> bool:
         """Store a finished run atomically. False when another worker stored it first (theirs is kept)."""
         self.runs.mkdir(parents=True, exist_ok=True)
         tmp = self.runs / f".tmp-{run_id}-{uuid.uuid4().hex}"
@@ -97,7 +97,7 @@ class ResultsStore:
         try:
             for name, table in tables.items():
                 table.to_parquet(tmp / f"{name}.parquet", index=False)
-            (tmp / "record.json").write_bytes(json_bytes(record))
+            (tmp / "record.json").write_bytes(record.to_json())
             if not publish_dir(tmp, self.runs / run_id):  # a concurrent worker finished the same run first
                 return False
         finally:
@@ -110,13 +110,14 @@ class ResultsStore:
         write_atomic(self.failed / f"{run_id}.json", json_bytes({"spec": dict(spec), "error": error,
                                                                  "time": time.time()}))
 
-    def record(self, run_id: str) -> dict:
-        return json.loads((self.runs / run_id / "record.json").read_text())
+    def record(self, run_id: str) -> RunRecord:
+        """A finished run's record, checked (a damaged one is an error naming the file)."""
+        return RunRecord.read(self.runs / run_id / "record.json")
 
     def table(self, run_id: str, name: str) -> pd.DataFrame:
         return pd.read_parquet(self.runs / run_id / f"{name}.parquet")
 
-    def records(self) -> list[dict]:
+    def records(self) -> list[RunRecord]:
         """Every finished run's record, in run-id order."""
         return [self.record(run_id) for run_id in sorted(self.done_ids())]
 

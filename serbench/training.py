@@ -21,15 +21,20 @@ from serbench.normalisation import Normalizer, standardise
 
 @dataclass
 class Batch:
-    """One mini-batch on the training device: segments, emotion labels and the labels of every domain.
+    """One mini-batch on the training device.
 
-    `adaptation` is an unlabelled batch of the test part (its emotion is None), present where the protocol allows
-    adaptation and the method reads it (Method.uses_adaptation): domain heads may use it, emotion losses never.
+    `inputs` are the rows a front-end made: segments (batch, time, features), vectors (batch, features) or
+    (batch, layers, features), or for frames whole utterances, padded (batch, longest, features) with their
+    `lengths`. `utterance` is each row's utterance (its index in the set). `adaptation` is an unlabelled batch of
+    the test part (its emotion is None), present where the protocol allows adaptation and the method reads it
+    (Method.uses_adaptation): domain heads may use it, emotion losses never.
     """
 
-    segments: Tensor  # (batch, time, frequency), float32
-    emotion: Tensor | None  # (batch,), int64 class index; None in an unlabelled batch
+    inputs: Tensor
+    emotion: Tensor | None  # (batch,), int64 class index; None in an unlabelled batch and when predicting
     domains: dict[str, Tensor]  # domain name (speaker, corpus, gender, language) -> (batch,), int64 label index
+    utterance: Tensor  # (batch,), int64
+    lengths: Tensor | None = None  # frames: (batch,) valid frames of each padded sequence
     adaptation: Batch | None = None
 
 
@@ -91,13 +96,14 @@ class FeatureBank:
 
 @dataclass
 class SegmentSet:
-    """The segments of a set of utterances with per-segment labels.
+    """The rows (segments, frames or vectors) of a set of utterances with their labels.
 
-    `features` holds the segment rows, maybe shared with other sets (a FeatureBank; a plain array is wrapped in
-    one); `rows` picks this set's segments among them (None: every row, in order). `normalizer`, if given, is
-    applied to each batch as it is read, segment i with the statistics of its group norm_group[i] (default: the
-    first group), so no normalised copy of the data is ever made. utterance[i] is the index (0 .. n_utterances - 1)
-    of the utterance segment i was cut from. An unlabelled set (adaptation audio) has emotion None.
+    `features` holds the rows, maybe shared with other sets (a FeatureBank; a plain array is wrapped in one);
+    `rows` picks this set's among them (None: every row, in order), an utterance's rows consecutive.
+    `normalizer`, if given, is applied to each batch as it is read, row i with the statistics of its group
+    norm_group[i] (default: the first group), so no normalised copy of the data is ever made. utterance[i] is the
+    index (0 .. n_utterances - 1) of the utterance row i belongs to. An unlabelled set (adaptation audio) has
+    emotion None. `kind` decides what a batch is: rows for segments and vectors, whole utterances for frames.
     """
 
     features: FeatureBank | np.ndarray
@@ -106,7 +112,8 @@ class SegmentSet:
     domains: dict[str, np.ndarray]  # name -> (n,)
     rows: np.ndarray | None = None  # (n,) indices into features
     normalizer: Normalizer | None = None
-    norm_group: np.ndarray | None = None  # (n,) row of the normaliser's statistics for each segment
+    norm_group: np.ndarray | None = None  # (n,) row of the normaliser's statistics for each row
+    kind: str = "segments"
     _on_device: dict[torch.device, dict[str, Tensor]] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -120,11 +127,11 @@ class SegmentSet:
         labels += [("normalisation group", self.norm_group)] if self.norm_group is not None else []
         for what, values in labels:
             if len(values) != n:
-                raise SerbenchError(f"{n} segments but {len(values)} {what} labels",
+                raise SerbenchError(f"{n} rows but {len(values)} {what} labels",
                                     hint="rebuild the feature cache (`serbench data features`)")
-        if n and np.bincount(self.utterance).min() == 0:
-            raise SerbenchError("utterance indices of the segments are not 0 .. n_utterances - 1",
-                                hint="number the utterances consecutively; drop utterances without segments")
+        if n and (np.bincount(self.utterance).min() == 0 or (np.diff(self.utterance) < 0).any()):
+            raise SerbenchError("utterance indices of the rows are not 0 .. n_utterances - 1 in order",
+                                hint="number the utterances consecutively; drop utterances without rows")
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -132,6 +139,11 @@ class SegmentSet:
     @property
     def n_utterances(self) -> int:
         return int(self.utterance.max()) + 1 if len(self) else 0
+
+    @property
+    def units(self) -> int:
+        """How many things a batch picks from: rows, or utterances for frames."""
+        return self.n_utterances if self.kind == "frames" else len(self)
 
     def on(self, device: torch.device) -> dict[str, Tensor]:
         """Rows, labels and normaliser statistics as tensors on `device`, made once per device."""
@@ -149,20 +161,45 @@ class SegmentSet:
             self._on_device[device] = tensors
         return self._on_device[device]
 
-    def segments(self, positions: Tensor) -> Tensor:
-        """The (normalised) segments at `positions` of this set, on positions' device."""
+    def inputs(self, positions: Tensor) -> Tensor:
+        """The (normalised) rows at `positions` of this set, on positions' device."""
         on = self.on(positions.device)
-        segments = self.features.take(on["rows"][positions])
+        rows = self.features.take(on["rows"][positions])
         if self.normalizer is None:
-            return segments
+            return rows
+        features = self.normalizer.shape  # the statistics' axes: the last of a row
+        shape = (len(positions), *([1] * (rows.dim() - 1 - len(features))), *features)
         group = on["norm_group"][positions]
-        return standardise(segments, on["mean"][group].unsqueeze(1), on["std"][group].unsqueeze(1))
+        return standardise(rows, on["mean"][group].view(shape), on["std"][group].view(shape))
 
     def batch(self, positions: Tensor) -> Batch:
-        """The mini-batch of the segments at `positions` (a tensor on the training device)."""
+        """The mini-batch of the units at `positions` (a tensor on the training device): rows, or for frames
+        whole utterances (padded with zeros after their last frame)."""
         on = self.on(positions.device)
-        return Batch(self.segments(positions), on["emotion"][positions] if "emotion" in on else None,
-                     {name: on[f"domain_{name}"][positions] for name in self.domains})
+        if self.kind == "frames":
+            return self._utterance_batch(positions)
+        return Batch(self.inputs(positions), on["emotion"][positions] if "emotion" in on else None,
+                     {name: on[f"domain_{name}"][positions] for name in self.domains}, on["utterance"][positions])
+
+    def _utterance_batch(self, utterances: Tensor) -> Batch:
+        starts, counts = self._utterance_ranges()
+        chosen = utterances.cpu().numpy()
+        lengths = counts[chosen]
+        offsets = np.arange(int(lengths.max()))
+        valid = offsets[None, :] < lengths[:, None]
+        index = np.where(valid, starts[chosen][:, None] + offsets[None, :], starts[chosen][:, None])
+        device = utterances.device
+        flat = self.inputs(torch.as_tensor(index.reshape(-1), device=device))
+        frames = flat.view(*index.shape, *flat.shape[1:]) * torch.as_tensor(valid, device=device)[..., None]
+        first = torch.as_tensor(starts[chosen], device=device)  # an utterance's labels are its first row's
+        on = self.on(device)
+        return Batch(frames, on["emotion"][first] if "emotion" in on else None,
+                     {name: on[f"domain_{name}"][first] for name in self.domains}, utterances,
+                     lengths=torch.as_tensor(lengths, device=device))
+
+    def _utterance_ranges(self) -> tuple[np.ndarray, np.ndarray]:
+        counts = np.bincount(self.utterance, minlength=self.n_utterances)
+        return np.concatenate([[0], np.cumsum(counts)[:-1]]), counts
 
 
 def epoch_batches(order_rng: np.random.Generator, n: int, batch_size: int) -> np.ndarray:
@@ -221,21 +258,21 @@ def fit(method: Method, data: SegmentSet, *, adaptation: SegmentSet | None = Non
     batch of the same size with every labelled one, from its own BatchStream.
     """
     if not len(data):
-        raise SerbenchError("no training segments", hint="check the protocol's training corpora and the cache")
+        raise SerbenchError("no training rows", hint="check the protocol's training corpora and the cache")
     device = choose_device(device) if isinstance(device, str) else device
     epochs = method.hp["epochs"] if epochs is None else epochs
     batch_size = method.hp["batch_size"] if batch_size is None else batch_size
     torch.manual_seed(seed)  # randomness inside the method (dropout, sampling)
     order_rng = np.random.default_rng(seed)
     unlabelled = adaptation if adaptation is not None and len(adaptation) and method.uses_adaptation else None
-    stream = BatchStream(np.random.default_rng(adaptation_seed(seed)), len(unlabelled), batch_size) \
+    stream = BatchStream(np.random.default_rng(adaptation_seed(seed)), unlabelled.units, batch_size) \
         if unlabelled is not None else None
     data.features.make_resident(device)  # on a GPU: gather batches there, no host copy per step
     method.to(device).train()
     history = []
     for epoch in range(epochs):
         # one upload of the epoch's batch positions; each step then only slices tensors already on the device
-        batches = torch.as_tensor(epoch_batches(order_rng, len(data), batch_size)).to(device)
+        batches = torch.as_tensor(epoch_batches(order_rng, data.units, batch_size)).to(device)
         steps = len(batches)
         extra = torch.as_tensor(stream.take(steps)).to(device) if stream is not None else None
         totals: dict[str, Tensor] = {}
@@ -253,44 +290,45 @@ def fit(method: Method, data: SegmentSet, *, adaptation: SegmentSet | None = Non
 
 
 @torch.no_grad()
-def _per_utterance(compute: Callable[[Tensor], Tensor], data: SegmentSet, batch_size: int,
-                   device: torch.device) -> np.ndarray:
-    """Average compute(segments) over the segments of each utterance."""
-    sums: Tensor | None = None
-    counts = torch.zeros(data.n_utterances, device=device)
+def _per_row(compute: Callable[[Batch], Tensor], data: SegmentSet, batch_size: int,
+             device: torch.device) -> tuple[Tensor, Tensor]:
+    """compute(batch) over the whole set, in batches: the values (units, dim) and each one's utterance."""
+    if not data.units:
+        raise SerbenchError("nothing to predict", hint="check the protocol's test corpora and the cache")
     data.features.make_resident(device)
-    for start in range(0, len(data), batch_size):
-        positions = torch.arange(start, min(start + batch_size, len(data)), device=device)
-        utterance = data.on(device)["utterance"][positions]
-        values = compute(data.segments(positions)).float()
-        if sums is None:
-            sums = torch.zeros(data.n_utterances, values.shape[1], device=device)
-        sums.index_add_(0, utterance, values)
-        counts.index_add_(0, utterance, torch.ones_like(utterance, dtype=counts.dtype))
-    if sums is None:
-        raise SerbenchError("no segments to predict", hint="check the protocol's test corpora and the cache")
-    return (sums / counts.unsqueeze(1)).cpu().numpy()
+    values, utterances = [], []
+    for start in range(0, data.units, batch_size):
+        batch = data.batch(torch.arange(start, min(start + batch_size, data.units), device=device))
+        batch.emotion = None  # predictions never see labels
+        values.append(compute(batch).float())
+        utterances.append(batch.utterance)
+    return torch.cat(values), torch.cat(utterances)
 
 
 def utterance_posteriors(method: Method, data: SegmentSet, *, batch_size: int = 512,
                          device: str | torch.device = "auto") -> np.ndarray:
-    """(n_utterances, n_classes): each utterance's decision is the mean of its segments' posteriors."""
+    """(n_utterances, n_classes): each utterance's decision, from its rows' posteriors by Method.aggregate
+    (the mean by default)."""
     device = choose_device(device) if isinstance(device, str) else device
     method.to(device).eval()
-    return _per_utterance(method.predict, data, batch_size, device)
+    posteriors, utterance = _per_row(method.predict, data, batch_size, device)
+    with torch.no_grad():
+        return method.aggregate(posteriors, utterance, data.n_utterances).cpu().numpy()
 
 
 def utterance_embeddings(method: Method, data: SegmentSet, *, batch_size: int = 512,
                          device: str | torch.device = "auto") -> np.ndarray:
-    """(n_utterances, dim): the mean of each utterance's segment embeddings (Method.embed), for diagnostics."""
+    """(n_utterances, dim): the mean of each utterance's row embeddings (Method.embed), for diagnostics."""
     device = choose_device(device) if isinstance(device, str) else device
     method.to(device).eval()
 
-    def embed(segments: Tensor) -> Tensor:
-        embedding = method.embed(segments)
+    def embed(batch: Batch) -> Tensor:
+        embedding = method.embed(batch)
         if embedding is None:
             raise SerbenchError(f"method {method.name!r} does not expose embeddings",
                                 hint="implement Method.embed to get embedding diagnostics")
         return embedding
 
-    return _per_utterance(embed, data, batch_size, device)
+    embeddings, utterance = _per_row(embed, data, batch_size, device)
+    with torch.no_grad():
+        return Method.aggregate(method, embeddings, utterance, data.n_utterances).cpu().numpy()

@@ -1,6 +1,11 @@
-"""Shared fixtures: a private feature cache for the whole test session, and tiny synthetic releases."""
+"""Shared fixtures: a private feature cache for the whole test session, and tiny synthetic releases. Nothing
+downloads in the tests: the Hugging Face hub is off for the whole session (the ssl front-ends' tests build tiny
+random models in local folders)."""
 
+import os
 from pathlib import Path
+
+os.environ["HF_HUB_OFFLINE"] = "1"  # before huggingface_hub is imported: it reads the variable once
 
 import pytest
 
@@ -36,3 +41,16 @@ def torch_threads():
     threads = torch.get_num_threads()
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def method_registry():
+    """The methods a test's plugins register leave with it: the next test (and `--method all`) sees the
+    built-ins."""
+    from serbench.method import METHODS, discover_methods
+
+    discover_methods()
+    saved = dict(METHODS.entries)
+    yield METHODS
+    METHODS.entries.clear()
+    METHODS.entries.update(saved)

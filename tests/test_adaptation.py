@@ -42,8 +42,8 @@ def test_under_cross_the_corpus_and_language_adversaries_learn_and_reach_the_ext
 
     batch = first_batch(adapted)
     model = adapted.method
-    segments = torch.cat([batch.segments, batch.adaptation.segments])
-    losses = model.losses(model.extractor(segments), batch, progress=0.5)
+    inputs = torch.cat([batch.inputs, batch.adaptation.inputs])
+    losses = model.losses(model.extractor(inputs), batch, progress=0.5)
     for domain in [d for d in ("corpus", "language") if d in model.heads]:
         assert losses[f"domain_{domain}"].item() > 0.1
         gradients = torch.autograd.grad(losses[f"domain_{domain}"], list(model.extractor.parameters()),
@@ -55,7 +55,7 @@ def test_under_cross_the_corpus_and_language_adversaries_learn_and_reach_the_ext
     alone = prepare(plans["cross-dg"].runs[0], plans["cross-dg"].corpora)
     assert alone.adaptation_set is None
     batch = first_batch(alone)
-    losses = alone.method.losses(alone.method.extractor(batch.segments), batch, progress=0.5)
+    losses = alone.method.losses(alone.method.extractor(batch.inputs), batch, progress=0.5)
     assert losses["domain_corpus"].item() == 0.0
 
 
@@ -107,7 +107,7 @@ def test_the_record_says_what_adaptation_and_normalisation_saw(tiny_releases, tm
     from serbench.store import ResultsStore
 
     store = ResultsStore(tmp_path)
-    record = store.record(next(iter(store.done_ids())))
+    record = store.record(next(iter(store.done_ids()))).to_dict()
     assert record["adaptation"] == {"setting": "unlabelled-test", "read_by_method": True,
                                     "utterances": pd.read_parquet(store.runs / record["run_id"] / "split.parquet")
                                     .query("part == 'test'").shape[0]}

@@ -42,3 +42,15 @@ def test_unknown_pipeline_names_the_known_ones(capsys):
 def test_bad_settings_are_refused(capsys):
     assert main(["bench", "--steps", "0", "--only", "host"]) == 2
     assert "--steps 0" in capsys.readouterr().err
+
+
+def test_the_feature_pass_is_measured_for_the_chosen_front_end(tmp_path, capsys):
+    path = tmp_path / "bench.json"
+    assert main(["bench", "--only", "features", "--audio-minutes", "0.1", "--warmup", "0", "--frontend", "logmel",
+                 "--frontend-setting", "n_mels=40", "--json", str(path)]) == 0
+    figures = json.loads(path.read_text())
+    assert figures["frontend"]["frontend"] == "logmel" and figures["frontend"]["n_mels"] == 40
+    row = figures["pipelines"]["features"]
+    assert row["x_real_time"] > 0 and row["notes"].startswith("logmel (segments, rows 25 x 40)")
+    assert main(["bench", "--only", "features", "--frontend", "nope"]) == 2
+    assert "unknown front-end 'nope'" in capsys.readouterr().err

@@ -16,8 +16,8 @@ import torch
 
 from serbench.bench import FUSED_METHODS, TASK, UTTERANCE_SECONDS, BenchSetup, bench_method, speechlike_corpus
 from serbench.cache import build_features
-from serbench.fusion import LOSS_TERMS, FusedReplicas
 from serbench.method import build_method, discover_methods
+from serbench.methods.fusion import LOSS_TERMS, FusedReplicas
 from serbench.training import Batch
 
 MINUTES = 10
@@ -50,7 +50,8 @@ def test_training_step_speed(benchmark, tmp_path) -> None:
                               warmup=0)
     method = bench_method(setup)
     batch = Batch(torch.from_numpy(setup.features), torch.from_numpy(setup.emotion),
-                  {name: torch.from_numpy(labels) for name, labels in setup.domains.items()})
+                  {name: torch.from_numpy(labels) for name, labels in setup.domains.items()},
+                  torch.arange(len(setup.features)))
     method.update(batch, 0.0)  # the process's first step sets up oneDNN: seconds, not what is measured here
     losses = benchmark.pedantic(method.update, args=(batch, 0.5), rounds=20, warmup_rounds=3)
     assert torch.isfinite(losses["total"])

@@ -20,7 +20,8 @@ from serbench.audio import load_audio
 from serbench.cache import TEMP_PREFIX, FeatureSet, build_features, cache_root
 from serbench.corpora.schema import Corpus, make_table
 from serbench.errors import Problem, SerbenchError
-from serbench.frontend import FrontendConfig, segment_spectrograms
+from serbench.frontends import make_frontend
+from serbench.frontends.spectrogram import Spectrogram, segment_spectrograms
 
 RNG = np.random.default_rng(11)
 # (seconds, sample rate) per utterance: short (padded), several segments, a resampled one
@@ -68,11 +69,11 @@ def test_build_gives_every_utterances_segments(corpus, tmp_path) -> None:
     assert isinstance(features.features, np.memmap) and not features.features.flags.writeable
     assert list(features.index["stop"] - features.index["start"]) == counts
     for utterance_id, path in zip(corpus.table["utterance_id"], corpus.table["path"], strict=True):
-        np.testing.assert_array_equal(features.segments(utterance_id), segment_spectrograms(load_audio(path)))
+        np.testing.assert_array_equal(features.utterance_rows(utterance_id), segment_spectrograms(load_audio(path)))
     assert features.skipped == []
     meta = features.meta
-    assert meta["n_utterances"] == 4 and meta["n_segments"] == sum(counts)
-    assert meta["config"] == FrontendConfig().to_dict() and meta["corpus"] == "toy"
+    assert meta["n_utterances"] == 4 and meta["n_rows"] == sum(counts)
+    assert meta["config"] == make_frontend().to_dict() and meta["corpus"] == "toy"
     assert len(meta["content_fingerprint"]) == 64
     assert calls and calls[-1][0] == pytest.approx(calls[-1][1]) == pytest.approx(0.1 + 1.0 + 2.3 + 1.2, abs=1e-3)
     assert list(features.rows(["u3", "u0"])) == [12, 13, 14, 15, 0]
@@ -92,7 +93,7 @@ def test_second_build_reuses_the_cache_without_computing(corpus, tmp_path, monke
     def no_compute(*args, **kwargs):
         raise AssertionError("the cache was recomputed")
 
-    monkeypatch.setattr(serbench.cache, "segment_spectrograms", no_compute)
+    monkeypatch.setattr(Spectrogram, "compute", no_compute)
     monkeypatch.setattr(serbench.cache, "decode_audio", no_compute)
     again = build_features(corpus, cache_dir=tmp_path / "cache")
     assert again.path == first.path
@@ -103,7 +104,7 @@ def test_second_build_reuses_the_cache_without_computing(corpus, tmp_path, monke
 def test_changes_select_a_new_cache_dir(corpus, tmp_path) -> None:
     cache = tmp_path / "cache"
     first = build_features(corpus, cache_dir=cache).path
-    changed_config = build_features(corpus, FrontendConfig(segment_hop_ms=132.5), cache_dir=cache)
+    changed_config = build_features(corpus, make_frontend("spectrogram", {"segment_hop_ms": 132.5}), cache_dir=cache)
     assert changed_config.path != first and changed_config.features.shape[0] == 1 + 6 + 16 + 8
 
     added = with_rows(corpus, [row("u9", write_wav(corpus.root / "wav" / "u9.wav", 0.5))])
@@ -116,7 +117,7 @@ def test_changes_select_a_new_cache_dir(corpus, tmp_path) -> None:
     old_bytes = Path(corpus.table["path"][1]).read_bytes()
     write_wav(Path(corpus.table["path"][1]), 1.5)  # same file, new audio
     rebuilt = build_features(corpus, cache_dir=cache)
-    assert rebuilt.path != first and rebuilt.meta["n_segments"] == 1 + 5 + 8 + 4
+    assert rebuilt.path != first and rebuilt.meta["n_rows"] == 1 + 5 + 8 + 4
     assert (first / "meta.json").is_file()  # older caches stay complete for runs that used them
 
     Path(corpus.table["path"][1]).write_bytes(old_bytes)
@@ -131,7 +132,7 @@ def test_moving_the_corpus_folder_keeps_the_cache(corpus, tmp_path, monkeypatch)
     os.rename(corpus.root, moved_root)
     table = corpus.table.copy()
     table["path"] = [str(moved_root / Path(path).relative_to(corpus.root)) for path in table["path"]]
-    monkeypatch.setattr(serbench.cache, "segment_spectrograms", None)  # any computing would fail
+    monkeypatch.setattr(Spectrogram, "compute", None)  # any computing would fail
     assert build_features(Corpus("toy", moved_root, table), cache_dir=tmp_path / "cache").path == first.path
 
 
@@ -187,23 +188,24 @@ def test_files_failing_only_when_decoded_are_dropped_cleanly(corpus, tmp_path) -
     assert features.features.shape[0] == 1 + 3 + 8 + 4
     for utterance_id, path in zip(corpus.table["utterance_id"], corpus.table["path"], strict=True):
         if path != str(nan_path):
-            np.testing.assert_array_equal(features.segments(utterance_id),
+            np.testing.assert_array_equal(features.utterance_rows(utterance_id),
                                           segment_spectrograms(load_audio(path)))
     with pytest.raises(SerbenchError, match="not in this feature cache"):
-        features.segments("u1a")
+        features.utterance_rows("u1a")
 
 
 BUILDER = """
 import pickle, sys, time
 from pathlib import Path
 import serbench.cache
+from serbench.frontends.spectrogram import Spectrogram
 corpus = pickle.loads(Path(sys.argv[1]).read_bytes())
 if sys.argv[3] == "slow":
-    compute = serbench.cache.segment_spectrograms
+    compute = Spectrogram.compute
     def slow(*args, **kwargs):
         time.sleep(0.5)
         return compute(*args, **kwargs)
-    serbench.cache.segment_spectrograms = slow
+    Spectrogram.compute = slow
 go = Path(sys.argv[2]) / "go"
 while not go.exists():
     time.sleep(0.01)
@@ -251,7 +253,7 @@ def test_killed_builder_leaves_no_cache_and_the_next_build_succeeds(corpus, tmp_
     features = build_features(corpus, cache_dir=cache)
     assert entries(cache) == [features.path.name]  # the dead builder's temp dir was cleaned
     assert features.meta["n_utterances"] == 4
-    np.testing.assert_array_equal(features.segments("u2"),
+    np.testing.assert_array_equal(features.utterance_rows("u2"),
                                   segment_spectrograms(load_audio(corpus.table["path"][2])))
 
 

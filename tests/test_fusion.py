@@ -8,9 +8,9 @@ import torch
 from toy_features import make_toy
 
 from serbench.errors import SerbenchError
-from serbench.normalisation import Normalizer, fit_normalizer, segment_moments
-from serbench.fusion import fit_fused, fusion_key
 from serbench.method import METHODS, Method, build_method, discover_methods, get_method, resolve_hparams
+from serbench.methods.fusion import fit_fused
+from serbench.normalisation import Normalizer, fit_normalizer, segment_moments
 from serbench.training import SegmentSet, fit, utterance_posteriors
 
 SMALL = {"preset": "small", "batch_size": 32}
@@ -100,40 +100,27 @@ def test_fused_runs_with_adaptation_and_group_normalisation_equal_runs_trained_a
                                    utterance_posteriors(a, data, device="cpu"), atol=1e-3)
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (run on a GPU machine)")
-def test_fused_runs_on_a_gpu_equal_runs_trained_alone_there():
-    task, data = make_toy(speakers=3, takes=2, segments=2)
-    data.normalizer = fit_normalizer(data.features, data.rows)
-    runs = [("baseline_s", 0), ("dann1_cs", 1), ("dann2_s", 2)]
-    alone = [build_method(name, task, {**SMALL, "epochs": 1}, seed=seed) for name, seed in runs]
-    histories = [fit(m, data, seed=seed, device="cuda") for m, (_, seed) in zip(alone, runs, strict=True)]
-    fused = [build_method(name, task, {**SMALL, "epochs": 1}, seed=seed) for name, seed in runs]
-    fused_histories = fit_fused(fused, [data] * 3, [seed for _, seed in runs], device="cuda")
-    for a, f in zip(histories, fused_histories, strict=True):
-        assert f[0] == pytest.approx(a[0], rel=1e-3)  # TF32 may differ between the two paths' kernels
-    for a, f in zip(alone, fused, strict=True):
-        np.testing.assert_allclose(utterance_posteriors(f, data, device="cuda"),
-                                   utterance_posteriors(a, data, device="cuda"), atol=1e-2)
+def key(entry, overrides=None, adaptation=False):
+    return entry.cls.fusion_key(resolve_hparams(entry, overrides), adaptation=adaptation)
 
 
 def test_what_can_be_fused():
-    built_in = {name: fusion_key(get_method(name).cls, resolve_hparams(get_method(name))) for name in BUILT_INS}
+    built_in = {name: key(get_method(name)) for name in BUILT_INS}
     assert len(set(built_in.values())) == 1 and None not in built_in.values()
     # where a protocol offers adaptation audio the DANN systems read it and the baselines do not: two groups
-    adapting = {name: fusion_key(get_method(name).cls, resolve_hparams(get_method(name)), adaptation=True)
-                for name in BUILT_INS}
+    adapting = {name: key(get_method(name), adaptation=True) for name in BUILT_INS}
     assert len({adapting["baseline_s"], adapting["baseline_cs"]}) == len({adapting[d] for d in BUILT_INS[2:]}) == 1
     assert adapting["baseline_s"] != adapting["dann1_s"]
     entry = get_method("baseline_s")
-    assert fusion_key(entry.cls, resolve_hparams(entry, {"batch_size": 64})) != built_in["baseline_s"]
+    assert key(entry, {"batch_size": 64}) != built_in["baseline_s"]
 
     class OwnUpdate(entry.cls):  # a plugin with its own training step trains alone
         def update(self, batch, progress):
             return super().update(batch, progress)
 
-    assert fusion_key(OwnUpdate, resolve_hparams(entry)) is None
-    assert fusion_key(Method, {}) is None
-    assert "coral" not in METHODS or fusion_key(get_method("coral").cls, resolve_hparams(get_method("coral"))) is None
+    assert OwnUpdate.fusion_key(resolve_hparams(entry), adaptation=False) is None
+    assert Method.fusion_key({}, adaptation=False) is None  # a method outside the paper's family trains alone
+    assert "coral" not in METHODS.entries or key(get_method("coral")) is None
 
 
 def test_fit_fused_refuses_what_it_cannot_fuse():

@@ -31,8 +31,8 @@ def serbench(*args: str, wait: bool = True, **kwargs) -> subprocess.Popen | subp
     return subprocess.run(command, capture_output=True, text=True, check=False, **kwargs)
 
 
-def stable(record: dict) -> dict:
-    return {key: value for key, value in record.items() if key not in VOLATILE}
+def stable(record) -> dict:
+    return {key: value for key, value in record.to_dict().items() if key not in VOLATILE}
 
 
 def runs_of(results: Path) -> dict[str, dict]:
@@ -52,13 +52,15 @@ def reference(tiny_releases, tmp_path_factory) -> Path:
 def test_a_run_records_everything(reference):
     store = ResultsStore(reference)
     run_id = sorted(store.done_ids())[0]
-    record = store.record(run_id)
+    record = store.record(run_id).to_dict()
     assert record["run_id"] == run_id and record["synthetic"] is False  # a folder, not --data synthetic
-    assert set(record["identity"]) >= {"method", "hparams", "protocol", "task", "seed", "data", "frontend", "serbench"}
+    assert set(record["identity"]) >= {"method", "hparams", "protocol", "task", "seed", "data", "frontend", "code",
+                                      "serbench"}
     assert record["identity"]["hparams"]["epochs"] == 1 and record["identity"]["hparams"]["preset"] == "small"
     assert set(record["scores"]) == {"msp-improv", "savee", "emodb"}
     for score in record["scores"].values():
         assert set(score) == {"ua", "wa", "macro_f1", "n", "confusion", "collapsed"} and 0 <= score["ua"] <= 1
+    assert record["frontend"] == "spectrogram" and record["schema"] == 2
     assert len(record["curves"]) == 1 and "total" in record["curves"][0]
     assert record["probes"]["corpus"]["classes"] == 3 and 0 <= record["probes"]["corpus"]["ua"] <= 1
     assert set(record["provenance"]) >= {"versions", "device", "git_commit", "seconds", "peak_memory_mib"}
@@ -121,11 +123,11 @@ def test_fused_runs_match_the_same_runs_trained_alone(reference, tiny_releases, 
     alone, fused = ResultsStore(reference), ResultsStore(tmp_path)
     assert sorted(fused.done_ids()) == sorted(alone.done_ids())  # the same run identities
     for run_id in alone.done_ids():
-        a, f = alone.record(run_id), fused.record(run_id)
+        a, f = alone.record(run_id).to_dict(), fused.record(run_id).to_dict()
         assert (a["provenance"]["fused_runs"], f["provenance"]["fused_runs"]) == (1, 3)
         close = ("curves", "scores", "probes")  # float tolerance: summation order differs
-        assert {k: v for k, v in stable(f).items() if k not in close} == \
-               {k: v for k, v in stable(a).items() if k not in close}
+        assert {k: v for k, v in f.items() if k not in (*close, *VOLATILE)} == \
+               {k: v for k, v in a.items() if k not in (*close, *VOLATILE)}
         for term, value in a["curves"][0].items():
             assert f["curves"][0][term] == pytest.approx(value, rel=1e-4)
         posteriors = [store.table(run_id, "predictions").filter(like="p_").to_numpy() for store in (alone, fused)]

@@ -14,6 +14,7 @@ from serbench import leaderboard, stats
 from serbench.cli import leaderboard as cli
 from serbench.errors import SerbenchError
 from serbench.metrics import scores
+from serbench.record import CorpusScores, RunRecord
 from serbench.store import ResultsStore
 
 CORPORA = ("c-one", "c_two")
@@ -37,7 +38,8 @@ def add_run(store: ResultsStore, method: str, seed: int, *, task: str = "arousal
     tests its share of each corpus's utterances; "stuck" predicts one class for everything."""
     identity = {"method": method, "hparams": hparams or {"epochs": 3}, "protocol": protocol_dict(protocol, adaptation),
                 "fold": {"name": fold, "train": ["src"], "test": list(CORPORA), "held_out": None}, "task": task,
-                "seed": seed, "data": data or FINGERPRINTS, "frontend": frontend, "serbench": "0.1.0"}
+                "seed": seed, "data": data or FINGERPRINTS, "frontend": {"name": "spectrogram", "hash": frontend},
+                "code": "c0", "serbench": "0.1.0"}
     run_id = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:20]
     rng = np.random.default_rng(int(run_id[:8], 16))
     start, stop = (round(utterances * share) for share in FOLDS.get(fold, (0, 1)))
@@ -50,17 +52,18 @@ def add_run(store: ResultsStore, method: str, seed: int, *, task: str = "arousal
                                     "corpus": corpus, "speaker": "s1", "gender": "F", "y": y,
                                     "predicted": predicted, "p_low": 1.0 - predicted, "p_high": predicted * 1.0}))
     predictions = pd.concat(frames, ignore_index=True)
-    record = {
-        "run_id": run_id, "identity": identity, "method": method, "protocol": protocol, "fold": fold, "task": task,
-        "seed": seed, "classes": ["low", "high"], "synthetic": synthetic,
-        "scores": {c: {**scores(rows["y"].to_numpy(), rows["predicted"].to_numpy(), 2),
-                       "collapsed": bool(rows["predicted"].nunique() == 1)}
-                   for c, rows in predictions.groupby("corpus")},
-        "probes": {"corpus": {"ua": 0.5 + 0.01 * seed, "classes": 2}, "gender": {"ua": 0.6, "classes": 2}}
+    record = RunRecord(
+        run_id=run_id, identity=identity, method=method, protocol=protocol, fold=fold, task=task, seed=seed,
+        frontend="spectrogram", classes=["low", "high"], synthetic=synthetic, curves=[], split={}, excluded={},
+        adaptation={}, normalisation={},
+        scores={c: CorpusScores(**scores(rows["y"].to_numpy(), rows["predicted"].to_numpy(), 2),
+                                collapsed=bool(rows["predicted"].nunique() == 1))
+                for c, rows in predictions.groupby("corpus")},
+        probes={"corpus": {"ua": 0.5 + 0.01 * seed, "classes": 2}, "gender": {"ua": 0.6, "classes": 2}}
         if probes else None,
-        "provenance": {"argv": ["/venv/bin/serbench", "run", "--method", "all", "--data", "synthetic"],
-                       "git_commit": "abc123"},
-    }
+        provenance={"argv": ["/venv/bin/serbench", "run", "--method", "all", "--data", "synthetic"],
+                    "git_commit": "abc123"},
+    )
     store.write_run(run_id, record, {"predictions": predictions})
     return run_id
 
@@ -131,7 +134,7 @@ def test_main_table_markers_bold_and_escaping(published: tuple[Path, Path]) -> N
 def test_title_setting_tests_and_provenance_sections(published: tuple[Path, Path]) -> None:
     results, out = published
     page = (out / "cross-arousal.md").read_text()
-    assert "# cross / arousal: adapted to unlabelled test audio" in page
+    assert "# cross / arousal / spectrogram: adapted to unlabelled test audio" in page
     assert "Adaptation: **unlabelled-test**" in page and "Normalisation: **speaker**" in page
     tests = page.split("## Paired tests against the reference")[1].split("\n\n")[1].splitlines()
     assert len(tests) == 2 + 3 * len(CORPORA)  # header, rule, three methods on each corpus
@@ -150,12 +153,12 @@ def test_title_setting_tests_and_provenance_sections(published: tuple[Path, Path
 def test_comparisons_match_the_statistics(tmp_path: Path) -> None:
     store = make_store(tmp_path / "results", methods=("baseline_s", "strong", "twin"))
     records = leaderboard.load_records(store)
-    page = leaderboard.build_page("cross", "arousal", records, "baseline_s")
+    page = leaderboard.build_page("cross", "arousal", "spectrogram", records, "baseline_s")
     frame = leaderboard.compare(page, "baseline_s")
     assert len(frame) == 4
     assert frame["p_holm"].tolist() == pytest.approx(stats.holm(frame["p"].tolist()))
     row = frame[(frame["method"] == "strong") & (frame["column"] == "c-one")].iloc[0]
-    ua = {m: [r["scores"]["c-one"]["ua"] for r in sorted(records, key=lambda r: r["seed"]) if r["method"] == m]
+    ua = {m: [r.scores["c-one"].ua for r in sorted(records, key=lambda r: r.seed) if r.method == m]
           for m in ("baseline_s", "strong")}
     test = stats.paired_test(ua["baseline_s"], ua["strong"])
     assert row["difference"] == pytest.approx(np.mean(ua["strong"]) - np.mean(ua["baseline_s"]))
@@ -175,12 +178,12 @@ def test_folds_are_pooled_per_seed_and_incomplete_seeds_left_out(tmp_path: Path,
                 add_run(store, method, seed, fold=fold)
     add_run(store, "strong", 3, fold="fold-1")  # seed 3 lacks fold-2
     records = leaderboard.load_records(store)
-    page = leaderboard.build_page("cross", "arousal", records, "baseline_s")
+    page = leaderboard.build_page("cross", "arousal", "spectrogram", records, "baseline_s")
     assert page.incomplete == 2  # strong, seed 3, on both corpora
     cell = leaderboard.cell_scores(page, "strong", "c-one")
     assert list(cell["seed"]) == [0, 1, 2] and set(cell["n"]) == {120}  # every utterance once per seed
-    seed0 = [r for r in records if r["method"] == "strong" and r["seed"] == 0]
-    summed = np.sum([np.asarray(r["scores"]["c-one"]["confusion"]) for r in seed0], axis=0)
+    seed0 = [r for r in records if r.method == "strong" and r.seed == 0]
+    summed = np.sum([np.asarray(r.scores["c-one"].confusion) for r in seed0], axis=0)
     assert cell["ua"].iloc[0] == pytest.approx(stats.pooled_ua([summed]))
     leaderboard.write_leaderboards(tmp_path / "results", tmp_path / "out")
     text = (tmp_path / "out" / "cross-arousal.md").read_text()
@@ -205,12 +208,12 @@ def test_aggregate(tmp_path: Path) -> None:
     frame = leaderboard.aggregate(records)
     assert set(frame.columns) >= {"protocol", "task", "method", "corpus", "ua_mean", "n"}
     row = frame[frame["corpus"] == "c_two"].iloc[0]
-    ua = [r["scores"]["c_two"]["ua"] for r in sorted(records, key=lambda r: r["seed"])]
+    ua = [r.scores["c_two"].ua for r in sorted(records, key=lambda r: r.seed)]
     summary = stats.summarize(ua)
     assert (row["ua_mean"], row["ua_std"], row["n"]) == (pytest.approx(np.mean(ua)),
                                                           pytest.approx(np.std(ua, ddof=1)), 4)
     assert (row["ua_ci_low"], row["ua_ci_high"]) == (pytest.approx(summary.ci_low), pytest.approx(summary.ci_high))
-    assert row["wa_mean"] == pytest.approx(np.mean([r["scores"]["c_two"]["wa"] for r in records]))
+    assert row["wa_mean"] == pytest.approx(np.mean([r.scores["c_two"].wa for r in records]))
 
 
 def test_same_store_gives_identical_files(tmp_path: Path) -> None:
@@ -266,14 +269,15 @@ def test_variants_of_one_run_are_refused(tmp_path: Path) -> None:
 def test_reference_choices(tmp_path: Path) -> None:
     make_store(tmp_path / "results", methods=("strong", "twin"), seeds=(0, 1))
     with pytest.raises(SerbenchError, match="--reference nope: no finished run"):
-        leaderboard.write_leaderboards(tmp_path / "results", tmp_path / "out", reference="nope")
+        leaderboard.write_leaderboards(tmp_path / "results", tmp_path / "out", references=["nope"])
     leaderboard.write_leaderboards(tmp_path / "results", tmp_path / "out")
     page = (tmp_path / "out" / "cross-arousal.md").read_text()
     assert "No paired tests: the reference baseline\\_s has no runs" in page
-    leaderboard.write_leaderboards(tmp_path / "results", tmp_path / "out", reference="twin")
+    # The first of the references with runs on the page: a page of another front-end has its own baseline.
+    leaderboard.write_leaderboards(tmp_path / "results", tmp_path / "out", references=["nope", "twin", "strong"])
     page = (tmp_path / "out" / "cross-arousal.md").read_text()
     assert list(main_rows(page)) == ["twin", "strong"] and "▲" in page
-    assert "--reference twin" in page
+    assert "--reference nope --reference twin --reference strong" in page
 
 
 def test_bad_store_contents_name_the_file(tmp_path: Path) -> None:
@@ -288,7 +292,7 @@ def test_bad_store_contents_name_the_file(tmp_path: Path) -> None:
     record = json.loads(path.read_text())
     del record["scores"]
     path.write_text(json.dumps(record))
-    with pytest.raises(SerbenchError, match="lacks scores") as error:
+    with pytest.raises(SerbenchError, match="it lacks 'scores'") as error:
         leaderboard.write_leaderboards(tmp_path / "results", tmp_path / "out")
     assert str(path) in str(error.value)
 

@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from serbench.errors import SerbenchError
-from serbench.nn import PRESETS, CenterLoss, CnnBlstm, ganin_ramp, grad_reverse, preset
+from serbench.methods.paper import PRESETS
+from serbench.nn import CenterLoss, CnnBlstm, ganin_ramp, grad_reverse
 
 torch.set_num_threads(2)
 
@@ -49,14 +49,14 @@ def test_center_loss_gradient_reaches_the_features_not_the_centers():
 
 @pytest.mark.parametrize("name", list(PRESETS))
 def test_extractor_maps_segments_to_fixed_embeddings(name):
-    model = CnnBlstm(preset(name)).eval()
+    model = CnnBlstm(PRESETS[name], (32, 129)).eval()
     with torch.no_grad():
         embedding = model(torch.randn(3, 32, 129))
     assert embedding.shape == (3, PRESETS[name].embedding_dim)
 
 
 def test_paper_preset_costs_about_1_14_gflop_per_segment_and_training_step():
-    model = CnnBlstm(preset("paper"))
+    model = CnnBlstm(PRESETS["paper"], (32, 129))
     with FlopCounterMode(display=False) as counter:
         model(torch.randn(2, 32, 129)).sum().backward()
     # FlopCounterMode counts the convolutions (forward + backward); the CPU LSTM kernel adds about 0.3 GFLOP
@@ -64,6 +64,3 @@ def test_paper_preset_costs_about_1_14_gflop_per_segment_and_training_step():
     assert counter.get_total_flops() / 2 / 1e9 == pytest.approx(1.14, abs=0.02)
 
 
-def test_unknown_preset_is_a_clear_error():
-    with pytest.raises(SerbenchError, match="unknown model preset 'huge'"):
-        preset("huge")

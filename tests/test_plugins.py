@@ -12,7 +12,8 @@ from toy_features import make_toy
 
 from serbench.cli import methods as methods_cli
 from serbench.errors import SerbenchError
-from serbench.method import METHODS, build_method, discover_methods, load_plugin_file
+from serbench.method import METHODS, build_method, discover_methods
+from serbench.plugins import load_plugin_file
 from serbench.training import SegmentSet, fit, utterance_embeddings, utterance_posteriors
 
 torch.set_num_threads(2)
@@ -21,13 +22,9 @@ PACKAGE = Path(__file__).parent / "plugin_package"
 
 
 @pytest.fixture(autouse=True)
-def registry():
+def registry(method_registry):
     """Each test starts from the built-ins and leaves the registry as it found it."""
-    discover_methods()
-    saved = dict(METHODS)
     yield
-    METHODS.clear()
-    METHODS.update(saved)
     sys.modules.pop("serbench_toy_plugin", None)
 
 
@@ -54,7 +51,7 @@ def write(tmp_path, text, name="plugin.py"):
 def test_example_plugins_register_from_their_files_and_train():
     assert load_plugin_file(EXAMPLES / "coral.py") == ["coral"]
     assert load_plugin_file(EXAMPLES / "dann_all.py") == ["dann_all_cs"]
-    assert METHODS["coral"].source == f"file {(EXAMPLES / 'coral.py').resolve()}"
+    assert METHODS.entries["coral"].source == f"file {(EXAMPLES / 'coral.py').resolve()}"
     assert set(train_briefly("coral")) == {"total", "emotion", "coral"}
     assert train_briefly("coral", adaptation=True)["coral"] > 0  # source against the unlabelled target
     losses = train_briefly("dann_all_cs")
@@ -88,14 +85,15 @@ def install_toy_package(tmp_path, monkeypatch, module="serbench_toy_plugin"):
 def test_entry_point_plugin_registers_and_trains(tmp_path, monkeypatch):
     install_toy_package(tmp_path, monkeypatch)
     methods = discover_methods()
-    assert methods["toy_baseline"].source == "entry point toy (serbench-toy-plugin)"
+    assert methods["toy_baseline"].source == "entry point toy (serbench-toy-plugin 0.1.0)"
+    assert methods["toy_baseline"].code == "serbench-toy-plugin 0.1.0"  # a package: its version is its code
     assert build_method("toy_baseline", make_toy(takes=1)[0]).hp["preset"] == "small"
     assert "emotion" in train_briefly("toy_baseline")
 
 
 def test_broken_entry_point_names_the_entry_point(tmp_path, monkeypatch):
     install_toy_package(tmp_path, monkeypatch, module="serbench_no_such_module")
-    with pytest.raises(SerbenchError, match=r"entry point toy \(serbench-toy-plugin\) failed to import: "
+    with pytest.raises(SerbenchError, match=r"entry point toy \(serbench-toy-plugin [\d.]+\) failed to import: "
                                             "ModuleNotFoundError"):
         discover_methods()
 

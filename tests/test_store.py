@@ -8,25 +8,34 @@ import sys
 
 import pandas as pd
 
+from serbench.record import RunRecord
 from serbench.store import ResultsStore
+
+
+def record(run_id: str = "abc", **changes) -> RunRecord:
+    """A minimal valid run record."""
+    fields = dict(run_id=run_id, identity={}, method="m", protocol="cross", fold="", task="arousal", seed=0,
+                  frontend="spectrogram", classes=["low", "high"], scores={}, curves=[], synthetic=True, split={},
+                  excluded={}, adaptation={}, normalisation={}, probes=None, provenance={})
+    return RunRecord(**{**fields, **changes})
 
 
 def test_a_run_is_stored_whole_and_read_back(tmp_path):
     store = ResultsStore(tmp_path)
     assert not store.is_done("abc")
     table = pd.DataFrame({"utterance_id": ["u1", "u2"], "p_high": [0.2, 0.9]})
-    assert store.write_run("abc", {"run_id": "abc", "ua": 0.5}, {"predictions": table})
-    assert store.is_done("abc") and store.record("abc")["ua"] == 0.5
+    assert store.write_run("abc", record(seed=3), {"predictions": table})
+    assert store.is_done("abc") and store.record("abc") == record(seed=3)
     assert store.table("abc", "predictions").equals(table)
-    assert store.records() == [{"run_id": "abc", "ua": 0.5}]
+    assert store.records() == [record(seed=3)]
     assert [p.name for p in (tmp_path / "runs").iterdir()] == ["abc"]  # no temporary folder left
 
 
 def test_the_first_of_two_writers_wins(tmp_path):
     store = ResultsStore(tmp_path)
-    assert store.write_run("abc", {"writer": 1}, {})
-    assert not store.write_run("abc", {"writer": 2}, {})
-    assert store.record("abc") == {"writer": 1}
+    assert store.write_run("abc", record(seed=1), {})
+    assert not store.write_run("abc", record(seed=2), {})
+    assert store.record("abc").seed == 1
     assert [p.name for p in (tmp_path / "runs").iterdir()] == ["abc"]
 
 
@@ -34,7 +43,7 @@ def test_failure_is_recorded_and_cleared_by_success(tmp_path):
     store = ResultsStore(tmp_path)
     store.write_failure("abc", {"method": "m"}, "Traceback ...\nValueError: boom")
     assert "boom" in store.failure("abc")["error"]
-    store.write_run("abc", {}, {})
+    store.write_run("abc", record(), {})
     assert store.failure("abc") is None
 
 

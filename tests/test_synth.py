@@ -17,7 +17,7 @@ import torch
 from serbench.audio import load_audio
 from serbench.corpora import read_corpus
 from serbench.errors import SerbenchError
-from serbench.frontend import segment_spectrograms
+from serbench.frontends.spectrogram import segment_spectrograms
 from serbench.labels import apply_task, get_task
 from serbench.metrics import ua
 from serbench.synth import CORPUS_NAMES, MARKER, is_synthetic, synthesize, synthetic_data

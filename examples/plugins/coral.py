@@ -15,10 +15,9 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from serbench.errors import SerbenchError
-from serbench.method import Method, TaskSpec, register_method
-from serbench.nn import CnnBlstm, preset
-from serbench.training import Batch
+from serbench.api import DOMAINS, HP, Batch, Method, TaskSpec, register_method
+from serbench.methods.paper import PAPER_HPARAMS, PRESETS, adadelta
+from serbench.nn import CnnBlstm
 
 
 def covariance(x: Tensor, weight: Tensor) -> Tensor:
@@ -48,26 +47,27 @@ def coral_loss(x: Tensor, domain: Tensor, n_domains: int) -> Tensor:
 class Coral(Method):
     """CNN+BLSTM with softmax loss plus CORAL alignment of each training domain's embedding covariance."""
 
-    hparams: ClassVar[dict[str, Any]] = {**Method.hparams, "coral_weight": 1.0, "align": "corpus"}
+    hparams: ClassVar[dict[str, Any]] = {
+        **Method.hparams, **PAPER_HPARAMS,
+        "coral_weight": HP(1.0, low=0.0, doc="weight of the CORAL term"),
+        "align": HP("corpus", choices=DOMAINS, doc="the domain whose groups are aligned without adaptation"),
+    }
 
     def __init__(self, task: TaskSpec, hp: Mapping[str, Any]) -> None:
         super().__init__(task, hp)
-        if self.hp["align"] not in task.domains:
-            raise SerbenchError(f"coral: align={self.hp['align']!r} is not a domain",
-                                hint=f"use one of: {', '.join(task.domains)}")
-        self.extractor = CnnBlstm(preset(self.hp["preset"]), task.input_shape)
+        self.extractor = CnnBlstm(PRESETS[self.hp["preset"]], task.input.shape)
         self.classifier = nn.Linear(self.extractor.embedding_dim, len(task.classes))
-        self.optimizer = self.adadelta()
+        self.optimizer = adadelta(self)
 
     @property
     def uses_adaptation(self) -> bool:
         return True  # the harness then passes unlabelled test audio as batch.adaptation, where a protocol allows it
 
     def update(self, batch: Batch, progress: float) -> dict[str, Tensor]:
-        n = len(batch.segments)
+        n = len(batch.inputs)
         target = batch.adaptation
-        segments = batch.segments if target is None else torch.cat([batch.segments, target.segments])
-        embedding = self.extractor(segments)
+        inputs = batch.inputs if target is None else torch.cat([batch.inputs, target.inputs])
+        embedding = self.extractor(inputs)
         emotion = F.cross_entropy(self.classifier(embedding[:n]), batch.emotion)  # labelled segments only
         if target is None:  # domain generalisation: align the training domains with each other
             align = self.hp["align"]
@@ -82,8 +82,8 @@ class Coral(Method):
         self.optimizer.step()
         return {"total": total.detach(), "emotion": emotion.detach(), "coral": coral.detach()}
 
-    def predict(self, segments: Tensor) -> Tensor:
-        return self.classifier(self.extractor(segments)).softmax(dim=1)
+    def predict(self, batch: Batch) -> Tensor:
+        return self.classifier(self.extractor(batch.inputs)).softmax(dim=1)
 
-    def embed(self, segments: Tensor) -> Tensor:
-        return self.extractor(segments)
+    def embed(self, batch: Batch) -> Tensor:
+        return self.extractor(batch.inputs)

@@ -6,7 +6,7 @@ changes which domains get a classifier behind gradient reversal.
 
 from typing import Any, ClassVar
 
-from serbench.method import DOMAINS, register_method
+from serbench.api import DOMAINS, register_method
 from serbench.methods.paper import ADVERSARY_HPARAMS, CENTER_HPARAMS, PaperSystem
 
 

@@ -8,10 +8,10 @@ from rich.console import Console
 from rich.markup import escape
 
 from serbench import __version__
-from serbench.cli import bench, calibrate, data, leaderboard, methods, protocols, run
+from serbench.cli import bench, calibrate, data, frontends, leaderboard, methods, protocols, run
 from serbench.errors import SerbenchError
 
-COMMAND_GROUPS = (run, data, methods, protocols, leaderboard, bench, calibrate)
+COMMAND_GROUPS = (run, data, methods, frontends, protocols, leaderboard, bench, calibrate)
 
 
 def build_parser() -> argparse.ArgumentParser:

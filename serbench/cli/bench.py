@@ -12,8 +12,11 @@ from rich.console import Console
 from rich.table import Table
 
 from serbench.bench import PIPELINES, BenchSetup, report, run_pipelines, select_pipelines
+from serbench.cli.methods import add_plugin_option
 from serbench.errors import SerbenchError
-from serbench.nn import PRESETS
+from serbench.frontends import DEFAULT_FRONTEND, discover_frontends, make_frontend
+from serbench.method import parse_settings
+from serbench.methods.paper import PRESETS
 from serbench.training import choose_device
 
 
@@ -37,6 +40,11 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--replicas", type=int, metavar="K",
                         help="runs trained together in the fused row (default 30 on a GPU: 6 methods x 5 seeds; "
                              "6 on a CPU)")
+    parser.add_argument("--frontend", default=DEFAULT_FRONTEND, metavar="NAME",
+                        help="the front-end of the feature pass (default spectrogram; `serbench frontends`)")
+    parser.add_argument("--frontend-setting", action="append", default=[], metavar="KEY=VALUE",
+                        help="a setting of --frontend, e.g. model=/path/to/wavlm-base-plus for ssl (repeatable)")
+    add_plugin_option(parser)
     parser.add_argument("--only", action="append", default=[], metavar="NAME",
                         help=f"run only this pipeline (repeatable): {', '.join(PIPELINES)}")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the figures to FILE as JSON")
@@ -46,13 +54,16 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 def run_bench(args: argparse.Namespace) -> int:
     names = select_pipelines(args.only)
     device = choose_device(args.device)
+    discover_frontends(args.plugin)
+    frontend = make_frontend(args.frontend, parse_settings(args.frontend_setting, "--frontend-setting"))
     console = Console()
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="serbench-bench-") as tmp:
         setup = BenchSetup.create(Path(tmp), device=device, preset=args.preset, batch_size=args.batch_size,
                                   steps=args.steps, warmup=args.warmup, workers=args.workers,
                                   audio_minutes=args.audio_minutes,
-                                  replicas=args.replicas or (30 if device.type == "cuda" else 6))
+                                  replicas=args.replicas or (30 if device.type == "cuda" else 6),
+                                  frontend=frontend)
         with Console(stderr=True).status("") as status:
             results = run_pipelines(setup, names, on_start=lambda name: status.update(f"measuring {name}"))
         figures = report(setup, results, (load_before, os.getloadavg()[0]))
@@ -73,7 +84,8 @@ def table(figures: dict) -> Table:
     result = Table(title=f"serbench bench on {figures['device_name']} ({figures['device']}): {figures['method']}, "
                          f"preset {figures['preset']}, batch {figures['batch_size']}, {figures['steps']} timed "
                          f"steps after {figures['warmup']} warm-up, {figures['workers']} workers, "
-                         f"{figures['replicas']} fused runs; "
+                         f"{figures['replicas']} fused runs; feature pass of "
+                         f"{figures['frontend']['frontend']} ({figures['frontend_hash']}); "
                          f"load average {load[0]:.2f} -> {load[1]:.2f}",
                    caption="ratio: segments/s over the conventional pipeline's, in this run. peak host MiB: this "
                            "process's resident high-water mark (ru_maxrss) when the row ended; it never goes "

@@ -13,6 +13,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from serbench.cli.methods import add_plugin_option
 from serbench.corpora import CORPORA, read_corpus
 from serbench.corpora.schema import Corpus
 from serbench.errors import Problem, SerbenchError
@@ -47,9 +48,14 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     check = corpus_command("check", "read every audio file and label; report every problem")
     check.set_defaults(func=run_check)
 
-    features = corpus_command("features", "compute the corpus's spectrogram features into the cache")
+    features = corpus_command("features", "compute the corpus's features into the cache")
+    features.add_argument("--frontend", default="spectrogram", metavar="NAME",
+                          help="the front-end (default spectrogram; `serbench frontends` lists them)")
+    features.add_argument("--frontend-setting", action="append", default=[], metavar="KEY=VALUE",
+                          help="a setting of the front-end (repeatable)")
+    add_plugin_option(features)
     features.add_argument("--cache-dir", type=Path, help="cache folder (default: $SERBENCH_CACHE or ~/.cache/serbench)")
-    features.add_argument("--jobs", type=int, help="worker processes (default: all cores)")
+    features.add_argument("--jobs", type=int, help="threads (default: one per core, where the front-end allows)")
     features.add_argument("--skip-bad", action="store_true",
                           help="skip unreadable files; the skip list is printed and saved with the cache")
     features.set_defaults(func=run_features)
@@ -152,15 +158,20 @@ def progress_bar(console: Console) -> Progress:
 
 def run_features(args: argparse.Namespace) -> int:
     from serbench.cache import build_features
+    from serbench.frontends import discover_frontends, make_frontend
+    from serbench.method import parse_settings
 
+    discover_frontends(args.plugin)
+    frontend = make_frontend(args.frontend, parse_settings(args.frontend_setting, "--frontend-setting"))
     corpus = read_args_corpus(args, skip_bad=args.skip_bad)
     console = Console()
     with progress_bar(console) as progress:
-        task = progress.add_task(f"features of {corpus.name}", total=None)
-        features = build_features(corpus, cache_dir=args.cache_dir, skip_bad=args.skip_bad, jobs=args.jobs,
+        task = progress.add_task(f"{frontend.name} features of {corpus.name}", total=None)
+        features = build_features(corpus, frontend, cache_dir=args.cache_dir, skip_bad=args.skip_bad,
+                                  jobs=args.jobs,
                                   progress=lambda done, total: progress.update(task, completed=done, total=total))
-    console.print(f"{features.meta['n_utterances']} utterances, {features.meta['n_segments']} segments "
-                  f"of {features.features.shape[1]} x {features.features.shape[2]} in {features.path}")
+    console.print(f"{features.meta['n_utterances']} utterances, {features.meta['n_rows']} {frontend.kind} of "
+                  f"{' x '.join(map(str, features.features.shape[1:]))} in {features.path}")
     report_problems(console, features.skipped, "skipped")
     return 0
 

@@ -7,7 +7,7 @@ import argparse
 from rich.console import Console
 from rich.markup import escape
 
-from serbench.leaderboard import REFERENCE, leaderboard_command, write_leaderboards
+from serbench.leaderboard import REFERENCES, leaderboard_command, write_leaderboards
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -21,8 +21,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
                         help="where to write the pages (default ./leaderboards)")
     parser.add_argument("--protocol", metavar="P", help="only this protocol's runs")
     parser.add_argument("--task", metavar="T", help="only this task's runs")
-    parser.add_argument("--reference", default=REFERENCE, metavar="M",
-                        help=f"the method the others are tested against (default {REFERENCE})")
+    parser.add_argument("--reference", action="append", metavar="M",
+                        help="the method the others are tested against: on each page the first --reference with "
+                             f"runs there (repeatable; default {', '.join(REFERENCES)})")
     parser.add_argument("--config", metavar="ID",
                         help="only runs of this configuration (data fingerprints and front-end), when a store "
                              "holds several; the error that lists them gives the ids")
@@ -31,11 +32,11 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 
 def run_leaderboard(args: argparse.Namespace) -> int:
     command = leaderboard_command(args.results, args.out, protocol=args.protocol, task=args.task,
-                                  reference=args.reference, config=args.config)
+                                  references=args.reference or REFERENCES, config=args.config)
     console = Console()
     with console.status("computing leaderboards"):
         written = write_leaderboards(args.results, args.out, protocol=args.protocol, task=args.task,
-                                     reference=args.reference, config=args.config, command=command)
+                                     references=args.reference or REFERENCES, config=args.config, command=command)
     pages = [path for path in written if path.suffix == ".md"]
     console.print(f"wrote {len(pages)} pages and {len(written) - len(pages)} figures into {escape(str(args.out))}")
     return 0

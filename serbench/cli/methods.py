@@ -5,19 +5,20 @@ from __future__ import annotations
 import argparse
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from serbench.method import discover_methods, get_method
+from serbench.method import declaration, discover_methods, get_method
 
 
 def add_plugin_option(parser: argparse.ArgumentParser) -> None:
     """--plugin, for every command that looks up methods (pass args.plugin to discover_methods)."""
     parser.add_argument("--plugin", action="append", default=[], metavar="FILE.py",
-                        help="load methods from a Python file (repeatable)")
+                        help="load methods or front-ends from a Python file (repeatable)")
 
 
 def add_hp_option(parser: argparse.ArgumentParser) -> None:
-    """--hp, for every command that builds methods (pass parse_hp(args.hp) to build_method)."""
+    """--hp, for every command that builds methods (pass parse_settings(args.hp) to build_method)."""
     parser.add_argument("--hp", action="append", default=[], metavar="KEY=VALUE",
                         help="override a method hyperparameter, e.g. --hp gamma=0.5 (repeatable)")
 
@@ -36,15 +37,17 @@ def run_methods(args: argparse.Namespace) -> int:
     console = Console()
     if args.name:
         entry = get_method(args.name)
-        console.print(f"[bold]{entry.name}[/] ({entry.source}): {entry.description}", highlight=False)
-        table = Table("hyperparameter", "default")
+        console.print(f"[bold]{escape(entry.name)}[/] ({escape(entry.source)}): {escape(entry.description)}; takes "
+                      f"{' or '.join(entry.cls.inputs)}", highlight=False)
+        table = Table("hyperparameter", "default", "allowed", "meaning")
         for key, value in entry.cls.hparams.items():
-            table.add_row(key, repr(value))
+            hp = declaration(value)
+            table.add_row(key, repr(hp.default), hp.allowed(), escape(hp.doc))
         console.print(table)
         return 0
-    table = Table("method", "description")
+    table = Table("method", "takes", "description")
     table.add_column("from", overflow="fold")
     for entry in methods.values():
-        table.add_row(entry.name, entry.description, entry.source)
+        table.add_row(escape(entry.name), ", ".join(entry.cls.inputs), escape(entry.description), escape(entry.source))
     console.print(table)
     return 0

@@ -13,7 +13,7 @@ from serbench.cli.methods import add_hp_option, add_plugin_option
 from serbench.errors import SerbenchError
 from serbench.labels import TASKS
 from serbench.launch import LAUNCHERS, launch, status
-from serbench.method import parse_hp
+from serbench.method import parse_settings
 from serbench.runner import SweepConfig
 
 
@@ -41,9 +41,13 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     run.add_argument("--epochs", type=int, help="training epochs for every method")
     add_hp_option(run)
     add_plugin_option(run)
-    run.add_argument("--fuse", type=int, metavar="N",
-                     help="train up to N runs of the paper's model family at once (default: 32 on a GPU, 1 on a "
-                          "CPU; 1 trains every run alone)")
+    run.add_argument("--fuse", type=int, default=1, metavar="N",
+                     help="train up to N runs of the paper's model family at once as one model (default 1: every "
+                          "run alone; docs/running.md)")
+    run.add_argument("--frontend", metavar="NAME", help="the front-end (default: the protocol's, usually "
+                                                        "spectrogram; `serbench frontends` lists them)")
+    run.add_argument("--frontend-setting", action="append", default=[], metavar="KEY=VALUE",
+                     help="a setting of --frontend, e.g. n_mels=40 (repeatable)")
     run.add_argument("--skip-bad", action="store_true", help="skip unreadable corpus files, listing them")
     run.add_argument("--cache-dir", metavar="DIR", help="feature cache (default: $SERBENCH_CACHE or ~/.cache/serbench)")
     run.set_defaults(func=run_command)
@@ -56,7 +60,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 
 def slurm_options(assignments: list[str]) -> dict:
     options = {}
-    for key, value in parse_hp(assignments).items():
+    for key, value in parse_settings(assignments, "--slurm").items():
         options[key] = int(value) if value.isdigit() else value
     return options
 
@@ -68,8 +72,9 @@ def run_command(args: argparse.Namespace) -> int:
     config = SweepConfig(methods=methods, protocol=args.protocol, tasks=tuple(args.task or ()),
                          seeds=tuple(args.seed) if args.seed else tuple(range(args.seeds)), data=args.data,
                          results=args.results, device=args.device, preset=args.preset, epochs=args.epochs,
-                         hp=parse_hp(args.hp), plugins=tuple(args.plugin), skip_bad=args.skip_bad, cache=args.cache_dir,
-                         fuse=args.fuse)
+                         hp=parse_settings(args.hp, "--hp"), plugins=tuple(args.plugin), skip_bad=args.skip_bad,
+                         cache=args.cache_dir, fuse=args.fuse, frontend=args.frontend,
+                         frontend_settings=parse_settings(args.frontend_setting, "--frontend-setting"))
     frame = launch(config, jobs=args.jobs, launcher=args.launcher, slurm=slurm_options(args.slurm),
                    console=Console())
     return 1 if frame.attrs["failed"] else 0

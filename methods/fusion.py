@@ -12,14 +12,14 @@ float tolerance (tests/test_fusion.py). A replica with fewer steps (a smaller tr
 trained weights are copied back into its method at its last step and its slot idles, masked, afterwards.
 
 Only methods whose training is exactly PaperSystem's (the six built-ins, and plugins that only choose
-adversaries, center loss or hyperparameters) can be fused; fusion_key says which. Others take the ordinary path.
+adversaries, center loss or hyperparameters) can be fused; PaperSystem.fusion_key says which. Others take the
+ordinary path. This is the paper family's own trainer: the harness only calls Method.fit_fused.
 docs/performance.md has the measurements.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
 
 import numpy as np
 import torch
@@ -34,30 +34,14 @@ from serbench.normalisation import standardise
 from serbench.training import BatchStream, SegmentSet, adaptation_seed, choose_device, epoch_batches
 
 CHUNK_STEPS = 256  # batch positions are planned and uploaded this many steps at a time
-_OWN_TRAINING = ("__init__", "losses", "update", "predict", "embed")  # what a fusable class must not override
-
-
-def fusion_key(cls: type[Method], hp: Mapping[str, Any], *, adaptation: bool = False) -> tuple | None:
-    """Runs of methods with equal keys can be trained together; None: this method trains on its own.
-
-    The key holds what the replicas share: the model size, the batch size and the optimiser's settings; and,
-    where the protocol offers adaptation audio (`adaptation`), whether the method reads it, since that doubles
-    the segments of its steps (the baselines never read it, the DANN systems do).
-    """
-    if not issubclass(cls, PaperSystem) or any(getattr(cls, name) is not getattr(PaperSystem, name)
-                                               for name in _OWN_TRAINING):
-        return None
-    return (hp["preset"], hp["batch_size"], hp["lr"], hp["rho"], adaptation and bool(cls.adversaries))
-
-
 class FusedReplicas:
     """K PaperSystem methods (built for the same task and model size) as one stacked model on `device`."""
 
     def __init__(self, methods: Sequence[PaperSystem], device: torch.device) -> None:
-        keys = {fusion_key(type(m), m.hp) for m in methods}
+        keys = {type(m).fusion_key(m.hp, adaptation=False) for m in methods}
         if None in keys or len(keys) != 1:
             raise SerbenchError("these methods cannot be trained together",
-                                hint="fuse only methods with equal serbench.fusion.fusion_key")
+                                hint="fuse only methods with equal PaperSystem.fusion_key")
         self.methods, self.k = list(methods), len(methods)
         first = methods[0]
         self.config = first.extractor.config

@@ -10,13 +10,13 @@ from scipy.signal import get_window
 
 from serbench.audio import audio_length, load_audio
 from serbench.errors import SerbenchError
-from serbench.frontend import FrontendConfig, segment_count, segment_spectrograms
+from serbench.frontends.spectrogram import SpectrogramSettings, segment_count, segment_spectrograms
 
-CONFIG = FrontendConfig()
+CONFIG = SpectrogramSettings()
 RNG = np.random.default_rng(7)
 
 
-def reference(audio: np.ndarray, config: FrontendConfig = CONFIG) -> np.ndarray:
+def reference(audio: np.ndarray, config: SpectrogramSettings = CONFIG) -> np.ndarray:
     """The front-end written out frame by frame in float64 with numpy and scipy."""
     seg, hop = config.segment_samples, config.segment_hop_samples
     if len(audio) < seg:
@@ -52,7 +52,7 @@ def test_segment_counts(n_samples: int, segments: int) -> None:
 
 
 def test_overlapping_segments_follow_the_hop() -> None:
-    config = FrontendConfig(segment_hop_ms=132.5)  # half a segment
+    config = SpectrogramSettings(segment_hop_ms=132.5)  # half a segment
     assert config.segment_hop_samples == 2120
     audio = noise(16_000)
     assert segment_count(16_000, config) == 1 + (16_000 - 4240) // 2120
@@ -65,7 +65,7 @@ def test_values_equal_a_direct_numpy_computation() -> None:
 
 
 def test_a_25_ms_window_zero_padded_to_512_points() -> None:
-    config = FrontendConfig(win_length=400, n_fft=512)
+    config = SpectrogramSettings(win_length=400, n_fft=512)
     assert config.shape == (31, 257)
     audio = noise(2 * 4240)
     spectrograms = segment_spectrograms(audio, config)
@@ -100,9 +100,9 @@ def test_out_is_filled_in_place() -> None:
 
 def test_impossible_settings_are_refused() -> None:
     with pytest.raises(SerbenchError, match="win_length"):
-        segment_spectrograms(noise(8000), FrontendConfig(win_length=512))
+        segment_spectrograms(noise(8000), SpectrogramSettings(win_length=512))
     with pytest.raises(SerbenchError, match="window 'no-such-window'"):
-        segment_spectrograms(noise(8000), FrontendConfig(window="no-such-window"))
+        segment_spectrograms(noise(8000), SpectrogramSettings(window="no-such-window"))
 
 
 def write(path, audio: np.ndarray, rate: int, subtype: str = "PCM_16"):

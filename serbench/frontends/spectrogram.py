@@ -1,10 +1,11 @@
-"""The paper's front-end: 16 kHz audio cut into 265 ms segments, each a 32 x 129 log-power spectrogram.
+"""The paper's front-end, `spectrogram` (the default): 16 kHz audio cut into 265 ms segments, each a 32 x 129
+log-power spectrogram.
 
-All settings live in FrontendConfig; its hash names the feature cache and enters every run's identity.
+All settings live in SpectrogramSettings; its hash names the feature cache and enters every run's identity.
 Why these numbers: 265 ms at 16 kHz is 4,240 samples. A 256-point FFT gives 129 frequency bins, and a
 256-sample Hann window (16 ms) moved by 128 samples (8 ms) fits 1 + (4240 - 256) // 128 = 32 whole frames
 into a segment, with no padding at the edges. The paper's "25 ms frames" cannot give 129 bins with a
-256-point FFT; docs/frontend.md explains the choice.
+256-point FFT; docs/frontends.md explains the choice.
 """
 
 from __future__ import annotations
@@ -18,10 +19,12 @@ from scipy.signal import get_window
 
 from serbench.errors import SerbenchError
 from serbench.files import stable_hash
+from serbench.frontends import register_frontend
+from serbench.frontends.base import FrontEnd
 
 
 @dataclass(frozen=True)
-class FrontendConfig:
+class SpectrogramSettings:
     sample_rate: int = 16_000
     segment_ms: float = 265.0
     segment_hop_ms: float = 265.0  # segments do not overlap; the tail shorter than a hop is not used
@@ -60,10 +63,10 @@ class FrontendConfig:
         return stable_hash(self.to_dict())
 
 
-DEFAULT_CONFIG = FrontendConfig()
+DEFAULT_SETTINGS = SpectrogramSettings()
 
 
-def check_config(config: FrontendConfig) -> None:
+def check_config(config: SpectrogramSettings) -> None:
     """Refuse settings the spectrogram cannot be computed with, naming the setting."""
     if config.win_length > config.n_fft:
         raise SerbenchError(f"front-end win_length {config.win_length} is longer than n_fft {config.n_fft}",
@@ -80,7 +83,7 @@ def check_config(config: FrontendConfig) -> None:
                             hint="use a name scipy.signal.get_window knows, such as hann or hamming") from None
 
 
-def segment_count(n_samples: int, config: FrontendConfig) -> int:
+def segment_count(n_samples: int, config: SpectrogramSettings) -> int:
     """How many segments an utterance of `n_samples` gives: at least one (short ones are zero-padded)."""
     return max(1, 1 + (n_samples - config.segment_samples) // config.segment_hop_samples)
 
@@ -91,7 +94,7 @@ def _window(name: str, length: int) -> torch.Tensor:
     return torch.from_numpy(get_window(name, length).astype(np.float32))
 
 
-def segment_spectrograms(audio: np.ndarray | torch.Tensor, config: FrontendConfig = DEFAULT_CONFIG, *,
+def segment_spectrograms(audio: np.ndarray | torch.Tensor, config: SpectrogramSettings = DEFAULT_SETTINGS, *,
                          out: np.ndarray | None = None) -> np.ndarray:
     """Log-power spectrograms of an utterance's segments, shape (n_segments, frames, bins), float32.
 
@@ -118,3 +121,32 @@ def segment_spectrograms(audio: np.ndarray | torch.Tensor, config: FrontendConfi
             raise ValueError(f"out has shape {tuple(result.shape)}, the spectrograms {tuple(power.shape)}")
         torch.log(power.add_(config.log_floor), out=result)
     return result.numpy()
+
+
+@register_frontend("spectrogram")
+class Spectrogram(FrontEnd):
+    """The paper's: 265 ms segments of 32 x 129 log-power spectrograms (256-point FFT, hop 128)."""
+
+    kind = "segments"
+    Settings = SpectrogramSettings
+
+    def check(self) -> None:
+        check_config(self.settings)
+
+    @property
+    def sample_rate(self) -> int:
+        return self.settings.sample_rate
+
+    @property
+    def row_shape(self) -> tuple[int, ...]:
+        return self.settings.shape
+
+    def rows(self, n_samples: int) -> int:
+        return segment_count(n_samples, self.settings)
+
+    def compute(self, audio: np.ndarray, out: np.ndarray) -> None:
+        segment_spectrograms(audio, self.settings, out=out)
+
+    def hash(self) -> str:
+        # The settings alone, as serbench 0.1 hashed them, so that its feature caches stay valid.
+        return self.settings.hash()

@@ -1,0 +1,45 @@
+"""Front-ends: what turns audio into features, registered with `@register_frontend("name")` (serbench/plugins.py).
+
+Built-ins: `spectrogram` (the paper's, the default), `logmel`, `egemaps` and `ssl`; installed packages add more
+through the entry-point group `serbench.frontends`, local files through `--plugin`. docs/frontends.md is the guide.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from serbench.frontends.base import KINDS, FrontEnd, make_settings
+from serbench.plugins import REGISTRIES, Entry, Registry
+
+
+def _check(where: str, cls: type, source: str) -> None:
+    from serbench.errors import SerbenchError
+
+    if cls.kind not in KINDS:
+        raise SerbenchError(f"{where}: kind {cls.kind!r} is not one of {', '.join(KINDS)}")
+    if not hasattr(cls, "Settings"):
+        raise SerbenchError(f"{where}: no Settings dataclass", hint="declare Settings, a frozen dataclass of defaults")
+
+
+FRONTENDS = Registry("front-end", FrontEnd, "serbench.frontends", "serbench.frontends", _check)
+REGISTRIES.append(FRONTENDS)
+register_frontend = FRONTENDS.register
+DEFAULT_FRONTEND = "spectrogram"
+
+
+def discover_frontends(plugins: Iterable[str | Path] = ()) -> dict[str, Entry]:
+    """The built-in front-ends, those of installed packages and of the plugin files."""
+    return FRONTENDS.discover(plugins)
+
+
+def make_frontend(name: str = DEFAULT_FRONTEND, settings: Mapping[str, Any] | None = None) -> FrontEnd:
+    """The registered front-end `name` with `settings` applied to its defaults (call discover_frontends first for
+    plugins; the built-ins are always there)."""
+    cls = FRONTENDS.get(name).cls
+    return cls(make_settings(cls, settings))
+
+
+# The built-ins register themselves on import; the heavy libraries (opensmile, transformers) load on first use.
+from serbench.frontends import egemaps, logmel, spectrogram, ssl  # noqa: E402, F401
