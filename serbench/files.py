@@ -81,5 +81,8 @@ def read_toml(path: Path) -> dict:
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as error:  # its message names the line and column
         raise SerbenchError(f"not valid TOML: {error}", path=path, hint="fix the file's syntax") from None
+    except UnicodeDecodeError as error:
+        raise SerbenchError(f"not UTF-8 text (byte {error.start}: {error.reason})", path=path,
+                            hint="save the file as UTF-8, as TOML requires") from None
     except OSError as error:
         raise SerbenchError(f"cannot read the file ({error.strerror})", path=path) from None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -22,12 +23,14 @@ from rich.table import Table
 
 from serbench.errors import SerbenchError
 from serbench.files import stable_hash, write_atomic
-from serbench.runner import RunSpec, Sweep, SweepConfig, check_fuse, plan, work
+from serbench.runner import RunSpec, Sweep, SweepConfig, plan, work
 from serbench.store import ResultsStore, cycle_rows, json_bytes, score_rows
 from serbench.synth import SYNTHETIC_EXPLANATION, SYNTHETIC_LABEL
 from serbench.training import choose_device
 
 LAUNCHERS = ("local", "slurm")
+RUN_LABELS = ("method", "protocol", "fold", "task", "seed")  # what `serbench status` shows of a run
+STATES = ("done", "failed", "pending", "damaged")
 
 
 def run(methods: str | list[str], protocol: str, *, tasks: list[str] | None = None, seeds: int | list[int] = 5,
@@ -58,9 +61,10 @@ def launch(config: SweepConfig, *, jobs: int = 1, launcher: str = "local", slurm
         raise SerbenchError(f"unknown launcher {launcher!r}", hint=f"use one of: {', '.join(LAUNCHERS)}")
     if jobs < 1:
         raise SerbenchError(f"--jobs {jobs}: needs at least one worker")
-    check_fuse(config.fuse)  # a bad --fuse or --device fails here, before any work
+    config.check()  # bad settings, a bad --device or --results fail here, before any work
     choose_device(config.device)
     config = config.absolute()
+    ResultsStore(config.results).check_writable()
     with console.status("loading data") as status:
         sweep = plan(config, progress=lambda what: status.update(what))
     store = ResultsStore(config.results)
@@ -80,12 +84,17 @@ def launch(config: SweepConfig, *, jobs: int = 1, launcher: str = "local", slurm
     records = [store.record(spec.run_id) for spec in sweep.runs if store.is_done(spec.run_id)]
     frame = score_rows(records).drop(columns="confusion")
     failed = [spec for spec in sweep.runs if store.failure(spec.run_id) is not None and not store.is_done(spec.run_id)]
-    frame.attrs["failed"] = len(failed)
+    pending = [spec for spec in sweep.runs if not store.is_done(spec.run_id) and spec not in failed]
+    frame.attrs["failed"], frame.attrs["pending"] = len(failed), len(pending)
     console.print(summary_table(cycle_rows(records), sweep.protocol.test_corpora, sweep.synthetic))
     for spec in failed:
-        console.print(f"[red]failed[/] {escape(spec.label())}: "
-                      f"{escape(store.failure(spec.run_id)['error'].strip().splitlines()[-1])}  "
+        console.print(f"[red]failed[/] {escape(spec.label())}: {escape(store.failure(spec.run_id)['message'])}  "
                       f"(traceback in {store.failed / (spec.run_id + '.json')})")
+    if pending:  # claimed by workers that are, or look, alive: never reported as a finished sweep
+        held = sum(store.is_claimed(spec.run_id) for spec in pending)
+        console.print(f"[yellow]{len(pending)} runs not finished[/]: {held} claimed by other workers "
+                      f"(`serbench status --results {escape(str(store.root))}` shows them); run the same command "
+                      "again once they are done, or if they died")
     return frame
 
 
@@ -98,8 +107,7 @@ def save_plan(sweep: Sweep, store: ResultsStore) -> None:
 
 
 def run_labels(spec: RunSpec) -> dict:
-    return {"method": spec.method, "protocol": spec.protocol.name, "fold": spec.fold.name, "task": spec.task,
-            "seed": spec.seed}
+    return dict(zip(RUN_LABELS, (spec.method, spec.protocol.name, spec.fold.name, spec.task, spec.seed), strict=True))
 
 
 def progress_display(console: Console) -> Progress:
@@ -132,11 +140,18 @@ def run_here(sweep: Sweep, store: ResultsStore, device: str, console: Console) -
 
 
 def worker(config: dict, device: str, threads: int | None = None) -> None:
-    """One worker process (local or a SLURM job): plan the sweep and work through it."""
+    """One worker process (local or a SLURM job): plan the sweep and work through it. Ctrl-C ends it quietly
+    (the launching command reports it once); an error the user can act on is printed without a traceback."""
     if threads is not None:
         torch.set_num_threads(threads)
-    sweep = plan(SweepConfig.from_dict(config))
-    work(sweep, ResultsStore(sweep.config.results), device)
+    try:
+        sweep = plan(SweepConfig.from_dict(config))
+        work(sweep, ResultsStore(sweep.config.results), device)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except SerbenchError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
 
 
 def worker_devices(device: str, jobs: int) -> list[str]:
@@ -226,20 +241,40 @@ def summary_table(cycles: pd.DataFrame, corpora: tuple[str, ...], synthetic: boo
 
 
 def status(results: str | Path) -> dict:
-    """Done, failed and pending runs of every sweep launched on `results`."""
+    """Done, failed, pending and damaged runs of every sweep launched on `results`, and the store's files that
+    could not be read (`problems`)."""
     store = ResultsStore(results)
+    if not store.root.is_dir():
+        raise SerbenchError("no results store here" if not store.root.exists() else "not a folder",
+                            path=store.root, hint="give --results the folder `serbench run --results` wrote")
     runs: dict[str, dict] = {}
+    problems: list[str] = []
     for path in sorted((store.root / "sweeps").glob("*.json")) if (store.root / "sweeps").is_dir() else []:
-        for run in json.loads(path.read_text())["runs"]:
-            runs[run["run_id"]] = run
-    for run_id in store.done_ids() - set(runs):  # runs of sweeps whose plan was removed
-        record = store.record(run_id)
-        runs[run_id] = {"run_id": run_id, **{k: getattr(record, k) for k in ("method", "protocol", "fold", "task",
-                                                                               "seed")}}
+        try:
+            planned = json.loads(path.read_text())["runs"]
+            for run in planned:
+                runs[run["run_id"]] = {key: run[key] for key in ("run_id", *RUN_LABELS)}
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            problems.append(f"{path}: not a sweep plan ({type(error).__name__}); delete it, and re-run the "
+                            f"sweep to plan it again")
+    damaged: set[str] = set()
+    for run_id in store.done_ids():
+        try:
+            record = store.record(run_id)
+        except SerbenchError as error:
+            damaged.add(run_id)
+            problems.append(str(error).replace("\n", " "))
+            runs.setdefault(run_id, {"run_id": run_id, **{key: "?" for key in RUN_LABELS}})
+            continue
+        runs.setdefault(run_id, {"run_id": run_id, **{key: getattr(record, key) for key in RUN_LABELS}})
     listed = []
-    order = ("method", "protocol", "fold", "task", "seed")
-    for run_id, run in sorted(runs.items(), key=lambda item: tuple(item[1][key] for key in order)):
-        state = "done" if store.is_done(run_id) else "failed" if store.failure(run_id) is not None else "pending"
+    def order(item: tuple[str, dict]) -> tuple:
+        run = item[1]
+        return (*(str(run[key]) for key in RUN_LABELS[:-1]), run["seed"] if isinstance(run["seed"], int) else -1)
+
+    for run_id, run in sorted(runs.items(), key=order):
+        state = ("damaged" if run_id in damaged else "done" if store.is_done(run_id)
+                 else "failed" if store.failure(run_id) is not None else "pending")
         listed.append({**run, "state": state, "running": store.is_claimed(run_id)})
-    counts = {state: sum(run["state"] == state for run in listed) for state in ("done", "failed", "pending")}
-    return {**counts, "runs": listed}
+    counts = {state: sum(run["state"] == state for run in listed) for state in STATES}
+    return {**counts, "runs": listed, "problems": problems}

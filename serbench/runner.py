@@ -9,6 +9,7 @@ re-launched after a crash skips every run already in the store.
 
 from __future__ import annotations
 
+import math
 import platform
 import resource
 import socket
@@ -52,9 +53,15 @@ from serbench.protocol import Fold, Protocol, load_protocol, split_utterances
 from serbench.record import CorpusScores, RunRecord
 from serbench.sources import SYNTHETIC, data_sources
 from serbench.store import ResultsStore
-from serbench.training import FeatureBank, SegmentSet, choose_device, fit, utterance_posteriors
+from serbench.training import FeatureBank, SegmentSet, choose_device, diverged, fit, utterance_posteriors
 
 OnEpoch = Callable[[int, int, dict[str, float]], None]  # (epoch, epochs, mean losses)
+
+
+MAX_SEED = 2**63 - 1  # the largest seed torch.manual_seed and numpy's generators both take
+# What a run may raise and still end as a failed run while the sweep goes on: any error, and a plugin's sys.exit.
+# KeyboardInterrupt ends the sweep (finished runs are kept; the same command resumes).
+RUN_ERRORS = (Exception, SystemExit)
 
 
 @dataclass(frozen=True)
@@ -80,6 +87,34 @@ class SweepConfig:
 
     def to_dict(self) -> dict:
         return {**asdict(self), "hp": dict(self.hp), "frontend_settings": dict(self.frontend_settings)}
+
+    def check(self) -> None:
+        """Refuse settings no sweep can run with, before anything is loaded: the one place they are checked
+        (each hyperparameter's own range is checked by resolve_hparams when the sweep is planned)."""
+        if not self.methods:
+            raise SerbenchError("no method given", hint="name one with --method, or --method all")
+        if "all" in self.methods and len(self.methods) > 1:
+            raise SerbenchError("--method all cannot be combined with other methods")
+        repeated = sorted({m for m in self.methods if self.methods.count(m) > 1})
+        if repeated:
+            raise SerbenchError(f"--method {repeated[0]} is given twice", hint="name each method once")
+        if not self.seeds:
+            raise SerbenchError("no seeds: the sweep would run nothing", hint="give --seeds 1 or more")
+        for seed in self.seeds:
+            if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+                raise SerbenchError(f"seed {seed!r} is not an integer from 0 to {MAX_SEED}",
+                                    hint="seeds seed numpy's and torch's generators, which take 64-bit values")
+        repeated = sorted({seed for seed in self.seeds if self.seeds.count(seed) > 1})
+        if repeated:
+            raise SerbenchError(f"seed {repeated[0]} is given twice", hint="give each --seed once")
+        if self.epochs is not None and self.epochs < 1:
+            raise SerbenchError(f"--epochs {self.epochs}: a run trains for at least one epoch")
+        for option, key, value in (("--epochs", "epochs", self.epochs), ("--preset", "preset", self.preset)):
+            if value is not None and key in self.hp:
+                raise SerbenchError(f"{option} {value} and --hp {key}={self.hp[key]} both set {key}",
+                                    hint="give one of them")
+        if self.fuse < 1:
+            raise SerbenchError(f"--fuse {self.fuse}: needs at least 1 (1 trains every run alone)")
 
     def absolute(self) -> SweepConfig:
         """The same sweep with every path made absolute, so workers started elsewhere read the same files."""
@@ -175,19 +210,24 @@ def load_corpora(protocol: Protocol, config: SweepConfig, frontend: FrontEnd,
 
 
 def method_hparams(methods: Sequence[str], config: SweepConfig) -> dict[str, dict[str, Any]]:
-    """Each method's resolved hyperparameters. --preset and --epochs apply to every method; an --hp key
-    applies to the methods that have it and must belong to at least one."""
+    """Each method's resolved hyperparameters. --epochs applies to every method and --preset to those with a
+    model preset (the paper's family); an --hp key must belong to every method of the sweep, since applying it
+    to some would run a grid nobody asked for."""
+    entries = [get_method(name) for name in methods]
+    for key in config.hp:
+        lacking = [entry.name for entry in entries if key not in entry.cls.hparams]
+        if lacking:
+            raise SerbenchError(f"--hp {key}: {', '.join(lacking)} {'has' if len(lacking) == 1 else 'have'} no such "
+                                "hyperparameter", hint="sweep those methods separately; `serbench methods NAME` "
+                                                       "lists a method's hyperparameters")
+    if config.preset is not None and not any("preset" in entry.cls.hparams for entry in entries):
+        raise SerbenchError(f"--preset {config.preset}: none of {', '.join(methods)} has a model preset",
+                            hint="--preset sizes the paper's CNN+BLSTM family; leave it out")
     overrides: dict[str, Any] = dict(config.hp)
-    if config.preset is not None:
-        overrides["preset"] = config.preset
     if config.epochs is not None:
         overrides["epochs"] = config.epochs
-    entries = [get_method(name) for name in methods]
-    for key in overrides:
-        if not any(key in entry.cls.hparams for entry in entries):
-            raise SerbenchError(f"--hp {key}: none of the methods {', '.join(methods)} has this hyperparameter",
-                                hint="`serbench methods` lists each method's hyperparameters")
-    return {e.name: resolve_hparams(e, {k: v for k, v in overrides.items() if k in e.cls.hparams})
+    return {e.name: resolve_hparams(e, {**overrides, **({"preset": config.preset} if config.preset is not None
+                                                         and "preset" in e.cls.hparams else {})})
             for e in entries}
 
 
@@ -203,6 +243,7 @@ def sweep_frontend(config: SweepConfig, protocol: Protocol) -> FrontEnd:
 def plan(config: SweepConfig, progress: Callable[[str], None] | None = None) -> Sweep:
     """Expand the grid into runs; loads (and if needed computes) the features of the protocol's corpora.
     Every setting is checked before any data is loaded."""
+    config.check()
     registry = discover_methods(config.plugins)
     protocol = load_protocol(config.protocol)
     frontend = sweep_frontend(config, protocol)
@@ -338,7 +379,15 @@ def finish(run: PreparedRun, curves: list[dict[str, float]], fit_seconds: float,
     """Score a trained run on its test part: its record (JSON-ready) and its tables (predictions, split).
     `fused` is how many runs were trained together with this one (1: alone), kept in the provenance."""
     spec, classes, test = run.spec, run.classes, run.test
+    for epoch, losses in enumerate(curves):  # the fused trainer's runs are checked here, lone runs in fit too
+        for term, value in losses.items():
+            if not math.isfinite(value):
+                raise diverged(term, value, epoch)
     posteriors = utterance_posteriors(run.method, run.test_set, device=device)
+    if not np.isfinite(posteriors).all():  # argmax would silently make them class 0
+        raise SerbenchError(f"the method predicted NaN or infinite posteriors for "
+                            f"{int((~np.isfinite(posteriors)).any(axis=1).sum())} of {len(posteriors)} test "
+                            "utterances", hint="a plugin's predict must return probabilities")
     predicted = posteriors.argmax(axis=1)
     probes = embedding_probes(run.method, run.test_set, test, device, spec.seed)
 
@@ -401,11 +450,6 @@ def git_commit() -> str | None:
     return result.stdout.strip() or None
 
 
-def check_fuse(fuse: int) -> None:
-    if fuse < 1:
-        raise SerbenchError(f"--fuse {fuse}: needs at least 1 (1 trains every run alone)")
-
-
 def fusion_groups(runs: Sequence[RunSpec], width: int) -> list[list[RunSpec]]:
     """The runs in groups that train together (same fold and task, equal Method.fusion_key, at most `width`
     each), in the order of their first run; a run that cannot be fused is a group of its own."""
@@ -433,7 +477,6 @@ def work(sweep: Sweep, store: ResultsStore, device: str = "auto",
     failed, with its traceback, and the sweep goes on. on_start gets each group of runs as it starts, on_done
     each run with "done" or "failed"."""
     store.clean()
-    check_fuse(sweep.config.fuse)
     for group in fusion_groups(sweep.runs, sweep.config.fuse):
         with ExitStack() as claims:
             mine = []
@@ -453,14 +496,19 @@ def train_group(specs: list[RunSpec], corpora: Mapping[str, CorpusData], store: 
     """Prepare, train and store claimed runs: fused where there are several (each with at least one full batch
     of training segments), alone otherwise. Every run ends stored or recorded as failed."""
 
-    def failed(spec: RunSpec) -> None:
-        store.write_failure(spec.run_id, {**spec.identity(), "label": spec.label()}, traceback.format_exc())
+    def failed(spec: RunSpec) -> None:  # called while handling the run's exception
+        error = sys.exc_info()[1]
+        message = (str(error) if isinstance(error, SerbenchError) else
+                   f"the method called sys.exit({error.code!r})" if isinstance(error, SystemExit) else
+                   f"{type(error).__name__}: {error}")
+        store.write_failure(spec.run_id, {**spec.identity(), "label": spec.label()}, traceback.format_exc(),
+                            message)
         on_done(spec, "failed")
 
     def store_run(run: PreparedRun, curves: list[dict[str, float]], seconds: float, fused: int) -> None:
         try:
             record, tables = finish(run, curves, seconds, device, fused)
-        except Exception:
+        except RUN_ERRORS:
             failed(run.spec)
         else:
             store.write_run(run.spec.run_id, record, tables)
@@ -476,7 +524,7 @@ def train_group(specs: list[RunSpec], corpora: Mapping[str, CorpusData], store: 
     for spec in specs:
         try:
             prepared.append(prepare(spec, corpora))
-        except Exception:
+        except RUN_ERRORS:
             failed(spec)
     fused = [run for run in prepared if can_fuse(run)] if len(prepared) > 1 else []
     fused = fused if len(fused) > 1 else []
@@ -487,7 +535,7 @@ def train_group(specs: list[RunSpec], corpora: Mapping[str, CorpusData], store: 
             curves = fit(run.method, run.train_set, adaptation=run.adaptation_set, seed=run.spec.seed,
                          device=device, on_epoch=lambda epoch, losses, first=first, epochs=epochs: epoch_done(
                              first, epoch, epochs, losses))
-        except Exception:
+        except RUN_ERRORS:
             failed(run.spec)
         else:
             store_run(run, curves, time.time() - started, 1)
@@ -498,7 +546,7 @@ def train_group(specs: list[RunSpec], corpora: Mapping[str, CorpusData], store: 
                 [run.method for run in fused], [run.train_set for run in fused], [run.spec.seed for run in fused],
                 adaptation=[run.adaptation_set for run in fused], device=choose_device(device),
                 on_epoch=lambda r, epoch, losses: epoch_done(r == 0, epoch, fused[r].method.hp["epochs"], losses))
-        except Exception:
+        except RUN_ERRORS:
             for run in fused:
                 failed(run.spec)
         else:

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from serbench.errors import SerbenchError
 from serbench.files import pid_alive, publish_dir, write_atomic
 from serbench.metrics import matrix_scores
 from serbench.record import RunRecord
@@ -79,36 +80,78 @@ class ResultsStore:
         self.root = Path(root)
         self.runs, self.failed, self.claims = self.root / "runs", self.root / "failed", self.root / "claims"
 
+    def check_writable(self) -> None:
+        """A SerbenchError, before any work, if runs could not be stored here: the path is a file, lies under a
+        file, or is not writable."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            probe = self.root / f".write-test-{uuid.uuid4().hex}"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as error:
+            problem = ("is a file, not a folder" if self.root.is_file() else
+                       "lies under a file" if isinstance(error, NotADirectoryError | FileExistsError) else
+                       f"cannot be written ({error.strerror or error})")
+            raise SerbenchError(f"the results folder {problem}", path=self.root,
+                                hint="give --results a folder you can write to (it is created if missing)") from None
+
     def is_done(self, run_id: str) -> bool:
         return (self.runs / run_id / "record.json").is_file()
 
     def done_ids(self) -> set[str]:
-        return {p.name for p in self.runs.iterdir() if not p.name.startswith(".")} if self.runs.is_dir() else set()
+        """The runs stored whole (a folder with its record; temporary folders and stray files are not runs)."""
+        if not self.runs.is_dir():
+            return set()
+        return {p.name for p in self.runs.iterdir() if not p.name.startswith(".") and (p / "record.json").is_file()}
 
     def failure(self, run_id: str) -> dict | None:
+        """The failure record of a run that raised (None if there is none): spec, traceback ("error") and the
+        error in one line ("message"). A damaged record still says the run failed, and what to do."""
         path = self.failed / f"{run_id}.json"
-        return json.loads(path.read_text()) if path.is_file() else None
+        if not path.is_file():
+            return None
+        try:
+            data = json.loads(path.read_text())
+            if not isinstance(data, dict) or not isinstance(data.get("error", ""), str):
+                raise ValueError("not a failure record")
+        except (OSError, ValueError):
+            return {"spec": {}, "error": "", "message": f"its failure record {path} is damaged: delete it, and the "
+                                                        "next sweep tries the run again"}
+        data.setdefault("message", (data.get("error", "").strip().splitlines() or ["unknown error"])[-1])
+        return data
 
     def write_run(self, run_id: str, record: RunRecord, tables: Mapping[str, pd.DataFrame]) -> bool:
-        """Store a finished run atomically. False when another worker stored it first (theirs is kept)."""
-        self.runs.mkdir(parents=True, exist_ok=True)
+        """Store a finished run atomically. False when another worker stored it first (theirs is kept). A write
+        error (a full disk) is a SerbenchError, and nothing half-written stays."""
+        final = self.runs / run_id
         tmp = self.runs / f".tmp-{run_id}-{uuid.uuid4().hex}"
-        tmp.mkdir()
         try:
+            self.runs.mkdir(parents=True, exist_ok=True)
+            if final.is_dir() and not (final / "record.json").is_file():  # debris, not a run: it would block it
+                shutil.rmtree(final)
+            tmp.mkdir()
             for name, table in tables.items():
                 table.to_parquet(tmp / f"{name}.parquet", index=False)
             (tmp / "record.json").write_bytes(record.to_json())
-            if not publish_dir(tmp, self.runs / run_id):  # a concurrent worker finished the same run first
+            if not publish_dir(tmp, final):  # a concurrent worker finished the same run first
                 return False
+        except OSError as error:
+            raise SerbenchError(f"cannot store run {run_id} ({error.strerror or error})",
+                                path=error.filename or self.runs,
+                                hint="free disk space or give --results a writable folder; the same command "
+                                     "then trains the runs not stored") from None
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         (self.failed / f"{run_id}.json").unlink(missing_ok=True)
         return True
 
-    def write_failure(self, run_id: str, spec: Mapping, error: str) -> None:
+    def write_failure(self, run_id: str, spec: Mapping, error: str, message: str = "") -> None:
+        """Record a failed run: its spec, the traceback (`error`) and the error itself in one line (`message`,
+        what the console shows; by default the traceback's last line)."""
         self.failed.mkdir(parents=True, exist_ok=True)
+        message = message or (error.strip().splitlines() or [""])[-1]
         write_atomic(self.failed / f"{run_id}.json", json_bytes({"spec": dict(spec), "error": error,
-                                                                 "time": time.time()}))
+                                                                 "message": message, "time": time.time()}))
 
     def record(self, run_id: str) -> RunRecord:
         """A finished run's record, checked (a damaged one is an error naming the file)."""
@@ -177,9 +220,11 @@ class ResultsStore:
             age = time.time() - path.stat().st_mtime
         except FileNotFoundError:
             return False
+        if age > STALE_CLAIM_SECONDS:  # no heartbeat for that long: dead, whatever owns its pid now
+            return True
         if owner.get("host") == socket.gethostname() and isinstance(owner.get("pid"), int):
             return not pid_alive(owner["pid"])
-        return age > STALE_CLAIM_SECONDS or (not owner and age > 60)
+        return not owner and age > 60  # empty: its writer was killed while creating it
 
     def _take_over(self, path: Path, owner: dict) -> bool:
         # Rename the stale claim away first, so that of several workers taking it over only one succeeds.

@@ -7,6 +7,7 @@ calls fit and utterance_posteriors; everything here is independent of protocols 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -276,17 +277,36 @@ def fit(method: Method, data: SegmentSet, *, adaptation: SegmentSet | None = Non
         steps = len(batches)
         extra = torch.as_tensor(stream.take(steps)).to(device) if stream is not None else None
         totals: dict[str, Tensor] = {}
+        first_bad: dict[str, Tensor] = {}  # per loss term: the first step whose value was not finite, else `steps`
         for step in range(steps):
             batch = data.batch(batches[step])
             if extra is not None:
                 batch.adaptation = unlabelled.batch(extra[step])
             losses = method.update(batch, (epoch * steps + step) / (epochs * steps))
             for key, value in losses.items():
-                totals[key] = totals[key] + value.detach() if key in totals else value.detach()
+                value = value.detach()
+                totals[key] = totals[key] + value if key in totals else value
+                finite = torch.isfinite(value).long()  # tracked on the device: no step waits for a GPU
+                bad = finite * steps + (1 - finite) * step
+                first_bad[key] = torch.minimum(first_bad[key], bad) if key in first_bad else bad
+                if device.type == "cpu" and not finite:  # free to look on a CPU: stop at once
+                    raise diverged(key, float(value), epoch, step, steps)
         history.append({key: float(total) / steps for key, total in totals.items()})  # one sync per epoch
+        for key, mean in history[-1].items():
+            if not math.isfinite(mean):
+                raise diverged(key, mean, epoch, int(first_bad[key]), steps)
         if on_epoch is not None:
             on_epoch(epoch, history[-1])
     return history
+
+
+def diverged(term: str, value: float, epoch: int, step: int | None = None, steps: int = 0) -> SerbenchError:
+    """The error of a run whose loss became NaN or infinite (at `step`, where known): it is recorded as failed,
+    never stored as done."""
+    where = f"step {step + 1} of {steps} in epoch {epoch + 1}" if step is not None else f"epoch {epoch + 1}"
+    return SerbenchError(f"training diverged: the {term!r} loss was {value} at {where}",
+                         hint="lower the learning rate (--hp lr=...), check the features (serbench data check) "
+                              "or, for a plugin, its loss")
 
 
 @torch.no_grad()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 
 from rich.console import Console
 from rich.markup import escape
@@ -31,4 +33,10 @@ def main(argv: list[str] | None = None) -> int:
         Console(stderr=True).print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
         return 2
     except KeyboardInterrupt:
+        Console(stderr=True).print("interrupted: finished runs are stored, and the same command resumes a sweep "
+                                   "where it stopped", highlight=False)
         return 130
+    except BrokenPipeError:  # the reader went away (`serbench status --json | head`): nothing left to say
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so that Python's flush at exit does not complain again
+        return 141

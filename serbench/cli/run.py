@@ -10,9 +10,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from serbench.cli.methods import add_hp_option, add_plugin_option
-from serbench.errors import SerbenchError
 from serbench.labels import TASKS
-from serbench.launch import LAUNCHERS, launch, status
+from serbench.launch import LAUNCHERS, STATES, launch, status
 from serbench.method import parse_settings
 from serbench.runner import SweepConfig
 
@@ -66,10 +65,7 @@ def slurm_options(assignments: list[str]) -> dict:
 
 
 def run_command(args: argparse.Namespace) -> int:
-    methods = tuple(args.method)
-    if "all" in methods and len(methods) > 1:
-        raise SerbenchError("--method all cannot be combined with other methods")
-    config = SweepConfig(methods=methods, protocol=args.protocol, tasks=tuple(args.task or ()),
+    config = SweepConfig(methods=tuple(args.method), protocol=args.protocol, tasks=tuple(args.task or ()),
                          seeds=tuple(args.seed) if args.seed else tuple(range(args.seeds)), data=args.data,
                          results=args.results, device=args.device, preset=args.preset, epochs=args.epochs,
                          hp=parse_settings(args.hp, "--hp"), plugins=tuple(args.plugin), skip_bad=args.skip_bad,
@@ -77,7 +73,7 @@ def run_command(args: argparse.Namespace) -> int:
                          frontend_settings=parse_settings(args.frontend_setting, "--frontend-setting"))
     frame = launch(config, jobs=args.jobs, launcher=args.launcher, slurm=slurm_options(args.slurm),
                    console=Console())
-    return 1 if frame.attrs["failed"] else 0
+    return 1 if frame.attrs["failed"] or frame.attrs["pending"] else 0
 
 
 def status_command(args: argparse.Namespace) -> int:
@@ -85,18 +81,22 @@ def status_command(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report, indent=1))
         return 0
-    table = Table(title=f"runs in {escape(args.results)}: {report['done']} done, {report['failed']} failed, "
-                        f"{report['pending']} pending")
-    for column in ("method", "protocol", "fold", "task", "seeds done", "failed", "pending"):
+    table = Table(title=f"runs in {escape(args.results)}: "
+                        + ", ".join(f"{report[state]} {state}" for state in STATES if report[state] or
+                                    state != "damaged"))
+    for column in ("method", "protocol", "fold", "task", "seeds done", *STATES[1:]):
         table.add_column(column)
     groups: dict[tuple, dict[str, list]] = {}
     for run in report["runs"]:
         key = (run["method"], run["protocol"], run["fold"], run["task"])
-        groups.setdefault(key, {"done": [], "failed": [], "pending": []})[run["state"]].append(
+        groups.setdefault(key, {state: [] for state in STATES})[run["state"]].append(
             f"{run['seed']}{'*' if run['running'] else ''}")
     for key, states in sorted(groups.items()):
-        table.add_row(*map(escape, map(str, key)), *(" ".join(states[s]) or "-" for s in ("done", "failed", "pending")))
-    Console().print(table)
+        table.add_row(*map(escape, map(str, key)), *(" ".join(states[s]) or "-" for s in STATES))
+    console = Console()
+    console.print(table)
     if any(run["running"] for run in report["runs"]):
-        Console().print("* running now")
-    return 0
+        console.print("* running now")
+    for problem in report["problems"]:
+        console.print(f"[yellow]damaged:[/] {escape(problem)}", soft_wrap=True)
+    return 1 if report["problems"] else 0

@@ -1,0 +1,192 @@
+"""Nothing silent, nothing stale: bad sweep settings are refused before any data is loaded, failing runs say why,
+training that diverges is a failed run, and the store and `serbench status` survive debris. Each case is run as a
+user runs it, through the command line: exit status, no traceback, the file or key named."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+from test_store import record
+
+from serbench.cli import main
+from serbench.errors import SerbenchError
+from serbench.store import STALE_CLAIM_SECONDS, ResultsStore
+
+FAST = ["--task", "arousal", "--epochs", "1", "--seeds", "1", "--device", "cpu"]
+
+
+def serbench(capsys, *words: str) -> tuple[int, str]:
+    status = main(list(words))
+    captured = capsys.readouterr()
+    return status, captured.out + captured.err
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    (["--epochs", "0"], "--epochs 0: a run trains for at least one epoch"),
+    (["--seeds", "0"], "no seeds: the sweep would run nothing"),
+    (["--seed", "-1"], "seed -1 is not an integer from 0 to"),
+    (["--seed", str(2**64)], f"seed {2**64} is not an integer"),
+    (["--seed", "3", "--seed", "3"], "seed 3 is given twice"),
+    (["--hp", "batch_size=0"], "hyperparameter batch_size='0' of method 'dann2_s' is out of range"),
+    (["--hp", "lr=nan"], "hyperparameter lr='nan' of method 'dann2_s' is out of range"),
+    (["--hp", "preset=tiny"], "preset='tiny' of method 'dann2_s' is out of range"),
+    (["--hp", "epochs=3", "--epochs", "2"], "--epochs 2 and --hp epochs=3 both set epochs"),
+    (["--hp", "gamma=0.3", "--hp", "gamma=0.5"], "--hp gamma is given twice"),
+    (["--method", "baseline_s", "--hp", "gamma=0.5"], "--hp gamma: baseline_s has no such hyperparameter"),
+    (["--method", "dann2_s"], "--method dann2_s is given twice"),
+    (["--fuse", "0"], "--fuse 0: needs at least 1"),
+])
+def test_bad_settings_are_refused_before_any_data_is_loaded(tmp_path, capsys, options, message):
+    # --data points nowhere: had the sweep got as far as loading data, that would be the error instead.
+    status, output = serbench(capsys, "run", "--method", "dann2_s", "--protocol", "cross", "--data",
+                              str(tmp_path / "nowhere"), "--results", str(tmp_path / "results"), "--device", "cpu",
+                              *options)
+    assert status == 2 and message in output and "Traceback" not in output
+    assert not any((tmp_path / "results").glob("*"))  # nothing planned, nothing stored
+
+
+def test_a_results_folder_that_cannot_hold_runs_is_refused_first(tmp_path, capsys):
+    (tmp_path / "file").write_text("")
+    for results, problem in [(tmp_path / "file", "is a file, not a folder"),
+                             (tmp_path / "file" / "below", "lies under a file")]:
+        status, output = serbench(capsys, "run", "--method", "dann2_s", "--protocol", "cross", "--data",
+                                  str(tmp_path / "nowhere"), "--results", str(results), *FAST)
+        assert status == 2 and f"the results folder {problem}" in output and str(results) in output
+
+
+def test_a_protocol_file_that_is_not_utf8_names_the_file(tmp_path, capsys):
+    protocol = tmp_path / "mine.toml"
+    protocol.write_bytes('description = "Gr\xfc\xdfe"\n'.encode("latin-1"))
+    status, output = serbench(capsys, "run", "--method", "dann2_s", "--protocol", str(protocol), "--data",
+                              str(tmp_path), "--results", str(tmp_path / "r"), *FAST)
+    assert status == 2 and "not UTF-8 text" in output and "mine.toml" in output
+
+
+DIVERGING = '''
+import torch
+from serbench.api import register_method
+from serbench.methods.baseline import BaselineS
+
+
+@register_method("diverging")
+class Diverging(BaselineS):
+    """The baseline whose loss turns to NaN at its third step."""
+
+    steps = 0
+
+    def update(self, batch, progress):
+        losses = super().update(batch, progress)
+        Diverging.steps += 1
+        return {**losses, "emotion": losses["emotion"] * (float("nan") if Diverging.steps >= 3 else 1.0)}
+
+
+@register_method("nan_predictions")
+class NanPredictions(BaselineS):
+    """The baseline, predicting NaN."""
+
+    def predict(self, batch):
+        return super().predict(batch) * float("nan")
+
+
+@register_method("exits")
+class Exits(BaselineS):
+    """The baseline, calling sys.exit in its first update."""
+
+    def update(self, batch, progress):
+        raise SystemExit(3)
+'''
+
+
+def test_failing_runs_are_failed_never_done_and_say_why_on_the_console(tiny_releases, tmp_path, capsys):
+    plugin = tmp_path / "bad.py"
+    plugin.write_text(DIVERGING)
+    status, output = serbench(capsys, "run", "--method", "diverging", "--method", "nan_predictions", "--method",
+                              "exits", "--method", "baseline_s", "--protocol", "cross", "--data", str(tiny_releases),
+                              "--results", str(tmp_path / "r"), "--plugin", str(plugin), "--preset", "small", *FAST)
+    assert status == 1 and "Traceback" not in output
+    output = " ".join(output.split())  # the console wraps long lines
+    assert "training diverged: the 'emotion' loss was nan at step 3 of" in output
+    assert "the method predicted NaN or infinite posteriors" in output
+    assert "the method called sys.exit(3)" in output
+    store = ResultsStore(tmp_path / "r")
+    assert {store.record(run_id).method for run_id in store.done_ids()} == {"baseline_s"}  # the sweep went on
+
+
+def test_status_names_a_missing_store_and_reports_debris_without_crashing(tmp_path, capsys):
+    status, output = serbench(capsys, "status", "--results", str(tmp_path / "nowhere"))
+    assert status == 2 and "no results store here" in output
+    store = ResultsStore(tmp_path)
+    store.write_run("good", record("good"), {})
+    store.write_run("truncated", record("truncated"), {})
+    path = tmp_path / "runs" / "truncated" / "record.json"
+    path.write_text(path.read_text()[:40])
+    (tmp_path / "runs" / "stray.txt").write_text("not a run")
+    (tmp_path / "runs" / "no-record").mkdir()
+    (tmp_path / "sweeps").mkdir()
+    (tmp_path / "sweeps" / "cut.json").write_text('{"runs": [')
+    (tmp_path / "failed").mkdir()
+    (tmp_path / "failed" / "garbage.json").write_text("\x00\x01")
+    status, output = serbench(capsys, "status", "--results", str(tmp_path), "--json")
+    report = json.loads(output)
+    assert status == 0 and (report["done"], report["damaged"]) == (1, 1)
+    assert any("cut.json" in problem for problem in report["problems"])
+    assert any("truncated" in problem and "not JSON" in problem for problem in report["problems"])
+    status, output = serbench(capsys, "status", "--results", str(tmp_path))
+    assert status == 1 and "1 damaged" in output and "Traceback" not in output
+    assert store.failure("garbage")["message"].startswith("its failure record")
+
+
+def test_status_piped_into_head_ends_quietly(tmp_path):
+    store = ResultsStore(tmp_path)
+    for i in range(300):
+        store.write_run(f"run{i:03d}", record(f"run{i:03d}", seed=i), {})
+    command = (f"{sys.executable} -m serbench status --json --results {tmp_path} | head -n 1")
+    result = subprocess.run(command, shell=True, capture_output=True, text=True, check=False)
+    assert result.stdout.strip() == "{" and "Traceback" not in result.stderr and "Error" not in result.stderr
+
+
+def test_a_folder_without_its_record_does_not_block_the_run(tmp_path):
+    store = ResultsStore(tmp_path)
+    (tmp_path / "runs" / "abc").mkdir(parents=True)  # what a hand-made copy or a crash of old code can leave
+    assert not store.is_done("abc") and store.done_ids() == set()
+    assert store.write_run("abc", record(), {}) and store.is_done("abc")
+
+
+def test_a_write_error_while_storing_is_clear_and_leaves_nothing_half_written(tmp_path, monkeypatch):
+    store = ResultsStore(tmp_path)
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("serbench.record.RunRecord.to_json", full_disk)
+    with pytest.raises(SerbenchError, match=r"cannot store run abc \(No space left on device\)") as raised:
+        store.write_run("abc", record(), {})
+    assert "free disk space" in raised.value.hint
+    assert list((tmp_path / "runs").iterdir()) == []
+
+
+def test_a_claim_without_a_heartbeat_for_hours_is_stale_even_if_its_pid_lives(tmp_path):
+    store = ResultsStore(tmp_path)
+    store.claims.mkdir(parents=True)
+    claim = store.claims / "abc.claim"
+    claim.write_text(json.dumps({"host": os.uname().nodename, "pid": os.getpid(), "token": "x"}))  # pid alive
+    assert store.is_claimed("abc")
+    old = time.time() - STALE_CLAIM_SECONDS - 60
+    os.utime(claim, (old, old))  # a pid reused by another process after the worker died, hours ago
+    assert not store.is_claimed("abc")
+    with store.claim("abc") as got:
+        assert got
+
+
+def test_ctrl_c_says_that_the_same_command_resumes(monkeypatch, capsys):
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("serbench.cli.run.run_command", interrupted)
+    status, output = serbench(capsys, "run", "--method", "x", "--protocol", "cross")
+    assert status == 130 and "the same command resumes a sweep" in output and "Traceback" not in output
