@@ -37,7 +37,7 @@ from serbench.frontends import make_frontend
 from serbench.frontends.base import FrontEnd
 from serbench.normalisation import Moments, segment_moments
 
-CACHE_FORMAT = 1  # bump when the files of a cache change meaning; it is part of every key
+CACHE_FORMAT = 2  # bump when the files of a cache change meaning; it is part of every key (2: index.sha256)
 ENV_VAR = "SERBENCH_CACHE"
 TEMP_PREFIX = ".tmp-"
 FILES = ("features.npy", "index.parquet", "skipped.json", "meta.json")
@@ -60,7 +60,7 @@ class FeatureSet:
 
     path: Path
     features: np.ndarray  # memory-mapped (segments, frames, bins) float32
-    index: pd.DataFrame  # utterance_id, start, stop
+    index: pd.DataFrame  # utterance_id, start, stop, sha256 (of the audio file's bytes)
     skipped: list[Problem]  # the corpus's read problems, then the audio files left out
     meta: dict
     _rows: dict[str, tuple[int, int]] = field(init=False, repr=False)
@@ -226,7 +226,8 @@ def _build_into(temp: Path, corpus: Corpus, frontend: FrontEnd, *, skip_bad: boo
 
     index = pd.DataFrame({"utterance_id": [ids[row] for row in good],
                           "start": [starts[row] for row in good],
-                          "stop": [starts[row] + frontend.rows(lengths[row]) for row in good]})
+                          "stop": [starts[row] + frontend.rows(lengths[row]) for row in good],
+                          "sha256": [digests[row] for row in good]})  # the leakage guard compares contents
     index.to_parquet(temp / "index.parquet", index=False)
     skipped = {"corpus": [p.as_dict() for p in corpus.problems],
                "audio": [problems[row].as_dict() for row in sorted(problems)]}

@@ -293,13 +293,20 @@ def split_utterances(table: pd.DataFrame, protocol: Protocol, fold: Fold) -> pd.
 
 
 def check_disjoint(split: pd.DataFrame) -> pd.DataFrame:
-    """The leakage guard: refuse a split whose train and test parts share a speaker or an utterance."""
+    """The leakage guard: refuse a split whose train and test parts share a speaker or the same audio. Audio is
+    compared by content (`sha256` of the file's bytes, from the feature cache) where the table has it, so one
+    recording under two corpora, two utterance ids or two spellings of its path is caught; else by its path."""
     train, test = split[split["part"] == "train"], split[split["part"] == "test"]
-    for column, what in (("speaker", "speaker"), ("path", "audio file")):
-        shared = sorted(set(train[column]) & set(test[column]))
+    audio = "sha256" if "sha256" in split.columns else "path"
+    for column, what in (("speaker", "speaker"), (audio, "audio recording")):
+        shared = set(train[column]) & set(test[column])
         if shared:
+            rows = split[split[column].isin(shared)].sort_values([column, "utterance_id"])
+            named = rows["speaker"] if column == "speaker" else rows["corpus"] + "/" + rows["utterance_id"]
+            examples = list(dict.fromkeys(named.astype(str)))[:5]
             raise SerbenchError(f"leakage: {len(shared)} {what}(s) in both the training and the test part, "
-                                f"e.g. {', '.join(shared[:5])}",
-                                hint="a corpus given twice under two names, or a speaker id reused: fix the "
-                                     "data configuration or the manifest so each speaker and file appears once")
+                                f"e.g. {', '.join(examples)}",
+                                hint="a corpus given twice under two names, a file listed twice, or a speaker id "
+                                     "reused: fix the data configuration or the manifest so each speaker and "
+                                     "recording appears once")
     return split

@@ -201,8 +201,9 @@ def load_corpora(protocol: Protocol, config: SweepConfig, frontend: FrontEnd,
             progress(f"features of {name}")
         corpus = read_corpus(name, sources.root(name), skip_bad=config.skip_bad)
         features = build_features(corpus, frontend, cache_dir=config.cache, skip_bad=config.skip_bad)
-        table = corpus.table[corpus.table["utterance_id"].isin(features.index["utterance_id"])]
-        corpora[name] = CorpusData(name, table.reset_index(drop=True), features, sources.synthetic)
+        # the utterances with features, each with its audio's content hash (for the leakage guard)
+        table = corpus.table.merge(features.index[["utterance_id", "sha256"]], on="utterance_id", validate="1:1")
+        corpora[name] = CorpusData(name, table, features, sources.synthetic)
     bank = FeatureBank([c.features.features for c in corpora.values()])
     for corpus, offset in zip(corpora.values(), bank.offsets, strict=False):
         corpus.bank, corpus.offset = bank, int(offset)

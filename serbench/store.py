@@ -72,7 +72,8 @@ def cycle_rows(records: Sequence[RunRecord]) -> pd.DataFrame:
                      "synthetic": bool(group["synthetic"].any())})
     columns = [*keys, "ua", "wa", "macro_f1", "n", "confusion", "folds", "complete", "collapsed", "run_ids",
                "synthetic"]
-    return pd.DataFrame(rows, columns=columns)
+    # typed even when empty (every run failed): an empty object column would index columns, not rows
+    return pd.DataFrame(rows, columns=columns).astype({"complete": bool, "collapsed": int, "synthetic": bool})
 
 
 class ResultsStore:

@@ -145,5 +145,5 @@ def test_leakage_guard_refuses_a_shared_speaker_or_file():
         check_disjoint(table)
     table = corpora_table().head(2).assign(part=["train", "test"], speaker=["a", "b"])
     table.loc[1, "path"] = table.loc[0, "path"]
-    with pytest.raises(SerbenchError, match="leakage: 1 audio file"):
+    with pytest.raises(SerbenchError, match="leakage: 1 audio recording"):
         check_disjoint(table)

@@ -11,6 +11,7 @@ import sys
 import time
 
 import pytest
+from corpus_trees import write_wav
 from test_store import record
 
 from serbench.cli import main
@@ -190,3 +191,27 @@ def test_ctrl_c_says_that_the_same_command_resumes(monkeypatch, capsys):
     monkeypatch.setattr("serbench.cli.run.run_command", interrupted)
     status, output = serbench(capsys, "run", "--method", "x", "--protocol", "cross")
     assert status == 130 and "the same command resumes a sweep" in output and "Traceback" not in output
+
+
+def test_the_same_audio_under_two_corpora_and_two_spellings_is_leakage(tmp_path, capsys):
+    # "a" and "b" list the same recordings: "b" by absolute paths and other ids, from a manifest kept outside
+    # its audio folder. Only the audio's content can tell they are the same.
+    emotions = ["anger", "happiness", "sadness", "neutral"] * 3
+    rows = []
+    for i, emotion in enumerate(emotions):
+        path = write_wav(tmp_path / "audio" / f"u{i}.wav", seconds=0.6, frequency=150 + 40 * i, seed=i)
+        rows.append((path, f"s{i % 3}", "FM"[i % 2], emotion))
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "manifest.csv").write_text("path,speaker,gender,language,emotion\n" + "".join(
+        f"../audio/{p.name},{s},{g},en-US,{e}\n" for p, s, g, e in rows))
+    (tmp_path / "b.csv").write_text("path,speaker,gender,language,emotion,utterance_id\n" + "".join(
+        f"{p},x{s},{g},en-US,{e},other-{i}\n" for i, (p, s, g, e) in enumerate(rows)))
+    (tmp_path / "data.toml").write_text('[corpora.a]\nmanifest = "a/manifest.csv"\n[corpora.b]\nmanifest = "b.csv"\n')
+    (tmp_path / "ab.toml").write_text('description = "a to b"\nsplit = "corpus"\ntrain = ["a"]\ntest = ["b"]\n'
+                                      'tasks = ["arousal"]\n')
+    status, output = serbench(capsys, "run", "--method", "baseline_s", "--protocol", str(tmp_path / "ab.toml"),
+                              "--data", str(tmp_path / "data.toml"), "--results", str(tmp_path / "r"),
+                              "--preset", "small", *FAST)
+    output = " ".join(output.split())
+    assert status == 1 and "leakage: 12 audio recording(s) in both the training and the test part" in output
+    assert "a/audio/u" in output and "b/other-" in output and "../" not in output  # ids of "a" normalised

@@ -2,7 +2,8 @@
 
 Required columns: path (relative to the CSV's folder, or absolute), speaker, gender (F/M; f, m, female, male are
 accepted), language (BCP-47: en-US, de, ...), emotion (a name from serbench.labels.EMOTIONS). Optional columns:
-utterance_id (default: the path as written, without its suffix), session, emotion_code (default: the emotion),
+utterance_id (default: the path as written, normalised, without its suffix and without leading `..` or `/`
+parts), session, emotion_code (default: the emotion),
 valence, arousal, dominance (numbers; empty = NaN). An empty optional cell takes the default; other columns are
 ignored. See docs/corpora.md for an example.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import math
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -75,11 +77,13 @@ def _parse_row(record: dict, folder: Path, name: str, rows: dict[str, dict]) -> 
             ratings[column] = float(value[column]) if value.get(column) else math.nan
         except ValueError:
             return {}, f"{column} {value[column]!r} is not a number"
-    path = Path(value["path"])
-    audio = path if path.is_absolute() else folder / path
+    path = Path(os.path.normpath(value["path"]))
+    audio = (path if path.is_absolute() else folder / path).resolve()
     if not audio.is_file():
         return {}, f"missing audio: {audio} does not exist"
-    utterance = value.get("utterance_id") or path.with_suffix("").as_posix()
+    # "../audio/a.wav" (a manifest kept beside, not above, its audio) gives "audio/a", not "../audio/a"
+    utterance = value.get("utterance_id") or "/".join(
+        part for part in path.with_suffix("").parts if part not in ("..", path.anchor))
     if utterance in rows:
         return {}, f"utterance id {utterance!r} appears a second time"
     return {
