@@ -14,9 +14,7 @@ import hashlib
 import json
 import os
 import re
-import secrets
 import shutil
-import socket
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -32,14 +30,13 @@ from serbench.audio import audio_length, decode_audio
 from serbench.corpora import problems_error
 from serbench.corpora.schema import Corpus
 from serbench.errors import Problem, SerbenchError
-from serbench.files import pid_alive, publish_dir
+from serbench.files import clean_stale_temp_dirs, make_temp_dir, publish_dir
 from serbench.frontends import make_frontend
 from serbench.frontends.base import FrontEnd
 from serbench.normalisation import Moments, segment_moments
 
 CACHE_FORMAT = 2  # bump when the files of a cache change meaning; it is part of every key (2: index.sha256)
 ENV_VAR = "SERBENCH_CACHE"
-TEMP_PREFIX = ".tmp-"
 FILES = ("features.npy", "index.parquet", "skipped.json", "meta.json")
 
 Progress = Callable[[float, float], None]
@@ -144,11 +141,11 @@ def build_features(corpus: Corpus, frontend: FrontEnd | None = None, *,
     features_dir = cache_root(cache_dir) / "features"
     final = features_dir / f"{re.sub(r'[^A-Za-z0-9_.-]', '_', corpus.name)}-{cache_key(corpus, frontend)}"
     if not final.is_dir():
-        temp = features_dir / f"{TEMP_PREFIX}{os.getpid()}-{_host_tag()}-{secrets.token_hex(4)}-{final.name}"
+        temp = None
         try:
             features_dir.mkdir(parents=True, exist_ok=True)
             clean_stale_temp_dirs(features_dir)
-            temp.mkdir()
+            temp = make_temp_dir(features_dir, final.name)
             _build_into(temp, corpus, frontend, skip_bad=skip_bad, jobs=jobs, progress=progress)
             publish_dir(temp, final)  # if another builder got there first, theirs is kept
         except OSError as error:  # reading audio is handled inside; this is the cache's own disk
@@ -157,7 +154,8 @@ def build_features(corpus: Corpus, frontend: FrontEnd | None = None, *,
                                 hint=f"free disk space, or point --cache-dir or ${ENV_VAR} at a writable "
                                      "folder with room") from None
         finally:
-            shutil.rmtree(temp, ignore_errors=True)
+            if temp is not None:
+                shutil.rmtree(temp, ignore_errors=True)
     features = FeatureSet.load(final)
     audio_problems = features.skipped[len(corpus.problems):]  # the key covers corpus.problems: same count
     if audio_problems and not skip_bad:
@@ -184,14 +182,6 @@ def cache_key(corpus: Corpus, frontend: FrontEnd) -> str:
 def labels_fingerprint(table: pd.DataFrame) -> str:
     """A hash of the utterance table without its absolute paths (those differ between machines)."""
     return hashlib.sha256(table.drop(columns=["path"]).to_csv(index=False).encode()).hexdigest()
-
-
-def clean_stale_temp_dirs(features_dir: Path) -> None:
-    """Remove the temporary directories of builders on this host whose process is gone."""
-    for temp in features_dir.glob(f"{TEMP_PREFIX}*"):
-        pid, _, rest = temp.name[len(TEMP_PREFIX):].partition("-")
-        if rest.startswith(f"{_host_tag()}-") and pid.isdigit() and not pid_alive(int(pid)):
-            shutil.rmtree(temp, ignore_errors=True)
 
 
 def _build_into(temp: Path, corpus: Corpus, frontend: FrontEnd, *, skip_bad: bool, jobs: int | None,
@@ -381,8 +371,3 @@ def _usable_cores() -> int:
     if hasattr(os, "sched_getaffinity"):  # the cores this process may run on, e.g. inside a container
         return len(os.sched_getaffinity(0))
     return os.cpu_count() or 1
-
-
-def _host_tag() -> str:
-    return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
-

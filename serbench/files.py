@@ -9,6 +9,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import secrets
+import shutil
+import socket
 import sys
 import uuid
 from pathlib import Path
@@ -62,6 +65,30 @@ def publish_dir(temp: Path, final: Path) -> bool:
         return False
     fsync_dir(final.parent)
     return True
+
+
+TEMP_PREFIX = ".tmp-"  # temporary folders: .tmp-<pid>-<host>-<random>-<final name>, ignored by every reader
+
+
+def host_tag() -> str:
+    """A short, stable tag of this host, for the names of temporary folders."""
+    return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
+
+
+def make_temp_dir(parent: Path, final_name: str) -> Path:
+    """A new temporary folder in `parent` for building `final_name`, named so that clean_stale_temp_dirs can tell
+    whether its builder still lives."""
+    temp = parent / f"{TEMP_PREFIX}{os.getpid()}-{host_tag()}-{secrets.token_hex(4)}-{final_name}"
+    temp.mkdir()
+    return temp
+
+
+def clean_stale_temp_dirs(parent: Path) -> None:
+    """Remove the temporary folders in `parent` of builders on this host whose process is gone (killed)."""
+    for temp in parent.glob(f"{TEMP_PREFIX}*"):
+        pid, _, rest = temp.name[len(TEMP_PREFIX):].partition("-")
+        if rest.startswith(f"{host_tag()}-") and pid.isdigit() and not pid_alive(int(pid)):
+            shutil.rmtree(temp, ignore_errors=True)
 
 
 def pid_alive(pid: int) -> bool:

@@ -17,9 +17,10 @@ import soundfile as sf
 
 import serbench.cache
 from serbench.audio import load_audio
-from serbench.cache import TEMP_PREFIX, FeatureSet, build_features, cache_root
+from serbench.cache import FeatureSet, build_features, cache_root
 from serbench.corpora.schema import Corpus, make_table
 from serbench.errors import Problem, SerbenchError
+from serbench.files import TEMP_PREFIX, host_tag
 from serbench.frontends import make_frontend
 from serbench.frontends.spectrogram import Spectrogram, segment_spectrograms
 
@@ -259,7 +260,7 @@ def test_killed_builder_leaves_no_cache_and_the_next_build_succeeds(corpus, tmp_
 
 def test_a_live_builders_temp_dir_is_left_alone(corpus, tmp_path) -> None:
     features_dir = tmp_path / "cache" / "features"
-    live = features_dir / f"{TEMP_PREFIX}{os.getpid()}-{serbench.cache._host_tag()}-abcd1234-toy-x"
+    live = features_dir / f"{TEMP_PREFIX}{os.getpid()}-{host_tag()}-abcd1234-toy-x"
     live.mkdir(parents=True)
     build_features(corpus, cache_dir=tmp_path / "cache")
     assert live.is_dir()

@@ -6,6 +6,8 @@ front-end's segments, speaker-independent folds), not the paper's model."""
 from __future__ import annotations
 
 import hashlib
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,10 +19,19 @@ import torch
 from serbench.audio import load_audio
 from serbench.corpora import read_corpus
 from serbench.errors import SerbenchError
+from serbench.files import TEMP_PREFIX, host_tag
 from serbench.frontends.spectrogram import segment_spectrograms
 from serbench.labels import apply_task, get_task
 from serbench.metrics import ua
-from serbench.synth import CORPUS_NAMES, MARKER, is_synthetic, synthesize, synthetic_data
+from serbench.synth import (
+    CORPUS_NAMES,
+    GENERATOR_VERSION,
+    INCOMPLETE,
+    MARKER,
+    is_synthetic,
+    synthesize,
+    synthetic_data,
+)
 from serbench.synth.corpora import SPECS, allocate, plan_corpus
 
 SCALE = 0.02  # ~470 utterances: about 15 s to generate on two cores
@@ -202,3 +213,26 @@ def test_corpus_and_gender_are_predictable(table, features):
     gender = (table["gender"] == "F").to_numpy().astype(np.int64)
     assert speaker_independent_ua(features, corpus, speakers, folds=4) >= 0.9
     assert speaker_independent_ua(features, gender, speakers, folds=4) >= 0.85
+
+
+def test_a_killed_generation_is_refused_and_its_temporaries_are_removed(tmp_path, monkeypatch):
+    # What `serbench data synth --out D` killed midway leaves: audio without the set's markers, and the
+    # generator's "incomplete" note. Reading it as a corpus is refused; a later generation cleans up.
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("serbench.synth.WRITE", {name: killed for name in CORPUS_NAMES})
+    with pytest.raises(KeyboardInterrupt):
+        synthesize(tmp_path / "half", scale=0.002, corpora=["emodb"], jobs=1)
+    assert (tmp_path / "half" / INCOMPLETE).is_file() and not is_synthetic(tmp_path / "half")
+    with pytest.raises(SerbenchError, match="an incomplete synthetic set") as raised:
+        read_corpus("emodb", tmp_path / "half" / "emodb")
+    assert "generate it again" in raised.value.hint
+    monkeypatch.undo()
+    base = tmp_path / "cache" / "synthetic" / f"v{GENERATOR_VERSION}"
+    base.mkdir(parents=True)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    stale = base / f"{TEMP_PREFIX}{dead.stdout.strip()}-{host_tag()}-abcd1234-scale-0.002-seed-0"
+    stale.mkdir()
+    synthetic_data(scale=0.002, cache_dir=tmp_path / "cache", jobs=1)
+    assert not stale.exists() and [p.name for p in base.iterdir()] == ["scale-0.002-seed-0"]

@@ -70,6 +70,7 @@ def problems_error(problems: list[Problem], what: str) -> CorpusError:
 def read_corpus(name: str, root: str | Path, *, skip_bad: bool = False) -> Corpus:
     """Read corpus `name` from `root`: a built-in corpus's release folder, or a manifest CSV for any name."""
     from serbench.corpora.manifest import read_manifest
+    from serbench.synth import INCOMPLETE
 
     root = Path(root).expanduser().resolve()
     if root.suffix.lower() == ".csv":
@@ -82,6 +83,9 @@ def read_corpus(name: str, root: str | Path, *, skip_bad: bool = False) -> Corpu
             raise CorpusError("no such folder", path=root,
                               hint=f"point --root at the {CORPORA[name].title} release "
                                    f"(usually named {CORPORA[name].release_dir})")
+        if any((folder / INCOMPLETE).exists() for folder in (root, root.parent)):
+            raise CorpusError("an incomplete synthetic set: its generation was interrupted", path=root,
+                              hint="delete the set's folder and generate it again (`serbench data synth`)")
         table, problems = CORPORA[name].read(root)
     if problems and not skip_bad:
         raise problems_error(problems, f"{name} at {root}")

@@ -11,24 +11,25 @@ import csv
 import multiprocessing
 import os
 import shutil
-import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import soundfile as sf
 
 from serbench.errors import SerbenchError
-from serbench.files import publish_dir
+from serbench.files import clean_stale_temp_dirs, make_temp_dir, publish_dir
 from serbench.synth.corpora import SPECS, derive_seed, plan_corpus
 from serbench.synth.voice import render
 from serbench.synth.writers import PLACE, WRITE
 
-__all__ = ["CORPUS_NAMES", "DEFAULT_SCALE", "GENERATOR_VERSION", "MARKER", "SYNTHETIC_EXPLANATION", "SYNTHETIC_LABEL",
-           "is_synthetic", "synthesize", "synthetic_data"]
+__all__ = ["CORPUS_NAMES", "DEFAULT_SCALE", "GENERATOR_VERSION", "INCOMPLETE", "MARKER", "SYNTHETIC_EXPLANATION",
+           "SYNTHETIC_LABEL", "is_synthetic", "synthesize", "synthetic_data"]
 
 DEFAULT_SCALE = 0.02  # ~470 utterances, ~10 s on two cores: enough for the CPU demo
 GENERATOR_VERSION = 1  # bump whenever the same (scale, seed) would give different bytes
 MARKER = "SERBENCH_SYNTHETIC.txt"
+# In a set's folder from before its first file until after its last: readers refuse a set that has it.
+INCOMPLETE = "SERBENCH_SYNTHETIC_INCOMPLETE.txt"
 # What everything computed from the stand-ins says about itself (summaries, run output, leaderboards).
 SYNTHETIC_LABEL = "SYNTHETIC DATA"
 SYNTHETIC_EXPLANATION = ("generated stand-ins (docs/synthetic.md), not the real corpora: they exercise the harness "
@@ -99,6 +100,10 @@ def synthesize(out: str | Path, *, scale: float = DEFAULT_SCALE, seed: int = 0, 
         if root.exists():
             raise SerbenchError("already exists", path=root,
                                 hint="write the synthetic set to an empty folder, or delete this one first")
+    out.mkdir(parents=True, exist_ok=True)
+    # Until the last file is written, readers refuse the set (a killed generation must not pass for a corpus).
+    (out / INCOMPLETE).write_text("serbench is writing this synthetic set, or was killed while writing it: delete "
+                                  "this folder and generate it again\n", encoding="utf-8")
     placed = {name: PLACE[name](plan_corpus(name, scale, seed), seed) for name in names}
     tasks = [(roots[name] / item.relpath, name, item.utterance.speaker.voice, item.utterance.style,
               item.utterance.duration_s, derive_seed(seed, name, item.utterance_id, "audio"))
@@ -123,6 +128,7 @@ def synthesize(out: str | Path, *, scale: float = DEFAULT_SCALE, seed: int = 0, 
                                  u.speaker.name, u.speaker.gender, u.code, u.emotion, f"{u.style.arousal:.4f}",
                                  f"{u.style.valence:.4f}", f"{u.duration_s:.3f}"])
     (out / MARKER).write_text(text, encoding="utf-8")
+    (out / INCOMPLETE).unlink()
     return roots
 
 
@@ -141,7 +147,8 @@ def synthetic_data(scale: float = DEFAULT_SCALE, seed: int = 0, cache_dir: str |
             raise SerbenchError("an incomplete synthetic set is in the way", path=final,
                                 hint="delete this folder; it is regenerated on the next run")
         base.mkdir(parents=True, exist_ok=True)
-        temporary = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=base))
+        clean_stale_temp_dirs(base)  # what killed generations left (tens of MB each)
+        temporary = make_temp_dir(base, final.name)
         try:
             synthesize(temporary, scale=scale, seed=seed, jobs=jobs, progress=progress)
             publish_dir(temporary, final)  # if a concurrent caller got there first, theirs is used
