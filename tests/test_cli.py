@@ -121,3 +121,12 @@ def test_features_command_stops_on_bad_audio_or_skips_it_with_a_saved_list(tmp_p
     assert f"{len(tree.ids) - 1} utterances" in out and corrupt.name in out
     saved = json.loads(next((tmp_path / "c" / "features").glob("emodb-*/skipped.json")).read_text())
     assert [Path(p["path"]).name for p in saved["audio"]] == [corrupt.name]
+
+
+@pytest.mark.parametrize("option", ["--help", "--version"])
+def test_help_and_version_load_neither_torch_nor_pandas(option):
+    # Only the module of the command being run is imported: the top level answers at once.
+    code = (f"import sys\nfrom serbench.cli import main\ntry:\n    main([{option!r}])\nexcept SystemExit:\n    pass\n"
+            "print('torch' in sys.modules, 'pandas' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip().splitlines()[-1] == "False False"

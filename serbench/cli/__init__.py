@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 
@@ -10,23 +11,41 @@ from rich.console import Console
 from rich.markup import escape
 
 from serbench import __version__
-from serbench.cli import bench, calibrate, data, frontends, leaderboard, methods, protocols, run
 from serbench.errors import SerbenchError
 
-COMMAND_GROUPS = (run, data, methods, frontends, protocols, leaderboard, bench, calibrate)
+# Every command: the module of this package that defines it, and its one-line help. Only the module of the command
+# being run is imported (torch and pandas take seconds to load), so `serbench --help` and `--version` answer at once.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("run", "train and score methods under a protocol, over seeds"),
+    "status": ("run", "done, failed, pending and damaged runs in a results store"),
+    "data": ("data", "look at, check and prepare a corpus"),
+    "methods": ("methods", "list the available methods"),
+    "frontends": ("frontends", "list the available front-ends"),
+    "protocols": ("protocols", "list the evaluation protocols"),
+    "leaderboard": ("leaderboard", "write markdown leaderboards with significance tests from a results store"),
+    "bench": ("bench", "measure the front-ends and the training pipelines on this machine"),
+    "calibrate": ("calibrate", "check by simulation that the leaderboards' tests keep their error rates"),
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The parser for `argv`: the named command's own options in full, the other commands as one-line entries."""
     parser = argparse.ArgumentParser(prog="serbench", description="Cross-corpus speech emotion recognition benchmark")
     parser.add_argument("--version", action="version", version=f"serbench {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for group in COMMAND_GROUPS:
-        group.add_commands(commands)
+    chosen = next((word for word in argv or () if not word.startswith("-")), None)
+    module = COMMANDS[chosen][0] if chosen in COMMANDS else None
+    if module is not None:
+        importlib.import_module(f"serbench.cli.{module}").add_commands(commands)
+    for name, (owner, help_text) in COMMANDS.items():
+        if owner != module:
+            commands.add_parser(name, help=help_text)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(argv).parse_args(argv)
     try:
         return args.func(args) or 0
     except SerbenchError as error:

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from serbench.bench import PIPELINES, BenchSetup, report, run_pipelines, select_pipelines
+from serbench.cli import COMMANDS
 from serbench.cli.methods import add_plugin_option
 from serbench.errors import SerbenchError
 from serbench.frontends import DEFAULT_FRONTEND, discover_frontends, make_frontend
@@ -21,7 +22,7 @@ from serbench.training import choose_device
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
-    parser = commands.add_parser("bench", help="measure the front-end and the training pipelines on this machine",
+    parser = commands.add_parser("bench", help=COMMANDS["bench"][1],
                                  description="Time the feature pass and each training pipeline on synthetic data "
                                              "(no corpus needed) and print one table; docs/performance.md "
                                              "explains every row.")

@@ -12,14 +12,14 @@ from rich.console import Console
 from rich.table import Table
 
 from serbench import calibration
+from serbench.cli import COMMANDS
 from serbench.errors import SerbenchError
 
 TESTS = ("paired", "ranking")
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
-    parser = commands.add_parser("calibrate", help="check by simulation that the leaderboards' tests keep their "
-                                                   "error rates",
+    parser = commands.add_parser("calibrate", help=COMMANDS["calibrate"][1],
                                  description="Simulate benchmark runs under true nulls and under known effects, run "
                                              "the paired test and the ranking test on them, and print one table "
                                              "of type-I errors and power; docs/statistics.md explains every "

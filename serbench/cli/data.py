@@ -13,6 +13,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from serbench.cli import COMMANDS
 from serbench.cli.methods import add_plugin_option
 from serbench.corpora import CORPORA, read_corpus
 from serbench.corpora.schema import Corpus
@@ -25,7 +26,7 @@ SYNTHETIC_BANNER = f"[bold yellow]{SYNTHETIC_LABEL}[/]: {SYNTHETIC_EXPLANATION}"
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
-    data = commands.add_parser("data", help="look at, check and prepare a corpus")
+    data = commands.add_parser("data", help=COMMANDS["data"][1])
     sub = data.add_subparsers(dest="data_command", required=True, metavar="SUBCOMMAND")
 
     def corpus_command(name: str, help_text: str) -> argparse.ArgumentParser:

@@ -9,12 +9,13 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from serbench.cli import COMMANDS
 from serbench.cli.methods import add_plugin_option
 from serbench.frontends import FRONTENDS, discover_frontends, make_frontend
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
-    parser = commands.add_parser("frontends", help="list the available front-ends",
+    parser = commands.add_parser("frontends", help=COMMANDS["frontends"][1],
                                  description="List every front-end: built-in, from installed packages (entry point "
                                              "group serbench.frontends) and from --plugin files.")
     parser.add_argument("name", nargs="?", help="show this front-end's settings")

@@ -7,12 +7,13 @@ import argparse
 from rich.console import Console
 from rich.markup import escape
 
+from serbench.cli import COMMANDS
 from serbench.leaderboard import REFERENCES, leaderboard_command, write_leaderboards
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
-        "leaderboard", help="write markdown leaderboards with significance tests from a results store",
+        "leaderboard", help=COMMANDS["leaderboard"][1],
         description="Aggregate UA over seeds per (protocol, task, method, test corpus), test every method against "
                     "a reference, rank the methods across test corpora and tasks, and write one markdown page per "
                     "(protocol, task), an index (README.md) and figures. See docs/leaderboards.md.")

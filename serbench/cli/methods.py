@@ -8,6 +8,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from serbench.cli import COMMANDS
 from serbench.method import declaration, discover_methods, get_method
 
 
@@ -24,7 +25,7 @@ def add_hp_option(parser: argparse.ArgumentParser) -> None:
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
-    parser = commands.add_parser("methods", help="list the available methods",
+    parser = commands.add_parser("methods", help=COMMANDS["methods"][1],
                                  description="List every method: built-in, from installed packages "
                                              "(entry point group serbench.methods) and from --plugin files.")
     parser.add_argument("name", nargs="?", help="show this method's hyperparameter defaults")

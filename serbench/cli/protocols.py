@@ -8,11 +8,12 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from serbench.cli import COMMANDS
 from serbench.protocol import Protocol, builtin_protocols, load_protocol
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
-    parser = commands.add_parser("protocols", help="list the evaluation protocols",
+    parser = commands.add_parser("protocols", help=COMMANDS["protocols"][1],
                                  description="List the built-in protocols, and any protocol files given.")
     parser.add_argument("files", nargs="*", help="protocol files to show as well")
     parser.set_defaults(func=run_protocols)

@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from serbench.cli import COMMANDS
 from serbench.cli.methods import add_hp_option, add_plugin_option
 from serbench.labels import TASKS
 from serbench.launch import LAUNCHERS, STATES, launch, status
@@ -17,7 +18,7 @@ from serbench.runner import SweepConfig
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
-    run = commands.add_parser("run", help="train and score methods under a protocol, over seeds",
+    run = commands.add_parser("run", help=COMMANDS["run"][1],
                               description="Expand the grid methods x protocol x tasks x seeds, skip runs already "
                                           "in the results store, run the rest and print UA per test corpus.")
     run.add_argument("--method", action="append", required=True, metavar="M",
@@ -51,7 +52,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     run.add_argument("--cache-dir", metavar="DIR", help="feature cache (default: $SERBENCH_CACHE or ~/.cache/serbench)")
     run.set_defaults(func=run_command)
 
-    show = commands.add_parser("status", help="done, failed and pending runs in a results store")
+    show = commands.add_parser("status", help=COMMANDS["status"][1])
     show.add_argument("--results", default="results", metavar="DIR")
     show.add_argument("--json", action="store_true", help="print one JSON object")
     show.set_defaults(func=status_command)
