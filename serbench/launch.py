@@ -87,6 +87,9 @@ def launch(config: SweepConfig, *, jobs: int = 1, launcher: str = "local", slurm
     pending = [spec for spec in sweep.runs if not store.is_done(spec.run_id) and spec not in failed]
     frame.attrs["failed"], frame.attrs["pending"] = len(failed), len(pending)
     console.print(summary_table(cycle_rows(records), sweep.protocol.test_corpora, sweep.synthetic))
+    if records:
+        console.print(f"records in {escape(str(store.root))}; next: `serbench leaderboard --results "
+                      f"{escape(str(store.root))}` writes the pages with their significance tests", soft_wrap=True)
     for spec in failed:
         console.print(f"[red]failed[/] {escape(spec.label())}: {escape(store.failure(spec.run_id)['message'])}  "
                       f"(traceback in {store.failed / (spec.run_id + '.json')})")
