@@ -33,19 +33,22 @@ def tiny_model(tmp_path_factory):
 
 def test_every_builtin_frontend_runs_in_a_sweep_and_reaches_a_leaderboard(tiny_releases, tiny_model, tmp_path):
     results = tmp_path / "results"
-    sweeps = [("spectrogram", {}, ["baseline_s"], {"preset": "small"}),
-              ("logmel", {"n_mels": 32}, ["baseline_s", "dann2_s"], {"preset": "small"}),
-              ("egemaps", {}, ["egemaps_lr", "prototypes"], {"plugins": [str(EXAMPLES / "prototypes.py")]}),
-              ("ssl", {"model": str(tiny_model)}, ["ssl_mlp", "ssl_dann"], {}),
-              ("ssl-frames", {"model": str(tiny_model), "layer": 1}, ["ssl_dann"], {}),
-              ("egemaps-lld", {}, ["ssl_mlp"], {})]
-    for frontend, settings, methods, options in sweeps:
+    sweeps = [("spectrogram", {}, ["baseline_s"], ["--preset", "small"]),
+              ("logmel", {"n_mels": 32}, ["baseline_s", "dann2_s"], ["--preset", "small"]),
+              ("egemaps", {}, ["egemaps_lr", "prototypes"], ["--plugin", str(EXAMPLES / "prototypes.py")]),
+              ("ssl", {"model": tiny_model}, ["ssl_mlp", "ssl_dann"], []),
+              ("ssl-frames", {"model": tiny_model, "layer": 1}, ["ssl_dann"], []),
+              ("egemaps-lld", {}, ["ssl_mlp"], [])]
+    for frontend, settings, methods, options in sweeps:  # as a user runs them: the command line
         seeds = 2 if frontend == "ssl" else 1  # two for the paired tests of one page
-        frame = run(methods, "cross", seeds=seeds, data=str(tiny_releases), results=results, frontend=frontend,
-                    frontend_settings=settings, **options, **FAST)
-        assert len(frame) == len(methods) * seeds * 3 and frame["ua"].between(0, 1).all(), frontend
+        words = ["run", *(w for m in methods for w in ("--method", m)), "--protocol", "cross", "--task", "arousal",
+                 "--seeds", str(seeds), "--epochs", "1", "--device", "cpu", "--data", str(tiny_releases),
+                 "--results", str(results), "--frontend", frontend, *options,
+                 *(w for key, value in settings.items() for w in ("--frontend-setting", f"{key}={value}"))]
+        assert main(words) == 0, frontend
     store = ResultsStore(results)
     records = [store.record(run_id) for run_id in store.done_ids()]
+    assert len(records) == 11 and all(0 <= s.ua <= 1 for r in records for s in r.scores.values())
     assert {r.frontend for r in records} == {"spectrogram", "logmel", "egemaps", "ssl", "ssl-frames", "egemaps-lld"}
     for ssl in (r for r in records if r.method == "ssl_dann"):
         assert ssl.adaptation["read_by_method"] and "domain_corpus" in ssl.curves[0]
