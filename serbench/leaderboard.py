@@ -587,8 +587,8 @@ def provenance(records: Sequence[RunRecord], cycles: pd.DataFrame, command: str)
     commits = sorted({str(r.provenance.get("git_commit")) for r in records})
     seeds = sorted(set(cycles["seed"])) if len(cycles) else []
     folds = sorted({r.fold for r in records})
-    sweeps = sorted({shlex.join([Path(argv[0]).name, *argv[1:]]) for r in records
-                     if (argv := r.provenance.get("argv"))})
+    # "serbench", however the command was started (the script, `python -m serbench`, a worker's path)
+    sweeps = sorted({shlex.join(["serbench", *argv[1:]]) for r in records if (argv := r.provenance.get("argv"))})
     fingerprints = ", ".join(f"{escape_md(c)} `{f[:16]}`" for c, f in sorted(conf["data"].items()))
     fold_text = f"{len(folds)} ({', '.join(map(escape_md, folds))}), pooled per seed" if folds != [""] else "one"
     lines = ["## Provenance", "",
