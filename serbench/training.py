@@ -271,13 +271,14 @@ def fit(method: Method, data: SegmentSet, *, adaptation: SegmentSet | None = Non
     data.features.make_resident(device)  # on a GPU: gather batches there, no host copy per step
     method.to(device).train()
     history = []
+    on_cpu = device.type == "cpu"
     for epoch in range(epochs):
         # one upload of the epoch's batch positions; each step then only slices tensors already on the device
         batches = torch.as_tensor(epoch_batches(order_rng, data.units, batch_size)).to(device)
         steps = len(batches)
         extra = torch.as_tensor(stream.take(steps)).to(device) if stream is not None else None
         totals: dict[str, Tensor] = {}
-        first_bad: dict[str, Tensor] = {}  # per loss term: the first step whose value was not finite, else `steps`
+        first_bad: dict[str, Tensor] = {}  # off a CPU, per loss term: the first step whose value was not finite
         for step in range(steps):
             batch = data.batch(batches[step])
             if extra is not None:
@@ -286,15 +287,17 @@ def fit(method: Method, data: SegmentSet, *, adaptation: SegmentSet | None = Non
             for key, value in losses.items():
                 value = value.detach()
                 totals[key] = totals[key] + value if key in totals else value
+                if on_cpu:  # free to look on a CPU: stop at once
+                    if not math.isfinite(value):
+                        raise diverged(key, float(value), epoch, step, steps)
+                    continue
                 finite = torch.isfinite(value).long()  # tracked on the device: no step waits for a GPU
                 bad = finite * steps + (1 - finite) * step
                 first_bad[key] = torch.minimum(first_bad[key], bad) if key in first_bad else bad
-                if device.type == "cpu" and not finite:  # free to look on a CPU: stop at once
-                    raise diverged(key, float(value), epoch, step, steps)
         history.append({key: float(total) / steps for key, total in totals.items()})  # one sync per epoch
         for key, mean in history[-1].items():
             if not math.isfinite(mean):
-                raise diverged(key, mean, epoch, int(first_bad[key]), steps)
+                raise diverged(key, mean, epoch, int(first_bad[key]) if key in first_bad else None, steps)
         if on_epoch is not None:
             on_epoch(epoch, history[-1])
     return history
