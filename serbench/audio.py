@@ -50,10 +50,39 @@ def resampled_length(frames: int, orig_rate: int, new_rate: int) -> int:
     return -(-frames * new // orig)
 
 
+HEADER_BYTES = 1 << 16  # enough for a WAV's chunks before its data
+
+
+def wav_shortfall(head: bytes, size: int) -> int:
+    """How many bytes of a RIFF/WAVE file's data chunk are missing (a copy cut short), from its first bytes `head`
+    and its size; 0 when it is whole, is not a WAV, or leaves its data length open (streamed writers)."""
+    if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return 0
+    position = 12
+    while position + 8 <= len(head):
+        chunk, length = head[position:position + 4], int.from_bytes(head[position + 4:position + 8], "little")
+        if chunk == b"data":
+            return 0 if length in (0, 0xFFFFFFFF) else max(0, position + 8 + length - size)
+        position += 8 + length + (length & 1)
+    return 0
+
+
+def _truncated(path: str | Path, missing: int) -> SerbenchError:
+    return _bad(path, f"audio file is truncated: {missing} bytes of the audio its header announces are missing")
+
+
 def audio_length(path: str | Path, sample_rate: int = 16_000) -> int:
     """The length in samples at `sample_rate` that load_audio will return, read from the header alone."""
-    if _size(path) == 0:
+    size = _size(path)
+    if size == 0:
         raise _bad(path, "audio file is empty (0 bytes)")
+    try:
+        with open(path, "rb") as handle:
+            missing = wav_shortfall(handle.read(HEADER_BYTES), size)
+    except OSError as error:
+        raise _bad(path, f"cannot read audio file ({error.strerror})") from None
+    if missing:
+        raise _truncated(path, missing)
     try:
         info = sf.info(str(path))
     except (sf.LibsndfileError, RuntimeError) as error:
@@ -77,6 +106,9 @@ def decode_audio(data: bytes, path: str | Path, sample_rate: int | None = 16_000
     """load_audio for the bytes of `path` read already (the feature cache hashes the same bytes)."""
     if not data:
         raise _bad(path, "audio file is empty (0 bytes)")
+    missing = wav_shortfall(data[:HEADER_BYTES], len(data))
+    if missing:
+        raise _truncated(path, missing)
     try:
         with sf.SoundFile(io.BytesIO(data)) as sound:
             rate, subtype = sound.samplerate, sound.subtype

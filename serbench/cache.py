@@ -1,8 +1,9 @@
 """The feature cache: every corpus's features from one front-end, computed once and memory-mapped by every run.
 
 Layout (docs/frontends.md): <cache root>/features/<corpus>-<key>/ holding features.npy (rows, *row shape)
-float32, index.parquet (utterance_id, start, stop: the utterance's rows of features.npy), skipped.json and
-meta.json. The key hashes the front-end and its settings and a stat fingerprint of the input
+float32, index.parquet (utterance_id, start, stop: the utterance's rows of features.npy), skipped.json,
+meta.json and checksums.json (serbench.integrity: quickly checked on every open, in full by `serbench verify
+--cache` and `serbench data check`). The key hashes the front-end and its settings and a stat fingerprint of the input
 (relative path, size and mtime_ns of every audio file with its utterance id, the labels table, the
 corpus's read problems), so any change selects a new directory. A cache is built in a temporary
 directory next to the final one and renamed into place, so readers only ever see complete caches.
@@ -33,11 +34,13 @@ from serbench.errors import Problem, SerbenchError
 from serbench.files import clean_stale_temp_dirs, make_temp_dir, publish_dir
 from serbench.frontends import make_frontend
 from serbench.frontends.base import FrontEnd
+from serbench.integrity import CHECKSUMS, damage, write_checksums
 from serbench.normalisation import Moments, segment_moments
 
-CACHE_FORMAT = 2  # bump when the files of a cache change meaning; it is part of every key (2: index.sha256)
+CACHE_FORMAT = 3  # bump when the files of a cache change meaning; it is part of every key (3: checksums.json)
 ENV_VAR = "SERBENCH_CACHE"
-FILES = ("features.npy", "index.parquet", "skipped.json", "meta.json")
+FILES = ("features.npy", "index.parquet", "skipped.json", "meta.json", CHECKSUMS)
+REBUILD = "delete this directory; the next run rebuilds it"
 
 Progress = Callable[[float, float], None]
 
@@ -68,16 +71,32 @@ class FeatureSet:
             index=False)}
 
     @classmethod
-    def load(cls, path: str | Path) -> FeatureSet:
+    def load(cls, path: str | Path, *, full: bool = False) -> FeatureSet:
+        """Open a cache, checked against its checksums (quickly, or every byte with `full`) and for an index
+        that tiles its rows: a damaged cache is an error that says how to rebuild it."""
         path = Path(path)
         missing = [name for name in FILES if not (path / name).is_file()]
         if missing:
             raise SerbenchError(f"not a complete feature cache (missing {', '.join(missing)})", path=path,
-                                hint="delete this directory; the next run rebuilds it")
-        skipped = json.loads((path / "skipped.json").read_text())
-        problems = [Problem(**p) for p in skipped["corpus"] + skipped["audio"]]
-        return cls(path, np.load(path / "features.npy", mmap_mode="r"), pd.read_parquet(path / "index.parquet"),
-                   problems, json.loads((path / "meta.json").read_text()))
+                                hint=REBUILD)
+        found = damage(path, full=full)
+        if found:
+            raise SerbenchError(f"damaged feature cache: {'; '.join(found)}", path=path, hint=REBUILD)
+        try:
+            skipped = json.loads((path / "skipped.json").read_text())
+            problems = [Problem(**p) for p in skipped["corpus"] + skipped["audio"]]
+            features = np.load(path / "features.npy", mmap_mode="r")  # refuses pickled data
+            index = pd.read_parquet(path / "index.parquet")
+            meta = json.loads((path / "meta.json").read_text())
+            starts, stops = index["start"].to_numpy(), index["stop"].to_numpy()
+        except (OSError, ValueError, KeyError, TypeError, EOFError) as error:
+            raise SerbenchError(f"damaged feature cache: {type(error).__name__}: {error}", path=path,
+                                hint=REBUILD) from None
+        if not (len(index) and starts[0] == 0 and (stops > starts).all() and (starts[1:] == stops[:-1]).all()
+                and stops[-1] == len(features)):
+            raise SerbenchError("damaged feature cache: its index does not tile the feature rows", path=path,
+                                hint=REBUILD)
+        return cls(path, features, index, problems, meta)
 
     def utterance_rows(self, utterance_id: str) -> np.ndarray:
         """The rows (n, *row shape) of one utterance."""
@@ -139,7 +158,7 @@ def build_features(corpus: Corpus, frontend: FrontEnd | None = None, *,
         raise SerbenchError(f"utterance id {duplicate!r} appears twice in corpus {corpus.name}", path=corpus.root,
                             hint="give every utterance a unique id")
     features_dir = cache_root(cache_dir) / "features"
-    final = features_dir / f"{re.sub(r'[^A-Za-z0-9_.-]', '_', corpus.name)}-{cache_key(corpus, frontend)}"
+    final = features_dir / f"{_folder_name(corpus.name)}-{cache_key(corpus, frontend)}"
     if not final.is_dir():
         temp = None
         try:
@@ -161,6 +180,24 @@ def build_features(corpus: Corpus, frontend: FrontEnd | None = None, *,
     if audio_problems and not skip_bad:
         raise problems_error(audio_problems, f"the audio of {corpus.name}")
     return features
+
+
+def cache_damage(cache_dir: str | Path | None = None, corpus: str | None = None) -> dict[Path, str | None]:
+    """Every feature cache under the cache root (of `corpus` only, if given), fully checked: path -> what is
+    wrong with it, or None when it is whole."""
+    features_dir = cache_root(cache_dir) / "features"
+    found: dict[Path, str | None] = {}
+    folders = sorted(p for p in features_dir.iterdir() if p.is_dir() and not p.name.startswith(".")) \
+        if features_dir.is_dir() else []
+    for path in folders:
+        if corpus is not None and path.name.rpartition("-")[0] != _folder_name(corpus):
+            continue
+        try:
+            FeatureSet.load(path, full=True)
+            found[path] = None
+        except SerbenchError as error:
+            found[path] = error.message
+    return found
 
 
 def cache_key(corpus: Corpus, frontend: FrontEnd) -> str:
@@ -245,6 +282,7 @@ def _build_into(temp: Path, corpus: Corpus, frontend: FrontEnd, *, skip_bad: boo
     }
     (temp / "skipped.json").write_text(json.dumps(skipped, indent=1))
     (temp / "meta.json").write_text(json.dumps(meta, indent=1))
+    write_checksums(temp)  # last: it covers every other file
 
 
 def _compute(target: Path, paths: list[str], lengths: dict[int, int], starts: dict[int, int], total_rows: int,
@@ -358,6 +396,11 @@ def _nothing_left(corpus: Corpus, problems: dict[int, Problem]) -> SerbenchError
                               f"the audio of {corpus.name} (no usable audio is left)")
     return SerbenchError(f"corpus {corpus.name} has no utterances", path=corpus.root,
                          hint="check that --root points at the corpus release")
+
+
+def _folder_name(corpus: str) -> str:
+    """A corpus name as the start of its cache folders' names."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", corpus)
 
 
 def _relative(path: str, root: Path) -> str:

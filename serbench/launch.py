@@ -9,22 +9,26 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
 import sys
+import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
 
 import pandas as pd
 import torch
-from rich.console import Console
+from rich import box
+from rich.console import Console, Group
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
+from rich.text import Text
 
 from serbench.errors import SerbenchError
-from serbench.files import stable_hash, write_atomic
+from serbench.files import pid_alive, stable_hash, write_atomic
 from serbench.runner import RunSpec, Sweep, SweepConfig, plan, work
-from serbench.store import ResultsStore, cycle_rows, json_bytes, score_rows
+from serbench.store import ResultsStore, cycle_rows, json_bytes, name_variants, score_rows
 from serbench.synth import SYNTHETIC_EXPLANATION, SYNTHETIC_LABEL
 from serbench.training import choose_device
 
@@ -65,12 +69,21 @@ def launch(config: SweepConfig, *, jobs: int = 1, launcher: str = "local", slurm
     choose_device(config.device)
     config = config.absolute()
     ResultsStore(config.results).check_writable()
-    with console.status("loading data") as status:
-        sweep = plan(config, progress=lambda what: status.update(what))
+    with loading_display(console) as display:
+        loading = display.add_task("loading data", total=None)
+        sweep = plan(config, progress=lambda what, done, total: display.update(
+            loading, description=escape(what), completed=done, total=total))
     store = ResultsStore(config.results)
     save_plan(sweep, store)
     if sweep.synthetic:
         console.print(f"[bold yellow]{SYNTHETIC_LABEL}[/]: {SYNTHETIC_EXPLANATION}")
+    damaged = [spec for spec in sweep.runs if store.is_done(spec.run_id) and store.damage(spec.run_id)]
+    if damaged:  # they would count as done, and their scores would be read
+        raise SerbenchError(f"{len(damaged)} runs of this sweep are stored damaged, e.g. {damaged[0].label()}",
+                            path=store.runs / damaged[0].run_id,
+                            hint=f"`serbench verify --results {store.root}` lists them; `serbench prune --damaged "
+                                 f"--results {store.root} --yes` removes them, and the same command then trains "
+                                 "them again")
     todo = [spec for spec in sweep.runs if not store.is_done(spec.run_id)]
     console.print(f"{len(sweep.runs)} runs, {len(sweep.runs) - len(todo)} already in {store.root}, "
                   f"{len(todo)} to run")
@@ -81,7 +94,9 @@ def launch(config: SweepConfig, *, jobs: int = 1, launcher: str = "local", slurm
             run_here(sweep, store, config.device, console)
         else:
             run_processes(config, jobs, store, sweep, console)
-    records = [store.record(spec.run_id) for spec in sweep.runs if store.is_done(spec.run_id)]
+    # named as their runs were on the console: by the settings --hp chose
+    records = name_variants([store.record(spec.run_id) for spec in sweep.runs if store.is_done(spec.run_id)],
+                            always=config.hp)
     frame = score_rows(records).drop(columns="confusion")
     failed = [spec for spec in sweep.runs if store.failure(spec.run_id) is not None and not store.is_done(spec.run_id)]
     pending = [spec for spec in sweep.runs if not store.is_done(spec.run_id) and spec not in failed]
@@ -110,12 +125,18 @@ def save_plan(sweep: Sweep, store: ResultsStore) -> None:
 
 
 def run_labels(spec: RunSpec) -> dict:
-    return dict(zip(RUN_LABELS, (spec.method, spec.protocol.name, spec.fold.name, spec.task, spec.seed), strict=True))
+    return dict(zip(RUN_LABELS, (spec.name, spec.protocol.name, spec.fold.name, spec.task, spec.seed), strict=True))
 
 
 def progress_display(console: Console) -> Progress:
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                     TextColumn("left"), TimeRemainingColumn(), console=console, transient=True)
+
+
+def loading_display(console: Console) -> Progress:
+    """The bar shown while the sweep's data is generated, read and turned into features."""
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                    console=console, transient=True)
 
 
 def run_here(sweep: Sweep, store: ResultsStore, device: str, console: Console) -> None:
@@ -142,11 +163,14 @@ def run_here(sweep: Sweep, store: ResultsStore, device: str, console: Console) -
         work(sweep, store, device, on_start=on_start, on_done=on_done, on_epoch=on_epoch)
 
 
-def worker(config: dict, device: str, threads: int | None = None) -> None:
+def worker(config: dict, device: str, threads: int | None = None, parent: int | None = None) -> None:
     """One worker process (local or a SLURM job): plan the sweep and work through it. Ctrl-C ends it quietly
-    (the launching command reports it once); an error the user can act on is printed without a traceback."""
+    (the launching command reports it once); an error the user can act on is printed without a traceback. A local
+    worker ends when its launching process `parent` does (killed): its run in flight is left as a kill leaves it."""
     if threads is not None:
         torch.set_num_threads(threads)
+    if parent is not None:
+        threading.Thread(target=exit_with, args=(parent,), daemon=True).start()
     try:
         sweep = plan(SweepConfig.from_dict(config))
         work(sweep, ResultsStore(sweep.config.results), device)
@@ -155,6 +179,13 @@ def worker(config: dict, device: str, threads: int | None = None) -> None:
     except SerbenchError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
+
+
+def exit_with(parent: int, every: float = 2.0) -> None:
+    """End this process as soon as process `parent` is gone."""
+    while pid_alive(parent):
+        time.sleep(every)
+    os._exit(143)
 
 
 def worker_devices(device: str, jobs: int) -> list[str]:
@@ -181,7 +212,7 @@ def wait_for(store: ResultsStore, sweep: Sweep, console: Console, alive) -> None
 def run_processes(config: SweepConfig, jobs: int, store: ResultsStore, sweep: Sweep, console: Console) -> None:
     context = multiprocessing.get_context("spawn")  # torch and fork do not mix
     threads = max(1, torch.get_num_threads() // jobs)  # CPU workers share the cores instead of fighting for them
-    processes = [context.Process(target=worker, args=(config.to_dict(), device, threads))
+    processes = [context.Process(target=worker, args=(config.to_dict(), device, threads, os.getpid()))
                  for device in worker_devices(config.device, jobs)]
     for process in processes:
         process.start()
@@ -217,30 +248,37 @@ def run_slurm(config: SweepConfig, jobs: int, options: dict, store: ResultsStore
                                 hint=f"see its log under {store.root / 'slurm'}; re-run to resume")
 
 
-def summary_table(cycles: pd.DataFrame, corpora: tuple[str, ...], synthetic: bool) -> Table:
-    """UA (%) per test corpus, mean +- std over seeds (n), one row per task and method; each seed's UA pooled over
-    the protocol's folds (store.cycle_rows). `!` marks cells with runs that predicted a single class."""
-    title = "UA (%) per test corpus: mean +- std over seeds (n)" + (f"  [{SYNTHETIC_LABEL}]" if synthetic else "")
+def summary_table(cycles: pd.DataFrame, corpora: tuple[str, ...], synthetic: bool) -> Group:
+    """UA (%) per test corpus, mean ± std over seeds, one table per task with a row per method (variants apart),
+    narrow enough for 80 columns; each seed's UA pooled over the protocol's folds (store.cycle_rows). `!` marks
+    cells with runs that predicted a single class; a cell with fewer seeds than the table says gives its count."""
     complete = cycles[cycles["complete"]]
     notes = []
     if complete["collapsed"].any():
         notes.append("! some runs gave every test utterance of the corpus one class")
     if len(complete) < len(cycles):
         notes.append(f"{len(cycles) - len(complete)} seed(s) without every fold left out")
-    table = Table(title=title, caption="; ".join(notes) or None)
     shown = [c for c in corpora if c in set(complete["corpus"])]
-    for column in ["task", "method", *shown]:
-        table.add_column(escape(column), justify="right" if column in shown else "left")
-    for (task, method), rows in complete.groupby(["task", "method"], sort=True):
-        cells = []
+    tables = []
+    for task, rows in complete.groupby("task", sort=True):
+        seeds = int(rows.groupby(["method", "corpus"])["seed"].nunique().max())
+        title = (f"{task}: UA (%) per test corpus, mean ± std over {seeds} seed{'s' if seeds > 1 else ''}"
+                 + (f"  [{SYNTHETIC_LABEL}]" if synthetic else ""))
+        table = Table(title=escape(title), box=box.SIMPLE_HEAD, pad_edge=False)
+        table.add_column("method", overflow="fold")
         for corpus in shown:
-            cell = rows[rows["corpus"] == corpus]
-            ua = 100 * cell["ua"]
-            spread = f" +- {ua.std(ddof=1):.1f}" if len(ua) > 1 else ""
-            flag = " !" if cell["collapsed"].any() else ""
-            cells.append(f"{ua.mean():.1f}{spread} ({len(ua)}){flag}" if len(ua) else "-")
-        table.add_row(escape(str(task)), escape(str(method)), *cells)
-    return table
+            table.add_column(escape(corpus), justify="right", no_wrap=True)
+        for method, method_rows in rows.groupby("method", sort=True):
+            cells = []
+            for corpus in shown:
+                ua = 100 * method_rows.loc[method_rows["corpus"] == corpus, "ua"]
+                flag = " !" if method_rows.loc[method_rows["corpus"] == corpus, "collapsed"].any() else ""
+                count = f" ({len(ua)})" if len(ua) != seeds else ""
+                spread = f" ± {ua.std(ddof=1):.1f}" if len(ua) > 1 else ""
+                cells.append(f"{ua.mean():.1f}{spread}{count}{flag}" if len(ua) else "-")
+            table.add_row(escape(str(method)), *cells)
+        tables.append(table)
+    return Group(*tables, *(Text(note) for note in notes))
 
 
 def status(results: str | Path) -> dict:

@@ -37,7 +37,7 @@ from serbench.errors import SerbenchError
 from serbench.files import stable_hash, write_atomic
 from serbench.frontends import DEFAULT_FRONTEND
 from serbench.record import RunRecord
-from serbench.store import ResultsStore, cycle_rows
+from serbench.store import ResultsStore, cycle_rows, name_variants
 from serbench.synth import SYNTHETIC_EXPLANATION, SYNTHETIC_LABEL
 
 # The reference of each page: the first of these with runs on it (each front-end's own baseline: the paper's
@@ -104,7 +104,7 @@ def load_records(store: ResultsStore, protocol: str | None = None, task: str | N
     if not store.runs.is_dir() or not store.done_ids():
         raise SerbenchError("no finished runs in this results folder", path=store.root,
                             hint="run a sweep first (`serbench run ...`), or point --results at its folder")
-    records = [store.record(run_id) for run_id in sorted(store.done_ids())]
+    records = store.records()
     chosen = [r for r in records if (protocol is None or r.protocol == protocol) and (task is None or r.task == task)]
     if not chosen:
         present = sorted({f"{r.protocol}/{r.task}" for r in records})
@@ -162,27 +162,6 @@ def describe_configurations(records: list[RunRecord]) -> str:
         values = ", ".join(f"{k} {settings[cid].get(k, '(absent)')}" for k in differing)
         lines.append(f"  --config {cid}: {runs} runs ({', '.join(methods)}); {values}")
     return "\n".join(lines)
-
-
-def check_duplicates(records: list[RunRecord]) -> None:
-    """Two finished runs of one method, fold, task and seed are variants (other hyperparameters or serbench
-    version): a table cannot hold both."""
-    seen: dict[tuple, RunRecord] = {}
-    for record in records:
-        key = (record.protocol, record.frontend, record.fold, record.task, record.method, record.seed)
-        if key in seen:
-            first = seen[key]
-            a, b = first.identity, record.identity
-            differ = sorted({f"hparams.{k}" for k in set(a["hparams"]) | set(b["hparams"])
-                             if a["hparams"].get(k) != b["hparams"].get(k)}
-                            | {k for k in ("serbench", "code") if a.get(k) != b.get(k)})
-            raise SerbenchError(
-                f"runs {first.run_id} and {record.run_id} are both {record.method} "
-                f"{record.protocol} {record.task} seed {record.seed}, differing in "
-                f"{', '.join(differ) or 'their identity'}",
-                hint="keep one variant per results folder (move the other run folders out of runs/), or give "
-                     "the variant its own method name")
-        seen[key] = record
 
 
 # --- aggregation ------------------------------------------------------------------------------------------------
@@ -659,9 +638,14 @@ def write_leaderboards(results: str | Path, out: str | Path = "leaderboards", *,
     """Write the index, one page per (protocol, task, front-end) and the figures into `out`; return the written
     paths. Each page's reference is the first of `references` with runs on it."""
     store = ResultsStore(results)
-    records = select_configuration(load_records(store, protocol, task), config)
-    check_duplicates(records)
+    # Variants of a method (other hyperparameters, code or serbench version) are rows of their own.
+    records = name_variants(select_configuration(load_records(store, protocol, task), config))
     present = {r.method for r in records}
+    for reference in references:
+        variants = sorted(m for m in present if m.startswith(f"{reference}["))
+        if variants and reference not in present:
+            raise SerbenchError(f"the reference {reference} has several variants here: {', '.join(variants)}",
+                                hint=f"name one: --reference '{variants[0]}'")
     if tuple(references) != REFERENCES and not present.intersection(references):
         raise SerbenchError(f"--reference {', '.join(references)}: no finished run of such a method",
                             hint=f"methods present: {', '.join(sorted(present))}")

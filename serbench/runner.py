@@ -9,6 +9,7 @@ re-launched after a crash skips every run already in the store.
 
 from __future__ import annotations
 
+import itertools
 import math
 import platform
 import resource
@@ -52,10 +53,11 @@ from serbench.probes import embedding_probes
 from serbench.protocol import Fold, Protocol, load_protocol, split_utterances
 from serbench.record import CorpusScores, RunRecord
 from serbench.sources import SYNTHETIC, data_sources
-from serbench.store import ResultsStore
+from serbench.store import ResultsStore, variant_label
 from serbench.training import FeatureBank, SegmentSet, choose_device, diverged, fit, utterance_posteriors
 
 OnEpoch = Callable[[int, int, dict[str, float]], None]  # (epoch, epochs, mean losses)
+LoadProgress = Callable[[str, float, float | None], None]  # (what is being done, done, total or None if unknown)
 
 
 MAX_SEED = 2**63 - 1  # the largest seed torch.manual_seed and numpy's generators both take
@@ -95,18 +97,25 @@ class SweepConfig:
             raise SerbenchError("no method given", hint="name one with --method, or --method all")
         if "all" in self.methods and len(self.methods) > 1:
             raise SerbenchError("--method all cannot be combined with other methods")
-        repeated = sorted({m for m in self.methods if self.methods.count(m) > 1})
-        if repeated:
-            raise SerbenchError(f"--method {repeated[0]} is given twice", hint="name each method once")
+        repeated = given_twice(self.methods)
+        if repeated is not None:
+            raise SerbenchError(f"--method {repeated} is given twice", hint="name each method once")
         if not self.seeds:
             raise SerbenchError("no seeds: the sweep would run nothing", hint="give --seeds 1 or more")
         for seed in self.seeds:
             if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
                 raise SerbenchError(f"seed {seed!r} is not an integer from 0 to {MAX_SEED}",
                                     hint="seeds seed numpy's and torch's generators, which take 64-bit values")
-        repeated = sorted({seed for seed in self.seeds if self.seeds.count(seed) > 1})
-        if repeated:
-            raise SerbenchError(f"seed {repeated[0]} is given twice", hint="give each --seed once")
+        repeated = given_twice(self.seeds)
+        if repeated is not None:
+            raise SerbenchError(f"seed {repeated} is given twice", hint="give each --seed once")
+        for key, values in self.hp_grid().items():
+            if "" in values:
+                raise SerbenchError(f"--hp {key}={self.hp[key]}: an empty value",
+                                    hint="write one value, or several separated by commas: --hp gamma=0.1,0.3")
+            repeated = given_twice(values)
+            if repeated is not None:
+                raise SerbenchError(f"--hp {key}: the value {repeated} is given twice", hint="give each value once")
         if self.epochs is not None and self.epochs < 1:
             raise SerbenchError(f"--epochs {self.epochs}: a run trains for at least one epoch")
         for option, key, value in (("--epochs", "epochs", self.epochs), ("--preset", "preset", self.preset)):
@@ -115,6 +124,10 @@ class SweepConfig:
                                     hint="give one of them")
         if self.fuse < 1:
             raise SerbenchError(f"--fuse {self.fuse}: needs at least 1 (1 trains every run alone)")
+
+    def hp_grid(self) -> dict[str, list[str]]:
+        """--hp as a grid: `gamma=0.1,0.3` sweeps both values (every combination of the keys' values is run)."""
+        return {key: [v.strip() for v in value.split(",")] for key, value in self.hp.items()}
 
     def absolute(self) -> SweepConfig:
         """The same sweep with every path made absolute, so workers started elsewhere read the same files."""
@@ -130,6 +143,16 @@ class SweepConfig:
     def from_dict(cls, data: Mapping) -> SweepConfig:
         sequences = ("methods", "tasks", "seeds", "plugins")
         return cls(**{k: tuple(v) if k in sequences else v for k, v in data.items()})
+
+
+def given_twice(values: Sequence) -> Any:
+    """The first value that occurs twice in `values` (None when each occurs once)."""
+    seen = set()
+    for value in values:
+        if value in seen:
+            return value
+        seen.add(value)
+    return None
 
 
 @dataclass
@@ -160,6 +183,12 @@ class RunSpec:
     data: Mapping[str, str]  # corpus -> content fingerprint
     frontend: FrontEnd
     code: str  # the method's code fingerprint (serbench.plugins.Entry.code)
+    variant: str = ""  # the settings the sweep chose with --hp, as `[gamma=0.5]`: shown, not part of the identity
+
+    @property
+    def name(self) -> str:
+        """The method with its variant: `dann2_cs[gamma=0.5]`."""
+        return self.method + self.variant
 
     def identity(self) -> dict:
         return {"method": self.method, "code": self.code, "hparams": dict(self.hparams),
@@ -173,7 +202,7 @@ class RunSpec:
 
     def label(self) -> str:
         fold = f"/{self.fold.name}" if self.fold.name else ""
-        return f"{self.method} {self.protocol.name}{fold} {self.task} seed {self.seed}"
+        return f"{self.name} {self.protocol.name}{fold} {self.task} seed {self.seed}"
 
 
 @dataclass
@@ -192,15 +221,20 @@ class Sweep:
 
 
 def load_corpora(protocol: Protocol, config: SweepConfig, frontend: FrontEnd,
-                 progress: Callable[[str], None] | None = None) -> dict[str, CorpusData]:
+                 progress: LoadProgress | None = None) -> dict[str, CorpusData]:
     """The protocol's corpora: their tables and features (computed into the cache on first use)."""
     sources = data_sources(config.data, config.cache)
     corpora = {}
     for name in protocol.corpora:
-        if progress is not None:
-            progress(f"features of {name}")
+        def report(what: str, done: float, total: float | None, name: str = name) -> None:
+            if progress is not None:
+                progress(f"{what} of {name}", done, total)
+
+        report("reading", 0, None)
         corpus = read_corpus(name, sources.root(name), skip_bad=config.skip_bad)
-        features = build_features(corpus, frontend, cache_dir=config.cache, skip_bad=config.skip_bad)
+        features = build_features(corpus, frontend, cache_dir=config.cache, skip_bad=config.skip_bad,
+                                  progress=lambda done, total: report(f"{frontend.name} features (s of audio)",
+                                                                      done, total))
         # the utterances with features, each with its audio's content hash (for the leakage guard)
         table = corpus.table.merge(features.index[["utterance_id", "sha256"]], on="utterance_id", validate="1:1")
         corpora[name] = CorpusData(name, table, features, sources.synthetic)
@@ -210,10 +244,10 @@ def load_corpora(protocol: Protocol, config: SweepConfig, frontend: FrontEnd,
     return corpora
 
 
-def method_hparams(methods: Sequence[str], config: SweepConfig) -> dict[str, dict[str, Any]]:
-    """Each method's resolved hyperparameters. --epochs applies to every method and --preset to those with a
-    model preset (the paper's family); an --hp key must belong to every method of the sweep, since applying it
-    to some would run a grid nobody asked for."""
+def method_hparams(methods: Sequence[str], config: SweepConfig) -> dict[str, list[dict[str, Any]]]:
+    """Each method's variants: its resolved hyperparameters for every combination of the --hp values. --epochs
+    applies to every method and --preset to those with a model preset (the paper's family); an --hp key must
+    belong to every method of the sweep, since applying it to some would run a grid nobody asked for."""
     entries = [get_method(name) for name in methods]
     for key in config.hp:
         lacking = [entry.name for entry in entries if key not in entry.cls.hparams]
@@ -224,12 +258,17 @@ def method_hparams(methods: Sequence[str], config: SweepConfig) -> dict[str, dic
     if config.preset is not None and not any("preset" in entry.cls.hparams for entry in entries):
         raise SerbenchError(f"--preset {config.preset}: none of {', '.join(methods)} has a model preset",
                             hint="--preset sizes the paper's CNN+BLSTM family; leave it out")
-    overrides: dict[str, Any] = dict(config.hp)
-    if config.epochs is not None:
-        overrides["epochs"] = config.epochs
-    return {e.name: resolve_hparams(e, {**overrides, **({"preset": config.preset} if config.preset is not None
-                                                         and "preset" in e.cls.hparams else {})})
-            for e in entries}
+    grid = config.hp_grid()
+    combinations = [dict(zip(grid, values, strict=True)) for values in itertools.product(*grid.values())]
+    variants = {}
+    for entry in entries:
+        fixed: dict[str, Any] = {}
+        if config.epochs is not None:
+            fixed["epochs"] = config.epochs
+        if config.preset is not None and "preset" in entry.cls.hparams:
+            fixed["preset"] = config.preset
+        variants[entry.name] = [resolve_hparams(entry, {**fixed, **chosen}) for chosen in combinations]
+    return variants
 
 
 def sweep_frontend(config: SweepConfig, protocol: Protocol) -> FrontEnd:
@@ -241,7 +280,7 @@ def sweep_frontend(config: SweepConfig, protocol: Protocol) -> FrontEnd:
     return make_frontend(config.frontend, config.frontend_settings)
 
 
-def plan(config: SweepConfig, progress: Callable[[str], None] | None = None) -> Sweep:
+def plan(config: SweepConfig, progress: LoadProgress | None = None) -> Sweep:
     """Expand the grid into runs; loads (and if needed computes) the features of the protocol's corpora.
     Every setting is checked before any data is loaded."""
     config.check()
@@ -258,13 +297,14 @@ def plan(config: SweepConfig, progress: Callable[[str], None] | None = None) -> 
     tasks = config.tasks or protocol.tasks
     for task in tasks:
         protocol.task(task)  # an unknown task fails here, before any work
-    hparams = method_hparams(methods, config)
+    variants = method_hparams(methods, config)
     corpora = load_corpora(protocol, config, frontend, progress=progress)
     folds = protocol.make_folds(pd.concat([c.table for c in corpora.values()], ignore_index=True))
-    runs = [RunSpec(method, hparams[method], protocol, fold, task, seed,
+    runs = [RunSpec(method, hparams, protocol, fold, task, seed,
                     {c: corpora[c].fingerprint for c in dict.fromkeys((*fold.train, *fold.test))},
-                    frontend, get_method(method).code)
-            for method in methods for fold in folds for task in tasks for seed in config.seeds]
+                    frontend, get_method(method).code, variant_label(hparams, config.hp))
+            for method in methods for hparams in variants[method] for fold in folds for task in tasks
+            for seed in config.seeds]
     return Sweep(config, protocol, frontend, corpora, runs)
 
 

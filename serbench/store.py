@@ -3,6 +3,7 @@
 Layout under the results folder (default ./results):
     runs/<run id>/record.json          identity, scores, curves, provenance (plain JSON)
     runs/<run id>/<table>.parquet      per-utterance predictions, the split (readable by pandas, arrow, R, ...)
+    runs/<run id>/checksums.json       sizes and SHA-256 of the other files (serbench.integrity), checked on reading
     failed/<run id>.json               the spec and traceback of a run that raised (removed once it succeeds)
     claims/<run id>.claim              who is running it now (host, pid); stale claims are taken over
 A run is complete exactly when runs/<run id>/ exists: its files are written into a temporary folder and the
@@ -13,13 +14,15 @@ coordinate through claim files created with O_EXCL; if two ever compute the same
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
 import socket
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -28,6 +31,7 @@ import pandas as pd
 
 from serbench.errors import SerbenchError
 from serbench.files import pid_alive, publish_dir, write_atomic
+from serbench.integrity import damage, write_checksums
 from serbench.metrics import matrix_scores
 from serbench.record import RunRecord
 
@@ -40,9 +44,42 @@ def json_bytes(data: object) -> bytes:
     return (json.dumps(data, indent=1, sort_keys=True, allow_nan=True) + "\n").encode()
 
 
+def variant_label(settings: Mapping[str, object], keys: Iterable[str]) -> str:
+    """`[gamma=0.5,lr=1]`: the values of `keys` among `settings`, or "" when there are none."""
+    shown = ",".join(f"{key}={settings[key]}" for key in sorted(keys))
+    return f"[{shown}]" if shown else ""
+
+
+def variant_names(records: Sequence[RunRecord], always: Iterable[str] = ()) -> dict[str, str]:
+    """run id -> its method's name with the settings in which that method's variants among `records` differ
+    (hyperparameters, and the method's code or serbench's version), plus the keys in `always`:
+    `dann2_cs[gamma=0.5]`. A method with a single variant keeps its plain name."""
+    def settings(record: RunRecord) -> dict[str, object]:
+        identity = record.identity
+        return {**identity["hparams"], "code": str(identity.get("code", ""))[:8], "serbench": identity["serbench"]}
+
+    variants: dict[str, list[dict]] = defaultdict(list)
+    for record in records:
+        variants[record.method].append(settings(record))
+    names = {}
+    for record in records:
+        own, others = settings(record), variants[record.method]
+        keys = {k for k in own if len({json.dumps(v.get(k), sort_keys=True) for v in others}) > 1}
+        names[record.run_id] = record.method + variant_label(own, keys | (set(always) & set(own)))
+    return names
+
+
+def name_variants(records: Sequence[RunRecord], always: Iterable[str] = ()) -> list[RunRecord]:
+    """The records with each method named by its variant (variant_names), so that tables keep variants apart."""
+    names = variant_names(records, always)
+    return [dataclasses.replace(r, method=names[r.run_id]) for r in records]
+
+
 def score_rows(records: Sequence[RunRecord]) -> pd.DataFrame:
-    """One row per run record and test corpus: the run's labels, UA, WA, macro-F1, n, confusion matrix, collapse."""
-    rows = [{"run_id": r.run_id, "method": r.method, "protocol": r.protocol, "fold": r.fold, "task": r.task,
+    """One row per run record and test corpus: the run's labels (its method named by its variant), UA, WA,
+    macro-F1, n, confusion matrix, collapse."""
+    names = variant_names(records)
+    rows = [{"run_id": r.run_id, "method": names[r.run_id], "protocol": r.protocol, "fold": r.fold, "task": r.task,
              "frontend": r.frontend, "seed": r.seed, "corpus": corpus, "ua": s.ua, "wa": s.wa,
              "macro_f1": s.macro_f1, "n": s.n, "synthetic": r.synthetic, "confusion": s.confusion,
              "collapsed": s.collapsed}
@@ -134,6 +171,7 @@ class ResultsStore:
             for name, table in tables.items():
                 table.to_parquet(tmp / f"{name}.parquet", index=False)
             (tmp / "record.json").write_bytes(record.to_json())
+            write_checksums(tmp)
             if not publish_dir(tmp, final):  # a concurrent worker finished the same run first
                 return False
         except OSError as error:
@@ -154,16 +192,57 @@ class ResultsStore:
         write_atomic(self.failed / f"{run_id}.json", json_bytes({"spec": dict(spec), "error": error,
                                                                  "message": message, "time": time.time()}))
 
+    def damage(self, run_id: str) -> list[str]:
+        """What is wrong with a finished run's folder (empty when its files match their checksums)."""
+        return damage(self.runs / run_id)
+
+    def check(self, run_id: str) -> None:
+        """A SerbenchError naming the run folder if any of its files is damaged."""
+        found = self.damage(run_id)
+        if found:
+            raise SerbenchError(f"run folder damaged: {'; '.join(found)}", path=self.runs / run_id,
+                                hint=f"remove it (`serbench prune --damaged --results {self.root} --yes`); the next "
+                                     "sweep trains the run again")
+
     def record(self, run_id: str) -> RunRecord:
-        """A finished run's record, checked (a damaged one is an error naming the file)."""
+        """A finished run's record, its folder checked against its checksums (damage is an error naming it)."""
+        self.check(run_id)
         return RunRecord.read(self.runs / run_id / "record.json")
 
     def table(self, run_id: str, name: str) -> pd.DataFrame:
+        self.check(run_id)
         return pd.read_parquet(self.runs / run_id / f"{name}.parquet")
 
     def records(self) -> list[RunRecord]:
-        """Every finished run's record, in run-id order."""
-        return [self.record(run_id) for run_id in sorted(self.done_ids())]
+        """Every finished run's record, in run-id order; damaged runs are one error that lists them all."""
+        records, damaged = [], []
+        for run_id in sorted(self.done_ids()):
+            try:
+                records.append(self.record(run_id))
+            except SerbenchError as error:
+                damaged.append(error)
+        if damaged:
+            listed = "\n    ".join(f"{error.path}: {error.message}" for error in damaged)
+            raise SerbenchError(f"{len(damaged)} damaged run folder(s):\n    {listed}",
+                                hint=f"remove them (`serbench prune --damaged --results {self.root} --yes`); the "
+                                     "next sweep trains those runs again")
+        return records
+
+    def remove(self, run_id: str) -> None:
+        """Delete a run (its folder and any failure record): the next sweep that plans it trains it again. The
+        folder is renamed away first, so no reader ever sees half of it."""
+        folder = self.runs / run_id
+        if folder.is_dir():
+            grave = self.runs / f".tmp-{run_id}-{uuid.uuid4().hex}-removed"
+            os.rename(folder, grave)
+            shutil.rmtree(grave, ignore_errors=True)
+        (self.failed / f"{run_id}.json").unlink(missing_ok=True)
+
+    def failed_ids(self) -> set[str]:
+        """The runs with a failure record and no finished folder."""
+        if not self.failed.is_dir():
+            return set()
+        return {p.stem for p in self.failed.glob("*.json") if not p.name.startswith(".")} - self.done_ids()
 
     @contextmanager
     def claim(self, run_id: str) -> Iterator[bool]:

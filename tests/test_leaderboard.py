@@ -13,6 +13,7 @@ import pytest
 from serbench import leaderboard, stats
 from serbench.cli import leaderboard as cli
 from serbench.errors import SerbenchError
+from serbench.integrity import write_checksums
 from serbench.metrics import scores
 from serbench.record import CorpusScores, RunRecord
 from serbench.store import ResultsStore
@@ -259,11 +260,21 @@ def test_different_frontends_are_never_mixed(tmp_path: Path) -> None:
     assert "front-end configuration f1" in str(error.value)
 
 
-def test_variants_of_one_run_are_refused(tmp_path: Path) -> None:
-    store = make_store(tmp_path / "results", methods=("baseline_s",), seeds=(0,))
-    add_run(store, "baseline_s", 0, hparams={"epochs": 30})
-    with pytest.raises(SerbenchError, match=r"differing in hparams\.epochs"):
+def test_variants_are_rows_of_their_own(tmp_path: Path) -> None:
+    store = make_store(tmp_path / "results", methods=("baseline_s", "strong"), seeds=(0, 1))
+    for seed in (0, 1):
+        add_run(store, "strong", seed, hparams={"epochs": 30})
+    leaderboard.write_leaderboards(tmp_path / "results", tmp_path / "out")
+    page = (tmp_path / "out" / "cross-arousal.md").read_text()
+    assert list(main_rows(page)) == ["baseline\\_s", "strong\\[epochs=30\\]", "strong\\[epochs=3\\]"]
+    # a reference with several variants must be named
+    for seed in (0, 1):
+        add_run(store, "baseline_s", seed, hparams={"epochs": 30})
+    several = r"(?s)baseline_s has several variants.*--reference 'baseline_s\[epochs=30\]'"
+    with pytest.raises(SerbenchError, match=several):
         leaderboard.write_leaderboards(tmp_path / "results", tmp_path / "out")
+    leaderboard.write_leaderboards(tmp_path / "results", tmp_path / "out", references=["baseline_s[epochs=30]"])
+    assert next(iter(main_rows((tmp_path / "out" / "cross-arousal.md").read_text()))) == "baseline\\_s\\[epochs=30\\]"
 
 
 def test_reference_choices(tmp_path: Path) -> None:
@@ -292,9 +303,23 @@ def test_bad_store_contents_name_the_file(tmp_path: Path) -> None:
     record = json.loads(path.read_text())
     del record["scores"]
     path.write_text(json.dumps(record))
+    with pytest.raises(SerbenchError, match=r"(?s)1 damaged run folder.*record.json has") as error:
+        leaderboard.write_leaderboards(tmp_path / "results", tmp_path / "out")
+    assert str(path.parent) in str(error.value) and "serbench prune --damaged" in str(error.value)
+    write_checksums(path.parent)  # checksums that match a record written wrong: its schema check names it
     with pytest.raises(SerbenchError, match="it lacks 'scores'") as error:
         leaderboard.write_leaderboards(tmp_path / "results", tmp_path / "out")
     assert str(path) in str(error.value)
+
+
+def test_an_edited_score_is_refused(tmp_path: Path) -> None:
+    store = make_store(tmp_path / "results", methods=("baseline_s",), seeds=(0, 1))
+    path = store.runs / sorted(store.done_ids())[0] / "record.json"
+    text = path.read_text()
+    ua = re.search(r'"ua": (0\.\d+)', text)[1]
+    path.write_text(text.replace(f'"ua": {ua}', f'"ua": 0.{"9" * (len(ua) - 2)}', 1))  # same size
+    with pytest.raises(SerbenchError, match=r"record\.json differs from its checksum"):
+        leaderboard.write_leaderboards(tmp_path / "results", tmp_path / "out")
 
 
 def test_settings_never_share_a_page(tmp_path: Path) -> None:

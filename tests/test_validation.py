@@ -136,7 +136,7 @@ def test_status_names_a_missing_store_and_reports_debris_without_crashing(tmp_pa
     report = json.loads(output)
     assert status == 0 and (report["done"], report["damaged"]) == (1, 1)
     assert any("cut.json" in problem for problem in report["problems"])
-    assert any("truncated" in problem and "not JSON" in problem for problem in report["problems"])
+    assert any("truncated" in problem and "record.json has 40 bytes" in problem for problem in report["problems"])
     status, output = serbench(capsys, "status", "--results", str(tmp_path))
     assert status == 1 and "1 damaged" in output and "Traceback" not in output
     assert store.failure("garbage")["message"].startswith("its failure record")
@@ -215,3 +215,12 @@ def test_the_same_audio_under_two_corpora_and_two_spellings_is_leakage(tmp_path,
     output = " ".join(output.split())
     assert status == 1 and "leakage: 12 audio recording(s) in both the training and the test part" in output
     assert "a/audio/u" in output and "b/other-" in output and "../" not in output  # ids of "a" normalised
+
+
+def test_a_local_worker_ends_when_its_launcher_is_killed():
+    launcher = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    worker = subprocess.Popen([sys.executable, "-c", "from serbench.launch import exit_with; import sys; "
+                               f"exit_with({launcher.pid}, every=0.1); sys.exit(0)"])
+    launcher.kill()
+    launcher.wait()  # reaped, as the shell that started a killed `serbench run` reaps it
+    assert worker.wait(timeout=60) == 143

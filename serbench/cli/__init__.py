@@ -22,6 +22,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "methods": ("methods", "list the available methods"),
     "frontends": ("frontends", "list the available front-ends"),
     "protocols": ("protocols", "list the evaluation protocols"),
+    "verify": ("results", "check a results store and the feature cache against their checksums"),
+    "prune": ("results", "remove runs from a results store by method, protocol, task, seed, hp or state"),
     "leaderboard": ("leaderboard", "write markdown leaderboards with significance tests from a results store"),
     "bench": ("bench", "measure the front-ends and the training pipelines on this machine"),
     "calibrate": ("calibrate", "check by simulation that the leaderboards' tests keep their error rates"),

@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from serbench.cli import COMMANDS
@@ -46,7 +46,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     summary.add_argument("--skip-bad", action="store_true", help="skip unreadable entries, listing them")
     summary.set_defaults(func=run_summary)
 
-    check = corpus_command("check", "read every audio file and label; report every problem")
+    check = corpus_command("check", "read every audio file and label, and the corpus's feature caches in full; "
+                                    "report every problem")
+    check.add_argument("--cache-dir", type=Path, help="cache folder (default: $SERBENCH_CACHE or ~/.cache/serbench)")
     check.set_defaults(func=run_check)
 
     features = corpus_command("features", "compute the corpus's features into the cache")
@@ -135,6 +137,7 @@ def report_problems(console: Console, problems: list[Problem], verb: str) -> Non
 
 def run_check(args: argparse.Namespace) -> int:
     from serbench.audio import load_audio
+    from serbench.cache import cache_damage
 
     corpus = read_args_corpus(args, skip_bad=True)
     problems = list(corpus.problems)
@@ -147,14 +150,18 @@ def run_check(args: argparse.Namespace) -> int:
             except SerbenchError as error:
                 problems.append(Problem(path, error.message))
             progress.advance(task)
+        progress.add_task(f"checking the feature caches of {corpus.name}", total=None)
+        caches = cache_damage(args.cache_dir, corpus.name)
+    problems += [Problem(str(path), message) for path, message in caches.items() if message is not None]
     report_problems(console, problems, "problem:")
-    console.print(f"{len(corpus.table)} labelled utterances checked, {len(problems)} problem(s)")
+    console.print(f"{len(corpus.table)} labelled utterances and {len(caches)} feature caches checked, "
+                  f"{len(problems)} problem(s)")
     return 1 if problems else 0
 
 
 def progress_bar(console: Console) -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                    TimeRemainingColumn(), console=console, transient=True)
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                    console=console, transient=True)
 
 
 def run_features(args: argparse.Namespace) -> int:
@@ -167,7 +174,7 @@ def run_features(args: argparse.Namespace) -> int:
     corpus = read_args_corpus(args, skip_bad=args.skip_bad)
     console = Console()
     with progress_bar(console) as progress:
-        task = progress.add_task(f"{frontend.name} features of {corpus.name}", total=None)
+        task = progress.add_task(f"{frontend.name} features (s of audio) of {corpus.name}", total=None)
         features = build_features(corpus, frontend, cache_dir=args.cache_dir, skip_bad=args.skip_bad,
                                   jobs=args.jobs,
                                   progress=lambda done, total: progress.update(task, completed=done, total=total))
