@@ -164,6 +164,7 @@ class CorpusData:
     table: pd.DataFrame
     features: FeatureSet
     synthetic: bool
+    excluded: dict[str, int] = field(default_factory=dict)  # files of the release that are not its utterances
     bank: FeatureBank | None = None
     offset: int = 0
 
@@ -237,7 +238,7 @@ def load_corpora(protocol: Protocol, config: SweepConfig, frontend: FrontEnd,
                                                                       done, total))
         # the utterances with features, each with its audio's content hash (for the leakage guard)
         table = corpus.table.merge(features.index[["utterance_id", "sha256"]], on="utterance_id", validate="1:1")
-        corpora[name] = CorpusData(name, table, features, sources.synthetic)
+        corpora[name] = CorpusData(name, table, features, sources.synthetic, corpus.excluded)
     bank = FeatureBank([c.features.features for c in corpora.values()])
     for corpus, offset in zip(corpora.values(), bank.offsets, strict=False):
         corpus.bank, corpus.offset = bank, int(offset)
@@ -392,6 +393,8 @@ def prepare(spec: RunSpec, corpora: Mapping[str, CorpusData]) -> PreparedRun:
                                        ignore_index=True), protocol, spec.fold)
     subsets = PAPER_SUBSETS if protocol.paper_subsets else {}
     labelled = {str(c): apply_task(rows, task, subsets) for c, rows in split.groupby("corpus", sort=True)}
+    for name, part in labelled.items():  # what the release holds but its reader left out (RAVDESS's songs) too
+        part.excluded = {**corpora[name].excluded, **part.excluded}
     used = pd.concat([part.table for part in labelled.values()])
     train, test = used[used["part"] == "train"], used[used["part"] == "test"]
     if train.empty or test.empty:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -63,6 +64,7 @@ def _add(tree: Tree, utterance: str, path: Path, seconds: float, **columns: obje
     index = len(tree.rows)
     write_wav(path, seconds=seconds, sample_rate=tree.sample_rate, frequency=150.0 + 40.0 * index, seed=index)
     tree.rows[utterance] = {"utterance_id": utterance, "path": str(path), "corpus": tree.corpus, "session": "",
+                            "split": "",
                             "valence": NAN, "arousal": NAN, "dominance": NAN, **columns}
 
 
@@ -278,11 +280,210 @@ def make_manifest(root: Path, *, name: str = "ravdess", seconds: float = 0.5) ->
     return tree
 
 
+# ---------------------------------------------------------------------------------------------------- RAVDESS
+
+RAVDESS_CODES = {"01": "neutral", "02": "calm", "03": "happiness", "04": "sadness", "05": "anger", "06": "fear",
+                 "07": "disgust", "08": "surprise"}
+# actor -> stems of the speech part (03-01-EE-II-SS-RR-AA): every emotion, both intensities, odd (male) and even
+# (female) actors
+RAVDESS_SPEECH = {"01": ["03-01-01-01-01-01-01", "03-01-02-02-01-01-01", "03-01-05-01-02-02-01"],
+                  "02": ["03-01-03-01-01-01-02", "03-01-04-02-02-01-02", "03-01-08-02-02-02-02"],
+                  "23": ["03-01-06-01-01-02-23", "03-01-07-02-01-01-23"],
+                  "24": ["03-01-01-01-02-02-24"]}
+# actor -> stems of the song part (vocal channel 02), which the reader leaves out and counts
+RAVDESS_SONG = {"01": ["03-02-03-01-01-01-01"], "02": ["03-02-06-02-02-01-02"]}
+RAVDESS_LAYOUTS = ("release", "zip folders", "kaggle")
+
+
+def make_ravdess(root: Path, *, layout: str = "release", seconds: float = 0.3) -> Tree:
+    """Write RAVDESS's speech part at `root`: nine files of four actors, 48 kHz.
+
+    layout "release": root/Actor_NN/, with the song part's files in the same folders (both zips unpacked in one
+    place), video files (.mp4) and a macOS ._ copy, none of which are speech rows. "zip folders":
+    root/Audio_Speech_Actors_01-24/Actor_NN/ beside root/Audio_Song_Actors_01-24/Actor_NN/ (the zips unpacked into
+    folders of their names). "kaggle": root/audio_speech_actors_01-24/Actor_NN/ and a second copy of every file in
+    root/Actor_NN/. Only "release" has song files the reader meets (RAVDESS_SONG).
+    """
+    tree = Tree("ravdess", root, 48000)
+    speech = {"release": root, "zip folders": root / "Audio_Speech_Actors_01-24",
+              "kaggle": root / "audio_speech_actors_01-24"}[layout]
+    for actor, stems in RAVDESS_SPEECH.items():
+        for stem in stems:
+            _add(tree, stem, speech / f"Actor_{actor}" / f"{stem}.wav", seconds, speaker=f"ravdess:{actor}",
+                 gender="M" if int(actor) % 2 else "F", locale="en-US", emotion_code=stem[6:8],
+                 emotion=RAVDESS_CODES[stem[6:8]])
+            if layout == "kaggle":
+                write_wav(root / f"Actor_{actor}" / f"{stem}.wav", seconds=seconds, sample_rate=48000)
+    song = root if layout == "release" else root / "Audio_Song_Actors_01-24"
+    for actor, stems in RAVDESS_SONG.items():
+        for stem in stems:
+            write_wav(song / f"Actor_{actor}" / f"{stem}.wav", seconds=seconds, sample_rate=48000, frequency=440.0)
+    if layout == "release":
+        _write_text(root / "Actor_01" / "01-01-01-01-01-01-01.mp4", "not audio: a full-AV video file\n")
+        _write_text(root / "Actor_02" / "._03-01-03-01-01-01-02.wav", "macOS resource fork\n")
+    return tree
+
+
+# ---------------------------------------------------------------------------------------------------- CREMA-D
+
+CREMA_CODES = {"ANG": "anger", "DIS": "disgust", "FEA": "fear", "HAP": "happiness", "NEU": "neutral",
+               "SAD": "sadness"}
+CREMA_VOTES = {"A": "anger", "D": "disgust", "F": "fear", "H": "happiness", "N": "neutral", "S": "sadness"}
+# VideoDemographics.csv: ActorID -> (Age, Sex); 1003 has no clip here
+CREMA_ACTORS = {"1001": (51, "Male"), "1002": (21, "Female"), "1003": (21, "Female"), "1091": (29, "Female")}
+# clip -> its VoiceVote in processedResults/summaryTable.csv: votes that agree with the intended emotion, votes
+# that do not (1001_IEO_HAP_LO heard as neutral) and ties between emotions (A:D)
+CREMA_CLIPS = {"1001_DFA_ANG_XX": "A", "1001_IEO_HAP_LO": "N", "1001_IEO_SAD_HI": "S", "1002_TIE_DIS_MD": "A:D",
+               "1002_ITS_FEA_XX": "F", "1002_WSI_NEU_XX": "N", "1091_MTI_SAD_XX": "S", "1091_TAI_HAP_HI": "H:N"}
+
+
+def make_crema_d(root: Path, *, voice: bool = False, seconds: float = 0.3) -> Tree:
+    """Write a CREMA-D repository at `root`: AudioWAV/ with eight clips of three actors (16 kHz),
+    VideoDemographics.csv and processedResults/summaryTable.csv as the release quotes them, plus AudioMP3/,
+    VideoFlash/ and processedResults/tabulatedVotes.csv, which are not read.
+
+    voice=False: the tree of `crema-d` (the intended emotions); voice=True: of `crema-d-voice` (the VoiceVotes).
+    """
+    tree = Tree("crema-d-voice" if voice else "crema-d", root, 16000)
+    summary = root / "processedResults" / "summaryTable.csv"
+    lines = ['"","FileName","VoiceVote","VoiceLevel","FaceVote","FaceLevel","MultiModalVote","MultiModalLevel"']
+    for number, (clip, vote) in enumerate(CREMA_CLIPS.items(), start=1):
+        actor, code = clip[:4], clip[9:12]
+        level = ":".join(["52.5"] * len(vote.split(":")))
+        lines.append(f'"{number}","{clip}","{vote}","{level}","{code[0]}","70","{code[0]}","66.2"')
+        tree.labels[clip] = (summary, number + 1)
+        emotion = (CREMA_VOTES[vote] if ":" not in vote else "no_agreement") if voice else CREMA_CODES[code]
+        _add(tree, clip, root / "AudioWAV" / f"{clip}.wav", seconds, speaker=f"crema-d:{actor}",
+             gender=CREMA_ACTORS[actor][1][0], locale="en-US", emotion_code=vote if voice else code,
+             emotion=emotion)
+        _write_text(root / "AudioMP3" / f"{clip}.mp3", "not read\n")
+        _write_text(root / "VideoFlash" / f"{clip}.flv", "not read\n")
+    _write_text(summary, "\n".join(lines) + "\n")
+    _write_text(root / "processedResults" / "tabulatedVotes.csv",
+                '"","A","D","F","H","N","S","fileName","numResponses","agreement","emoVote"\n'
+                '"100001",0,0,0,1,10,0,"1001_DFA_ANG_XX",11,0.909,"N"\n')
+    _write_text(root / "VideoDemographics.csv", '"ActorID","Age","Sex","Race","Ethnicity"\n' + "".join(
+        f'{actor},{age},"{sex}","Caucasian","Not Hispanic"\n' for actor, (age, sex) in CREMA_ACTORS.items()))
+    return tree
+
+
+# ------------------------------------------------------------------------------------------------------- TESS
+
+TESS_CODES = {"angry": "anger", "disgust": "disgust", "fear": "fear", "happy": "happiness", "neutral": "neutral",
+              "ps": "surprise", "sad": "sadness"}
+# the repack's folder -> file stems, spelt as released: folder names vary in case and wording, and
+# OA_bite_neutral is the release's misnamed file (OAF's)
+TESS_FILES = {"OAF_angry": ["OAF_back_angry"], "OAF_disgust": ["OAF_bar_disgust"], "OAF_Fear": ["OAF_base_fear"],
+              "OAF_happy": ["OAF_bath_happy"], "OAF_neutral": ["OAF_bean_neutral", "OA_bite_neutral"],
+              "OAF_Pleasant_surprise": ["OAF_beg_ps"], "OAF_Sad": ["OAF_bite_sad"],
+              "YAF_angry": ["YAF_back_angry"], "YAF_disgust": ["YAF_bar_disgust"], "YAF_fear": ["YAF_dog_fear"],
+              "YAF_happy": ["YAF_base_happy"], "YAF_neutral": ["YAF_bath_neutral"],
+              "YAF_pleasant_surprised": ["YAF_dog_ps"], "YAF_sad": ["YAF_germ_sad"]}
+TESS_LAYOUTS = ("folders", "flat", "kaggle")
+
+
+def make_tess(root: Path, *, layout: str = "folders", seconds: float = 0.3) -> Tree:
+    """Write TESS at `root`: 15 files of the two speakers, 24,414 Hz.
+
+    layout "folders": root/<speaker>_<emotion>/<file>.wav (root is the repack's `TESS Toronto emotional speech
+    set data`); "flat": root/<file>.wav (the Dataverse download); "kaggle": the folders inside
+    root/tess toronto emotional speech set data/TESS Toronto emotional speech set data/.
+    """
+    tree = Tree("tess", root, 24414)
+    packed = root / "tess toronto emotional speech set data" / "TESS Toronto emotional speech set data"
+    base = packed if layout == "kaggle" else root
+    for folder, stems in TESS_FILES.items():
+        for stem in stems:
+            code = stem.rsplit("_", 1)[1]
+            path = base / f"{stem}.wav" if layout == "flat" else base / folder / f"{stem}.wav"
+            _add(tree, stem, path, seconds, speaker=f"tess:{folder[:3]}", gender="F", locale="en-CA",
+                 emotion_code=code, emotion=TESS_CODES[code])
+    return tree
+
+
+# ------------------------------------------------------------------------------------------------------ EMOVO
+
+EMOVO_CODES = {"dis": "disgust", "gio": "happiness", "neu": "neutral", "pau": "fear", "rab": "anger",
+               "sor": "surprise", "tri": "sadness"}
+# speaker -> file stems (<emotion>-<speaker>-<sentence>): every emotion and every kind of sentence
+EMOVO_FILES = {"f1": ["dis-f1-b1", "gio-f1-l1", "neu-f1-n1"], "f2": ["pau-f2-d1", "rab-f2-b2"],
+               "f3": ["sor-f3-l4", "tri-f3-n5"], "m1": ["neu-m1-d2", "gio-m1-b3"], "m2": ["rab-m2-n3"],
+               "m3": ["tri-m3-l2", "dis-m3-b1"]}
+
+
+def make_emovo(root: Path, *, nested: bool = False, seconds: float = 0.3) -> Tree:
+    """Write EMOVO at `root`: 12 files of the six actors in f1 .. m3 (nested=True: in root/EMOVO/f1 ..), 48 kHz,
+    with the release's documents/ folder."""
+    tree = Tree("emovo", root, 48000)
+    base = root / "EMOVO" if nested else root
+    for speaker, stems in EMOVO_FILES.items():
+        for stem in stems:
+            _add(tree, stem, base / speaker / f"{stem}.wav", seconds, speaker=f"emovo:{speaker}",
+                 gender=speaker[0].upper(), locale="it", emotion_code=stem[:3], emotion=EMOVO_CODES[stem[:3]])
+    _write_text(base / "documents" / "LA STRUTTURA DI EMOVO.pdf", "%PDF-1.4 not read\n")
+    return tree
+
+
+# ------------------------------------------------------------------------------------------------ MSP-Podcast
+
+MSP_PODCAST_CODES = {"A": "anger", "S": "sadness", "H": "happiness", "U": "surprise", "F": "fear", "D": "disgust",
+                     "C": "contempt", "N": "neutral", "O": "other", "X": "no_agreement"}
+MSP_PODCAST_HEADER = "FileName,EmoClass,EmoAct,EmoVal,EmoDom,SpkrID,Gender,Split_Set"
+# (FileName stem, EmoClass, EmoAct, EmoVal, EmoDom, SpkrID, Gender, Split_Set): every class and partition, then
+# the release's unidentified turns (SpkrID and/or Gender Unknown), which the reader leaves out and counts
+MSP_PODCAST_TURNS: list[tuple[str, str, float, float, float, str, str, str]] = [
+    ("MSP-PODCAST_0001_0008", "N", 4.0, 4.2, 4.4, "127", "Female", "Train"),
+    ("MSP-PODCAST_0001_0019", "A", 5.8, 2.0, 5.2, "127", "Female", "Train"),
+    ("MSP-PODCAST_0002_0033", "H", 4.6, 5.4, 4.8, "46", "Male", "Development"),
+    ("MSP-PODCAST_0003_0005", "S", 2.6, 2.2, 3.0, "919", "Male", "Test1"),
+    ("MSP-PODCAST_0004_0011", "U", 5.2, 4.6, 4.0, "2071", "Female", "Test2"),
+    ("MSP-PODCAST_0005_0002", "F", 4.8, 2.6, 3.2, "3012", "Female", "Test3"),
+    ("MSP-PODCAST_0006_0001", "D", 4.4, 2.4, 4.6, "46", "Male", "Train"),
+    ("MSP-PODCAST_0006_0002", "C", 3.8, 3.0, 5.0, "46", "Male", "Train"),
+    ("MSP-PODCAST_0007_0004", "O", 3.6, 4.0, 4.0, "512", "Male", "Development"),
+    ("MSP-PODCAST_0007_0009", "X", 4.2, 3.8, 4.2, "512", "Male", "Development"),
+    ("MSP-PODCAST_0008_0001", "N", 3.8, 4.0, 4.2, "Unknown", "Unknown", "Train"),
+    ("MSP-PODCAST_0008_0002", "H", 4.6, 5.0, 4.4, "Unknown", "Male", "Train"),
+    ("MSP-PODCAST_0009_0003", "A", 5.0, 2.8, 5.4, "1404", "Unknown", "Development"),
+]
+MSP_PODCAST_UNLABELLED = ["MSP-PODCAST_0010_0001"]  # audio that labels_consensus.csv does not name
+
+
+def make_msp_podcast(root: Path, *, label_file: str = "labels_consensus.csv", seconds: float = 0.3) -> Tree:
+    """Write an MSP-Podcast 1.x release at `root`: Audios/ with 14 turns (16 kHz) and Labels/<label_file>
+    ("labels_consensus.csv", or the early releases' "labels_concensus.csv"), with Labels/labels_detailed.csv,
+    Partitions.txt and Speaker_ids.txt, which are not read. The tree's rows are the turns of known speaker and
+    gender; the three unidentified turns and the unlabelled wav are on disk but not rows."""
+    tree = Tree("msp-podcast", root, 16000)
+    labels = root / "Labels" / label_file
+    lines = [MSP_PODCAST_HEADER]
+    for stem, code, arousal, valence, dominance, speaker, gender, split in MSP_PODCAST_TURNS:
+        lines.append(f"{stem}.wav,{code},{arousal},{valence},{dominance},{speaker},{gender},{split}")
+        path = root / "Audios" / f"{stem}.wav"
+        if "Unknown" in (speaker, gender):
+            write_wav(path, seconds=seconds, sample_rate=16000, frequency=500.0)
+            continue
+        tree.labels[stem] = (labels, len(lines))
+        _add(tree, stem, path, seconds, speaker=f"msp-podcast:{speaker}", gender=gender[0], locale="en-US",
+             split=split, emotion_code=code, emotion=MSP_PODCAST_CODES[code], valence=valence, arousal=arousal,
+             dominance=dominance)
+    for stem in MSP_PODCAST_UNLABELLED:
+        write_wav(root / "Audios" / f"{stem}.wav", seconds=seconds, sample_rate=16000, frequency=600.0)
+    _write_text(labels, "\n".join(lines) + "\n")
+    _write_text(root / "Labels" / "labels_detailed.csv",
+                "FileName,Worker,EmoClass_Major,EmoAct,EmoVal,EmoDom\nMSP-PODCAST_0001_0008.wav,WORKER01,Sad,2,2,2\n")
+    _write_text(root / "Partitions.txt", "Train; MSP-PODCAST_0001_0008.wav\n")
+    _write_text(root / "Speaker_ids.txt", "Episode_0001; 127\n")
+    return tree
+
+
 MAKERS: dict[str, Callable[..., Tree]] = {
     "iemocap": make_iemocap, "msp-improv": make_msp_improv, "savee": make_savee, "emodb": make_emodb,
+    "ravdess": make_ravdess, "crema-d": make_crema_d, "crema-d-voice": partial(make_crema_d, voice=True),
+    "tess": make_tess, "emovo": make_emovo, "msp-podcast": make_msp_podcast,
 }
 
 
 def make_corpus(name: str, root: Path, **options: object) -> Tree:
-    """Write the tree of built-in corpus `name` (iemocap, msp-improv, savee, emodb) at `root`."""
+    """Write the tree of built-in corpus `name` (a name in MAKERS) at `root`."""
     return MAKERS[name](root, **options)

@@ -59,7 +59,9 @@ def test_reader_returns_the_expected_table(tmp_path: Path, variant: str) -> None
 
 def test_registry_metadata() -> None:
     assert {name: info.release_dir for name, info in CORPORA.items()} == {
-        "iemocap": "IEMOCAP_full_release", "msp-improv": "MSP-IMPROV", "savee": "SAVEE", "emodb": "emodb"}
+        "iemocap": "IEMOCAP_full_release", "msp-improv": "MSP-IMPROV", "savee": "SAVEE", "emodb": "emodb",
+        "ravdess": "Audio_Speech_Actors_01-24", "crema-d": "CREMA-D", "crema-d-voice": "CREMA-D",
+        "tess": "TESS Toronto emotional speech set data", "emovo": "EMOVO", "msp-podcast": "MSP-Podcast"}
     assert CORPORA["emodb"].languages == ("de",)
     assert CORPORA["savee"].languages == ("en-GB",)
 
@@ -151,9 +153,9 @@ def test_manifest_with_ids_and_absolute_paths(tmp_path: Path) -> None:
     table = read_corpus("mine", csv_path).table
     assert row(table, "u1") | {"utterance_id": "u1"} == {
         "utterance_id": "u1", "path": str(audio), "corpus": "mine", "speaker": "mine:spk1", "gender": "F",
-        "language": "de", "locale": "de", "session": "", "emotion_code": "sadness", "emotion": "sadness",
-        "valence": pytest.approx(math.nan, nan_ok=True), "arousal": pytest.approx(math.nan, nan_ok=True),
-        "dominance": 2.5}
+        "language": "de", "locale": "de", "session": "", "split": "", "emotion_code": "sadness",
+        "emotion": "sadness", "valence": pytest.approx(math.nan, nan_ok=True),
+        "arousal": pytest.approx(math.nan, nan_ok=True), "dominance": 2.5}
 
 
 # ------------------------------------------------------------------------------------------- bad input

@@ -94,7 +94,7 @@ def summarise(corpus: Corpus, task: str | None) -> dict:
         "by_label": {label: int(n) for label, n in sorted(Counter(table["label"]).items())},
         "by_speaker": {speaker: {"gender": genders[speaker], "count": int(counts[speaker])}
                        for speaker in sorted(counts.index)},
-        "excluded": labelled.excluded,
+        "excluded": {**corpus.excluded, **labelled.excluded},
         "skipped": [problem.as_dict() for problem in corpus.problems],
     }
 
@@ -153,6 +153,8 @@ def run_check(args: argparse.Namespace) -> int:
         progress.add_task(f"checking the feature caches of {corpus.name}", total=None)
         caches = cache_damage(args.cache_dir, corpus.name)
     problems += [Problem(str(path), message) for path, message in caches.items() if message is not None]
+    for reason, n in corpus.excluded.items():
+        console.print(f"  left out {n}: {escape(reason)}", soft_wrap=True)
     report_problems(console, problems, "problem:")
     console.print(f"{len(corpus.table)} labelled utterances and {len(caches)} feature caches checked, "
                   f"{len(problems)} problem(s)")

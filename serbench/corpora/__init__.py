@@ -2,10 +2,11 @@
 
 A reader is a function `read(root) -> (table, problems)` registered with `@register_corpus(...)`. It returns
 the utterance table (serbench.corpora.schema) and every per-file problem it found (a label without audio,
-audio without a label, a line that does not parse, an unknown code); it raises CorpusError only when the
-root is not that corpus at all. `read_corpus` turns problems into one clear error, or into an explicit skip
-list with skip_bad=True. Audio content (corrupt or empty WAVs) is checked where audio is read: the feature
-pass and `serbench data check`.
+audio without a label, a line that does not parse, an unknown code); what the release holds but is left out on
+purpose (RAVDESS's songs) it counts by reason in the table's attrs["excluded"], which becomes Corpus.excluded.
+It raises CorpusError only when the root is not that corpus at all. `read_corpus` turns problems into one clear
+error, or into an explicit skip list with skip_bad=True. Audio content (corrupt or empty WAVs) is checked where
+audio is read: the feature pass and `serbench data check`.
 """
 
 from __future__ import annotations
@@ -89,8 +90,8 @@ def read_corpus(name: str, root: str | Path, *, skip_bad: bool = False) -> Corpu
         table, problems = CORPORA[name].read(root)
     if problems and not skip_bad:
         raise problems_error(problems, f"{name} at {root}")
-    return Corpus(name, root, table, problems)
+    return Corpus(name, root, table, problems, dict(table.attrs.pop("excluded", {})))
 
 
 # The built-in readers register themselves on import.
-from serbench.corpora import emodb, iemocap, msp_improv, savee  # noqa: E402, F401
+from serbench.corpora import crema_d, emodb, emovo, iemocap, msp_improv, msp_podcast, ravdess, savee, tess  # noqa: E402, F401

@@ -3,7 +3,7 @@
 Required columns: path (relative to the CSV's folder, or absolute), speaker, gender (F/M; f, m, female, male are
 accepted), language (BCP-47: en-US, de, ...), emotion (a name from serbench.labels.EMOTIONS). Optional columns:
 utterance_id (default: the path as written, normalised, without its suffix and without leading `..` or `/`
-parts), session, emotion_code (default: the emotion),
+parts), session, split (the corpus's own partition, for `split = "official"`), emotion_code (default: the emotion),
 valence, arousal, dominance (numbers; empty = NaN). An empty optional cell takes the default; other columns are
 ignored. See docs/corpora.md for an example.
 """
@@ -89,5 +89,6 @@ def _parse_row(record: dict, folder: Path, name: str, rows: dict[str, dict]) -> 
     return {
         "utterance_id": utterance, "path": str(audio), "corpus": name, "speaker": f"{name}:{value['speaker']}",
         "gender": gender, "locale": value["language"], "session": value.get("session", ""),
-        "emotion_code": value.get("emotion_code") or emotion, "emotion": emotion, **ratings,
+        "split": value.get("split", ""), "emotion_code": value.get("emotion_code") or emotion, "emotion": emotion,
+        **ratings,
     }, None

@@ -10,6 +10,7 @@
 | language | str | the language alone (ISO 639-1: en, de, ...), from `locale`: what the language domain uses |
 | locale | str | the full BCP-47 tag as the corpus documents it (en-US, en-GB, de, ...): the region is metadata |
 | session | str | recording session where the corpus has one, else "" |
+| split | str | the release's own partition where it has one (MSP-Podcast: Train, Development, Test1, ...), else "" |
 | emotion_code | str | the label exactly as the corpus writes it (IEMOCAP `exc`, Emo-DB `W`, ...) |
 | emotion | str | normalised emotion name (one of `serbench.labels.EMOTIONS`) |
 | valence, arousal, dominance | float | ratings on the corpus's scale (1-5 in IEMOCAP, MSP-IMPROV); NaN if absent |
@@ -26,7 +27,7 @@ import pandas as pd
 from serbench.errors import Problem
 
 TEXT_COLUMNS = ("utterance_id", "path", "corpus", "speaker", "gender", "language", "locale", "session",
-                "emotion_code", "emotion")
+                "split", "emotion_code", "emotion")
 RATING_COLUMNS = ("valence", "arousal", "dominance")
 COLUMNS = TEXT_COLUMNS + RATING_COLUMNS
 
@@ -52,3 +53,6 @@ class Corpus:
     root: Path
     table: pd.DataFrame
     problems: list[Problem] = field(default_factory=list)
+    # Files the release holds that are not utterances of this corpus, by reason (RAVDESS's song part): counted,
+    # never dropped silently.
+    excluded: dict[str, int] = field(default_factory=dict)
