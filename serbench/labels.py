@@ -48,7 +48,10 @@ TASK_VARIANTS: dict[str, tuple[str, Mapping[str, str | None]]] = {
     # Whether neutral speech has positive valence is disputed; this variant leaves neutral out.
     "valence-no-neutral": ("valence", {"neutral": None}),
 }
-TASKS = (*TASK_CLASSES, *TASK_VARIANTS)
+# Each corpus's own categories (its emotion codes as written: Emo-DB's seven letters, RAVDESS's eight numbers), for
+# protocols within one corpus: the classes come from the corpus's table, so two corpora never share them.
+CATEGORICAL = "categorical"
+TASKS = (*TASK_CLASSES, *TASK_VARIANTS, CATEGORICAL)
 
 # The utterances the paper uses from each corpus ("utterances used" in docs/paper.md): IEMOCAP's and
 # MSP-IMPROV's four-category subsets, all seven categories of SAVEE and Emo-DB. Corpora not named here
@@ -65,17 +68,21 @@ class Task:
 
     name: str
     classes: tuple[str, ...]
-    mapping: Mapping[str, str]
+    mapping: Mapping[str, str]  # value of `column` -> class
+    column: str = "emotion"  # what the mapping reads: the normalised emotion, or the corpus's own code
 
     def index(self, label: str) -> int:
         return self.classes.index(label)
 
 
-def get_task(name: str, overrides: Mapping[str, str | None] | None = None) -> Task:
+def get_task(name: str, overrides: Mapping[str, str | None] | None = None,
+             table: pd.DataFrame | None = None) -> Task:
     """The task `name`, with `overrides` (emotion -> class, or None to exclude) applied to LABEL_TABLE (after a
-    variant's own changes)."""
+    variant's own changes). `categorical` takes its classes from the utterance `table` of one corpus."""
     if name not in TASKS:
         raise SerbenchError(f"unknown task {name!r}", hint=f"use one of: {', '.join(TASKS)}")
+    if name == CATEGORICAL:
+        return categorical_task(table, overrides)
     base, variant = TASK_VARIANTS.get(name, (name, {}))
     column = list(TASK_CLASSES).index(base)
     mapping = {emotion: row[column] for emotion, row in LABEL_TABLE.items() if row[column] is not None}
@@ -93,6 +100,22 @@ def get_task(name: str, overrides: Mapping[str, str | None] | None = None) -> Ta
     return Task(name, TASK_CLASSES[base], mapping)
 
 
+def categorical_task(table: pd.DataFrame | None, overrides: Mapping[str, str | None] | None = None) -> Task:
+    """The corpus's own categories: every emotion code of `table` (one corpus) with an agreed emotion, sorted."""
+    if overrides:
+        raise SerbenchError("the categorical task takes no label overrides",
+                            hint="its classes are the corpus's own codes; remove its [labels.categorical] table")
+    if table is None:
+        raise SerbenchError("the categorical task needs its corpus's utterance table")
+    if table["corpus"].nunique() > 1:
+        raise SerbenchError(f"the categorical task is defined within one corpus, not across "
+                            f"{', '.join(sorted(table['corpus'].unique()))}",
+                            hint="corpora code their categories differently: use emotion4, arousal or valence")
+    agreed = table[~table["emotion"].isin([NO_AGREEMENT, OTHER])]
+    codes = tuple(sorted(agreed["emotion_code"].unique()))
+    return Task(CATEGORICAL, codes, {code: code for code in codes}, column="emotion_code")
+
+
 @dataclass
 class Labelled:
     """A task applied to an utterance table: the rows it uses (with `label` and class index `y`) and why
@@ -103,9 +126,9 @@ class Labelled:
 
 
 def exclusion_reason(emotion: str, corpus: str, task: Task | None,
-                     subsets: Mapping[str, frozenset[str]] = PAPER_SUBSETS) -> str | None:
-    """Why an utterance of `emotion` from `corpus` is not used by `task` (when task is None: why it has no
-    usable emotion label at all). None when it is used."""
+                     subsets: Mapping[str, frozenset[str]] = PAPER_SUBSETS, code: str = "") -> str | None:
+    """Why an utterance of `emotion` (its corpus's `code`) from `corpus` is not used by `task` (when task is None:
+    why it has no usable emotion label at all). None when it is used."""
     if emotion == NO_AGREEMENT:
         return "no agreed emotion"
     if emotion == OTHER:
@@ -114,7 +137,7 @@ def exclusion_reason(emotion: str, corpus: str, task: Task | None,
         return None
     if corpus in subsets and emotion not in subsets[corpus]:
         return f"{emotion}: outside the paper's {corpus} subset"
-    if emotion not in task.mapping:
+    if (code if task.column == "emotion_code" else emotion) not in task.mapping:
         return f"{emotion}: not a class of {task.name}"
     return None
 
@@ -122,13 +145,14 @@ def exclusion_reason(emotion: str, corpus: str, task: Task | None,
 def apply_task(table: pd.DataFrame, task: Task | None,
                subsets: Mapping[str, frozenset[str]] = PAPER_SUBSETS) -> Labelled:
     """Keep the utterances `task` uses (all usable ones when task is None) and count the rest by reason."""
-    reasons = [exclusion_reason(e, c, task, subsets) for e, c in zip(table["emotion"], table["corpus"], strict=True)]
+    reasons = [exclusion_reason(e, c, task, subsets, code) for e, c, code in
+               zip(table["emotion"], table["corpus"], table["emotion_code"], strict=True)]
     keep = [reason is None for reason in reasons]
     kept = table.loc[keep].copy()
     if task is None:
         kept["label"] = kept["emotion_code"]
     else:
-        kept["label"] = kept["emotion"].map(task.mapping)
+        kept["label"] = kept[task.column].map(task.mapping)
         kept["y"] = [task.index(label) for label in kept["label"]]
     excluded = Counter(reason for reason in reasons if reason is not None)
     return Labelled(kept.reset_index(drop=True), dict(sorted(excluded.items())))

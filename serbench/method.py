@@ -85,7 +85,7 @@ class TaskSpec:
 
 class Method(nn.Module, abc.ABC):
     """Base class of every method. Subclasses set `hparams` (extend the base's) and `inputs`, and implement
-    `update` and `predict`; `embed`, `aggregate` and `uses_adaptation` are optional.
+    `update` and `predict`; `embed`, `aggregate`, `after_epoch` and `uses_adaptation` are optional.
 
     The harness moves the method to its device with `.to(device)` before training, switches `.train()` /
     `.eval()` and wraps predictions in torch.no_grad(); a method only computes.
@@ -129,6 +129,14 @@ class Method(nn.Module, abc.ABC):
         counts = torch.zeros(n_utterances, device=posteriors.device).index_add_(
             0, utterance, torch.ones_like(utterance, dtype=torch.float32))
         return sums / counts.unsqueeze(1)
+
+    def after_epoch(self, epoch: int, validation_ua: float) -> bool:
+        """Called after each epoch when the protocol holds out a validation part (`validation`, or the official
+        split's validation partitions: training speakers only, never the test part), with the UA of the model on
+        it now. Return True to stop training here (early stopping); a method that selects a model keeps its best
+        weights itself and restores them when it stops or at its last epoch (examples/plugins/early_stopping.py).
+        By default it is ignored: the schedule is fixed."""
+        return False
 
     @property
     def uses_adaptation(self) -> bool:

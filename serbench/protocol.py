@@ -9,6 +9,11 @@ A protocol file (see protocols/*.toml and docs/protocols.md) holds:
           | "leave-one-corpus-out"         corpora = [...]: one fold per corpus
           | "leave-one-speaker-out"        corpora = [...]: one fold per speaker
           | "leave-one-session-out"        corpora = [...]: one fold per recording session
+          | "official"                     corpora = [...], the releases' own partitions (the table's `split`):
+    [splits]                                 train = ["Train"], test = ["Test1"], validation = ["Development"]
+    validation = 0.2                       optional, other splits: this share of each training corpus's speakers
+                                           (sessions where the corpus is split by session) is held out of training
+                                           as a validation part a method may use (Method.after_epoch); off by default
     adaptation = "none"                    domain generalisation: training corpora only
                | "unlabelled-test"         the test part's audio and domain metadata (never emotion labels)
     normalisation = "speaker"              "training", "corpus", "speaker" or "utterance" statistics
@@ -38,14 +43,17 @@ from serbench.corpora import CORPORA
 from serbench.errors import SerbenchError
 from serbench.files import read_toml, stable_hash
 from serbench.frontends import DEFAULT_FRONTEND
-from serbench.labels import TASKS, Task, get_task
+from serbench.labels import CATEGORICAL, PAPER_SUBSETS, TASKS, Task, get_task
 
-SPLITS = ("corpus", "speaker-folds", "leave-one-corpus-out", "leave-one-speaker-out", "leave-one-session-out")
+SPLITS = ("corpus", "speaker-folds", "leave-one-corpus-out", "leave-one-speaker-out", "leave-one-session-out",
+          "official")
+PARTS = ("train", "validation", "test")
+PART_NAMES = {"train": "training", "validation": "validation", "test": "test"}
 ADAPTATIONS = ("none", "unlabelled-test")
 NORMALISATIONS = ("training", "corpus", "speaker", "utterance")
 GROUP_KINDS = ("speaker", "session")
 KEYS = {"description", "tasks", "split", "train", "test", "corpora", "folds", "groups", "adaptation",
-        "normalisation", "frontend", "paper_subsets", "labels"}
+        "normalisation", "frontend", "paper_subsets", "labels", "splits", "validation"}
 DEFAULT_FOLDS = 5
 
 
@@ -78,6 +86,8 @@ class Protocol:
     frontend_settings: dict[str, Any] = field(default_factory=dict)
     paper_subsets: bool = True
     labels: dict[str, dict[str, str | None]] = field(default_factory=dict)
+    splits: dict[str, tuple[str, ...]] = field(default_factory=dict)  # split = "official": part -> release partitions
+    validation: float = 0.0  # other splits: the share of training speakers held out for validation
     source: str = ""  # the file it was read from
 
     @property
@@ -91,9 +101,25 @@ class Protocol:
         classified: the leaderboards say so."""
         return self.adaptation != "none" or self.normalisation in ("corpus", "speaker")
 
-    def task(self, name: str) -> Task:
-        """The label task `name` with this protocol's overrides."""
-        return get_task(name, self.labels.get(name))
+    def task(self, name: str, table: pd.DataFrame | None = None) -> Task:
+        """The label task `name` with this protocol's overrides. `categorical` takes its classes from `table`, the
+        utterances of the protocol's one corpus (within the paper's subsets where the protocol applies them)."""
+        self.check_task(name)
+        if name == CATEGORICAL and table is not None and self.paper_subsets:
+            outside = [c in PAPER_SUBSETS and e not in PAPER_SUBSETS[c] for c, e in zip(table["corpus"],
+                                                                                     table["emotion"], strict=True)]
+            table = table[~np.array(outside, dtype=bool)]
+        return get_task(name, self.labels.get(name), table)
+
+    def check_task(self, name: str) -> None:
+        """Refuse a task the protocol cannot score, before any data is loaded."""
+        if name not in TASKS:
+            get_task(name)  # the error that lists the tasks
+        if name == CATEGORICAL and len(self.corpora) > 1:
+            raise SerbenchError(f"protocol {self.name}: the categorical task is defined within one corpus, and "
+                                f"this protocol reads {len(self.corpora)}",
+                                hint="corpora code their categories differently: use a protocol over one corpus "
+                                     "(docs/protocols.md), or emotion4, arousal or valence")
 
     def to_dict(self) -> dict:
         """Everything that determines the protocol's runs: not where the file lies, nor its default front-end
@@ -118,6 +144,8 @@ class Protocol:
         """The protocol's folds over the utterance table of its corpora (deterministic: no seed)."""
         if self.split == "corpus":
             return (Fold("", self.train, self.test),)
+        if self.split == "official":
+            return (Fold("", self.corpora, self.corpora),)
         if self.split == "leave-one-corpus-out":
             return tuple(Fold(f"test-{c}", tuple(x for x in self.corpora if x != c), (c,)) for c in self.corpora)
         groups = split_groups(table, self)
@@ -191,6 +219,8 @@ def parse_protocol(name: str, data: dict, source: str = "") -> Protocol:
         corpora = names("corpora")
         if split == "leave-one-corpus-out" and len(corpora) < 2:
             raise fail("corpora", "leaving one corpus out needs at least two")
+    if CATEGORICAL in tasks and len(corpora) > 1:
+        raise fail("tasks", "the categorical task is defined within one corpus, and this protocol reads several")
     folds = 0
     if split == "speaker-folds":
         folds = data.get("folds", DEFAULT_FOLDS)
@@ -219,15 +249,32 @@ def parse_protocol(name: str, data: dict, source: str = "") -> Protocol:
         raise fail("labels", "must be tables of emotion = class, e.g. [labels.valence] neutral = \"negative\"")
     overrides = {task: {emotion: (label or None) for emotion, label in table.items()}
                  for task, table in labels.items()}
+    splits = data.get("splits", {})
+    if split == "official":
+        if (not isinstance(splits, dict) or set(splits) - set(PARTS) or not {"train", "test"} <= set(splits)
+                or not all(isinstance(v, list) and v and all(isinstance(x, str) for x in v) for v in splits.values())):
+            raise fail("splits", 'needs train = [...] and test = [...] (and optionally validation = [...]): lists of '
+                                 'the release\'s partitions, e.g. train = ["Train"], test = ["Test1"]')
+        named = [x for v in splits.values() for x in v]
+        if len(set(named)) != len(named):
+            raise fail("splits", "names a partition in two parts")
+    elif "splits" in data:
+        raise fail("splits", 'only split = "official" uses the releases\' own partitions')
+    validation = data.get("validation", 0.0)
+    if isinstance(validation, bool) or not isinstance(validation, int | float) or not 0 <= validation <= 0.5:
+        raise fail("validation", "must be a share of the training speakers from 0 (none, the default) to 0.5")
+    if validation and split == "official":
+        raise fail("validation", 'under split = "official" the validation part is the [splits] table\'s validation')
     protocol = Protocol(name, str(data.get("description", "")), split, tasks, corpora, train, test, folds,
                         dict(groups), choice("adaptation", ADAPTATIONS, "none"),
                         choice("normalisation", NORMALISATIONS, "speaker"), frontend, frontend_settings, paper_subsets,
-                        overrides, source)
+                        overrides, {part: tuple(v) for part, v in splits.items()}, float(validation), source)
     for task in overrides:
         if task not in TASKS:
             raise fail(f"labels.{task}", f"unknown task (known: {', '.join(TASKS)})")
         try:
-            protocol.task(task)
+            if task != CATEGORICAL:  # its classes come from the data; it refuses overrides when they do
+                protocol.task(task)
         except SerbenchError as error:
             raise fail(f"labels.{task}", error.message) from None
     return protocol
@@ -281,32 +328,63 @@ def deal_groups(groups: list[Group], k: int) -> list[list[Group]]:
 
 
 def split_utterances(table: pd.DataFrame, protocol: Protocol, fold: Fold) -> pd.DataFrame:
-    """Assign each utterance of the fold's corpora to "train" or "test": the table with a `part` column.
-    Whole corpora for a corpus split; under speaker-grouped splits, the fold's held-out groups are tested and
-    everything else of the fold's corpora trains."""
+    """Assign each utterance of the fold's corpora to "train", "validation" or "test": the table with a `part`
+    column. Whole corpora for a corpus split; under speaker-grouped splits, the fold's held-out groups are tested
+    and everything else of the fold's corpora trains; under the official split, the releases' own partitions
+    (others are left out). A validation share then moves some training speakers out of training."""
     table = table[table["corpus"].isin(fold.train + fold.test)].copy()
-    if fold.held_out is None:
+    if protocol.split == "official":
+        part_of = {partition: part for part, partitions in protocol.splits.items() for partition in partitions}
+        table["part"] = table["split"].map(part_of)
+        for corpus, rows in table.groupby("corpus", sort=True):
+            missing = [p for p in ("train", "test") if not (rows["part"] == p).any()]
+            if missing:
+                present = sorted(set(rows["split"]) - {""})
+                raise SerbenchError(f"corpus {corpus} has no utterance in the {missing[0]} partitions "
+                                    f"{', '.join(protocol.splits[missing[0]])}",
+                                    hint=f"its partitions: {', '.join(present) or 'none (its reader gives none)'}; "
+                                         "name them in the protocol's [splits] table")
+        table = table[table["part"].notna()]
+    elif fold.held_out is None:
         table["part"] = np.where(table["corpus"].isin(fold.test), "test", "train")
     else:
         table["part"] = np.where(group_column(table, protocol).isin(fold.held_out), "test", "train")
+    if protocol.validation:
+        table["part"] = np.where(validation_rows(table, protocol), "validation", table["part"])
     return check_disjoint(table)
 
 
+def validation_rows(table: pd.DataFrame, protocol: Protocol) -> np.ndarray:
+    """Which utterances of the training part form the validation part: per training corpus, the protocol's share
+    of its speakers (or of its sessions, where the corpus is split by session), at least one, never all. Chosen by
+    a hash of their names, not a seed: like the folds, the same for every seed."""
+    training = (table["part"] == "train").to_numpy()
+    by_session = table["corpus"].map(lambda c: protocol.group_kind(c) == "session") & (table["session"] != "")
+    groups = table["speaker"].where(~by_session, table["corpus"] + ":session " + table["session"])
+    chosen: set[str] = set()
+    for _, names in groups[training].groupby(table.loc[training, "corpus"], sort=True):
+        ordered = sorted(set(names), key=lambda name: stable_hash(name))
+        chosen |= set(ordered[:min(len(ordered) - 1, max(1, round(protocol.validation * len(ordered))))])
+    return training & groups.isin(chosen).to_numpy()
+
+
 def check_disjoint(split: pd.DataFrame) -> pd.DataFrame:
-    """The leakage guard: refuse a split whose train and test parts share a speaker or the same audio. Audio is
-    compared by content (`sha256` of the file's bytes, from the feature cache) where the table has it, so one
-    recording under two corpora, two utterance ids or two spellings of its path is caught; else by its path."""
-    train, test = split[split["part"] == "train"], split[split["part"] == "test"]
+    """The leakage guard: refuse a split whose parts (train, validation, test) share a speaker or the same audio.
+    Audio is compared by content (`sha256` of the file's bytes, from the feature cache) where the table has it, so
+    one recording under two corpora, two utterance ids or two spellings of its path is caught; else by its path."""
     audio = "sha256" if "sha256" in split.columns else "path"
-    for column, what in (("speaker", "speaker"), (audio, "audio recording")):
-        shared = set(train[column]) & set(test[column])
-        if shared:
-            rows = split[split[column].isin(shared)].sort_values([column, "utterance_id"])
-            named = rows["speaker"] if column == "speaker" else rows["corpus"] + "/" + rows["utterance_id"]
-            examples = list(dict.fromkeys(named.astype(str)))[:5]
-            raise SerbenchError(f"leakage: {len(shared)} {what}(s) in both the training and the test part, "
-                                f"e.g. {', '.join(examples)}",
-                                hint="a corpus given twice under two names, a file listed twice, or a speaker id "
-                                     "reused: fix the data configuration or the manifest so each speaker and "
-                                     "recording appears once")
+    for first, second in (("train", "test"), ("validation", "test"), ("train", "validation")):
+        a, b = split[split["part"] == first], split[split["part"] == second]
+        for column, what in (("speaker", "speaker"), (audio, "audio recording")):
+            shared = set(a[column]) & set(b[column])
+            if shared:
+                rows = split[split[column].isin(shared)].sort_values([column, "utterance_id"])
+                named = rows["speaker"] if column == "speaker" else rows["corpus"] + "/" + rows["utterance_id"]
+                examples = list(dict.fromkeys(named.astype(str)))[:5]
+                raise SerbenchError(f"leakage: {len(shared)} {what}(s) in both the {PART_NAMES[first]} and the "
+                                    f"{PART_NAMES[second]} part, "
+                                    f"e.g. {', '.join(examples)}",
+                                    hint="a corpus given twice under two names, a file listed twice, or a speaker "
+                                         "id reused: fix the data configuration or the manifest so each speaker "
+                                         "and recording appears once")
     return split

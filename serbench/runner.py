@@ -50,7 +50,7 @@ from serbench.method import (
 from serbench.metrics import scores
 from serbench.normalisation import Moments, Normalizer, group_names
 from serbench.probes import embedding_probes
-from serbench.protocol import Fold, Protocol, load_protocol, split_utterances
+from serbench.protocol import PARTS, Fold, Protocol, load_protocol, split_utterances
 from serbench.record import CorpusScores, RunRecord
 from serbench.sources import SYNTHETIC, data_sources
 from serbench.store import ResultsStore, variant_label
@@ -297,7 +297,7 @@ def plan(config: SweepConfig, progress: LoadProgress | None = None) -> Sweep:
         check_input(get_method(name), spec, frontend.name)
     tasks = config.tasks or protocol.tasks
     for task in tasks:
-        protocol.task(task)  # an unknown task fails here, before any work
+        protocol.check_task(task)  # an unknown task fails here, before any work
     variants = method_hparams(methods, config)
     corpora = load_corpora(protocol, config, frontend, progress=progress)
     folds = protocol.make_folds(pd.concat([c.table for c in corpora.values()], ignore_index=True))
@@ -374,6 +374,7 @@ class PreparedRun:
     train_set: SegmentSet
     test_set: SegmentSet
     adaptation_set: SegmentSet | None
+    validation_set: SegmentSet | None  # training speakers held out, where the protocol asks for it
     test: pd.DataFrame
     method: Method
     normalizer: Normalizer
@@ -388,9 +389,11 @@ LABEL_COLUMNS = ("emotion_code", "emotion", "valence", "arousal", "dominance")
 def prepare(spec: RunSpec, corpora: Mapping[str, CorpusData]) -> PreparedRun:
     """Split, label and normalise a run's data and build its method (seeded by the run's seed)."""
     started = time.time()
-    protocol, task = spec.protocol, spec.protocol.task(spec.task)
-    split = split_utterances(pd.concat([corpora[c].table for c in dict.fromkeys((*spec.fold.train, *spec.fold.test))],
-                                       ignore_index=True), protocol, spec.fold)
+    protocol = spec.protocol
+    table = pd.concat([corpora[c].table for c in dict.fromkeys((*spec.fold.train, *spec.fold.test))],
+                      ignore_index=True)
+    task = protocol.task(spec.task, table)  # the same for every fold: `categorical` reads the whole corpus
+    split = split_utterances(table, protocol, spec.fold)
     subsets = PAPER_SUBSETS if protocol.paper_subsets else {}
     labelled = {str(c): apply_task(rows, task, subsets) for c, rows in split.groupby("corpus", sort=True)}
     for name, part in labelled.items():  # what the release holds but its reader left out (RAVDESS's songs) too
@@ -410,11 +413,14 @@ def prepare(spec: RunSpec, corpora: Mapping[str, CorpusData]) -> PreparedRun:
     kind = spec.frontend.kind
     train_set, _ = segment_set(train, corpora, domains, normalisation, kind)
     test_set, test = segment_set(test, corpora, {}, normalisation, kind)
+    validation = used[used["part"] == "validation"]
+    validation_set = segment_set(validation, corpora, {}, normalisation, kind)[0] if len(validation) else None
     pool_set = segment_set(pool, corpora, domains, normalisation, kind, labelled=False)[0] \
         if pool is not None else None
     method = build_method(spec.method, TaskSpec(task.classes, domains, InputSpec(kind, spec.frontend.row_shape)),
                           spec.hparams, seed=spec.seed)
-    return PreparedRun(spec, task.classes, split, labelled, train_set, test_set, pool_set, test, method,
+    return PreparedRun(spec, task.classes, split, labelled, train_set, test_set, pool_set, validation_set, test,
+                       method,
                        normalisation.normalizer, any(corpora[c].synthetic for c in spec.data), started)
 
 
@@ -446,15 +452,12 @@ def finish(run: PreparedRun, curves: list[dict[str, float]], fit_seconds: float,
         by_corpus[str(corpus)] = CorpusScores(**scores(y, decided, len(classes)),
                                               collapsed=bool(len(set(decided)) == 1 and len(set(y)) > 1))
     used = pd.concat([part.table for part in run.labelled.values()])
+    parts = [part for part in PARTS if part != "validation" or run.validation_set is not None]
     record = RunRecord(
         run_id=spec.run_id, identity=spec.identity(), method=spec.method, protocol=spec.protocol.name,
         fold=spec.fold.name, task=spec.task, seed=spec.seed, frontend=spec.frontend.name, classes=list(classes),
         scores=by_corpus, curves=curves, synthetic=run.synthetic,
-        split={str(c): {"train_speakers": sorted(rows.loc[rows["part"] == "train", "speaker"].unique()),
-                        "test_speakers": sorted(rows.loc[rows["part"] == "test", "speaker"].unique()),
-                        "train_utterances": int((rows["part"] == "train").sum()),
-                        "test_utterances": int((rows["part"] == "test").sum())}
-               for c, rows in used.groupby("corpus", sort=True)},
+        split={str(c): split_summary(rows, parts) for c, rows in used.groupby("corpus", sort=True)},
         excluded={c: part.excluded for c, part in run.labelled.items()},
         adaptation={"setting": spec.protocol.adaptation, "read_by_method": run.method.uses_adaptation,
                     "utterances": run.adaptation_set.n_utterances if run.adaptation_set is not None else 0},
@@ -464,6 +467,16 @@ def finish(run: PreparedRun, curves: list[dict[str, float]], fit_seconds: float,
     )
     split_table = run.split[["utterance_id", "corpus", "speaker", "part"]].reset_index(drop=True)
     return record, {"predictions": predictions.reset_index(drop=True), "split": split_table}
+
+
+def split_summary(rows: pd.DataFrame, parts: Sequence[str]) -> dict[str, Any]:
+    """The speakers and utterance counts of each part of one corpus's labelled utterances."""
+    summary: dict[str, Any] = {}
+    for part in parts:
+        chosen = rows[rows["part"] == part]
+        summary[f"{part}_speakers"] = sorted(chosen["speaker"].unique())
+        summary[f"{part}_utterances"] = len(chosen)
+    return summary
 
 
 def provenance(device: torch.device, started: float, fit_seconds: float) -> dict:
@@ -577,7 +590,8 @@ def train_group(specs: list[RunSpec], corpora: Mapping[str, CorpusData], store: 
         started = time.time()
         try:
             curves = fit(run.method, run.train_set, adaptation=run.adaptation_set, seed=run.spec.seed,
-                         device=device, on_epoch=lambda epoch, losses, first=first, epochs=epochs: epoch_done(
+                         device=device, validation=run.validation_set,
+                         on_epoch=lambda epoch, losses, first=first, epochs=epochs: epoch_done(
                              first, epoch, epochs, losses))
         except RUN_ERRORS:
             failed(run.spec)
@@ -601,7 +615,8 @@ def train_group(specs: list[RunSpec], corpora: Mapping[str, CorpusData], store: 
 
 def can_fuse(run: PreparedRun) -> bool:
     """Fused replicas step in lockstep on full batches: a run with less than one full batch of training segments
-    (or of adaptation audio, where its method reads it) trains alone."""
+    (or of adaptation audio, where its method reads it), or with a validation part, trains alone."""
     batch_size = run.method.hp["batch_size"]
     pool = run.adaptation_set if run.method.uses_adaptation else None
-    return len(run.train_set) >= batch_size and (pool is None or len(pool) >= batch_size)
+    return (len(run.train_set) >= batch_size and (pool is None or len(pool) >= batch_size)
+            and run.validation_set is None)  # the fused trainer does not stop replicas one by one

@@ -17,6 +17,7 @@ from torch import Tensor
 
 from serbench.errors import SerbenchError
 from serbench.method import Method
+from serbench.metrics import scores
 from serbench.normalisation import Normalizer, standardise
 
 
@@ -250,13 +251,16 @@ def choose_device(name: str = "auto") -> torch.device:
 
 def fit(method: Method, data: SegmentSet, *, adaptation: SegmentSet | None = None, epochs: int | None = None,
         batch_size: int | None = None, seed: int = 0, device: str | torch.device = "auto",
-        on_epoch: Callable[[int, dict[str, float]], None] | None = None) -> list[dict[str, float]]:
+        on_epoch: Callable[[int, dict[str, float]], None] | None = None,
+        validation: SegmentSet | None = None) -> list[dict[str, float]]:
     """Train `method` on `data` for a fixed number of epochs (default: the method's `epochs` and `batch_size`
     hyperparameters) and return the mean losses of every epoch.
 
     Each epoch's batches come from epoch_batches, with the order drawn from `seed`. `adaptation` is the unlabelled
     audio the protocol allows (None: none); a method that reads it (Method.uses_adaptation) gets one unlabelled
-    batch of the same size with every labelled one, from its own BatchStream.
+    batch of the same size with every labelled one, from its own BatchStream. With a labelled `validation` set
+    (training speakers held out), each epoch's UA on it is recorded (`validation_ua`) and given to
+    Method.after_epoch, which may stop training early.
     """
     if not len(data):
         raise SerbenchError("no training rows", hint="check the protocol's training corpora and the cache")
@@ -298,9 +302,23 @@ def fit(method: Method, data: SegmentSet, *, adaptation: SegmentSet | None = Non
         for key, mean in history[-1].items():
             if not math.isfinite(mean):
                 raise diverged(key, mean, epoch, int(first_bad[key]) if key in first_bad else None, steps)
+        if validation is not None:
+            history[-1]["validation_ua"] = validation_ua(method, validation, device)
+            method.train()
+            stop = method.after_epoch(epoch, history[-1]["validation_ua"])
         if on_epoch is not None:
             on_epoch(epoch, history[-1])
+        if validation is not None and stop:
+            break
     return history
+
+
+def validation_ua(method: Method, data: SegmentSet, device: torch.device) -> float:
+    """The method's UA now on a labelled set of utterances (its decisions by Method.aggregate)."""
+    labels = np.zeros(data.n_utterances, dtype=np.int64)
+    labels[data.utterance] = data.emotion
+    decided = utterance_posteriors(method, data, device=device).argmax(axis=1)
+    return float(scores(labels, decided, len(method.task.classes))["ua"])
 
 
 def diverged(term: str, value: float, epoch: int, step: int | None = None, steps: int = 0) -> SerbenchError:

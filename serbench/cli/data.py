@@ -82,7 +82,7 @@ def read_args_corpus(args: argparse.Namespace, *, skip_bad: bool) -> Corpus:
 
 def summarise(corpus: Corpus, task: str | None) -> dict:
     """The summary of `corpus` as a JSON-ready dict (the --json format)."""
-    labelled = apply_task(corpus.table, get_task(task) if task else None)
+    labelled = apply_task(corpus.table, get_task(task, table=corpus.table) if task else None)
     table = labelled.table
     genders = table.groupby("speaker")["gender"].first()
     counts = table["speaker"].value_counts()
@@ -108,7 +108,7 @@ def run_summary(args: argparse.Namespace) -> int:
     console = Console()
     if summary["synthetic"]:
         console.print(SYNTHETIC_BANNER)
-    labelled = apply_task(corpus.table, get_task(args.task) if args.task else None).table
+    labelled = apply_task(corpus.table, get_task(args.task, table=corpus.table) if args.task else None).table
     crosstab = pd.crosstab(labelled["speaker"], labelled["label"], margins=True, margins_name="total")
     title = f"{corpus.name} at {corpus.root}" + (f" - task {args.task}" if args.task else " - emotion codes")
     table = Table(title=escape(title))

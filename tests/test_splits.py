@@ -1,0 +1,136 @@
+"""Each corpus's own categories, the releases' official splits and a validation part of training speakers: parsed
+with clear errors, deterministic, never touching the test part, and run end to end with early stopping."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from corpus_trees import make_emodb, make_msp_podcast
+from test_protocols import corpora_table
+
+from serbench.cli import main
+from serbench.corpora import read_corpus
+from serbench.errors import SerbenchError
+from serbench.labels import apply_task, get_task
+from serbench.protocol import check_disjoint, load_protocol, split_utterances
+from serbench.store import ResultsStore
+
+PLUGIN = Path(__file__).parent.parent / "examples" / "plugins" / "early_stopping.py"
+
+
+def protocol_file(tmp_path: Path, text: str, name: str = "mine"):
+    path = tmp_path / f"{name}.toml"
+    path.write_text(text)
+    return load_protocol(path)
+
+
+# ---------------------------------------------------------------------------------------------- categorical
+
+def test_categorical_is_the_corpus_own_codes(tmp_path):
+    table = read_corpus("emodb", make_emodb(tmp_path / "emodb").root).table
+    task = get_task("categorical", table=table)
+    assert task.classes == tuple(sorted("WLEAFTN")) and task.column == "emotion_code"
+    labelled = apply_task(table, task).table
+    assert (labelled["label"] == labelled["emotion_code"]).all() and labelled["y"].max() == 6
+    with pytest.raises(SerbenchError, match="defined within one corpus"):
+        get_task("categorical", table=pd.concat([table, table.assign(corpus="savee")]))
+
+
+def test_categorical_keeps_the_paper_subset_and_drops_disagreement(tmp_path):
+    table = corpora_table()
+    table = table[table["corpus"] == "iemocap"].copy()
+    table["emotion"] = ["anger", "frustration", "no_agreement"] * (len(table) // 3)
+    table["emotion_code"] = table["emotion"].map({"anger": "ang", "frustration": "fru", "no_agreement": "xxx"})
+    protocol = protocol_file(tmp_path, 'split = "speaker-folds"\ncorpora = ["iemocap"]\ntasks = ["categorical"]\n')
+    assert protocol.task("categorical", table).classes == ("ang",)  # frustration is outside the paper's subset
+    assert get_task("categorical", table=table).classes == ("ang", "fru")
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ('split = "speaker-folds"\ncorpora = ["emodb", "savee"]\ntasks = ["categorical"]\n', "within one corpus"),
+    ('split = "corpus"\ntrain = ["emodb"]\ntest = ["savee"]\ntasks = ["categorical"]\n', "within one corpus"),
+    ('split = "speaker-folds"\ncorpora = ["emodb"]\nvalidation = 0.7\n', "'validation'"),
+    ('split = "speaker-folds"\ncorpora = ["emodb"]\nvalidation = true\n', "'validation'"),
+    ('split = "speaker-folds"\ncorpora = ["emodb"]\n[splits]\ntrain = ["Train"]\ntest = ["Test1"]\n', "'splits'"),
+    ('split = "official"\ncorpora = ["msp-podcast"]\n[splits]\ntrain = ["Train"]\n', "'splits'"),
+    ('split = "official"\ncorpora = ["msp-podcast"]\n[splits]\ntrain = ["Train"]\ntest = ["Train"]\n', "two parts"),
+    ('split = "official"\ncorpora = ["msp-podcast"]\nvalidation = 0.2\n[splits]\ntrain = ["Train"]\n'
+     'test = ["Test1"]\n', "'validation'"),
+])
+def test_bad_split_settings_name_the_key(tmp_path, text, message):
+    with pytest.raises(SerbenchError, match=message):
+        protocol_file(tmp_path, text)
+
+
+def test_a_multi_corpus_sweep_refuses_the_categorical_task_before_loading(tmp_path, capsys):
+    status = main(["run", "--method", "baseline_s", "--protocol", "multi", "--task", "categorical", "--data",
+                   str(tmp_path / "nowhere"), "--results", str(tmp_path / "r")])
+    output = " ".join(capsys.readouterr().err.split())
+    assert status == 2 and "the categorical task is defined within one corpus" in output
+
+
+# ------------------------------------------------------------------------------------------ official splits
+
+def test_official_split_follows_the_release_partitions(tmp_path):
+    table = read_corpus("msp-podcast", make_msp_podcast(tmp_path / "MSP-Podcast").root).table
+    protocol = protocol_file(tmp_path, 'split = "official"\ncorpora = ["msp-podcast"]\n[splits]\ntrain = ["Train"]\n'
+                                       'test = ["Test1"]\nvalidation = ["Test2"]\n')
+    (fold,) = protocol.make_folds(table)
+    split = split_utterances(table, protocol, fold)
+    expected = table.loc[table["split"].isin(["Train", "Test1", "Test2"]), "split"].map(
+        {"Train": "train", "Test1": "test", "Test2": "validation"})
+    assert split["part"].to_dict() == expected.to_dict()  # Development and Test3 are not used
+    wrong = protocol_file(tmp_path, 'split = "official"\ncorpora = ["msp-podcast"]\n[splits]\ntrain = ["Train"]\n'
+                                    'test = ["Test9"]\n', "wrong")
+    with pytest.raises(SerbenchError, match="no utterance in the test partitions Test9") as error:
+        split_utterances(table, wrong, fold)
+    assert "Development, Test1, Test2, Test3, Train" in str(error.value)
+    # the release's Development set shares a speaker with Train in this tree: the guard refuses it
+    shared = protocol_file(tmp_path, 'split = "official"\ncorpora = ["msp-podcast"]\n[splits]\ntrain = ["Train"]\n'
+                                     'test = ["Test1"]\nvalidation = ["Development"]\n', "shared")
+    with pytest.raises(SerbenchError, match="in both the training and the validation part"):
+        split_utterances(table, shared, fold)
+
+
+# ------------------------------------------------------------------------------------------ validation part
+
+def test_validation_part_is_training_speakers_only_and_the_same_for_every_fold_seed(tmp_path):
+    table = corpora_table()
+    protocol = protocol_file(tmp_path, 'split = "speaker-folds"\ncorpora = ["iemocap", "savee", "emodb"]\n'
+                                       'validation = 0.25\n')
+    for fold in protocol.make_folds(table):
+        split = split_utterances(table, protocol, fold)
+        assert split_utterances(table, protocol, fold).equals(split)  # deterministic
+        validation = split[split["part"] == "validation"]
+        assert set(validation["corpus"]) == {"iemocap", "savee", "emodb"}  # every training corpus gives some
+        assert set(validation["speaker"]).isdisjoint(split.loc[split["part"] != "validation", "speaker"])
+        iemocap = validation[validation["corpus"] == "iemocap"]
+        assert iemocap.groupby("session")["gender"].nunique().eq(2).all()  # whole sessions, as IEMOCAP is split
+        savee = split[(split["corpus"] == "savee") & (split["part"] != "test")]
+        assert 0 < savee.loc[savee["part"] == "validation", "speaker"].nunique() < savee["speaker"].nunique()
+
+
+def test_the_guard_checks_validation_against_test():
+    table = corpora_table().head(4).assign(part=["train", "validation", "test", "test"], speaker=list("abbd"))
+    with pytest.raises(SerbenchError, match="in both the validation and the test part"):
+        check_disjoint(table)
+
+
+def test_early_stopping_on_a_validation_part_of_one_corpus(tiny_releases, tmp_path, capsys):
+    protocol = tmp_path / "emodb-within.toml"
+    protocol.write_text('description = "Emo-DB, its own seven categories"\nsplit = "speaker-folds"\n'
+                        'corpora = ["emodb"]\nfolds = 2\ntasks = ["categorical"]\nvalidation = 0.3\n')
+    status = main(["run", "--method", "baseline_s_es", "--plugin", str(PLUGIN), "--protocol", str(protocol),
+                   "--data", str(tiny_releases), "--results", str(tmp_path / "r"), "--seeds", "1", "--preset",
+                   "small", "--hp", "epochs=3", "--hp", "patience=1", "--device", "cpu"])
+    assert status == 0, capsys.readouterr()
+    records = ResultsStore(tmp_path / "r").records()
+    assert len(records) == 2
+    for record in records:
+        assert record.classes == sorted("WLEAFTN")
+        split = record.split["emodb"]
+        assert split["validation_speakers"] and set(split["validation_speakers"]).isdisjoint(
+            split["train_speakers"] + split["test_speakers"])
+        assert 1 <= len(record.curves) <= 3 and all(0 <= epoch["validation_ua"] <= 1 for epoch in record.curves)
