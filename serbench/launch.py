@@ -160,7 +160,8 @@ def run_here(sweep: Sweep, store: ResultsStore, device: str, console: Console) -
             progress.update(current, completed=epoch + 1, total=epochs,
                             description=f"{description}: epoch {epoch + 1}/{epochs} loss {losses.get('total', 0):.3f}")
 
-        work(sweep, store, device, on_start=on_start, on_done=on_done, on_epoch=on_epoch)
+        work(sweep, store, device, on_start=on_start, on_done=on_done, on_epoch=on_epoch,
+             on_step=lambda done: progress.update(current, completed=done))
 
 
 def worker(config: dict, device: str, threads: int | None = None, parent: int | None = None) -> None:

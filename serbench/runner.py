@@ -528,11 +528,13 @@ def fusion_groups(runs: Sequence[RunSpec], width: int) -> list[list[RunSpec]]:
 
 def work(sweep: Sweep, store: ResultsStore, device: str = "auto",
          on_start: Callable[[list[RunSpec]], None] | None = None,
-         on_done: Callable[[RunSpec, str], None] | None = None, on_epoch: OnEpoch | None = None) -> None:
+         on_done: Callable[[RunSpec, str], None] | None = None, on_epoch: OnEpoch | None = None,
+         on_step: Callable[[float], None] | None = None) -> None:
     """Run every run of `sweep` that no one has finished or is running: claim, train (alone, or fused with
     others up to --fuse where the method can: Method.fusion_key), store. A run that raises is recorded as
     failed, with its traceback, and the sweep goes on. on_start gets each group of runs as it starts, on_done
-    each run with "done" or "failed"."""
+    each run with "done" or "failed", on_epoch and on_step (epochs done, within an epoch too) follow a group's
+    first run."""
     store.clean()
     for group in fusion_groups(sweep.runs, sweep.config.fuse):
         with ExitStack() as claims:
@@ -545,11 +547,13 @@ def work(sweep: Sweep, store: ResultsStore, device: str = "auto",
                 continue
             if on_start is not None:
                 on_start(mine)
-            train_group(mine, sweep.corpora, store, device, on_done or (lambda spec, outcome: None), on_epoch)
+            train_group(mine, sweep.corpora, store, device, on_done or (lambda spec, outcome: None), on_epoch,
+                        on_step)
 
 
 def train_group(specs: list[RunSpec], corpora: Mapping[str, CorpusData], store: ResultsStore, device: str,
-                on_done: Callable[[RunSpec, str], None], on_epoch: OnEpoch | None) -> None:
+                on_done: Callable[[RunSpec, str], None], on_epoch: OnEpoch | None,
+                on_step: Callable[[float], None] | None = None) -> None:
     """Prepare, train and store claimed runs: fused where there are several (each with at least one full batch
     of training segments), alone otherwise. Every run ends stored or recorded as failed."""
 
@@ -590,7 +594,7 @@ def train_group(specs: list[RunSpec], corpora: Mapping[str, CorpusData], store: 
         started = time.time()
         try:
             curves = fit(run.method, run.train_set, adaptation=run.adaptation_set, seed=run.spec.seed,
-                         device=device, validation=run.validation_set,
+                         device=device, validation=run.validation_set, on_step=on_step if first else None,
                          on_epoch=lambda epoch, losses, first=first, epochs=epochs: epoch_done(
                              first, epoch, epochs, losses))
         except RUN_ERRORS:

@@ -252,7 +252,8 @@ def choose_device(name: str = "auto") -> torch.device:
 def fit(method: Method, data: SegmentSet, *, adaptation: SegmentSet | None = None, epochs: int | None = None,
         batch_size: int | None = None, seed: int = 0, device: str | torch.device = "auto",
         on_epoch: Callable[[int, dict[str, float]], None] | None = None,
-        validation: SegmentSet | None = None) -> list[dict[str, float]]:
+        validation: SegmentSet | None = None, on_step: Callable[[float], None] | None = None
+        ) -> list[dict[str, float]]:
     """Train `method` on `data` for a fixed number of epochs (default: the method's `epochs` and `batch_size`
     hyperparameters) and return the mean losses of every epoch.
 
@@ -260,7 +261,8 @@ def fit(method: Method, data: SegmentSet, *, adaptation: SegmentSet | None = Non
     audio the protocol allows (None: none); a method that reads it (Method.uses_adaptation) gets one unlabelled
     batch of the same size with every labelled one, from its own BatchStream. With a labelled `validation` set
     (training speakers held out), each epoch's UA on it is recorded (`validation_ua`) and given to
-    Method.after_epoch, which may stop training early.
+    Method.after_epoch, which may stop training early. `on_step` gets the epochs done so far (a fraction within an
+    epoch) after every step, for progress displays.
     """
     if not len(data):
         raise SerbenchError("no training rows", hint="check the protocol's training corpora and the cache")
@@ -298,6 +300,8 @@ def fit(method: Method, data: SegmentSet, *, adaptation: SegmentSet | None = Non
                 finite = torch.isfinite(value).long()  # tracked on the device: no step waits for a GPU
                 bad = finite * steps + (1 - finite) * step
                 first_bad[key] = torch.minimum(first_bad[key], bad) if key in first_bad else bad
+            if on_step is not None:
+                on_step(epoch + (step + 1) / steps)
         history.append({key: float(total) / steps for key, total in totals.items()})  # one sync per epoch
         for key, mean in history[-1].items():
             if not math.isfinite(mean):
