@@ -147,3 +147,15 @@ def test_leakage_guard_refuses_a_shared_speaker_or_file():
     table.loc[1, "path"] = table.loc[0, "path"]
     with pytest.raises(SerbenchError, match="leakage: 1 audio recording"):
         check_disjoint(table)
+
+
+def test_the_public_benchmark_protocols():
+    public = ("emodb", "ravdess", "crema-d", "tess", "emovo")
+    settings = {name: (p.split, p.adaptation) for name in ("public-loco", "public-loco-dg", "public-multi",
+                                                           "public-multi-adapted") if (p := load_protocol(name))}
+    assert settings == {"public-loco": ("leave-one-corpus-out", "unlabelled-test"),
+                        "public-loco-dg": ("leave-one-corpus-out", "none"),
+                        "public-multi": ("speaker-folds", "none"),
+                        "public-multi-adapted": ("speaker-folds", "unlabelled-test")}
+    assert all(load_protocol(name).corpora == public for name in settings)
+    assert all(load_protocol(name).tasks == ("arousal", "valence") for name in settings)
