@@ -1,7 +1,8 @@
 """Where the corpora are: a folder of releases, a data configuration file, or the synthetic stand-ins.
 
 `--data` takes one of
-- `synthetic`: the generated stand-ins of the four corpora, made once per scale and seed and kept in the cache;
+- `synthetic`: the generated stand-ins (docs/synthetic.md), each made when a command first needs it (once per
+  corpus, scale and seed) and kept in the cache;
 - a folder holding the releases under their usual names (IEMOCAP_full_release, MSP-IMPROV, SAVEE, emodb);
 - a TOML file mapping corpus names to a release root or a manifest CSV (relative paths are relative to the file):
       [corpora.emodb]
@@ -14,6 +15,7 @@ Without --data, $SERBENCH_DATA (any of the above) and then ./serbench.toml are u
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,14 +35,27 @@ class DataSources:
 
     kind: str  # "synthetic", "folder" or "config"
     origin: str
-    roots: dict[str, Path]
+    roots: dict[str, Path]  # for synthetic data: the stand-ins generated (or found in the cache) so far
+    cache_dir: str | Path | None = None  # where the synthetic stand-ins are kept (None: the default cache)
 
     @property
     def synthetic(self) -> bool:
         return self.kind == SYNTHETIC
 
-    def root(self, name: str) -> Path:
+    def root(self, name: str, progress: Callable[[int, int], None] | None = None) -> Path:
+        """The release folder or manifest of corpus `name`; a synthetic stand-in is generated on first use, so a
+        protocol pays only for the corpora it names (`progress(done, total)` follows its utterances)."""
         if name in self.roots:
+            return self.roots[name]
+        if self.kind == SYNTHETIC:
+            from serbench.synth import CORPUS_NAMES, stand_in, synthetic_corpus
+
+            held = stand_in(name)
+            if held is None:
+                raise CorpusError(f"there is no synthetic stand-in of {name!r}",
+                                  hint=f"--data synthetic has {', '.join(CORPUS_NAMES)}; for other corpora pass "
+                                       "--data with a folder of releases or a data configuration file (docs/data.md)")
+            self.roots[name] = synthetic_corpus(held, cache_dir=self.cache_dir, progress=progress)
             return self.roots[name]
         if self.kind == "folder" and name in CORPORA:
             info = CORPORA[name]
@@ -58,10 +73,8 @@ def data_sources(data: str | Path | None = None, cache_dir: str | Path | None = 
         data = os.environ.get("SERBENCH_DATA") or (DEFAULT_CONFIG if Path(DEFAULT_CONFIG).is_file() else None)
     if data is None:
         raise SerbenchError("no data given", hint=HOW_TO_POINT)
-    if str(data) == SYNTHETIC:
-        from serbench.synth import synthetic_data
-
-        return DataSources(SYNTHETIC, "synthetic stand-ins", synthetic_data(cache_dir=cache_dir))
+    if str(data) == SYNTHETIC:  # nothing is generated until a corpus is asked for (DataSources.root)
+        return DataSources(SYNTHETIC, "synthetic stand-ins", {}, cache_dir)
     path = Path(data).expanduser().resolve()
     if path.is_dir():
         return DataSources("folder", str(path), {name: path / info.release_dir for name, info in CORPORA.items()

@@ -1,4 +1,5 @@
-"""--data: a folder of releases, a data configuration file, $SERBENCH_DATA and ./serbench.toml."""
+"""--data: a folder of releases, a data configuration file, the synthetic stand-ins, $SERBENCH_DATA and
+./serbench.toml."""
 
 import pytest
 
@@ -30,7 +31,7 @@ def test_a_configuration_file_with_relative_paths(tmp_path):
 @pytest.mark.parametrize(("text", "message"), [
     ("[corpora.emodb]\nroot = 3\n", "exactly one of"),
     ("[corpora.emodb]\nroot = 'a'\nmanifest = 'b'\n", "exactly one of"),
-    ("[corpora.ravdess]\nroot = 'a'\n", "no reader"),
+    ("[corpora.casia]\nroot = 'a'\n", "no reader"),
     ("title = 'x'\n", "no \\[corpora.NAME\\]"),
     ("[corpora.emodb\n", "not valid TOML"),
 ])
@@ -52,3 +53,22 @@ def test_environment_then_working_directory(tmp_path, monkeypatch):
     (tmp_path / "elsewhere").mkdir()
     monkeypatch.setenv("SERBENCH_DATA", str(tmp_path / "elsewhere"))
     assert data_sources().origin == str(tmp_path / "elsewhere")
+
+
+def test_synthetic_stand_ins_are_generated_when_a_corpus_is_first_asked_for(tmp_path, monkeypatch):
+    made = []
+
+    def generate(name, scale=0.02, seed=0, cache_dir=None, **kwargs):
+        made.append((name, cache_dir))
+        return tmp_path / name
+
+    monkeypatch.setattr("serbench.synth.synthetic_corpus", generate)
+    sources = data_sources("synthetic", cache_dir=tmp_path)
+    assert sources.synthetic and made == []  # nothing generated up front
+    assert sources.root("savee") == sources.root("savee") == tmp_path / "savee"
+    assert made == [("savee", tmp_path)]  # once, and only the corpus asked for
+    assert sources.root("crema-d-voice") == tmp_path / "crema-d"  # the same release as crema-d
+    assert made[-1] == ("crema-d", tmp_path)
+    with pytest.raises(CorpusError, match="no synthetic stand-in of 'casia'") as error:
+        sources.root("casia")
+    assert "--data synthetic has iemocap" in str(error.value)

@@ -1,4 +1,4 @@
-"""The synthetic stand-ins: layouts the readers accept, determinism, caching, and realism (issue 3).
+"""The synthetic stand-ins: layouts the readers accept, determinism, per-corpus caching, and realism (issue 3).
 
 Realism is checked with a simple classifier (logistic regression on mean + std pooled log spectra of the
 front-end's segments, speaker-independent folds), not the paper's model."""
@@ -28,13 +28,19 @@ from serbench.synth import (
     GENERATOR_VERSION,
     INCOMPLETE,
     MARKER,
+    PAPER_CORPORA,
+    TRUTH,
     is_synthetic,
     synthesize,
+    synthetic_corpus,
     synthetic_data,
 )
 from serbench.synth.corpora import SPECS, allocate, plan_corpus
+from serbench.synth.voice import render
+from serbench.synth.writers import PLACE, TESS_FOLDERS
 
-SCALE = 0.02  # ~470 utterances: about 15 s to generate on two cores
+SCALE = 0.02  # the paper's four: ~470 utterances, about 10 s to generate on two cores
+NEW_CORPORA = ("ravdess", "crema-d", "tess", "emovo")
 
 
 @pytest.fixture(scope="module")
@@ -74,10 +80,11 @@ def file_hashes(root: Path) -> dict[str, str]:
 # --- layout and labels --------------------------------------------------------------------------------
 
 def test_readers_read_every_generated_utterance(roots, table):
-    truth = pd.read_csv(next(iter(roots.values())).parent / "synthetic_truth.csv")
+    assert list(roots) == list(PAPER_CORPORA)
     for name, root in roots.items():
         read = table[table["corpus"] == name]
-        expected = truth[truth["corpus"] == name]
+        expected = pd.read_csv(root.parent / TRUTH)  # each corpus is a set of its own, with its ground truth
+        assert set(expected["corpus"]) == {name}
         assert len(read) == len(expected) > 0
         assert read["speaker"].nunique() == len(SPECS[name].speakers)
         assert sorted(read["emotion_code"]) == sorted(expected["emotion_code"].astype(str))
@@ -105,9 +112,27 @@ def test_layouts_follow_the_releases(roots, table):
 def test_sizes_scale_with_the_real_corpora():
     assert allocate({"a": 1.0, "b": 1.0, "c": 2.0}, 7) == {"a": 2, "b": 2, "c": 3}
     sizes = {name: len(plan_corpus(name, 1.0, 0)) for name in CORPUS_NAMES}
-    assert sizes == {"iemocap": 10_039, "msp-improv": 8_438, "savee": 480, "emodb": 535}
+    assert sizes == {"iemocap": 10_039, "msp-improv": 8_438, "savee": 480, "emodb": 535, "ravdess": 1_440,
+                     "crema-d": 7_442, "tess": 2_800, "emovo": 588}
     four_class = sum(u.code in ("ang", "hap", "exc", "sad", "neu") for u in plan_corpus("iemocap", 1.0, 0))
     assert four_class == 5_531
+
+
+def test_the_full_designs_are_full_at_scale_one():
+    placed = {name: PLACE[name](plan_corpus(name, 1.0, 0), 0) for name in NEW_CORPORA}
+    for items in placed.values():
+        assert len({item.relpath for item in items}) == len(items)
+    ravdess = pd.Series([item.utterance.speaker.name for item in placed["ravdess"]]).value_counts()
+    assert (ravdess == 60).all() and len(ravdess) == 24  # 4 neutral + 7 emotions x 2 intensities x 4 takes
+    tess = {(item.utterance.speaker.name, item.utterance.code): item for item in placed["tess"]}
+    assert len(tess) == 14 and len(placed["tess"]) == 2_800
+    names = {Path(item.relpath).stem for item in placed["crema-d"]}
+    assert {"1001_IEO_ANG_LO", "1001_IEO_NEU_XX", "1091_WSI_SAD_XX"} <= names
+    assert not any(name.endswith(("NEU_LO", "NEU_MD", "NEU_HI")) or ("_IEO_" not in name and not name.endswith("XX"))
+                   for name in names)
+    assert len(placed["emovo"]) == 6 * 7 * 14
+    with pytest.raises(SerbenchError, match="full design"):
+        PLACE["emovo"](plan_corpus("emovo", 1.5, 0), 0)
 
 
 # --- determinism and the cache ------------------------------------------------------------------------
@@ -126,8 +151,8 @@ def test_another_seed_other_audio(roots, tmp_path):
 
 
 def test_cache_is_reused_and_refuses_to_overwrite(roots):
-    cache_dir = next(iter(roots.values())).parents[3]
-    marker = next(iter(roots.values())).parent / MARKER
+    cache_dir = roots["savee"].parents[4]  # <cache>/synthetic/v<n>/scale-<s>-seed-<n>/savee/SAVEE
+    marker = roots["savee"].parent / MARKER
     stamp = marker.stat().st_mtime_ns
     assert synthetic_data(SCALE, seed=0, cache_dir=cache_dir) == roots
     assert marker.stat().st_mtime_ns == stamp
@@ -136,11 +161,29 @@ def test_cache_is_reused_and_refuses_to_overwrite(roots):
         synthesize(marker.parent, scale=SCALE, corpora=["savee"])
 
 
+def test_each_stand_in_is_generated_when_first_asked_for(roots):
+    # The paper's four are in the cache; asking for TESS as well generates TESS alone and reuses the others.
+    base = roots["savee"].parents[1]
+    stamp = (roots["savee"].parent / MARKER).stat().st_mtime_ns
+    assert sorted(p.name for p in base.iterdir()) == sorted(PAPER_CORPORA)
+    both = synthetic_data(SCALE, seed=0, cache_dir=base.parents[2], corpora=["savee", "tess"], jobs=2)
+    assert both["savee"] == roots["savee"] and (roots["savee"].parent / MARKER).stat().st_mtime_ns == stamp
+    assert both["tess"] == base / "tess" / "TESS Toronto emotional speech set data" and is_synthetic(both["tess"])
+    assert sorted(p.name for p in base.iterdir()) == sorted([*PAPER_CORPORA, "tess"])
+    assert set(pd.read_csv(base / "tess" / TRUTH)["corpus"]) == {"tess"}
+    seen = []
+    again = synthetic_corpus("tess", SCALE, cache_dir=base.parents[2], progress=lambda *n: seen.append(n))
+    assert again == both["tess"] and not seen  # reused: nothing generated, no progress
+
+
 def test_bad_arguments_are_explained(tmp_path):
     with pytest.raises(SerbenchError, match="no synthetic stand-in"):
-        synthesize(tmp_path, corpora=["ravdess"])
+        synthesize(tmp_path, corpora=["msp-podcast"])
     with pytest.raises(SerbenchError, match="scale must be positive"):
         synthesize(tmp_path, scale=0)
+    with pytest.raises(SerbenchError, match="full design"):
+        synthesize(tmp_path / "big", scale=2, corpora=["tess"])
+    assert not (tmp_path / "big").exists()  # refused before anything was written
 
 
 # --- realism ------------------------------------------------------------------------------------------
@@ -185,14 +228,14 @@ def speaker_independent_ua(x: np.ndarray, y: np.ndarray, speakers: np.ndarray, f
 @pytest.fixture(scope="module")
 def within(table, features) -> dict[tuple[str, str], float]:
     return {(corpus, task): speaker_independent_ua(*labelled(table, features, corpus, task))
-            for corpus in CORPUS_NAMES for task in ("arousal", "valence")}
+            for corpus in PAPER_CORPORA for task in ("arousal", "valence")}
 
 
 def test_arousal_is_learnable_and_valence_harder(within):
     for corpus in ("iemocap", "emodb"):
         assert within[corpus, "arousal"] >= 0.8
-    arousal = np.mean([within[c, "arousal"] for c in CORPUS_NAMES])
-    valence = np.mean([within[c, "valence"] for c in CORPUS_NAMES])
+    arousal = np.mean([within[c, "arousal"] for c in PAPER_CORPORA])
+    valence = np.mean([within[c, "valence"] for c in PAPER_CORPORA])
     assert arousal >= 0.8
     assert 0.57 <= valence <= arousal - 0.1
 
@@ -229,10 +272,71 @@ def test_a_killed_generation_is_refused_and_its_temporaries_are_removed(tmp_path
         read_corpus("emodb", tmp_path / "half" / "emodb")
     assert "generate it again" in raised.value.hint
     monkeypatch.undo()
-    base = tmp_path / "cache" / "synthetic" / f"v{GENERATOR_VERSION}"
+    base = tmp_path / "cache" / "synthetic" / f"v{GENERATOR_VERSION}" / "scale-0.002-seed-0"
     base.mkdir(parents=True)
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    stale = base / f"{TEMP_PREFIX}{dead.stdout.strip()}-{host_tag()}-abcd1234-scale-0.002-seed-0"
+    stale = base / f"{TEMP_PREFIX}{dead.stdout.strip()}-{host_tag()}-abcd1234-emodb"
     stale.mkdir()
-    synthetic_data(scale=0.002, cache_dir=tmp_path / "cache", jobs=1)
-    assert not stale.exists() and [p.name for p in base.iterdir()] == ["scale-0.002-seed-0"]
+    synthetic_corpus("emodb", scale=0.002, cache_dir=tmp_path / "cache", jobs=1)
+    assert not stale.exists() and [p.name for p in base.iterdir()] == ["emodb"]
+
+
+# --- the stand-ins beyond the paper ---------------------------------------------------------------------
+
+def quiet(lang, channel, voice, style, duration_s, seed) -> np.ndarray:
+    """A stand-in for the voice where only the layout matters: silence of a tenth of the length."""
+    return np.zeros(int(duration_s * channel.sample_rate) // 10, dtype=np.int16)
+
+
+@pytest.fixture(scope="module")
+def new_roots(tmp_path_factory) -> dict[str, Path]:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("serbench.synth.render", quiet)
+        return synthesize(tmp_path_factory.mktemp("new"), scale=0.002, seed=0, jobs=1, corpora=NEW_CORPORA)
+
+
+@pytest.mark.parametrize("name", NEW_CORPORA)
+def test_the_readers_read_the_new_stand_ins(new_roots, name):
+    corpus = read_corpus(name, new_roots[name])
+    truth = pd.read_csv(new_roots[name].parent / TRUTH)
+    expected = truth[truth["corpus"] == name].sort_values("utterance_id")
+    assert corpus.problems == [] and len(corpus.table) == len(expected) > 0
+    assert list(corpus.table["utterance_id"]) == list(expected["utterance_id"])
+    assert list(corpus.table["emotion"]) == list(expected["emotion"])
+    assert list(corpus.table["gender"]) == list(expected["gender"])
+    assert corpus.table["speaker"].nunique() == len(SPECS[name].speakers)
+    assert set(corpus.table["emotion"]) == set(SPECS[name].emotions.values())  # every emotion, even at 0.002
+    assert set(corpus.table["locale"]) == {SPECS[name].language.tag}
+    assert is_synthetic(new_roots[name])
+
+
+def test_the_new_stand_ins_keep_the_releases_quirks(new_roots):
+    tess = new_roots["tess"]
+    assert {p.name for p in tess.iterdir() if p.is_dir()} == {f for folders in TESS_FOLDERS.values()
+                                                               for f in folders.values()}
+    assert (tess / "OAF_neutral" / "OA_bite_neutral.wav").is_file()  # the release's misnamed file
+    assert sf.info(tess / "OAF_Fear" / "OAF_food_fear.wav").samplerate == 96_000  # its one 96 kHz file
+    assert sf.info(next((tess / "YAF_pleasant_surprised").iterdir())).samplerate == 24_414
+    demographics = pd.read_csv(new_roots["crema-d"] / "VideoDemographics.csv")
+    assert list(demographics.columns) == ["ActorID", "Age", "Sex", "Race", "Ethnicity"]
+    assert len(demographics) == 91 and (demographics["Sex"] == "Male").sum() == 48
+    votes = read_corpus("crema-d-voice", new_roots["crema-d"])  # the crowd's votes, ties as no agreement
+    assert votes.problems == [] and len(votes.table) == len(read_corpus("crema-d", new_roots["crema-d"]).table)
+    assert "no_agreement" in set(votes.table["emotion"])
+    ravdess = list(new_roots["ravdess"].glob("Actor_*/*.wav"))
+    assert all(p.name.startswith("03-01-") and p.stem[-2:] == p.parent.name[-2:] for p in ravdess)
+    normal = {(p.parent.name, p.name[6:11]) for p in ravdess if p.name[9:11] == "01"}
+    assert len(normal) == 24 * 8  # every actor keeps each emotion at normal intensity
+    assert (new_roots["emovo"] / "f1").is_dir() and (new_roots["emovo"] / "documents").is_dir()
+
+
+@pytest.mark.parametrize("name", NEW_CORPORA)
+def test_the_new_stand_ins_render_at_their_native_rates(name):
+    spec = SPECS[name]
+    utterance = plan_corpus(name, 0.002, 0)[0]
+    audio = render(spec.language, utterance.speaker.channel, utterance.speaker.voice, utterance.style,
+                   utterance.duration_s, 0)
+    assert audio.dtype == np.int16 and 0.9 < len(audio) / spec.channel.sample_rate / utterance.duration_s < 1.5
+    level = 20 * np.log10(np.sqrt(np.mean(audio.astype(float) ** 2)) / 32768)
+    assert -45 < level < -10
+

@@ -34,6 +34,11 @@ class Language:
     final_lengthening: float  # duration factor of a phrase's last syllable
     devoice_coda: bool = False  # German final devoicing
     pitch_span: float = 1.0  # pitch range relative to US English (German narrower, RP wider: Mennen 2012)
+    # Syllable lengths relative to the mean: stress-timed English and German stretch stressed syllables and
+    # squeeze the others; syllable-timed languages (Italian) much less.
+    stressed_length: float = 1.35
+    unstressed_length: float = 0.75
+    geminates: float = 0.0  # probability that a consonant between vowels is long (Italian "fatto")
 
 
 # kind, fricative noise centre (Hz, male reference), own formants for sonorants (None: the next vowel's)
@@ -48,6 +53,8 @@ CONSONANTS: dict[str, tuple[str, float, tuple[float, float, float] | None]] = {
     "ng": ("nasal", 0, (260, 1900, 2400)),
     "l": ("approx", 0, (360, 1050, 2600)), "r": ("approx", 0, (420, 1150, 1650)),
     "rr": ("vfric", 1500, None), "w": ("approx", 0, (300, 700, 2300)), "j": ("approx", 0, (280, 2150, 2900)),
+    "R": ("approx", 0, (380, 1450, 2500)),  # alveolar tap or trill (Italian): no F3 dip, unlike English /r/
+    "tS": ("affric", 3300, None),
 }
 
 
@@ -68,6 +75,7 @@ class Channel:
     noise_slope_db_oct: float  # 0 white, -3 pink
     hum_hz: float  # mains frequency (60 Hz in the US, 50 Hz in Europe)
     hum_db: float
+    silence_ms: tuple[float, float] = (80.0, 300.0)  # range of the silence before and after the speech in a file
 
 
 @dataclass(frozen=True)
@@ -133,10 +141,10 @@ def _consonant(name: str, vowel: tuple[float, float, float], amp: float, ms: flo
     return [*segments, (release, 0.6 if voiced else 0.0, amp - 4, vowel, 0.0, 0.0, 0.0 if voiced else 0.8)]
 
 
-def _plan(rng: np.random.Generator, lang: Language, voice: Voice, style: Style, duration_s: float
-          ) -> tuple[list[Segment], list[tuple[float, float]], list[float]]:
-    """Syllables and pauses filling about `duration_s`: the segments, the phrases (start, end ms) and the
-    centres of the stressed vowels (ms)."""
+def _plan(rng: np.random.Generator, lang: Language, voice: Voice, style: Style, duration_s: float,
+          silence_ms: tuple[float, float]) -> tuple[list[Segment], list[tuple[float, float]], list[float]]:
+    """Syllables and pauses filling about `duration_s` between leading and trailing silences drawn from
+    `silence_ms`: the segments, the phrases (start, end ms) and the centres of the stressed vowels (ms)."""
     speed = voice.rate * (1 + 0.15 * style.arousal * voice.expressiveness)
     syllable_ms = 1000 / (lang.syllable_rate * speed)
     vowels = list(lang.vowels)
@@ -144,8 +152,10 @@ def _plan(rng: np.random.Generator, lang: Language, voice: Voice, style: Style, 
     weights = np.array([lang.consonants[c] for c in consonants], dtype=float)
     weights /= weights.sum()
     silence = lang.vowels[lang.reduced]
-    lead, trail = rng.uniform(80, 300, 2)
-    n_phrases = 1 + int(duration_s > 2.4) + int(duration_s > 3.6 and rng.random() < 0.5)
+    lead, trail = rng.uniform(*silence_ms, 2)
+    # Phrasing follows the length of the speech, not of the file: long silences (RAVDESS) add no phrase.
+    padded_s = (sum(silence_ms) - 380) / 1000
+    n_phrases = 1 + int(duration_s - padded_s > 2.4) + int(duration_s - padded_s > 3.6 and rng.random() < 0.5)
     pauses = rng.uniform(150, 450, n_phrases - 1) * (1 - 0.3 * style.arousal)
     speech_ms = max(duration_s * 1000 - lead - trail - pauses.sum(), 400.0)
     cuts = np.sort(rng.uniform(0.3, 0.7, n_phrases - 1))
@@ -162,10 +172,13 @@ def _plan(rng: np.random.Generator, lang: Language, voice: Voice, style: Style, 
             reduce = not stressed and rng.random() < lang.reduction
             vowel = lang.vowels[lang.reduced if reduce else vowels[rng.integers(len(vowels))]]
             last = clock - start + 1.5 * syllable_ms >= target
-            length = syllable_ms * rng.uniform(0.8, 1.2) * (1.35 if stressed else 0.75)
+            stretch = lang.stressed_length if stressed else lang.unstressed_length
+            length = syllable_ms * rng.uniform(0.8, 1.2) * stretch
             length *= lang.final_lengthening if last else 1.0
             amp = 3.0 if stressed else 0.0
             onset_ms = 0.4 * length if rng.random() < 0.8 else 0.0
+            if onset_ms and lang.geminates and clock > start and rng.random() < lang.geminates:
+                onset_ms *= 2
             coda_ms = 0.3 * length if rng.random() < lang.coda else 0.0
             vowel_ms = 0.6 * length
             if onset_ms:
@@ -327,7 +340,7 @@ def render(lang: Language, channel: Channel, voice: Voice, style: Style, duratio
     rng = np.random.default_rng(seed)
     sr = channel.sample_rate
     a, v, e = style.arousal, style.valence, voice.expressiveness
-    segments, phrases, accents = _plan(rng, lang, voice, style, duration_s)
+    segments, phrases, accents = _plan(rng, lang, voice, style, duration_s, channel.silence_ms)
 
     # control tracks on the 1 ms grid
     bounds = np.round(np.cumsum([s[0] for s in segments])).astype(int)

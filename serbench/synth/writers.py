@@ -3,15 +3,19 @@ files say. `place_<corpus>` names the planned utterances; `write_<corpus>` write
 
 from __future__ import annotations
 
+import csv
 import math
 import string
 from collections import defaultdict
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
-from serbench.synth.corpora import Utterance, derive_seed
+from serbench.errors import SerbenchError
+from serbench.synth.corpora import SPECS, Utterance, derive_seed
+from serbench.synth.voice import Channel
 
 
 @dataclass(frozen=True)
@@ -22,6 +26,7 @@ class Placed:
     utterance_id: str
     relpath: str
     info: dict = field(default_factory=dict)  # layout details the label file needs (dialog, times, ...)
+    channel: Channel | None = None  # a file recorded unlike its speaker's others (None: the speaker's)
 
 
 def _rating(rng: np.random.Generator, centre: float) -> int:
@@ -257,5 +262,218 @@ def write_emodb(root: Path, placed: list[Placed], seed: int) -> None:
     (root / "erklaerung.txt").write_text(EMODB_EXPLANATION, encoding="latin-1")
 
 
-PLACE = {"iemocap": place_iemocap, "msp-improv": place_msp_improv, "savee": place_savee, "emodb": place_emodb}
-WRITE = {"iemocap": write_iemocap, "msp-improv": write_msp_improv, "savee": write_savee, "emodb": write_emodb}
+# --- fully crossed designs (RAVDESS, CREMA-D, TESS, EMOVO) ---------------------------------------------
+
+def _takes(utterances: list[Utterance], seed: int, corpus: str, slots: dict[str, Sequence]) -> list[tuple]:
+    """Each utterance with its slot in the design: the takes of one speaker and code get distinct slots of
+    `slots[code]` (sentences, words, repetitions), in an order drawn from the seed."""
+    cells: dict[tuple[str, str], list[Utterance]] = defaultdict(list)
+    for utterance in utterances:
+        cells[utterance.speaker.name, utterance.code].append(utterance)
+    taken = []
+    for (speaker, code), members in cells.items():
+        options = slots[code]
+        if len(members) > len(options):
+            raise SerbenchError(f"the {corpus} release has {len(options)} takes of {code} per speaker, and this "
+                                f"scale asks for {len(members)}", hint=f"{corpus} is a full design: use a scale "
+                                                                       "of at most 1.0")
+        order = np.random.default_rng(derive_seed(seed, corpus, "takes", speaker, code)).permutation(len(options))
+        taken += [(utterance, options[i]) for utterance, i in zip(members, order, strict=False)]
+    return taken
+
+
+# --- RAVDESS -------------------------------------------------------------------------------------------
+
+RAVDESS_TAKES = tuple((statement, repetition) for statement in (1, 2) for repetition in (1, 2))
+
+
+def place_ravdess(utterances: list[Utterance], seed: int) -> list[Placed]:
+    """Actor_NN/03-01-EE-II-SS-RR-NN.wav: audio-only (03), speech (01), the code (emotion, intensity),
+    statement, repetition, actor."""
+    slots = {code: RAVDESS_TAKES for code in SPECS["ravdess"].counts}
+    placed = []
+    for utterance, (statement, repetition) in _takes(utterances, seed, "ravdess", slots):
+        actor = utterance.speaker.name
+        name = f"03-01-{utterance.code}-{statement:02d}-{repetition:02d}-{actor}"
+        placed.append(Placed(utterance, name, f"Actor_{actor}/{name}.wav"))
+    return placed
+
+
+def write_ravdess(root: Path, placed: list[Placed], seed: int) -> None:
+    del root, placed, seed  # RAVDESS's labels are its file names; the speech release has no other file
+
+
+# --- CREMA-D -------------------------------------------------------------------------------------------
+
+CREMA_D_SENTENCES = ("IEO", "TIE", "IOM", "IWW", "TAI", "MTI", "IWL", "ITH", "DFA", "ITS", "TSI", "WSI")
+# VideoDemographics.csv's race and ethnicity columns, in the release's proportions (drawn per actor).
+CREMA_D_ORIGINS = ([("Caucasian", "Not Hispanic")] * 53 + [("African American", "Not Hispanic")] * 21
+                   + [("Caucasian", "Hispanic")] * 8 + [("Asian", "Not Hispanic")] * 7
+                   + [("Unknown", "Hispanic"), ("African American", "Hispanic")])
+
+
+def place_crema_d(utterances: list[Utterance], seed: int) -> list[Placed]:
+    """AudioWAV/AAAA_SSS_EEE_LL.wav: actor, sentence, emotion, level. IEO is the one sentence acted at LO,
+    MD and HI; the eleven others are XX, and neutral is XX on all twelve."""
+    slots: dict[str, Sequence[str]] = {}
+    for code in SPECS["crema-d"].counts:
+        if code == "NEU_XX":
+            slots[code] = CREMA_D_SENTENCES
+        elif code.endswith("_XX"):
+            slots[code] = CREMA_D_SENTENCES[1:]
+        else:
+            slots[code] = CREMA_D_SENTENCES[:1]
+    placed = []
+    for utterance, sentence in _takes(utterances, seed, "crema-d", slots):
+        emotion, level = utterance.code.split("_")
+        name = f"{utterance.speaker.name}_{sentence}_{emotion}_{level}"
+        placed.append(Placed(utterance, name, f"AudioWAV/{name}.wav"))
+    return placed
+
+
+CREMA_D_VOTES = "ADFHNS"  # anger, disgust, fear, happy, neutral, sad: the crowd's letters
+# How often one rater names the intended emotion, by modality (voice alone, face alone, both), before the clip's
+# own strength moves it: the release's recognition rates were 41%, 58% and 64% (Cao et al. 2014).
+CREMA_D_MODALITIES = {"Voice": 0.36, "Face": 0.43, "MultiModal": 0.46}
+
+
+def _crema_d_vote(rng: np.random.Generator, item: Placed, accuracy: float) -> tuple[str, str]:
+    """One modality's majority vote over 8 to 12 raters and its mean level (0-100), ties joined by ':' as the
+    release writes them ("A:D", "30.67:51.00"). A rater who misses the emotion mostly answers neutral."""
+    style = item.utterance.style
+    intended = item.utterance.code[0]
+    strength = min(1.0, float(np.hypot(style.arousal, style.valence)))
+    hit = float(np.clip(accuracy + 0.35 * (strength - 0.6), 0.05, 0.95))
+    others = [letter for letter in CREMA_D_VOTES if letter != intended]
+    votes: dict[str, list[float]] = defaultdict(list)
+    for _ in range(int(rng.integers(8, 13))):
+        if rng.random() < hit:
+            answer = intended
+        elif intended != "N" and rng.random() < 0.75:
+            answer = "N"
+        else:
+            answer = others[int(rng.integers(len(others)))]
+        votes[answer].append(float(np.clip(rng.normal(45 + 30 * strength, 20), 1, 100)))
+    most = max(len(levels) for levels in votes.values())
+    winners = sorted(letter for letter, levels in votes.items() if len(levels) == most)
+    means = [float(np.mean(votes[letter])) for letter in winners]
+    if len(winners) == 1:
+        return winners[0], f"{means[0]:.2f}".rstrip("0").rstrip(".")
+    return ":".join(winners), ":".join(f"{mean:.2f}" for mean in means)
+
+
+def write_crema_d(root: Path, placed: list[Placed], seed: int) -> None:
+    """VideoDemographics.csv as distributed (every actor's age and sex, the release's; race and ethnicity)
+    and processedResults/summaryTable.csv, the crowd's majority votes per modality (what crema-d-voice reads)."""
+    spec = SPECS["crema-d"]
+    rng = np.random.default_rng(derive_seed(seed, "crema-d", "demographics"))
+    origins = [CREMA_D_ORIGINS[i] for i in rng.permutation(len(CREMA_D_ORIGINS))]
+    with open(root / "VideoDemographics.csv", "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle, quoting=csv.QUOTE_NONNUMERIC, lineterminator="\n")
+        writer.writerow(["ActorID", "Age", "Sex", "Race", "Ethnicity"])
+        for (actor, gender, _), (race, ethnicity) in zip(spec.speakers, origins, strict=True):
+            writer.writerow([int(actor), spec.ages[actor], "Female" if gender == "F" else "Male", race, ethnicity])
+    rng = np.random.default_rng(derive_seed(seed, "crema-d", "votes"))
+    (root / "processedResults").mkdir(parents=True, exist_ok=True)
+    # As R's write.csv wrote it: every field quoted, the row numbers first under an empty header.
+    with open(root / "processedResults" / "summaryTable.csv", "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle, quoting=csv.QUOTE_ALL, lineterminator="\n")
+        writer.writerow(["", "FileName", *(f"{m}{part}" for m in CREMA_D_MODALITIES for part in ("Vote", "Level"))])
+        for number, item in enumerate(sorted(placed, key=lambda item: item.utterance_id), start=1):
+            cells = [cell for accuracy in CREMA_D_MODALITIES.values() for cell in _crema_d_vote(rng, item, accuracy)]
+            writer.writerow([str(number), item.utterance_id, *cells])
+
+
+# --- TESS ----------------------------------------------------------------------------------------------
+
+# The 200 target words of NU-6 (Tillman & Carhart 1966) that both actresses say in "Say the word _".
+TESS_WORDS = ("back", "bar", "base", "bath", "bean", "beg", "bite", "boat", "bone", "book", "bought", "burn", "cab",
+              "calm", "came", "cause", "chain", "chair", "chalk", "chat", "check", "cheek", "chief", "choice", "cool",
+              "dab", "date", "dead", "death", "deep", "dime", "dip", "ditch", "dodge", "dog", "doll", "door", "fail",
+              "fall", "far", "fat", "fit", "five", "food", "gap", "gas", "gaze", "germ", "get", "gin", "goal", "good",
+              "goose", "gun", "half", "hall", "hash", "hate", "have", "haze", "hire", "hit", "hole", "home", "hurl",
+              "hush", "jail", "jar", "join", "judge", "jug", "juice", "keen", "keep", "keg", "kick", "kill", "king",
+              "kite", "knock", "late", "laud", "lean", "learn", "lease", "lid", "life", "limb", "live", "loaf",
+              "long", "lore", "lose", "lot", "love", "luck", "make", "match", "merge", "mess", "met", "mill", "mob",
+              "mode", "mood", "moon", "mop", "mouse", "nag", "name", "near", "neat", "nice", "note", "numb", "pad",
+              "page", "pain", "pass", "pearl", "peg", "perch", "phone", "pick", "pike", "pole", "pool", "puff", "rag",
+              "raid", "rain", "raise", "rat", "reach", "read", "red", "ring", "ripe", "road", "room", "rose", "rot",
+              "rough", "rush", "said", "sail", "search", "seize", "sell", "shack", "shall", "shawl", "sheep", "shirt",
+              "should", "shout", "size", "soap", "soup", "sour", "south", "sub", "such", "sure", "take", "talk",
+              "tape", "team", "tell", "thin", "third", "thought", "thumb", "time", "tip", "tire", "ton", "tool",
+              "tough", "turn", "vine", "voice", "void", "vote", "wag", "walk", "wash", "week", "wheat", "when",
+              "which", "whip", "white", "wife", "wire", "witch", "yearn", "yes", "young", "youth")
+# The release's folder names, inconsistent spellings and all.
+TESS_FOLDERS = {
+    "OAF": {"angry": "OAF_angry", "disgust": "OAF_disgust", "fear": "OAF_Fear", "happy": "OAF_happy",
+            "neutral": "OAF_neutral", "ps": "OAF_Pleasant_surprise", "sad": "OAF_Sad"},
+    "YAF": {"angry": "YAF_angry", "disgust": "YAF_disgust", "fear": "YAF_fear", "happy": "YAF_happy",
+            "neutral": "YAF_neutral", "ps": "YAF_pleasant_surprised", "sad": "YAF_sad"},
+}
+
+
+# Two files of the release are odd, and the stand-in has both at every scale: OAF_neutral/OA_bite_neutral.wav is
+# misnamed, and OAF_Fear/OAF_food_fear.wav is the one file at 96 kHz.
+TESS_MISNAMED = {"OAF_bite_neutral": "OA_bite_neutral"}
+TESS_96K = "OAF_food_fear"
+
+
+def place_tess(utterances: list[Utterance], seed: int) -> list[Placed]:
+    """<speaker>_<emotion folder>/<speaker>_<word>_<code>.wav, e.g. OAF_Fear/OAF_back_fear.wav and
+    YAF_pleasant_surprised/YAF_dog_ps.wav."""
+    slots = {code: TESS_WORDS for code in SPECS["tess"].counts}
+    taken = _takes(utterances, seed, "tess", slots)
+    for odd in (*TESS_MISNAMED, TESS_96K):  # give the odd file's word to the first take of its cell
+        speaker, word, code = odd.split("_")
+        cell = [i for i, (u, _) in enumerate(taken) if (u.speaker.name, u.code) == (speaker, code)]
+        if cell and all(taken[i][1] != word for i in cell):
+            taken[cell[0]] = (taken[cell[0]][0], word)
+    placed = []
+    for utterance, word in taken:
+        speaker = utterance.speaker.name
+        name = f"{speaker}_{word}_{utterance.code}"
+        channel = replace(utterance.speaker.channel, sample_rate=96_000) if name == TESS_96K else None
+        name = TESS_MISNAMED.get(name, name)
+        placed.append(Placed(utterance, name, f"{TESS_FOLDERS[speaker][utterance.code]}/{name}.wav", channel=channel))
+    return placed
+
+
+def write_tess(root: Path, placed: list[Placed], seed: int) -> None:
+    del root, placed, seed  # TESS's labels are its folder and file names
+
+
+# --- EMOVO ---------------------------------------------------------------------------------------------
+
+# Short (b), long (l) and nonsense (n) sentences and two questions (d).
+EMOVO_SENTENCES = ("b1", "b2", "b3", "l1", "l2", "l3", "l4", "n1", "n2", "n3", "n4", "n5", "d1", "d2")
+
+
+def place_emovo(utterances: list[Utterance], seed: int) -> list[Placed]:
+    """<actor>/<emotion>-<actor>-<sentence>.wav, e.g. f1/dis-f1-b1.wav."""
+    slots = {code: EMOVO_SENTENCES for code in SPECS["emovo"].counts}
+    placed = []
+    for utterance, sentence in _takes(utterances, seed, "emovo", slots):
+        actor = utterance.speaker.name
+        name = f"{utterance.code}-{actor}-{sentence}"
+        placed.append(Placed(utterance, name, f"{actor}/{name}.wav"))
+    return placed
+
+
+EMOVO_INFO = """EMOVO - SYNTHETIC STAND-IN written by serbench, not the Italian emotional speech database.
+Files: <actor>/<emotion>-<actor>-<sentence>.wav. Actors f1 f2 f3 (female), m1 m2 m3 (male). Emotions:
+dis disgusto, gio gioia, neu neutro, pau paura, rab rabbia, sor sorpresa, tri tristezza. Sentences: b1-b3 short,
+l1-l4 long, n1-n5 nonsense, d1 d2 questions.
+"""
+
+
+def write_emovo(root: Path, placed: list[Placed], seed: int) -> None:
+    """EMOVO's labels are its file names; the release's documents/ folder gets a note in their place."""
+    del placed, seed
+    (root / "documents").mkdir(parents=True, exist_ok=True)
+    (root / "documents" / "README.txt").write_text(EMOVO_INFO, encoding="utf-8")
+
+
+PLACE = {"iemocap": place_iemocap, "msp-improv": place_msp_improv, "savee": place_savee, "emodb": place_emodb,
+         "ravdess": place_ravdess, "crema-d": place_crema_d, "tess": place_tess, "emovo": place_emovo}
+WRITE = {"iemocap": write_iemocap, "msp-improv": write_msp_improv, "savee": write_savee, "emodb": write_emodb,
+         "ravdess": write_ravdess, "crema-d": write_crema_d, "tess": write_tess, "emovo": write_emovo}
