@@ -231,8 +231,10 @@ def load_corpora(protocol: Protocol, config: SweepConfig, frontend: FrontEnd,
             if progress is not None:
                 progress(f"{what} of {name}", done, total)
 
+        root = sources.root(name, progress=lambda done, total: report("generating the stand-in (utterances)",
+                                                                       done, total))
         report("reading", 0, None)
-        corpus = read_corpus(name, sources.root(name), skip_bad=config.skip_bad)
+        corpus = read_corpus(name, root, skip_bad=config.skip_bad)
         features = build_features(corpus, frontend, cache_dir=config.cache, skip_bad=config.skip_bad,
                                   progress=lambda done, total: report(f"{frontend.name} features (s of audio)",
                                                                       done, total))

@@ -134,3 +134,18 @@ def test_early_stopping_on_a_validation_part_of_one_corpus(tiny_releases, tmp_pa
         assert split["validation_speakers"] and set(split["validation_speakers"]).isdisjoint(
             split["train_speakers"] + split["test_speakers"])
         assert 1 <= len(record.curves) <= 3 and all(0 <= epoch["validation_ua"] <= 1 for epoch in record.curves)
+
+
+def test_the_public_benchmark_runs_on_its_stand_ins_and_yields_a_leaderboard(tmp_path, capsys):
+    results, out = str(tmp_path / "r"), tmp_path / "boards"
+    status = main(["run", "--method", "baseline_s", "--protocol", "public-loco", "--data", "synthetic", "--results",
+                   results, "--task", "arousal", "--seeds", "1", "--preset", "small", "--epochs", "1", "--device",
+                   "cpu"])
+    output = capsys.readouterr().out
+    assert status == 0, output
+    assert "5 runs, 0 already in" in output
+    assert main(["leaderboard", "--results", results, "--out", str(out)]) == 0
+    page = (out / "public-loco-arousal.md").read_text()
+    header = next(line for line in page.splitlines() if line.startswith("| method"))
+    assert [c.strip() for c in header.split("|")[2:7]] == ["emodb", "ravdess", "crema-d", "tess", "emovo"]
+    assert "SYNTHETIC" in page

@@ -20,7 +20,7 @@ from serbench.corpora.schema import Corpus
 from serbench.errors import Problem, SerbenchError
 from serbench.labels import TASKS, apply_task, get_task
 from serbench.sources import data_sources
-from serbench.synth import DEFAULT_SCALE, SYNTHETIC_EXPLANATION, SYNTHETIC_LABEL, is_synthetic, synthesize
+from serbench.synth import CORPUS_NAMES, DEFAULT_SCALE, SYNTHETIC_EXPLANATION, SYNTHETIC_LABEL, is_synthetic, synthesize
 
 SYNTHETIC_BANNER = f"[bold yellow]{SYNTHETIC_LABEL}[/]: {SYNTHETIC_EXPLANATION}"
 
@@ -63,8 +63,11 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
                           help="skip unreadable files; the skip list is printed and saved with the cache")
     features.set_defaults(func=run_features)
 
-    synth = sub.add_parser("synth", help="write synthetic stand-ins of the four corpora in their release layouts")
-    synth.add_argument("--out", required=True, type=Path, help="folder to write the four releases into")
+    synth = sub.add_parser("synth", help="write synthetic stand-ins of the corpora in their release layouts")
+    synth.add_argument("--out", required=True, type=Path, help="folder to write the releases into")
+    synth.add_argument("--corpus", action="append", choices=CORPUS_NAMES, metavar="NAME",
+                       help=f"a stand-in to write (repeatable; default the paper's four; any of "
+                            f"{', '.join(CORPUS_NAMES)})")
     synth.add_argument("--scale", type=float, default=DEFAULT_SCALE,
                        help=f"size relative to the real corpora (default {DEFAULT_SCALE}; 1.0 = real sizes)")
     synth.add_argument("--seed", type=int, default=0)
@@ -75,8 +78,11 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 def read_args_corpus(args: argparse.Namespace, *, skip_bad: bool) -> Corpus:
     if args.root is not None:
         return read_corpus(args.corpus, args.root, skip_bad=skip_bad)
-    with Console(stderr=True).status("locating the data (the synthetic stand-ins are generated on first use)"):
-        root = data_sources(args.data, getattr(args, "cache_dir", None)).root(args.corpus)
+    with progress_bar(Console(stderr=True)) as progress:  # a synthetic stand-in is generated on first use
+        task = progress.add_task(f"locating {args.corpus}", total=None)
+        root = data_sources(args.data, getattr(args, "cache_dir", None)).root(
+            args.corpus, progress=lambda done, total: progress.update(
+                task, description=f"generating the {args.corpus} stand-in", completed=done, total=total))
     return read_corpus(args.corpus, root, skip_bad=skip_bad)
 
 
@@ -190,7 +196,7 @@ def run_synth(args: argparse.Namespace) -> int:
     console = Console()
     with progress_bar(console) as progress:
         task = progress.add_task("synthesising", total=None)
-        roots = synthesize(args.out, scale=args.scale, seed=args.seed, jobs=args.jobs,
+        roots = synthesize(args.out, scale=args.scale, seed=args.seed, jobs=args.jobs, corpora=args.corpus,
                            progress=lambda done, total: progress.update(task, completed=done, total=total))
     for name, root in roots.items():
         console.print(f"{name}: {root}")
