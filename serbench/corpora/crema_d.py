@@ -9,13 +9,13 @@ between emotions (`A:D`) is no agreement. AudioMP3/ and VideoFlash/ are not read
 
 from __future__ import annotations
 
-import csv
 import re
 from pathlib import Path
 
 import pandas as pd
 
 from serbench.corpora import register_corpus
+from serbench.corpora.release import csv_records
 from serbench.corpora.schema import make_table
 from serbench.errors import CorpusError, Problem
 from serbench.labels import NO_AGREEMENT
@@ -38,6 +38,7 @@ METADATA = {
     "licence": "Open Database License (ODbL 1.0); its contents under the Database Contents License (DbCL 1.0)",
     "homepage": "https://github.com/CheyneyComputerScience/CREMA-D",
 }
+RESTORE = f"restore the file from the CREMA-D repository ({METADATA['homepage']})"
 HINT = ("point --root at the CREMA-D repository, cloned with git-lfs: it holds AudioWAV/, VideoDemographics.csv "
         "and processedResults/")
 
@@ -68,7 +69,7 @@ def read_voice(root: Path) -> tuple[pd.DataFrame, list[Problem]]:
                                "to show)")
     rows: list[dict] = []
     seen: set[str] = set()
-    for number, record in _csv_records(label_file, ("FileName", "VoiceVote")):
+    for number, record in csv_records(label_file, ("FileName", "VoiceVote"), RESTORE):
         row, message = _parse_vote(record, audio, sexes, seen)
         if message is not None:
             problems.append(Problem(str(label_file), message, number))
@@ -91,7 +92,7 @@ def _read_release(root: Path) -> tuple[dict[str, Path], dict[str, str], list[Pro
                                           "repository)")
     sexes: dict[str, str] = {}
     problems: list[Problem] = []
-    for number, record in _csv_records(demographics, ("ActorID", "Sex")):
+    for number, record in csv_records(demographics, ("ActorID", "Sex"), RESTORE):
         if record is None:
             problems.append(Problem(str(demographics), "the line does not have one value per header column", number))
             continue
@@ -106,30 +107,6 @@ def _read_release(root: Path) -> tuple[dict[str, Path], dict[str, str], list[Pro
         problems.append(Problem(str(demographics), message, number))
     audio = {path.stem: path for path in sorted(wav_dir.glob("*.wav")) if not path.name.startswith(".")}
     return audio, sexes, problems
-
-
-def _csv_records(path: Path, columns: tuple[str, ...]) -> list[tuple[int, dict[str, str] | None]]:
-    """(line number, the row's cells by column, or None for a row of the wrong width) for each data row of the
-    release's CSV `path`, which must have `columns`."""
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as stream:
-            reader = csv.reader(stream)
-            header = [column.strip() for column in next(reader, [])]
-            missing = [column for column in columns if column not in header]
-            if missing:
-                raise CorpusError(f"no column {', '.join(missing)} in the header", path=path, line=1,
-                                  hint=f"restore the file from the CREMA-D repository ({METADATA['homepage']})")
-            records = []
-            for cells in reader:
-                if not any(cell.strip() for cell in cells):
-                    continue
-                cells = [cell.strip() for cell in cells]
-                records.append((reader.line_num, dict(zip(header, cells, strict=True)) if len(cells) == len(header)
-                                else None))
-            return records
-    except (UnicodeDecodeError, csv.Error) as error:
-        raise CorpusError(f"not a readable CSV file ({error})", path=path,
-                          hint=f"restore the file from the CREMA-D repository ({METADATA['homepage']})") from error
 
 
 def _parse_file(path: Path, sexes: dict[str, str], corpus: str) -> tuple[dict, str | None]:

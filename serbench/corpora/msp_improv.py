@@ -9,13 +9,13 @@ the root (releases use both session1/S01A/S/... and Audio/session1/S01A/S/...).
 from __future__ import annotations
 
 import math
-import os
 import re
 from pathlib import Path
 
 import pandas as pd
 
 from serbench.corpora import register_corpus
+from serbench.corpora.release import wav_files
 from serbench.corpora.schema import make_table
 from serbench.errors import CorpusError, Problem
 
@@ -78,16 +78,13 @@ def _find_audio(root: Path) -> tuple[dict[str, Path], list[Problem]]:
     """Every MSP-IMPROV-*.wav below root, by utterance id, in one walk."""
     audio: dict[str, Path] = {}
     problems: list[Problem] = []
-    for folder, folders, files in os.walk(root):
-        folders.sort()  # walk in a fixed order, so the same copy is reported as the second one
-        for name in sorted(files):
-            if not (name.startswith("MSP-IMPROV-") and name.endswith(".wav")):
-                continue
-            path = Path(folder) / name
-            if path.stem in audio:
-                problems.append(Problem(str(path), f"second copy of {audio[path.stem]}; remove one of the two"))
-            else:
-                audio[path.stem] = path
+    for path in wav_files(root):
+        if not path.name.startswith("MSP-IMPROV-"):
+            continue
+        if path.stem in audio:
+            problems.append(Problem(str(path), f"second copy of {audio[path.stem]}; remove one of the two"))
+        else:
+            audio[path.stem] = path
     return audio, problems
 
 

@@ -10,7 +10,6 @@ label file does not name: a turn of an unknown speaker cannot be kept on one sid
 
 from __future__ import annotations
 
-import csv
 import math
 from collections import Counter
 from pathlib import Path
@@ -18,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from serbench.corpora import register_corpus
+from serbench.corpora.release import csv_records
 from serbench.corpora.schema import make_table
 from serbench.errors import CorpusError, Problem
 
@@ -67,7 +67,7 @@ def read(root: Path) -> tuple[pd.DataFrame, list[Problem]]:
     problems: list[Problem] = []
     excluded: Counter[str] = Counter()
     seen: set[str] = set()
-    for number, record in _records(label_file):
+    for number, record in csv_records(label_file, COLUMNS, "restore the file from the MSP-Podcast release"):
         row, message = _parse_record(record, audio, seen)
         if message in (SPEAKER_UNKNOWN, GENDER_UNKNOWN):
             excluded[message] += 1
@@ -81,28 +81,6 @@ def read(root: Path) -> tuple[pd.DataFrame, list[Problem]]:
     table = make_table(rows)
     table.attrs["excluded"] = dict(excluded)  # reason -> turns, like a label task's exclusions
     return table, problems
-
-
-def _records(label_file: Path) -> list[tuple[int, dict[str, str] | None]]:
-    """(line number, the row's cells by column, or None for a row of the wrong width) for each data row."""
-    hint = "restore the file from the MSP-Podcast release"
-    try:
-        with open(label_file, newline="", encoding="utf-8-sig") as stream:
-            reader = csv.reader(stream)
-            header = [column.strip() for column in next(reader, [])]
-            missing = [column for column in COLUMNS if column not in header]
-            if missing:
-                raise CorpusError(f"no column {', '.join(missing)} in the header (expected {', '.join(COLUMNS)})",
-                                  path=label_file, line=1, hint=hint)
-            records = []
-            for cells in reader:
-                if any(cell.strip() for cell in cells):
-                    cells = [cell.strip() for cell in cells]
-                    records.append((reader.line_num, dict(zip(header, cells, strict=True))
-                                    if len(cells) == len(header) else None))
-            return records
-    except (UnicodeDecodeError, csv.Error) as error:
-        raise CorpusError(f"not a readable CSV file ({error})", path=label_file, hint=hint) from error
 
 
 def _parse_record(record: dict[str, str] | None, audio: dict[str, Path], seen: set[str]) -> tuple[dict, str | None]:

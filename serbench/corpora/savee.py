@@ -6,13 +6,13 @@ sa12.wav); some repacks flatten this to <speaker>_<code><nn>.wav (DC_a01.wav) in
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
 import pandas as pd
 
 from serbench.corpora import register_corpus
+from serbench.corpora.release import wav_files
 from serbench.corpora.schema import make_table
 from serbench.errors import CorpusError, Problem
 
@@ -37,15 +37,12 @@ def read(root: Path) -> tuple[pd.DataFrame, list[Problem]]:
     base = root / "AudioData" if (root / "AudioData").is_dir() else root
     rows: dict[str, dict] = {}
     problems: list[Problem] = []
-    for folder, folders, files in os.walk(base):
-        folders.sort()  # walk in a fixed order, so the same copy is reported as the second one
-        for name in sorted(files):
-            if name.endswith(".wav") and not name.startswith("."):
-                row, message = _parse_file(Path(folder) / name, rows)
-                if message is not None:
-                    problems.append(Problem(str(Path(folder) / name), message))
-                else:
-                    rows[row["utterance_id"]] = row
+    for path in wav_files(base):
+        row, message = _parse_file(path, rows)
+        if message is not None:
+            problems.append(Problem(str(path), message))
+        else:
+            rows[row["utterance_id"]] = row
     if not rows:
         raise CorpusError("not a SAVEE release: there is no AudioData/<speaker>/<code><nn>.wav "
                           "(nor <speaker>_<code><nn>.wav) here", path=root,

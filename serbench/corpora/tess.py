@@ -9,13 +9,13 @@ in a folder of that name in lower case. Both are read; a folder's speaker and em
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
 import pandas as pd
 
 from serbench.corpora import register_corpus
+from serbench.corpora.release import wav_files
 from serbench.corpora.schema import make_table
 from serbench.errors import CorpusError, Problem
 
@@ -48,15 +48,12 @@ def read(root: Path) -> tuple[pd.DataFrame, list[Problem]]:
         base = packed
     rows: dict[str, dict] = {}
     problems: list[Problem] = []
-    for folder, folders, files in os.walk(base):
-        folders.sort()  # walk in a fixed order, so the same copy is reported as the second one
-        for name in sorted(files):
-            if name.endswith(".wav") and not name.startswith("."):
-                row, message = _parse_file(Path(folder) / name, rows)
-                if message is not None:
-                    problems.append(Problem(str(Path(folder) / name), message))
-                else:
-                    rows[row["utterance_id"]] = row
+    for path in wav_files(base):
+        row, message = _parse_file(path, rows)
+        if message is not None:
+            problems.append(Problem(str(path), message))
+        else:
+            rows[row["utterance_id"]] = row
     if not rows:
         raise CorpusError("not a TESS release: there is no file named like OAF_back_angry.wav here", path=root,
                           hint="point --root at the TESS folder that holds the wavs, or the OAF_angry, ... folders")
