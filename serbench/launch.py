@@ -250,11 +250,11 @@ def run_slurm(config: SweepConfig, jobs: int, options: dict, store: ResultsStore
 
 
 def summary_table(cycles: pd.DataFrame, corpora: tuple[str, ...], synthetic: bool) -> Group:
-    """UA (%) per test corpus, mean ± std over seeds, one table per task with a row per method (variants apart),
-    narrow enough for 80 columns; each seed's UA pooled over the protocol's folds (store.cycle_rows). `!` marks
+    """UA (%) per test corpus, mean ± std over seeds, one table per task with a row per method (variants apart)
+    and the protocol's corpora in its order, narrow enough for 80 columns; each seed's UA pooled over the protocol's folds (store.cycle_rows). `!` marks
     cells with runs that predicted a single class; a cell with fewer seeds than the table says gives its count."""
     complete = cycles[cycles["complete"]]
-    notes = []
+    notes = [f"{SYNTHETIC_LABEL}: runs on the generated stand-ins"] if synthetic else []
     if complete["collapsed"].any():
         notes.append("! some runs gave every test utterance of the corpus one class")
     if len(complete) < len(cycles):
@@ -263,8 +263,7 @@ def summary_table(cycles: pd.DataFrame, corpora: tuple[str, ...], synthetic: boo
     tables = []
     for task, rows in complete.groupby("task", sort=True):
         seeds = int(rows.groupby(["method", "corpus"])["seed"].nunique().max())
-        title = (f"{task}: UA (%) per test corpus, mean ± std over {seeds} seed{'s' if seeds > 1 else ''}"
-                 + (f"  [{SYNTHETIC_LABEL}]" if synthetic else ""))
+        title = f"{task}: UA (%), mean ± std over {seeds} seed{'s' if seeds > 1 else ''}"
         table = Table(title=escape(title), box=box.SIMPLE_HEAD, pad_edge=False)
         table.add_column("method", overflow="fold")
         for corpus in shown:
