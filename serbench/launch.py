@@ -251,8 +251,9 @@ def run_slurm(config: SweepConfig, jobs: int, options: dict, store: ResultsStore
 
 def summary_table(cycles: pd.DataFrame, corpora: tuple[str, ...], synthetic: bool) -> Group:
     """UA (%) per test corpus, mean ± std over seeds, one table per task with a row per method (variants apart)
-    and the protocol's corpora in its order, narrow enough for 80 columns; each seed's UA pooled over the protocol's folds (store.cycle_rows). `!` marks
-    cells with runs that predicted a single class; a cell with fewer seeds than the table says gives its count."""
+    and the protocol's corpora in its order, narrow enough for 80 columns; each seed's UA pooled over the
+    protocol's folds (store.cycle_rows). `!` marks cells with runs that predicted a single class; a cell with
+    fewer seeds than the table says gives its count."""
     complete = cycles[cycles["complete"]]
     notes = [f"{SYNTHETIC_LABEL}: runs on the generated stand-ins"] if synthetic else []
     if complete["collapsed"].any():

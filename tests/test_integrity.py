@@ -175,7 +175,7 @@ def test_prune_lists_then_removes_what_matches(tmp_path, capsys):
     assert status == 0 and "0 runs match" in output
     status, output = serbench(capsys, "prune", "--results", str(store.root), "--hp", "gamma=0.5", "--seed", "2",
                               "--yes")
-    assert status == 0 and "1 runs removed" in output and store.done_ids() == set()
+    assert status == 0 and "1 run removed" in output and store.done_ids() == set()
 
 
 # --------------------------------------------------------------------------------------------------- variants

@@ -116,10 +116,11 @@ def run_prune(args: argparse.Namespace) -> int:
     console = Console()
     for run_id, what in chosen:
         console.print(f"{'removed' if args.yes else 'would remove'} {run_id}: {escape(what)}", soft_wrap=True)
+    runs = f"{len(chosen)} run{'' if len(chosen) == 1 else 's'}"
     if args.yes:
         for run_id, _ in chosen:
             store.remove(run_id)
-        console.print(f"{len(chosen)} runs removed from {escape(str(store.root))}")
+        console.print(f"{runs} removed from {escape(str(store.root))}")
     else:
-        console.print(f"{len(chosen)} runs match; pass --yes to remove them")
+        console.print(f"{runs} match{'es' if len(chosen) == 1 else ''}; pass --yes to remove them")
     return 0
