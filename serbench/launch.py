@@ -272,8 +272,9 @@ def summary_table(cycles: pd.DataFrame, corpora: tuple[str, ...], synthetic: boo
         for method, method_rows in rows.groupby("method", sort=True):
             cells = []
             for corpus in shown:
-                ua = 100 * method_rows.loc[method_rows["corpus"] == corpus, "ua"]
-                flag = " !" if method_rows.loc[method_rows["corpus"] == corpus, "collapsed"].any() else ""
+                cell = method_rows[method_rows["corpus"] == corpus]
+                ua = 100 * cell["ua"]
+                flag = " !" if cell["collapsed"].any() else ""
                 count = f" ({len(ua)})" if len(ua) != seeds else ""
                 spread = f" ± {ua.std(ddof=1):.1f}" if len(ua) > 1 else ""
                 cells.append(f"{ua.mean():.1f}{spread}{count}{flag}" if len(ua) else "-")
@@ -299,15 +300,11 @@ def status(results: str | Path) -> dict:
         except (OSError, ValueError, KeyError, TypeError) as error:
             problems.append(f"{path}: not a sweep plan ({type(error).__name__}); delete it, and re-run the "
                             f"sweep to plan it again")
-    damaged: set[str] = set()
-    for run_id in store.done_ids():
-        try:
-            record = store.record(run_id)
-        except SerbenchError as error:
-            damaged.add(run_id)
-            problems.append(str(error).replace("\n", " "))
-            runs.setdefault(run_id, {"run_id": run_id, **{key: "?" for key in RUN_LABELS}})
-            continue
+    records, damaged = store.read_all()
+    for run_id, error in damaged.items():
+        problems.append(str(error).replace("\n", " "))
+        runs.setdefault(run_id, {"run_id": run_id, **{key: "?" for key in RUN_LABELS}})
+    for run_id, record in records.items():
         runs.setdefault(run_id, {"run_id": run_id, **{key: getattr(record, key) for key in RUN_LABELS}})
     listed = []
     def order(item: tuple[str, dict]) -> tuple:

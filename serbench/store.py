@@ -213,20 +213,25 @@ class ResultsStore:
         self.check(run_id)
         return pd.read_parquet(self.runs / run_id / f"{name}.parquet")
 
-    def records(self) -> list[RunRecord]:
-        """Every finished run's record, in run-id order; damaged runs are one error that lists them all."""
-        records, damaged = [], []
+    def read_all(self) -> tuple[dict[str, RunRecord], dict[str, SerbenchError]]:
+        """Every finished run, in run-id order: the records of the whole ones, and the error of each damaged one."""
+        records, damaged = {}, {}
         for run_id in sorted(self.done_ids()):
             try:
-                records.append(self.record(run_id))
+                records[run_id] = self.record(run_id)
             except SerbenchError as error:
-                damaged.append(error)
+                damaged[run_id] = error
+        return records, damaged
+
+    def records(self) -> list[RunRecord]:
+        """Every finished run's record, in run-id order; damaged runs are one error that lists them all."""
+        records, damaged = self.read_all()
         if damaged:
-            listed = "\n    ".join(f"{error.path}: {error.message}" for error in damaged)
+            listed = "\n    ".join(f"{error.path}: {error.message}" for error in damaged.values())
             raise SerbenchError(f"{len(damaged)} damaged run folder(s):\n    {listed}",
                                 hint=f"remove them (`serbench prune --damaged --results {self.root} --yes`); the "
                                      "next sweep trains those runs again")
-        return records
+        return list(records.values())
 
     def remove(self, run_id: str) -> None:
         """Delete a run (its folder and any failure record): the next sweep that plans it trains it again. The

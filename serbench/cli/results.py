@@ -49,23 +49,12 @@ def existing_store(results: str) -> ResultsStore:
     return store
 
 
-def damaged_runs(store: ResultsStore) -> dict[str, str]:
-    """run id -> what is wrong, for every finished run whose folder or record is damaged."""
-    damaged = {}
-    for run_id in sorted(store.done_ids()):
-        try:
-            store.record(run_id)
-        except SerbenchError as error:
-            damaged[run_id] = error.message
-    return damaged
-
-
 def run_verify(args: argparse.Namespace) -> int:
     store = existing_store(args.results)
     console = Console()
-    damaged = damaged_runs(store)
-    for run_id, message in damaged.items():
-        console.print(f"[red]damaged[/] {escape(str(store.runs / run_id))}: {escape(message)}", soft_wrap=True)
+    _, damaged = store.read_all()
+    for run_id, error in damaged.items():
+        console.print(f"[red]damaged[/] {escape(str(store.runs / run_id))}: {escape(error.message)}", soft_wrap=True)
     console.print(f"{len(store.done_ids())} runs checked in {escape(str(store.root))}, {len(damaged)} damaged")
     caches_damaged = 0
     if args.cache:
@@ -97,14 +86,13 @@ def run_prune(args: argparse.Namespace) -> int:
     if described and args.damaged:
         raise SerbenchError("--damaged cannot be combined with --method, --protocol, --task, --seed or --hp",
                             hint="a damaged run's record cannot be read to match them: prune --damaged alone")
-    damaged = damaged_runs(store)
+    records, damaged = store.read_all()
     chosen: list[tuple[str, str]] = []  # (run id, what it is)
     if args.damaged:
-        chosen += [(run_id, f"damaged: {message}") for run_id, message in damaged.items()]
+        chosen += [(run_id, f"damaged: {error.message}") for run_id, error in damaged.items()]
     if args.failed:
         chosen += [(run_id, "failed") for run_id in sorted(store.failed_ids())]
-    for run_id in sorted(store.done_ids() - set(damaged)) if described else ():
-        record = store.record(run_id)
+    for run_id, record in records.items() if described else ():
         hparams = record.identity["hparams"]
         if ((args.method is None or record.method in args.method)
                 and (args.protocol is None or record.protocol in args.protocol)
