@@ -302,6 +302,12 @@ def group_column(table: pd.DataFrame, protocol: Protocol) -> pd.Series:
         raise SerbenchError(f"corpus {missing[0]} has no recording sessions, so it cannot be split by session",
                             hint="split it by speaker (protocol [groups] table, or leave-one-speaker-out), or give "
                                  "its manifest a session column")
+    return group_names(table, sessions)
+
+
+def group_names(table: pd.DataFrame, sessions: pd.Series) -> pd.Series:
+    """Each utterance's group: its speaker, or `corpus:session N` where `sessions` says its corpus is grouped by
+    session."""
     return table["speaker"].where(~sessions, table["corpus"] + ":session " + table["session"])
 
 
@@ -360,7 +366,7 @@ def validation_rows(table: pd.DataFrame, protocol: Protocol) -> np.ndarray:
     a hash of their names, not a seed: like the folds, the same for every seed."""
     training = (table["part"] == "train").to_numpy()
     by_session = table["corpus"].map(lambda c: protocol.group_kind(c) == "session") & (table["session"] != "")
-    groups = table["speaker"].where(~by_session, table["corpus"] + ":session " + table["session"])
+    groups = group_names(table, by_session)
     chosen: set[str] = set()
     for _, names in groups[training].groupby(table.loc[training, "corpus"], sort=True):
         ordered = sorted(set(names), key=lambda name: stable_hash(name))
