@@ -37,7 +37,9 @@ from serbench.frontends.base import FrontEnd
 from serbench.integrity import CHECKSUMS, damage, write_checksums
 from serbench.normalisation import Moments, segment_moments
 
-CACHE_FORMAT = 3  # bump when the files of a cache change meaning; it is part of every key (3: checksums.json)
+# Bump when the features or the files of a cache change meaning; it is part of every cache key and run identity
+# (3: checksums.json; 4: audio resampled by a designed polyphase filter, serbench.audio).
+CACHE_FORMAT = 4
 ENV_VAR = "SERBENCH_CACHE"
 FILES = ("features.npy", "index.parquet", "skipped.json", "meta.json", CHECKSUMS)
 REBUILD = "delete this directory; the next run rebuilds it"

@@ -29,7 +29,7 @@ import pandas as pd
 import torch
 
 from serbench import __version__
-from serbench.cache import FeatureSet, build_features
+from serbench.cache import CACHE_FORMAT, FeatureSet, build_features
 from serbench.corpora import read_corpus
 from serbench.errors import SerbenchError
 from serbench.files import stable_hash
@@ -194,7 +194,9 @@ class RunSpec:
     def identity(self) -> dict:
         return {"method": self.method, "code": self.code, "hparams": dict(self.hparams),
                 "protocol": self.protocol.to_dict(), "fold": asdict(self.fold), "task": self.task, "seed": self.seed,
-                "data": dict(self.data), "frontend": {"name": self.frontend.name, "hash": self.frontend.hash()},
+                "data": dict(self.data),
+                # the cache format: what the features mean beyond the front-end's settings (audio reading too)
+                "frontend": {"name": self.frontend.name, "hash": self.frontend.hash(), "format": CACHE_FORMAT},
                 "serbench": __version__}
 
     @property
