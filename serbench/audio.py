@@ -17,6 +17,10 @@ from scipy.signal import firwin, kaiserord, resample_poly
 
 from serbench.errors import SerbenchError
 
+# What is done to each file's level after it is read (a front-end setting, `gain`): nothing, or scaling it to a peak
+# of 1. Copies of corpora differ here: a third party peak-normalised every file of the Emo-DB copy we use, which
+# erases the loudness differences between its utterances that other corpora keep, a cue only some corpora carry.
+GAINS = ("as-recorded", "peak")
 BAD_AUDIO_HINT = ("re-extract or re-copy this file from the corpus release, or pass --skip-bad to leave it out "
                   "(it is then listed in the skip list)")
 FLOAT_SUBTYPES = frozenset({"FLOAT", "DOUBLE"})
@@ -107,17 +111,18 @@ def audio_length(path: str | Path, sample_rate: int = 16_000) -> int:
     return resampled_length(info.frames, info.samplerate, sample_rate)
 
 
-def load_audio(path: str | Path, sample_rate: int | None = 16_000) -> np.ndarray:
+def load_audio(path: str | Path, sample_rate: int | None = 16_000, gain: str = "as-recorded") -> np.ndarray:
     """Read `path` as float32 mono at `sample_rate` (None: the file's own rate): channels averaged, then
-    resampled if needed."""
+    resampled if needed, then scaled as `gain` says (GAINS)."""
     try:
         data = Path(path).read_bytes()
     except OSError as error:
         raise _bad(path, f"cannot read audio file ({error.strerror})") from None
-    return decode_audio(data, path, sample_rate)
+    return decode_audio(data, path, sample_rate, gain)
 
 
-def decode_audio(data: bytes, path: str | Path, sample_rate: int | None = 16_000) -> np.ndarray:
+def decode_audio(data: bytes, path: str | Path, sample_rate: int | None = 16_000,
+                 gain: str = "as-recorded") -> np.ndarray:
     """load_audio for the bytes of `path` read already (the feature cache hashes the same bytes)."""
     if not data:
         raise _bad(path, "audio file is empty (0 bytes)")
@@ -140,7 +145,9 @@ def decode_audio(data: bytes, path: str | Path, sample_rate: int | None = 16_000
     # Only float files can hold NaN or infinity; integer PCM is always finite.
     if subtype in FLOAT_SUBTYPES and not np.isfinite(mono).all():
         raise _bad(path, "audio file contains NaN or infinite samples")
-    return np.ascontiguousarray(resample(mono, rate, sample_rate or rate), dtype=np.float32)
+    audio = np.ascontiguousarray(resample(mono, rate, sample_rate or rate), dtype=np.float32)
+    peak = float(np.abs(audio).max()) if gain == "peak" else 0.0
+    return audio / np.float32(peak) if peak > 0 else audio
 
 
 def _reason(error: Exception) -> str:

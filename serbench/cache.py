@@ -305,7 +305,7 @@ def _compute(target: Path, paths: list[str], lengths: dict[int, int], starts: di
             path = paths[row]
             try:
                 data = Path(path).read_bytes()
-                audio = decode_audio(data, path, frontend.sample_rate)
+                audio = decode_audio(data, path, frontend.sample_rate, frontend.gain)
             except OSError as error:
                 results.append((row, Problem(str(path), f"cannot read audio file ({error.strerror})")))
                 continue

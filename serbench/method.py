@@ -83,9 +83,19 @@ class TaskSpec:
     input: InputSpec = field(default_factory=InputSpec)
 
 
+# What the harness's schedule reads of a method trained in steps: a number of epochs (never chosen on test data)
+# and the batch size.
+SCHEDULE_HPARAMS: dict[str, HP] = {
+    "epochs": HP(30, low=1, doc="training epochs (a fixed schedule)"),
+    "batch_size": HP(128, low=1, doc="rows per mini-batch (utterances for frames and vectors)"),
+}
+
+
 class Method(nn.Module, abc.ABC):
     """Base class of every method. Subclasses set `hparams` (extend the base's) and `inputs`, and implement
-    `update` and `predict`; `embed`, `aggregate`, `after_epoch` and `uses_adaptation` are optional.
+    `predict` and one way of training: `update` (one step; the harness runs the schedule) or `fit_all` (one
+    call on every training row, as a scikit-learn estimator trains; such a class sets its own `hparams`, without
+    the schedule's). `embed`, `aggregate`, `after_epoch` and `uses_adaptation` are optional.
 
     The harness moves the method to its device with `.to(device)` before training, switches `.train()` /
     `.eval()` and wraps predictions in torch.no_grad(); a method only computes.
@@ -93,18 +103,21 @@ class Method(nn.Module, abc.ABC):
 
     name: ClassVar[str] = ""  # set by @register_method
     inputs: ClassVar[tuple[str, ...]] = ("segments",)  # the kinds of rows it accepts (KINDS)
-    # What the harness's schedule reads: a fixed number of epochs (never chosen on test data) and the batch size.
-    hparams: ClassVar[dict[str, Any]] = {
-        "epochs": HP(30, low=1, doc="training epochs (a fixed schedule)"),
-        "batch_size": HP(128, low=1, doc="rows per mini-batch (utterances for frames and vectors)"),
-    }
+    hparams: ClassVar[dict[str, Any]] = dict(SCHEDULE_HPARAMS)
 
     def __init__(self, task: TaskSpec, hp: Mapping[str, Any]) -> None:
         super().__init__()
         self.task = task
         self.hp = dict(hp)
+        # What model selection chose for this run, recorded with it: the epoch kept (the harness, under a protocol
+        # with selection = "best-validation"), or the settings fit_all chose on the training speakers.
+        self.selection: dict[str, Any] = {}
 
-    @abc.abstractmethod
+    @classmethod
+    def trains_in_steps(cls) -> bool:
+        """Whether the harness trains it by `update` steps on its schedule (else: one `fit_all` call)."""
+        return cls.fit_all is Method.fit_all
+
     def update(self, batch: Batch, progress: float) -> dict[str, Tensor]:
         """One optimisation step on `batch`; `progress` is the fraction of training already done (0 to 1).
         `batch.adaptation` holds unlabelled test-part audio where the protocol allows it and uses_adaptation
@@ -112,6 +125,17 @@ class Method(nn.Module, abc.ABC):
 
         Returns the step's losses as detached 0-d tensors (never .item(): that would wait for the device).
         """
+        raise NotImplementedError(f"{type(self).__qualname__} implements neither update nor fit_all")
+
+    def fit_all(self, train: Batch, validation: Batch | None) -> dict[str, Any]:
+        """Train in one call on every training row (`train`: all of them, normalised, with their emotion and
+        domain labels, speakers included), instead of `update` steps. `validation` holds the protocol's validation
+        part (training speakers held out) where it has one. Whatever it chooses, it chooses on these alone.
+
+        Returns what it chose (settings and the score that chose them: JSON numbers and strings), which the
+        run records as its selection.
+        """
+        raise NotImplementedError
 
     @abc.abstractmethod
     def predict(self, batch: Batch) -> Tensor:
@@ -133,9 +157,9 @@ class Method(nn.Module, abc.ABC):
     def after_epoch(self, epoch: int, validation_ua: float) -> bool:
         """Called after each epoch when the protocol holds out a validation part (`validation`, or the official
         split's validation partitions: training speakers only, never the test part), with the UA of the model on
-        it now. Return True to stop training here (early stopping); a method that selects a model keeps its best
-        weights itself and restores them when it stops or at its last epoch (examples/plugins/early_stopping.py).
-        By default it is ignored: the schedule is fixed."""
+        it now. Return True to stop training here. Keeping the best epoch's weights needs no code: a protocol with
+        selection = "best-validation" has the harness do it for every method (training.BestValidation). By
+        default it is ignored."""
         return False
 
     @property
@@ -158,8 +182,13 @@ class Method(nn.Module, abc.ABC):
         raise NotImplementedError(f"{cls.__qualname__} does not train runs together")
 
 
-def _check_method(where: str, cls: type, source: str) -> None:
-    missing = [key for key in Method.hparams if key not in cls.hparams]
+def _check_method(where: str, cls: type[Method], source: str) -> None:
+    steps, whole = cls.update is not Method.update, not cls.trains_in_steps()
+    if steps == whole:
+        raise SerbenchError(f"{where}: it implements {'both' if steps else 'neither of'} update and fit_all",
+                            hint="implement update (one training step on the harness's schedule) or fit_all "
+                                 "(one call on every training row), not both")
+    missing = [key for key in SCHEDULE_HPARAMS if key not in cls.hparams] if steps else []
     if missing:
         raise SerbenchError(f"{where}: hparams lacks {', '.join(missing)}, which the harness reads",
                             hint="extend the base's: hparams = {**Method.hparams, ...}")

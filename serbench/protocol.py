@@ -14,15 +14,22 @@ A protocol file (see protocols/*.toml and docs/protocols.md) holds:
     validation = 0.2                       optional, other splits: this share of each training corpus's speakers
                                            (sessions where the corpus is split by session) is held out of training
                                            as a validation part a method may use (Method.after_epoch); off by default
+    selection = "last"                     the model a run keeps: its schedule's last epoch, or "best-validation":
+    patience = 5                             the epoch with the best UA on the validation part (which it needs),
+                                             training stopped after `patience` epochs without a better one
     adaptation = "none"                    domain generalisation: training corpora only
                | "unlabelled-test"         the test part's audio and domain metadata (never emotion labels)
     normalisation = "speaker"              "training", "corpus", "speaker" or "utterance" statistics
+    gain = "as-recorded"                   each file's level as recorded, or "peak": scaled to a peak of 1, for
+                                             every front-end of the sweep (serbench.audio.GAINS)
     frontend = "spectrogram"               the default front-end, or a table: { name = "logmel", n_mels = 40 }
     paper_subsets = true                   IEMOCAP's and MSP-IMPROV's four-category subsets, as the paper
     [groups]                               optional, speaker-folds: what a fold holds out of a corpus
     mycorpus = "session"                   "speaker" or "session" (default: the corpus's own, see below)
     [labels.valence]                       optional overrides of the label table, per task:
     neutral = "negative"                   emotion = class, or "" to leave the emotion out
+    [parameters]                           optional: a template, `{corpus}` in any string is replaced by the value
+    corpus = "the corpus"                    given with its name, `within[corpus=emodb]` (every parameter, once)
 Corpus names are the built-in ones or names given in a data configuration (manifests).
 
 Folds are made from the data (make_folds): which speakers and sessions exist is only known once the corpora are
@@ -31,6 +38,7 @@ read. Every split is deterministic, so a fold always tests the same speakers and
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -39,6 +47,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from serbench.audio import GAINS
 from serbench.corpora import CORPORA
 from serbench.errors import SerbenchError
 from serbench.files import read_toml, stable_hash
@@ -52,9 +61,16 @@ PART_NAMES = {"train": "training", "validation": "validation", "test": "test"}
 ADAPTATIONS = ("none", "unlabelled-test")
 NORMALISATIONS = ("training", "corpus", "speaker", "utterance")
 GROUP_KINDS = ("speaker", "session")
+SELECTIONS = ("last", "best-validation")
 KEYS = {"description", "tasks", "split", "train", "test", "corpora", "folds", "groups", "adaptation",
-        "normalisation", "frontend", "paper_subsets", "labels", "splits", "validation"}
+        "normalisation", "frontend", "paper_subsets", "labels", "splits", "validation", "selection", "patience",
+        "gain", "parameters"}
 DEFAULT_FOLDS = 5
+DEFAULT_PATIENCE = 5
+# A protocol with its parameters: `within[corpus=emodb]`, `transfer[train=emodb,test=ravdess]`.
+REFERENCE = re.compile(r"(?P<base>[^\[\]]+)\[(?P<arguments>[^\[\]]*)\]")
+PLACEHOLDER = re.compile(r"\{(\w+)\}")
+VALUE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 @dataclass(frozen=True)
@@ -82,12 +98,15 @@ class Protocol:
     groups: dict[str, str] = field(default_factory=dict)  # corpus -> "speaker" | "session", overriding the default
     adaptation: str = "none"
     normalisation: str = "speaker"
+    gain: str = "as-recorded"  # GAINS: each file's level, for every front-end (it enters their settings)
     frontend: str = DEFAULT_FRONTEND
     frontend_settings: dict[str, Any] = field(default_factory=dict)
     paper_subsets: bool = True
     labels: dict[str, dict[str, str | None]] = field(default_factory=dict)
     splits: dict[str, tuple[str, ...]] = field(default_factory=dict)  # split = "official": part -> release partitions
     validation: float = 0.0  # other splits: the share of training speakers held out for validation
+    selection: str = "last"  # SELECTIONS: which epoch's model a run keeps
+    patience: int = DEFAULT_PATIENCE  # selection = "best-validation": epochs without a better one before stopping
     source: str = ""  # the file it was read from
 
     @property
@@ -165,17 +184,94 @@ def builtin_protocols() -> dict[str, Path]:
             if entry.name.endswith(".toml")}
 
 
-def load_protocol(name_or_path: str | Path) -> Protocol:
-    """A built-in protocol by name, or any protocol file by path."""
+def split_reference(reference: str) -> tuple[str, dict[str, str]]:
+    """`within[corpus=emodb]` -> ("within", {"corpus": "emodb"}); a name or path without brackets has none."""
+    match = REFERENCE.fullmatch(reference)
+    if match is None:
+        if "[" in reference or "]" in reference:
+            raise SerbenchError(f"protocol {reference!r}: write its parameters as NAME[key=value,key=value]",
+                                hint="for example --protocol 'within[corpus=emodb]'")
+        return reference, {}
+    arguments: dict[str, str] = {}
+    for text in match["arguments"].split(","):
+        key, sep, value = (part.strip() for part in text.partition("="))
+        if not sep or not key or not VALUE.fullmatch(value):
+            raise SerbenchError(f"protocol {reference!r}: {text.strip()!r} is not key=value (a value is a name: "
+                                "letters, digits, '.', '_' and '-')", hint="for example 'within[corpus=emodb]'")
+        if key in arguments:
+            raise SerbenchError(f"protocol {reference!r}: {key} is given twice", hint="give each parameter once")
+        arguments[key] = value
+    return match["base"], arguments
+
+
+def load_protocol(reference: str | Path) -> Protocol:
+    """A built-in protocol by name, or any protocol file by path; either with its parameters, if it has any
+    (`within[corpus=emodb]`)."""
+    base, arguments = split_reference(str(reference))
+    path = protocol_file(base)
+    data = instantiate(read_toml(path), arguments, base, str(path))
+    name = path.stem + (f"[{','.join(f'{k}={v}' for k, v in arguments.items())}]" if arguments else "")
+    return parse_protocol(name, data, str(path))
+
+
+def protocol_file(name_or_path: str) -> Path:
+    """The file of a built-in protocol `name_or_path`, else that path."""
     builtin = builtin_protocols()
-    if str(name_or_path) in builtin:
-        path = builtin[str(name_or_path)]
-    else:
-        path = Path(name_or_path).expanduser()
-        if not path.is_file():
-            raise SerbenchError(f"no protocol {str(name_or_path)!r}",
-                                hint=f"use a built-in one ({', '.join(builtin)}) or the path of a .toml file")
-    return parse_protocol(path.stem, read_toml(path), str(path))
+    if name_or_path in builtin:
+        return builtin[name_or_path]
+    path = Path(name_or_path).expanduser()
+    if not path.is_file():
+        raise SerbenchError(f"no protocol {name_or_path!r}",
+                            hint=f"use a built-in one ({', '.join(builtin)}) or the path of a .toml file")
+    return path
+
+
+def template_reference(name_or_path: str) -> str:
+    """How to name the protocol `name_or_path`: itself, or with its parameters as placeholders in capitals
+    (`within[corpus=CORPUS]`), for listings."""
+    path = protocol_file(name_or_path)
+    declared = protocol_parameters(read_toml(path), str(path))
+    return f"{name_or_path}[{','.join(f'{k}={k.upper()}' for k in declared)}]" if declared else name_or_path
+
+
+def protocol_parameters(data: dict, source: str = "") -> dict[str, str]:
+    """A protocol file's declared parameters: name -> what it means."""
+    declared = data.get("parameters", {})
+    if not isinstance(declared, dict) or not all(isinstance(k, str) and k.isidentifier() and isinstance(v, str)
+                                                 for k, v in declared.items()):
+        raise SerbenchError("key 'parameters': must be a table of name = \"what it means\"", path=source or None,
+                            hint="for example [parameters] corpus = \"the corpus\" (docs/protocols.md)")
+    return declared
+
+
+def instantiate(data: dict, arguments: dict[str, str], base: str, source: str) -> dict:
+    """The protocol file's content with every `{parameter}` replaced by its value; every declared parameter must
+    be given, and only those."""
+    declared = protocol_parameters(data, source)
+    usage = f"{base}[{','.join(f'{k}=...' for k in declared)}]"
+    missing, unknown = [k for k in declared if k not in arguments], [k for k in arguments if k not in declared]
+    if unknown:
+        raise SerbenchError(f"protocol {base} has no parameter {unknown[0]!r}", path=source,
+                            hint=f"write --protocol '{usage}'" if declared else f"write --protocol {base}")
+    if missing:
+        raise SerbenchError(f"protocol {base} needs its parameter{'s' if len(missing) > 1 else ''} "
+                            f"{', '.join(missing)} ({'; '.join(f'{k}: {declared[k]}' for k in missing)})",
+                            path=source, hint=f"write --protocol '{usage}'")
+
+    def fill(value: Any) -> Any:
+        if isinstance(value, str):
+            for name in PLACEHOLDER.findall(value):
+                if name not in declared:
+                    raise SerbenchError(f"{{{name}}} is not a parameter of the protocol", path=source,
+                                        hint="declare it in the [parameters] table, or remove the braces")
+            return PLACEHOLDER.sub(lambda match: arguments[match[1]], value)
+        if isinstance(value, list):
+            return [fill(v) for v in value]
+        if isinstance(value, dict):
+            return {fill(k): fill(v) for k, v in value.items()}
+        return value
+
+    return fill({k: v for k, v in data.items() if k != "parameters"})
 
 
 def parse_protocol(name: str, data: dict, source: str = "") -> Protocol:
@@ -265,10 +361,21 @@ def parse_protocol(name: str, data: dict, source: str = "") -> Protocol:
         raise fail("validation", "must be a share of the training speakers from 0 (none, the default) to 0.5")
     if validation and split == "official":
         raise fail("validation", 'under split = "official" the validation part is the [splits] table\'s validation')
+    selection = choice("selection", SELECTIONS, "last")
+    if selection == "best-validation" and not (validation or "validation" in splits):
+        raise fail("selection", "best-validation needs a validation part: add validation = 0.2 (a share of the "
+                                "training speakers), or a validation partition under split = \"official\"")
+    patience = data.get("patience", DEFAULT_PATIENCE)
+    if "patience" in data and selection != "best-validation":
+        raise fail("patience", 'only selection = "best-validation" stops early')
+    if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1:
+        raise fail("patience", "must be a whole number of epochs, at least 1")
     protocol = Protocol(name, str(data.get("description", "")), split, tasks, corpora, train, test, folds,
                         dict(groups), choice("adaptation", ADAPTATIONS, "none"),
-                        choice("normalisation", NORMALISATIONS, "speaker"), frontend, frontend_settings, paper_subsets,
-                        overrides, {part: tuple(v) for part, v in splits.items()}, float(validation), source)
+                        choice("normalisation", NORMALISATIONS, "speaker"), choice("gain", GAINS, "as-recorded"),
+                        frontend, frontend_settings, paper_subsets,
+                        overrides, {part: tuple(v) for part, v in splits.items()}, float(validation), selection,
+                        patience, source)
     for task in overrides:
         if task not in TASKS:
             raise fail(f"labels.{task}", f"unknown task (known: {', '.join(TASKS)})")

@@ -18,7 +18,7 @@ from typing import Any
 
 from serbench.errors import SerbenchError
 
-SCHEMA = 2  # 1: serbench 0.1's untyped records
+SCHEMA = 3  # 1: serbench 0.1's untyped records; 3: `selection`
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,8 @@ class RunRecord:
     frontend: str  # the front-end's name (its settings and hash are in the identity)
     classes: list[str]
     scores: dict[str, CorpusScores]  # test corpus -> scores
-    curves: list[dict[str, float]]  # mean losses of every epoch
+    curves: list[dict[str, float]]  # mean losses of every epoch (none for a method fitted in one call)
+    selection: dict[str, Any]  # the protocol's policy, and what was chosen on training speakers: epoch, settings
     synthetic: bool
     split: dict[str, dict[str, Any]]  # corpus -> train/test speakers and utterance counts
     excluded: dict[str, dict[str, int]]  # corpus -> reason -> utterances

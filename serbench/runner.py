@@ -50,11 +50,19 @@ from serbench.method import (
 from serbench.metrics import scores
 from serbench.normalisation import Moments, Normalizer, group_names
 from serbench.probes import embedding_probes
-from serbench.protocol import PARTS, Fold, Protocol, load_protocol, split_utterances
+from serbench.protocol import PARTS, Fold, Protocol, load_protocol, split_reference, split_utterances
 from serbench.record import CorpusScores, RunRecord
 from serbench.sources import SYNTHETIC, data_sources
 from serbench.store import ResultsStore, variant_label
-from serbench.training import FeatureBank, SegmentSet, choose_device, diverged, fit, utterance_posteriors
+from serbench.training import (
+    BestValidation,
+    FeatureBank,
+    SegmentSet,
+    choose_device,
+    diverged,
+    fit,
+    utterance_posteriors,
+)
 
 OnEpoch = Callable[[int, int, dict[str, float]], None]  # (epoch, epochs, mean losses)
 LoadProgress = Callable[[str, float, float | None], None]  # (what is being done, done, total or None if unknown)
@@ -135,7 +143,8 @@ class SweepConfig:
             return None if path is None else str(Path(path).expanduser().resolve())
 
         data = self.data if self.data in (None, SYNTHETIC) else absolute(self.data)
-        protocol = absolute(self.protocol) if Path(self.protocol).suffix == ".toml" else self.protocol
+        base, _ = split_reference(self.protocol)
+        protocol = f"{absolute(base)}{self.protocol[len(base):]}" if base.endswith(".toml") else self.protocol
         return replace(self, data=data, protocol=protocol, results=absolute(self.results),
                        plugins=tuple(absolute(p) for p in self.plugins), cache=absolute(self.cache))
 
@@ -251,8 +260,9 @@ def load_corpora(protocol: Protocol, config: SweepConfig, frontend: FrontEnd,
 
 def method_hparams(methods: Sequence[str], config: SweepConfig) -> dict[str, list[dict[str, Any]]]:
     """Each method's variants: its resolved hyperparameters for every combination of the --hp values. --epochs
-    applies to every method and --preset to those with a model preset (the paper's family); an --hp key must
-    belong to every method of the sweep, since applying it to some would run a grid nobody asked for."""
+    applies to every method trained in epochs and --preset to those with a model preset (the paper's family); an
+    --hp key must belong to every method of the sweep, since applying it to some would run a grid nobody asked
+    for."""
     entries = [get_method(name) for name in methods]
     for key in config.hp:
         lacking = [entry.name for entry in entries if key not in entry.cls.hparams]
@@ -263,12 +273,15 @@ def method_hparams(methods: Sequence[str], config: SweepConfig) -> dict[str, lis
     if config.preset is not None and not any("preset" in entry.cls.hparams for entry in entries):
         raise SerbenchError(f"--preset {config.preset}: none of {', '.join(methods)} has a model preset",
                             hint="--preset sizes the paper's CNN+BLSTM family; leave it out")
+    if config.epochs is not None and not any("epochs" in entry.cls.hparams for entry in entries):
+        raise SerbenchError(f"--epochs {config.epochs}: none of {', '.join(methods)} trains in epochs",
+                            hint="they train in one call on the training part; leave --epochs out")
     grid = config.hp_grid()
     combinations = [dict(zip(grid, values, strict=True)) for values in itertools.product(*grid.values())]
     variants = {}
     for entry in entries:
         fixed: dict[str, Any] = {}
-        if config.epochs is not None:
+        if config.epochs is not None and "epochs" in entry.cls.hparams:
             fixed["epochs"] = config.epochs
         if config.preset is not None and "preset" in entry.cls.hparams:
             fixed["preset"] = config.preset
@@ -277,12 +290,19 @@ def method_hparams(methods: Sequence[str], config: SweepConfig) -> dict[str, lis
 
 
 def sweep_frontend(config: SweepConfig, protocol: Protocol) -> FrontEnd:
-    """--frontend (with --frontend-setting) if given, else the protocol's front-end and settings."""
-    if config.frontend is None:
-        if config.frontend_settings:
-            raise SerbenchError("--frontend-setting needs --frontend", hint="name the front-end they set")
-        return make_frontend(protocol.frontend, protocol.frontend_settings)
-    return make_frontend(config.frontend, config.frontend_settings)
+    """--frontend (with --frontend-setting) if given, else the protocol's front-end and settings; with the
+    protocol's gain, which every front-end of its sweeps gets (docs/protocols.md)."""
+    if config.frontend is None and config.frontend_settings:
+        raise SerbenchError("--frontend-setting needs --frontend", hint="name the front-end they set")
+    name, settings = ((protocol.frontend, dict(protocol.frontend_settings)) if config.frontend is None
+                      else (config.frontend, dict(config.frontend_settings)))
+    if str(settings.get("gain", protocol.gain)) != protocol.gain:
+        raise SerbenchError(f"gain {settings['gain']} asked for the front-end, and the protocol {protocol.name} "
+                            f"sets gain = {protocol.gain!r} for every front-end of its runs",
+                            hint="leave the front-end's gain out (or use a protocol with that gain)")
+    if protocol.gain != "as-recorded":  # else the front-end's settings, and so its hash, stay as they were
+        settings["gain"] = protocol.gain
+    return make_frontend(name, settings)
 
 
 def plan(config: SweepConfig, progress: LoadProgress | None = None) -> Sweep:
@@ -460,7 +480,8 @@ def finish(run: PreparedRun, curves: list[dict[str, float]], fit_seconds: float,
     record = RunRecord(
         run_id=spec.run_id, identity=spec.identity(), method=spec.method, protocol=spec.protocol.name,
         fold=spec.fold.name, task=spec.task, seed=spec.seed, frontend=spec.frontend.name, classes=list(classes),
-        scores=by_corpus, curves=curves, synthetic=run.synthetic,
+        scores=by_corpus, curves=curves, selection={"policy": spec.protocol.selection, **run.method.selection},
+        synthetic=run.synthetic,
         split={str(c): split_summary(rows, parts) for c, rows in used.groupby("corpus", sort=True)},
         excluded={c: part.excluded for c, part in run.labelled.items()},
         adaptation={"setting": spec.protocol.adaptation, "read_by_method": run.method.uses_adaptation,
@@ -594,11 +615,14 @@ def train_group(specs: list[RunSpec], corpora: Mapping[str, CorpusData], store: 
     fused = [run for run in prepared if can_fuse(run)] if len(prepared) > 1 else []
     fused = fused if len(fused) > 1 else []
     for run in [run for run in prepared if run not in fused]:
-        epochs, first = run.method.hp["epochs"], run is prepared[0]
+        epochs, first = run.method.hp.get("epochs", 1), run is prepared[0]
+        protocol = run.spec.protocol
+        selection = BestValidation(protocol.patience) if protocol.selection == "best-validation" else None
         started = time.time()
         try:
             curves = fit(run.method, run.train_set, adaptation=run.adaptation_set, seed=run.spec.seed,
-                         device=device, validation=run.validation_set, on_step=on_step if first else None,
+                         device=device, validation=run.validation_set, selection=selection,
+                         on_step=on_step if first else None,
                          on_epoch=lambda epoch, losses, first=first, epochs=epochs: epoch_done(
                              first, epoch, epochs, losses))
         except RUN_ERRORS:

@@ -249,24 +249,53 @@ def choose_device(name: str = "auto") -> torch.device:
                             hint="use auto, cpu, cuda or cuda:N") from error
 
 
+@dataclass
+class BestValidation:
+    """Model selection on the validation part (protocol `selection = "best-validation"`): keep the weights of the
+    epoch with the best validation UA (the earliest of equals), stop once `patience` epochs have passed without a
+    better one, and restore the kept weights when training ends."""
+
+    patience: int
+    best_ua: float = -1.0
+    best_epoch: int = -1
+    state: dict[str, Tensor] = field(default_factory=dict)
+
+    def observe(self, method: Method, epoch: int, ua: float) -> bool:
+        """Note epoch `epoch`'s validation UA; True when training should stop."""
+        if ua > self.best_ua:
+            self.best_ua, self.best_epoch = ua, epoch
+            self.state = {key: value.detach().clone() for key, value in method.state_dict().items()}
+        return epoch - self.best_epoch >= self.patience
+
+    def restore(self, method: Method) -> None:
+        method.load_state_dict(self.state)
+        method.selection = {"epoch": self.best_epoch + 1, "validation_ua": self.best_ua}
+
+
 def fit(method: Method, data: SegmentSet, *, adaptation: SegmentSet | None = None, epochs: int | None = None,
         batch_size: int | None = None, seed: int = 0, device: str | torch.device = "auto",
         on_epoch: Callable[[int, dict[str, float]], None] | None = None,
-        validation: SegmentSet | None = None, on_step: Callable[[float], None] | None = None
-        ) -> list[dict[str, float]]:
+        validation: SegmentSet | None = None, on_step: Callable[[float], None] | None = None,
+        selection: BestValidation | None = None) -> list[dict[str, float]]:
     """Train `method` on `data` for a fixed number of epochs (default: the method's `epochs` and `batch_size`
-    hyperparameters) and return the mean losses of every epoch.
+    hyperparameters) and return the mean losses of every epoch; a method that trains in one call (fit_all) gets
+    every training row at once instead, and returns no curve.
 
     Each epoch's batches come from epoch_batches, with the order drawn from `seed`. `adaptation` is the unlabelled
     audio the protocol allows (None: none); a method that reads it (Method.uses_adaptation) gets one unlabelled
     batch of the same size with every labelled one, from its own BatchStream. With a labelled `validation` set
     (training speakers held out), each epoch's UA on it is recorded (`validation_ua`) and given to
-    Method.after_epoch, which may stop training early. `on_step` gets the epochs done so far (a fraction within an
-    epoch) after every step, for progress displays.
+    Method.after_epoch, which may stop training early, and to `selection`, which keeps the best epoch's weights.
+    `on_step` gets the epochs done so far (a fraction within an epoch) after every step, for progress displays.
     """
     if not len(data):
         raise SerbenchError("no training rows", hint="check the protocol's training corpora and the cache")
     device = choose_device(device) if isinstance(device, str) else device
+    if not method.trains_in_steps():
+        return fit_all(method, data, validation, seed, device)
+    if selection is not None and validation is None:
+        raise SerbenchError("selection on the validation part needs a validation part",
+                            hint='give the protocol validation = 0.2, or selection = "last"')
     epochs = method.hp["epochs"] if epochs is None else epochs
     batch_size = method.hp["batch_size"] if batch_size is None else batch_size
     torch.manual_seed(seed)  # randomness inside the method (dropout, sampling)
@@ -307,14 +336,31 @@ def fit(method: Method, data: SegmentSet, *, adaptation: SegmentSet | None = Non
             if not math.isfinite(mean):
                 raise diverged(key, mean, epoch, int(first_bad[key]) if key in first_bad else None, steps)
         if validation is not None:
-            history[-1]["validation_ua"] = validation_ua(method, validation, device)
+            ua = history[-1]["validation_ua"] = validation_ua(method, validation, device)
             method.train()
-            stop = method.after_epoch(epoch, history[-1]["validation_ua"])
+            stop = method.after_epoch(epoch, ua)
+            if selection is not None:
+                stop = selection.observe(method, epoch, ua) or stop
         if on_epoch is not None:
             on_epoch(epoch, history[-1])
         if validation is not None and stop:
             break
+    if selection is not None:
+        selection.restore(method)
     return history
+
+
+def fit_all(method: Method, data: SegmentSet, validation: SegmentSet | None, seed: int,
+            device: torch.device) -> list[dict[str, float]]:
+    """Train a method that fits in one call (Method.fit_all) on every row of `data`; no curve."""
+    def everything(rows: SegmentSet) -> Batch:
+        return rows.batch(torch.arange(rows.units, device=device))
+
+    torch.manual_seed(seed)
+    method.to(device).train()
+    method.selection = dict(method.fit_all(everything(data),
+                                           everything(validation) if validation is not None else None))
+    return []
 
 
 def validation_ua(method: Method, data: SegmentSet, device: torch.device) -> float:

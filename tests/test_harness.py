@@ -60,8 +60,9 @@ def test_a_run_records_everything(reference):
     assert set(record["scores"]) == {"msp-improv", "savee", "emodb"}
     for score in record["scores"].values():
         assert set(score) == {"ua", "wa", "macro_f1", "n", "confusion", "collapsed"} and 0 <= score["ua"] <= 1
-    assert record["frontend"] == "spectrogram" and record["schema"] == 2
+    assert record["frontend"] == "spectrogram" and record["schema"] == 3
     assert len(record["curves"]) == 1 and "total" in record["curves"][0]
+    assert record["selection"] == {"policy": "last"}  # the fixed schedule's last epoch: nothing chosen
     assert record["probes"]["corpus"]["classes"] == 3 and 0 <= record["probes"]["corpus"]["ua"] <= 1
     assert set(record["provenance"]) >= {"versions", "device", "git_commit", "seconds", "peak_memory_mib"}
     predictions = store.table(run_id, "predictions")

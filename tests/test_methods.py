@@ -18,11 +18,19 @@ from serbench.method import (
 )
 from serbench.metrics import ua
 from serbench.probes import probe_accuracy
-from serbench.training import SegmentSet, choose_device, fit, utterance_embeddings, utterance_posteriors
+from serbench.training import (
+    BestValidation,
+    SegmentSet,
+    choose_device,
+    fit,
+    utterance_embeddings,
+    utterance_posteriors,
+    validation_ua,
+)
 
 torch.set_num_threads(2)
 PAPER = ["baseline_s", "baseline_cs", "dann1_s", "dann1_cs", "dann2_s", "dann2_cs"]
-BUILT_INS = [*PAPER, "egemaps_lr", "ssl_mlp", "ssl_dann"]
+BUILT_INS = [*PAPER, "egemaps_lr", "egemaps_svm", "ssl_mlp", "ssl_dann"]
 SMALL = {"preset": "small"}
 
 
@@ -234,3 +242,22 @@ def test_progress_within_epochs_and_early_stopping_on_validation(toy):
     assert len(history) == 2 and [epoch for epoch, _ in seen] == [0, 1]
     assert [h["validation_ua"] for h in history] == [ua for _, ua in seen] and all(0 <= ua <= 1 for _, ua in seen)
     assert done == sorted(done) and done[-1] == 2.0 and len(done) > 2  # the bar moves within each epoch
+
+
+def test_best_validation_keeps_the_best_epoch_and_stops_after_its_patience(toy):
+    task, train, validation = toy
+    method = build_method("baseline_s", task, SMALL, seed=0)
+    history = fit(method, train, epochs=12, batch_size=64, seed=0, device="cpu", validation=validation,
+                  selection=BestValidation(patience=2))
+    curve = [epoch["validation_ua"] for epoch in history]
+    best = int(np.argmax(curve))  # the first of equal ones
+    assert method.selection == {"epoch": best + 1, "validation_ua": curve[best]}
+    assert len(history) == 12 or len(history) == best + 1 + 2  # stopped two epochs after the best
+    assert validation_ua(method, validation, torch.device("cpu")) == curve[best]  # its weights are back
+
+
+def test_selection_needs_a_validation_part(toy):
+    task, train, _ = toy
+    with pytest.raises(SerbenchError, match="needs a validation part"):
+        fit(build_method("baseline_s", task, SMALL, seed=0), train, epochs=1, device="cpu",
+            selection=BestValidation(patience=1))

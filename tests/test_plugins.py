@@ -125,6 +125,31 @@ def test_broken_entry_point_names_the_entry_point(tmp_path, monkeypatch):
      "class Odd(BaselineS):\n"
      "    hparams = {**BaselineS.hparams, 'sizes': [1, 2]}\n",
      "hyperparameter 'sizes' has a default of type list"),
+    ("from serbench.method import Method, register_method\n"
+     "@register_method('idle')\n"
+     "class Idle(Method):\n"
+     "    def predict(self, batch):\n"
+     "        return batch.inputs\n",
+     "it implements neither of update and fit_all"),
+    ("from serbench.method import Method, register_method\n"
+     "@register_method('twice')\n"
+     "class Twice(Method):\n"
+     "    def update(self, batch, progress):\n"
+     "        return {}\n"
+     "    def fit_all(self, train, validation):\n"
+     "        return {}\n"
+     "    def predict(self, batch):\n"
+     "        return batch.inputs\n",
+     "it implements both update and fit_all"),
+    ("from serbench.method import Method, register_method\n"
+     "@register_method('unscheduled')\n"
+     "class Unscheduled(Method):\n"
+     "    hparams = {}\n"
+     "    def update(self, batch, progress):\n"
+     "        return {}\n"
+     "    def predict(self, batch):\n"
+     "        return batch.inputs\n",
+     "hparams lacks epochs, batch_size"),
     ("x = 1\n", "the plugin registered no method"),
 ])
 def test_broken_plugin_file_is_a_clear_error_naming_it(tmp_path, text, message):

@@ -5,7 +5,14 @@ import pytest
 
 from serbench.corpora.schema import make_table
 from serbench.errors import SerbenchError
-from serbench.protocol import Fold, builtin_protocols, check_disjoint, load_protocol, split_utterances
+from serbench.protocol import (
+    Fold,
+    builtin_protocols,
+    check_disjoint,
+    load_protocol,
+    split_utterances,
+    template_reference,
+)
 
 # Speakers per corpus as in the real corpora: (female, male); IEMOCAP and MSP-IMPROV have one of each per session.
 SPEAKERS = {"iemocap": (5, 5), "msp-improv": (6, 6), "savee": (0, 4), "emodb": (5, 5)}
@@ -35,7 +42,7 @@ def test_builtin_protocols():
     loco = load_protocol("loco")
     assert [fold.test for fold in loco.make_folds(corpora_table())] == [(c,) for c in SPEAKERS]
     assert (loco.adaptation, load_protocol("loco-dg").adaptation) == ("unlabelled-test", "none")
-    assert {load_protocol(name).normalisation for name in builtin_protocols()} == {"speaker"}
+    assert {load_protocol(template_reference(name)).normalisation for name in builtin_protocols()} == {"speaker"}
 
 
 def test_a_path_works_like_a_name(tmp_path):
@@ -62,6 +69,14 @@ def test_a_path_works_like_a_name(tmp_path):
     ('split = "speaker-folds"\ncorpora = ["a"]\n[groups]\na = "dialogue"\n', "'groups'"),
     ('split = "speaker-folds"\ncorpora = ["a"]\n[labels.valence]\nrage = "negative"\n', "'labels.valence'"),
     ('split = "speaker"\ncorpora = ["a"]\ntest_fraction = 0.2\n', "speaker-folds"),  # serbench 0.1's format
+    ('split = "speaker-folds"\ncorpora = ["a"]\ngain = "loud"\n', "'gain'"),
+    ('split = "speaker-folds"\ncorpora = ["a"]\nselection = "best"\n', "'selection'"),
+    ('split = "speaker-folds"\ncorpora = ["a"]\nselection = "best-validation"\n', "needs a validation part"),
+    ('split = "speaker-folds"\ncorpora = ["a"]\npatience = 3\n', "'patience'"),
+    ('split = "speaker-folds"\ncorpora = ["a"]\nvalidation = 0.2\nselection = "best-validation"\npatience = 0\n',
+     "'patience'"),
+    ('split = "speaker-folds"\ncorpora = ["{a}"]\n', "not a parameter"),
+    ('split = "speaker-folds"\ncorpora = ["a"]\nparameters = ["a"]\n', "'parameters'"),
 ])
 def test_malformed_files_name_the_key_or_line(tmp_path, text, names):
     path = tmp_path / "bad.toml"
@@ -159,3 +174,42 @@ def test_the_public_benchmark_protocols():
                         "public-multi-adapted": ("speaker-folds", "unlabelled-test")}
     assert all(load_protocol(name).corpora == public for name in settings)
     assert all(load_protocol(name).tasks == ("arousal", "valence") for name in settings)
+
+
+def test_templates_take_their_parameters_by_name():
+    within = load_protocol("within[corpus=emodb]")
+    assert (within.name, within.corpora, within.split, within.folds) == ("within[corpus=emodb]", ("emodb",),
+                                                                         "speaker-folds", 5)
+    assert within.description == "Within emodb: 5 speaker-grouped folds, every speaker tested once"
+    assert "categorical" in within.tasks
+    forth = load_protocol("transfer[train=emodb,test=ravdess]")
+    back = load_protocol("transfer[test=emodb, train=ravdess]")
+    assert (forth.train, forth.test, back.train, back.test) == (("emodb",), ("ravdess",), ("ravdess",), ("emodb",))
+    assert forth.adaptation == "unlabelled-test" and load_protocol("transfer-dg[train=a,test=b]").adaptation == "none"
+    assert forth.hash() != back.hash() != load_protocol("within[corpus=ravdess]").hash()
+    assert template_reference("within") == "within[corpus=CORPUS]" and template_reference("cross") == "cross"
+
+
+@pytest.mark.parametrize(("reference", "message"), [
+    ("within", "needs its parameter corpus"),
+    ("within[corpus=emodb,folds=3]", "no parameter 'folds'"),
+    ("within[corpus=emodb,corpus=savee]", "corpus is given twice"),
+    ("within[corpus=../x]", "not key=value"),
+    ("within[corpus=emodb", "NAME\\[key=value"),
+    ("cross[corpus=emodb]", "no parameter 'corpus'"),
+    ("transfer[train=emodb,test=emodb]", "both sides"),
+])
+def test_template_parameters_are_checked(reference, message):
+    with pytest.raises(SerbenchError, match=message):
+        load_protocol(reference)
+
+
+def test_a_template_file_takes_parameters_too(tmp_path):
+    path = tmp_path / "pair.toml"
+    path.write_text('description = "{a} and {b}"\nsplit = "speaker-folds"\ncorpora = ["{a}", "{b}"]\n'
+                    'validation = 0.25\nselection = "best-validation"\npatience = 2\n'
+                    '[parameters]\na = "one corpus"\nb = "another"\n')
+    protocol = load_protocol(f"{path}[a=x,b=y]")
+    assert (protocol.name, protocol.corpora, protocol.description) == ("pair[a=x,b=y]", ("x", "y"), "x and y")
+    assert (protocol.selection, protocol.patience, protocol.validation) == ("best-validation", 2, 0.25)
+    assert protocol.to_dict()["selection"] == "best-validation"

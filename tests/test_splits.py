@@ -1,10 +1,11 @@
 """Each corpus's own categories, the releases' official splits and a validation part of training speakers: parsed
-with clear errors, deterministic, never touching the test part, and run end to end with early stopping."""
+with clear errors, deterministic, never touching the test part, and run end to end with model selection on it."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from corpus_trees import make_emodb, make_msp_podcast
@@ -16,8 +17,6 @@ from serbench.errors import SerbenchError
 from serbench.labels import apply_task, get_task
 from serbench.protocol import check_disjoint, load_protocol, split_utterances
 from serbench.store import ResultsStore
-
-PLUGIN = Path(__file__).parent.parent / "examples" / "plugins" / "early_stopping.py"
 
 
 def protocol_file(tmp_path: Path, text: str, name: str = "mine"):
@@ -118,22 +117,29 @@ def test_the_guard_checks_validation_against_test():
         check_disjoint(table)
 
 
-def test_early_stopping_on_a_validation_part_of_one_corpus(tiny_releases, tmp_path, capsys):
+def test_best_validation_selection_on_a_validation_part_of_one_corpus(tiny_releases, tmp_path, capsys):
     protocol = tmp_path / "emodb-within.toml"
     protocol.write_text('description = "Emo-DB, its own seven categories"\nsplit = "speaker-folds"\n'
-                        'corpora = ["emodb"]\nfolds = 2\ntasks = ["categorical"]\nvalidation = 0.3\n')
-    status = main(["run", "--method", "baseline_s_es", "--plugin", str(PLUGIN), "--protocol", str(protocol),
-                   "--data", str(tiny_releases), "--results", str(tmp_path / "r"), "--seeds", "1", "--preset",
-                   "small", "--hp", "epochs=3", "--hp", "patience=1", "--device", "cpu"])
-    assert status == 0, capsys.readouterr()
+                        'corpora = ["emodb"]\nfolds = 2\ntasks = ["categorical"]\nvalidation = 0.3\n'
+                        'selection = "best-validation"\npatience = 1\n')
+    common = ["--protocol", str(protocol), "--data", str(tiny_releases), "--results", str(tmp_path / "r"),
+              "--seeds", "1", "--device", "cpu"]
+    assert main(["run", "--method", "baseline_s", "--preset", "small", "--epochs", "3", *common]) == 0
+    assert main(["run", "--method", "egemaps_svm", "--frontend", "egemaps", *common]) == 0, capsys.readouterr()
     records = ResultsStore(tmp_path / "r").records()
-    assert len(records) == 2
+    assert sorted(r.method for r in records) == ["baseline_s"] * 2 + ["egemaps_svm"] * 2
     for record in records:
         assert record.classes == sorted("WLEAFTN")
         split = record.split["emodb"]
         assert split["validation_speakers"] and set(split["validation_speakers"]).isdisjoint(
             split["train_speakers"] + split["test_speakers"])
+        if record.method == "egemaps_svm":  # its C and gamma are chosen on the validation speakers
+            assert record.curves == [] and record.selection["chosen_by"] == "validation part"
+            continue
         assert 1 <= len(record.curves) <= 3 and all(0 <= epoch["validation_ua"] <= 1 for epoch in record.curves)
+        curve = [epoch["validation_ua"] for epoch in record.curves]
+        assert record.selection == {"policy": "best-validation", "epoch": int(np.argmax(curve)) + 1,
+                                    "validation_ua": max(curve)}
 
 
 def test_the_public_benchmark_runs_on_its_stand_ins_and_yields_a_leaderboard(tmp_path, capsys):
@@ -147,5 +153,5 @@ def test_the_public_benchmark_runs_on_its_stand_ins_and_yields_a_leaderboard(tmp
     assert main(["leaderboard", "--results", results, "--out", str(out)]) == 0
     page = (out / "public-loco-arousal.md").read_text()
     header = next(line for line in page.splitlines() if line.startswith("| method"))
-    assert [c.strip() for c in header.split("|")[2:7]] == ["emodb", "ravdess", "crema-d", "tess", "emovo"]
+    assert [c.strip() for c in header.split("|")[3:8]] == ["emodb", "ravdess", "crema-d", "tess", "emovo"]
     assert "SYNTHETIC" in page

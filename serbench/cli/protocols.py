@@ -9,12 +9,13 @@ from rich.markup import escape
 from rich.table import Table
 
 from serbench.cli import COMMANDS
-from serbench.protocol import Protocol, builtin_protocols, load_protocol
+from serbench.protocol import Protocol, builtin_protocols, load_protocol, template_reference
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("protocols", help=COMMANDS["protocols"][1],
-                                 description="List the built-in protocols, and any protocol files given.")
+                                 description="List the built-in protocols, and any protocol files given; a protocol "
+                                             "with parameters shows them in capitals: within[corpus=CORPUS].")
     parser.add_argument("files", nargs="*", help="protocol files to show as well")
     parser.set_defaults(func=run_protocols)
 
@@ -24,7 +25,8 @@ def run_protocols(args: argparse.Namespace) -> int:
     table = Table(title="protocols")
     for column in ("name", "split", "adaptation", "normalisation", "tasks"):
         table.add_column(column)
-    protocols = [load_protocol(name) for name in [*builtin_protocols(), *args.files]]
+    # a template is shown with its parameters in capitals: within[corpus=CORPUS]
+    protocols = [load_protocol(template_reference(name)) for name in [*builtin_protocols(), *args.files]]
     for protocol in protocols:
         table.add_row(escape(protocol.name), protocol.split, protocol.adaptation, protocol.normalisation,
                       ", ".join(protocol.tasks))

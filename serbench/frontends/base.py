@@ -21,16 +21,26 @@ import abc
 import dataclasses
 import inspect
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 
+from serbench.audio import GAINS
 from serbench.errors import SerbenchError
 from serbench.files import stable_hash
 from serbench.plugins import convert_setting
 
 KINDS = ("segments", "frames", "vectors")
 SAMPLE_RATE = 16_000  # every front-end reads audio resampled to this rate (serbench.audio)
+
+
+@dataclass(frozen=True)
+class AudioSettings:
+    """What every built-in front-end's settings share: how each file's level is set before the features
+    (serbench.audio.GAINS; a protocol may decide it for every front-end of its sweeps: docs/protocols.md)."""
+
+    gain: str = "as-recorded"
 
 
 class FrontEnd(abc.ABC):
@@ -45,7 +55,14 @@ class FrontEnd(abc.ABC):
 
     def __init__(self, settings: Any = None) -> None:
         self.settings = self.Settings() if settings is None else settings
+        if self.gain not in GAINS:
+            raise SerbenchError(f"front-end {self.name!r}: gain {self.gain!r} is not one of {', '.join(GAINS)}")
         self.check()
+
+    @property
+    def gain(self) -> str:
+        """How each file's level is set before compute sees it (a plugin's settings may leave it out)."""
+        return getattr(self.settings, "gain", "as-recorded")
 
     def check(self) -> None:  # noqa: B027 - optional: most front-ends' settings need no check
         """Refuse settings the features cannot be computed with: a SerbenchError naming the setting."""

@@ -25,7 +25,7 @@ import numpy as np
 from serbench.errors import SerbenchError
 from serbench.files import stable_hash
 from serbench.frontends import register_frontend
-from serbench.frontends.base import SAMPLE_RATE, FrontEnd
+from serbench.frontends.base import SAMPLE_RATE, AudioSettings, FrontEnd
 
 INSTALL_HINT = "install it with `pip install opensmile` (or reinstall serbench, which depends on it)"
 MIN_SAMPLES = 960  # 60 ms, F0's window: shorter utterances give openSMILE no frame, their row is zeros
@@ -42,7 +42,7 @@ FEATURE_SETS = {"eGeMAPSv02": FeatureCounts(88, 25), "eGeMAPSv01b": FeatureCount
 
 
 @dataclass(frozen=True)
-class EGeMAPSSettings:
+class EGeMAPSSettings(AudioSettings):
     feature_set: str = "eGeMAPSv02"  # the current version; eGeMAPSv01b reproduces older papers
 
 

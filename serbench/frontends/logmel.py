@@ -17,13 +17,13 @@ from torchaudio.transforms import MelSpectrogram
 
 from serbench.errors import SerbenchError
 from serbench.frontends import register_frontend
-from serbench.frontends.base import SAMPLE_RATE, FrontEnd
+from serbench.frontends.base import SAMPLE_RATE, AudioSettings, FrontEnd
 
 MEL_SCALES = ("htk", "slaney")
 
 
 @dataclass(frozen=True)
-class LogMelSettings:
+class LogMelSettings(AudioSettings):
     segment_ms: float = 265.0
     segment_hop_ms: float = 265.0  # segments do not overlap; the tail shorter than a segment is not used
     n_fft: int = 512

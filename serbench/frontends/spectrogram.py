@@ -20,11 +20,11 @@ from scipy.signal import get_window
 from serbench.errors import SerbenchError
 from serbench.files import stable_hash
 from serbench.frontends import register_frontend
-from serbench.frontends.base import FrontEnd
+from serbench.frontends.base import AudioSettings, FrontEnd
 
 
 @dataclass(frozen=True)
-class SpectrogramSettings:
+class SpectrogramSettings(AudioSettings):
     sample_rate: int = 16_000
     segment_ms: float = 265.0
     segment_hop_ms: float = 265.0  # segments do not overlap; the tail shorter than a hop is not used

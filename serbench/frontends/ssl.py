@@ -34,7 +34,7 @@ import numpy as np
 from serbench.errors import SerbenchError
 from serbench.files import stable_hash
 from serbench.frontends import register_frontend
-from serbench.frontends.base import SAMPLE_RATE, FrontEnd
+from serbench.frontends.base import SAMPLE_RATE, AudioSettings, FrontEnd
 
 INSTALL_HINT = "install it with `pip install transformers` (or reinstall serbench, which depends on it)"
 DEVICES = ("auto", "cpu", "cuda")
@@ -44,7 +44,7 @@ EXECUTION_SETTINGS = ("device", "batch_size")  # where and how many at once: the
 
 
 @dataclass(frozen=True)
-class SSLSettings:
+class SSLSettings(AudioSettings):
     model: str = "facebook/wav2vec2-base"  # a hub name or a local folder (save_pretrained)
     revision: str = "main"  # for a hub name: a branch, tag or commit
     device: str = "auto"  # auto: cuda where there is one, else cpu
