@@ -3,7 +3,8 @@
 `write_leaderboards(results, out)` writes into `out`:
     README.md                               the index: every page, and per protocol the ranking across test
                                             corpora and tasks (permutation test, critical-difference diagram)
-    <protocol>-<task>.md                    one page per (protocol, task): rows = methods, columns = test corpora
+    <protocol>-<task>.md                    one page per (protocol, task): rows = systems (a method on a
+                                            front-end), columns = test corpora
     figures/<protocol>-cd.png               critical-difference diagram across test corpora and tasks
     figures/<protocol>-<task>-cd.png        the same across the page's test corpora
     figures/<protocol>-<task>-confusion-<method>.png   confusion matrices summed over seeds
@@ -12,10 +13,12 @@ per test corpus (serbench.store.cycle_rows). The same store gives byte-identical
 floats have fixed formats, permutation draws are seeded from the names they compare, and PNGs carry no software
 or date metadata.
 
-Runs are only ever compared within one configuration (data fingerprints, front-end configuration, protocol
-content, which includes its adaptation and normalisation settings). A protocol whose runs span several
-configurations is an error that names the differences and the `--config` selection. The statistics are in
-serbench/stats.py and explained in docs/statistics.md.
+A page shows every front-end its protocol's runs used: the systems are all scored on the same test utterances of
+the same split. Each front-end's runs share one configuration (data fingerprints, front-end configuration,
+protocol content, which includes its adaptation, normalisation and model-selection settings), and the front-ends
+of a protocol share the data fingerprints and the protocol content; anything else is an error that names the
+differences and the `--config` selection. The statistics are in serbench/stats.py and explained in
+docs/statistics.md.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import io
 import math
 import re
 import shlex
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,41 +39,50 @@ import pandas as pd
 from serbench import stats
 from serbench.errors import SerbenchError
 from serbench.files import stable_hash, write_atomic
-from serbench.frontends import DEFAULT_FRONTEND
 from serbench.record import RunRecord
 from serbench.store import ResultsStore, cycle_rows, name_variants
 from serbench.synth import SYNTHETIC_EXPLANATION, SYNTHETIC_LABEL
 
-# The reference of each page: the first of these with runs on it (each front-end's own baseline: the paper's
-# baseline on segments, eGeMAPS + logistic regression on functionals, the SSL MLP on SSL features).
+# The reference of each page: the first of these with runs on it (the paper's baseline on segments, else
+# eGeMAPS + logistic regression on functionals, else the SSL MLP on SSL features).
 REFERENCES = ("baseline_s", "egemaps_lr", "ssl_mlp")
 SYNTHETIC_BANNER = f"> **{SYNTHETIC_LABEL}**: {SYNTHETIC_EXPLANATION}."
 
 
 @dataclass
 class Page:
-    """The runs of one (protocol, task, front-end) and what is computed from them."""
+    """The runs of one (protocol, task), on every front-end, and what is computed from them."""
 
     protocol: str
     task: str
-    frontend: str
     records: list[RunRecord]
     columns: list[str]  # the test corpora, in the protocol's order
-    methods: list[str]
+    methods: list[str]  # the rows: systems, each a method (named by its variant) on one front-end
     cycles: pd.DataFrame  # store.cycle_rows of the records, complete seed cycles only
     incomplete: int  # seed cycles left out because a fold's run is missing
     comparisons: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def name(self) -> str:
-        """<protocol>-<task>, and -<front-end> for any but the default (so the paper's pages keep their names)."""
-        suffix = "" if self.frontend == DEFAULT_FRONTEND else f"-{slug(self.frontend)}"
-        return f"{slug(self.protocol)}-{slug(self.task)}{suffix}"
+        return f"{slug(self.protocol)}-{slug(self.task)}"
 
     @property
     def setting(self) -> dict:
-        """The protocol's content, as its runs recorded it."""
+        """The protocol's content, as its runs recorded it (the same on every front-end: select_configuration)."""
         return self.records[0].identity["protocol"]
+
+    def frontend(self, method: str) -> str:
+        """The front-end of a row: one per row, since a method's runs on several front-ends are variants."""
+        return next(r.frontend for r in self.records if r.method == method)
+
+    @property
+    def frontends(self) -> dict[str, RunRecord]:
+        """One run of each front-end, in the order of their first rows (the reference's first): its configuration
+        is that of all the front-end's runs here."""
+        runs: dict[str, RunRecord] = {}
+        for method in self.methods:
+            runs.setdefault(self.frontend(method), next(r for r in self.records if r.method == method))
+        return runs
 
 
 def escape_md(text: str) -> str:
@@ -124,43 +137,58 @@ def configuration_id(record: RunRecord) -> str:
     return stable_hash(configuration(record), 8)
 
 
-def select_configuration(records: list[RunRecord], config: str | None) -> list[RunRecord]:
-    """The records of configuration `config` (an id or its prefix); without one, each protocol's runs must
-    share a single configuration, or the error says which settings differ and how to select."""
-    if config is not None:
-        chosen = [r for r in records if configuration_id(r).startswith(config)]
-        if not chosen:
+def select_configuration(records: list[RunRecord], configs: Sequence[str] = ()) -> list[RunRecord]:
+    """The records a leaderboard may publish. Each of `configs` (an id or its prefix) keeps, for the protocol and
+    front-end of its runs, only that configuration's runs (the runs of other protocols and front-ends stay). Then
+    each (protocol, front-end)'s runs must share a single configuration, and each protocol's front-ends their data
+    and protocol content, or the error says which settings differ and how to select."""
+    for config in configs:
+        named = {(r.protocol, r.frontend) for r in records if configuration_id(r).startswith(config)}
+        if not named:
             present = sorted({configuration_id(r) for r in records})
             raise SerbenchError(f"--config {config}: no run has this configuration",
                                 hint=f"configurations present: {', '.join(present)}")
-        return select_configuration(chosen, None)  # an ambiguous prefix may still match several
-    for protocol, frontend in sorted({(r.protocol, r.frontend) for r in records}):
-        runs = [r for r in records if (r.protocol, r.frontend) == (protocol, frontend)]
-        ids = sorted({configuration_id(r) for r in runs})
-        if len(ids) > 1:
-            raise SerbenchError(f"protocol {protocol} with the {frontend} front-end: its runs use {len(ids)} different "
-                                f"configurations, which a leaderboard never mixes:\n" + describe_configurations(runs),
-                                hint="select one with --config ID, or keep each configuration's runs in its own "
-                                     "results folder")
+        records = [r for r in records
+                   if (r.protocol, r.frontend) not in named or configuration_id(r).startswith(config)]
+    for protocol in sorted({r.protocol for r in records}):
+        runs = [r for r in records if r.protocol == protocol]
+        for frontend in sorted({r.frontend for r in runs}):
+            own = [r for r in runs if r.frontend == frontend]
+            ids = {configuration_id(r) for r in own}  # an ambiguous --config prefix may still leave several
+            if len(ids) > 1:
+                raise SerbenchError(f"protocol {protocol} with the {frontend} front-end: its runs use {len(ids)} "
+                                    f"different configurations, which a leaderboard never mixes:\n"
+                                    + describe_configurations(own),
+                                    hint="select one with --config ID (once per front-end that needs it), or keep "
+                                         "each configuration's runs in its own results folder")
+        if len({(stable_hash(r.identity["data"]), configuration(r)["protocol"]) for r in runs}) > 1:
+            raise SerbenchError(f"protocol {protocol}: its front-ends' runs differ in their data or protocol content, "
+                                f"so they cannot share a page:\n"
+                                + describe_configurations(runs, ignore="front-end configuration"),
+                                hint="run the front-ends on the same data and protocol file (the same `serbench run` "
+                                     "trains the stale ones again; then choose with --config ID), or keep each "
+                                     "front-end's runs in its own results folder")
     return records
 
 
-def describe_configurations(records: list[RunRecord]) -> str:
-    """One line per configuration: its id, its runs' methods, and the settings that differ from the others."""
+def describe_configurations(records: list[RunRecord], ignore: str = "") -> str:
+    """One line per configuration: its id and front-end, its runs' methods, and the settings (but `ignore`) that
+    differ from the others."""
     configs = {configuration_id(r): configuration(r) for r in records}
     settings: dict[str, dict[str, str]] = {}
     for cid, conf in configs.items():
         flat = {f"data fingerprint of {c}": f[:12] for c, f in conf["data"].items()}
         settings[cid] = {**flat, "front-end configuration": conf["frontend"]["hash"],
                          "protocol content": conf["protocol"]}
-    keys = sorted({k for s in settings.values() for k in s})
+    keys = sorted({k for s in settings.values() for k in s} - {ignore})
     differing = [k for k in keys if len({s.get(k, "(absent)") for s in settings.values()}) > 1]
     lines = []
     for cid in sorted(configs):
         methods = sorted({r.method for r in records if configuration_id(r) == cid})
         runs = sum(configuration_id(r) == cid for r in records)
         values = ", ".join(f"{k} {settings[cid].get(k, '(absent)')}" for k in differing)
-        lines.append(f"  --config {cid}: {runs} runs ({', '.join(methods)}); {values}")
+        lines.append(f"  --config {cid} ({configs[cid]['frontend']['name']}): {runs} runs ({', '.join(methods)}); "
+                     f"{values}")
     return "\n".join(lines)
 
 
@@ -180,13 +208,13 @@ def aggregate(records: Sequence[RunRecord]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def build_page(protocol: str, task: str, frontend: str, records: list[RunRecord], reference: str) -> Page:
-    """A page's runs, columns (the protocol's test corpora in its own order) and methods (reference first)."""
+def build_page(protocol: str, task: str, records: list[RunRecord], reference: str) -> Page:
+    """A page's runs, columns (the protocol's test corpora in its own order) and rows (reference first)."""
     cycles = cycle_rows(records)
     present = set(cycles["corpus"])
     columns = [c for c in records[0].identity["protocol"]["test_corpora"] if c in present]
     methods = sorted(set(cycles["method"]), key=lambda m: (m != reference, m))
-    return Page(protocol, task, frontend, records, columns, methods,
+    return Page(protocol, task, records, columns, methods,
                 cycles[cycles["complete"]].reset_index(drop=True), int((~cycles["complete"]).sum()))
 
 
@@ -374,10 +402,26 @@ NORMALISATION_WORDS = {
 
 
 def setting_line(setting: Mapping) -> str:
-    """What the protocol lets training and normalisation see, in words."""
+    """What the protocol lets training and normalisation see, and which model a run keeps, in words."""
+    selection = ("the last epoch of each method's fixed schedule" if setting["selection"] == "last" else
+                 f"the epoch with the best UA on the validation speakers, early stopping after {setting['patience']} "
+                 f"epochs without a better one")
+    gain = " Audio: every file scaled to a peak of 1 (gain **peak**)." if setting["gain"] == "peak" else ""
     return (f"Adaptation: **{escape_md(setting['adaptation'])}** ({ADAPTATION_WORDS[setting['adaptation']]}). "
             f"Normalisation: **{escape_md(setting['normalisation'])}**, "
-            f"{NORMALISATION_WORDS[setting['normalisation']]}.")
+            f"{NORMALISATION_WORDS[setting['normalisation']]}.{gain} Model selection: {selection}.")
+
+
+def frontends_line(page: Page, ids: bool = False) -> str:
+    """Every front-end of the page with its configuration hash (and, with `ids`, its configuration id) and rows:
+    "Front-ends: spectrogram (configuration `abc`) for baseline_s, dann1_s; egemaps (`def`) for egemaps_svm"."""
+    parts = []
+    for number, (frontend, record) in enumerate(page.frontends.items()):
+        config = ("configuration " if number == 0 else "") + f"`{record.identity['frontend']['hash']}`"
+        config += f", --config `{configuration_id(record)}`" if ids else ""
+        rows = ", ".join(escape_md(m) for m in page.methods if page.frontend(m) == frontend)
+        parts.append(f"{escape_md(frontend)} ({config}) for {rows}")
+    return f"Front-ends: {'; '.join(parts)}"
 
 
 def title_setting(setting: Mapping) -> str:
@@ -428,10 +472,9 @@ def page_markdown(page: Page, reference: str, command: str) -> tuple[str, dict[s
     synthetic = any(r.synthetic for r in page.records)
     setting = page.setting
     lines = [SYNTHETIC_BANNER, ""] if synthetic else []
-    lines += [f"# {escape_md(page.protocol)} / {escape_md(page.task)} / {escape_md(page.frontend)}: "
-              f"{title_setting(setting)}", "",
-              f"Protocol **{escape_md(page.protocol)}**: {escape_md(setting['description'])}. Front-end "
-              f"**{escape_md(page.frontend)}** (docs/frontends.md). Task "
+    lines += [f"# {escape_md(page.protocol)} / {escape_md(page.task)}: {title_setting(setting)}", "",
+              f"Protocol **{escape_md(page.protocol)}**: {escape_md(setting['description'])}. "
+              f"{frontends_line(page)} (docs/frontends.md). Task "
               f"**{escape_md(page.task)}** (classes: {', '.join(map(escape_md, page.records[0].classes))}). "
               f"Metric: unweighted accuracy (UA, mean of per-class recalls) in percent; the unit is a seed, "
               f"its runs over all of the protocol's folds pooled per test corpus. Reference for the significance "
@@ -454,12 +497,13 @@ def page_markdown(page: Page, reference: str, command: str) -> tuple[str, dict[s
             path = f"figures/{page.name}-confusion-{slug(method)}.png"
             figures[path] = png
             lines += [f"![confusion matrices of {escape_md(method)}]({path})", ""]
-    lines += provenance(page.records, page.cycles, command)
+    lines += provenance(page, command)
     return "\n".join(lines) + "\n", figures
 
 
 def main_table(page: Page, reference: str, ranks: Mapping[str, float]) -> list[str]:
-    """Rows = methods; columns = test corpora, the average, the average rank and the probe accuracies."""
+    """Rows = systems (method, front-end); columns = test corpora, the average, the average rank and the probe
+    accuracies."""
     cells = {(m, c): cell_scores(page, m, c) for m in page.methods for c in page.columns}
     averages = {m: average_ua(page, m) for m in page.methods}
     best = {c: max((float(v["ua"].mean()) for (m, col), v in cells.items() if col == c and len(v)), default=math.nan)
@@ -468,11 +512,11 @@ def main_table(page: Page, reference: str, ranks: Mapping[str, float]) -> list[s
     markers = {(row.column, row.method): ("▲" if row.difference > 0 else "▼")
                for row in page.comparisons.itertuples() if row.p_holm < stats.ALPHA}
     probes = sorted({d for r in page.records for d in (r.probes or {})})
-    header = ["method", *(escape_md(c) for c in page.columns), "average", "average rank",
+    header = ["method", "front-end", *(escape_md(c) for c in page.columns), "average", "average rank",
               *(f"{escape_md(d)} probe UA" for d in probes)]
     rows = []
     for method in page.methods:
-        row = [escape_md(method)]
+        row = [escape_md(method), escape_md(page.frontend(method))]
         for corpus in page.columns:
             cell = cells[(method, corpus)]
             summary = stats.summarize(cell["ua"].tolist())
@@ -486,7 +530,7 @@ def main_table(page: Page, reference: str, ranks: Mapping[str, float]) -> list[s
                       if r.method == method and (r.probes or {}).get(domain)]
             row.append(score_cell(stats.summarize(values), False))
         rows.append(row)
-    lines = ["## UA per test corpus", "", *table(header, rows)]
+    lines = ["## UA per test corpus", "", *table(header, rows, ["l", "l", *["r"] * (len(header) - 2)])]
     tests = len(page.comparisons)
     lines += ["", f"Cells: mean ± standard deviation of UA (%) over seeds (number of seeds); **bold**: the best "
                   f"mean of the column. ▲ / ▼: significantly higher / lower UA than {escape_md(reference)} on that "
@@ -555,9 +599,10 @@ def scores_section(page: Page) -> list[str]:
                         "one seed, over all folds."]
 
 
-def provenance(records: Sequence[RunRecord], cycles: pd.DataFrame, command: str) -> list[str]:
-    """The footer: data, setting, folds, front-end, versions, seeds, settings, and the commands that made the runs
-    and this file."""
+def provenance(page: Page, command: str) -> list[str]:
+    """The footer: data, setting, folds, front-ends, versions, seeds, settings and what model selection chose, and
+    the commands that made the runs and this file."""
+    records, cycles = page.records, page.cycles
     first = records[0]
     setting = first.identity["protocol"]
     synthetic = any(r.synthetic for r in records)
@@ -575,37 +620,59 @@ def provenance(records: Sequence[RunRecord], cycles: pd.DataFrame, command: str)
              f"content fingerprints: {fingerprints}",
              f"- {setting_line(setting)}",
              f"- Split: {escape_md(setting['split'])}; folds: {fold_text}",
-             f"- Front-end {escape_md(conf['frontend']['name'])}, configuration `{conf['frontend']['hash']}`; "
-             f"protocol content `{conf['protocol']}`; configuration "
-             f"id `{configuration_id(first)}`",
+             f"- {frontends_line(page, ids=True)}; protocol content `{conf['protocol']}`",
              f"- serbench {', '.join(versions)}; git commit(s) of the runs: {', '.join(f'`{c}`' for c in commits)}",
              f"- Seeds: {', '.join(map(str, seeds))}; runs: {len(records)}", "",
              "Hyperparameters of each method:", ""]
     hparams = {}
     for record in records:
         hparams.setdefault(record.method, record.identity["hparams"])
-    lines += table(["method", "hyperparameters"],
-                   [[escape_md(m), escape_md(", ".join(f"{k}={v}" for k, v in sorted(h.items())))]
-                    for m, h in sorted(hparams.items())], ["l", "l"])
+    lines += table(["method", "hyperparameters", "chosen on training speakers"],
+                   [[escape_md(m), escape_md(", ".join(f"{k}={v}" for k, v in sorted(h.items()))),
+                     escape_md(selection_summary([r.selection for r in records if r.method == m]))]
+                    for m, h in sorted(hparams.items())], ["l", "l", "l"])
     lines += ["", "The runs were produced by:", "", "```", *sweeps, "```", "",
               "This file was generated by:", "", "```", command, "```"]
     return lines
 
 
-def index_markdown(pages: Sequence[Page], rankings: Mapping[str, list[str]], command: str) -> str:
+# What a run's `selection` says besides its choices: the policy, how it chose, and the score it chose by.
+SELECTION_CONTEXT = ("policy", "chosen_by", "selection_ua", "validation_ua")
+
+
+def selection_summary(selections: Sequence[Mapping]) -> str:
+    """What model selection chose over these runs: the kept epoch as its range and median, every other setting as
+    counts of its values over the runs (`C=1 (4), C=0.1 (1); gamma=0.25 (5)`); "-" when nothing was chosen."""
+    def shown(value: object) -> str:
+        return f"{value:g}" if isinstance(value, float) else str(value)
+
+    parts = []
+    for key in sorted({k for s in selections for k in s} - set(SELECTION_CONTEXT)):
+        values = [s[key] for s in selections if key in s]
+        if key == "epoch":
+            low, high, median = min(values), max(values), shown(float(np.median(values)))
+            parts.append(f"epoch {low}" if low == high else f"epoch {low}-{high} (median {median})")
+        else:
+            counts = sorted(Counter(shown(v) for v in values).items(), key=lambda c: (-c[1], c[0]))
+            parts.append(", ".join(f"{key}={v} ({n})" for v, n in counts))
+    return "; ".join(parts) or "-"
+
+
+def index_markdown(pages: Sequence[Page], rankings: Mapping[str, list[str]], command: str, intro: str = "") -> str:
+    """The index; `intro` (markdown, the publisher's: what the pages hold and how to read them) opens it."""
     synthetic = any(r.synthetic for page in pages for r in page.records)
     lines = [SYNTHETIC_BANNER, ""] if synthetic else []
-    lines += ["# serbench leaderboards", "",
-              "Unweighted accuracy (UA) of each method per test corpus, over seeds, with paired significance tests "
+    lines += [intro.strip(), ""] if intro.strip() else ["# serbench leaderboards", ""]
+    lines += ["Unweighted accuracy (UA) of each method per test corpus, over seeds, with paired significance tests "
               "against a reference and rankings across test corpora and tasks. How to read them: "
               "docs/leaderboards.md; the statistics: docs/statistics.md.", ""]
-    rows = [[f"[{escape_md(p.protocol)} / {escape_md(p.task)}]({p.name}.md)", escape_md(p.frontend),
+    rows = [[f"[{escape_md(p.protocol)} / {escape_md(p.task)}]({p.name}.md)", ", ".join(map(escape_md, p.frontends)),
              escape_md(p.setting["adaptation"]),
              escape_md(p.setting["normalisation"]), str(len(p.methods)), ", ".join(map(escape_md, p.columns)),
              str(len(set(p.cycles["seed"]))), str(len(p.records)),
              "synthetic" if any(r.synthetic for r in p.records) else "real",
-             f"`{configuration_id(p.records[0])}`"] for p in pages]
-    lines += table(["page", "front-end", "adaptation", "normalisation", "methods", "test corpora", "seeds", "runs",
+             ", ".join(f"`{configuration_id(r)}`" for r in p.frontends.values())] for p in pages]
+    lines += table(["page", "front-ends", "adaptation", "normalisation", "methods", "test corpora", "seeds", "runs",
                     "data", "configuration"], rows, ["l", "l", "l", "l", "r", "l", "r", "r", "l", "l"])
     for protocol, section in rankings.items():
         lines += ["", f"## {escape_md(protocol)}: ranking across test corpora and tasks", "", *section]
@@ -620,12 +687,14 @@ def index_markdown(pages: Sequence[Page], rankings: Mapping[str, list[str]], com
 
 def leaderboard_command(results: str | Path, out: str | Path, *, protocol: str | None = None,
                         task: str | None = None, references: Sequence[str] = REFERENCES,
-                        config: str | None = None) -> str:
+                        configs: Sequence[str] = (), intro: str | Path | None = None) -> str:
     """The `serbench leaderboard` command line that regenerates these files (recorded in their footers)."""
     words = ["serbench", "leaderboard", "--results", str(results), "--out", str(out)]
-    for option, value in (("--protocol", protocol), ("--task", task), ("--config", config)):
+    for option, value in (("--protocol", protocol), ("--task", task), ("--intro", intro)):
         if value is not None:
-            words += [option, value]
+            words += [option, str(value)]
+    for config in configs:
+        words += ["--config", config]
     if tuple(references) != REFERENCES:
         for reference in references:
             words += ["--reference", reference]
@@ -634,12 +703,19 @@ def leaderboard_command(results: str | Path, out: str | Path, *, protocol: str |
 
 def write_leaderboards(results: str | Path, out: str | Path = "leaderboards", *, protocol: str | None = None,
                        task: str | None = None, references: Sequence[str] = REFERENCES,
-                       config: str | None = None, command: str | None = None) -> list[Path]:
-    """Write the index, one page per (protocol, task, front-end) and the figures into `out`; return the written
-    paths. Each page's reference is the first of `references` with runs on it."""
+                       configs: Sequence[str] = (), intro: str | Path | None = None,
+                       command: str | None = None) -> list[Path]:
+    """Write the index, one page per (protocol, task) and the figures into `out`; return the written paths. Each
+    page's reference is the first of `references` with runs on it; `configs` choose configurations as
+    select_configuration says; the markdown file `intro` opens the index."""
     store = ResultsStore(results)
-    # Variants of a method (other hyperparameters, code or serbench version) are rows of their own.
-    records = name_variants(select_configuration(load_records(store, protocol, task), config))
+    try:
+        intro_text = Path(intro).read_text() if intro is not None else ""
+    except OSError as error:
+        raise SerbenchError(f"cannot read the index's introduction ({error.strerror})", path=intro,
+                            hint="--intro takes a markdown file") from None
+    # Variants of a method (other hyperparameters, front-end, code or serbench version) are rows of their own.
+    records = name_variants(select_configuration(load_records(store, protocol, task), configs))
     present = {r.method for r in records}
     for reference in references:
         variants = sorted(m for m in present if m.startswith(f"{reference}["))
@@ -650,13 +726,13 @@ def write_leaderboards(results: str | Path, out: str | Path = "leaderboards", *,
         raise SerbenchError(f"--reference {', '.join(references)}: no finished run of such a method",
                             hint=f"methods present: {', '.join(sorted(present))}")
     command = command or leaderboard_command(results, out, protocol=protocol, task=task, references=references,
-                                             config=config)
+                                             configs=configs, intro=intro)
     out = Path(out)
     (out / "figures").mkdir(parents=True, exist_ok=True)
     files: dict[str, bytes] = {}
     pages = []
-    for key in sorted({(r.protocol, r.task, r.frontend) for r in records}):
-        chosen = [r for r in records if (r.protocol, r.task, r.frontend) == key]
+    for key in sorted({(r.protocol, r.task) for r in records}):
+        chosen = [r for r in records if (r.protocol, r.task) == key]
         # The page's reference; with none of them on it, the page names the first and has no paired tests.
         reference = next((m for m in references if m in {r.method for r in chosen}), references[0])
         page = build_page(*key, chosen, reference)
@@ -667,16 +743,15 @@ def write_leaderboards(results: str | Path, out: str | Path = "leaderboards", *,
         files.update(figures)
         pages.append(page)
     rankings = {}
-    for name, frontend in sorted({(p.protocol, p.frontend) for p in pages}):
-        chosen = [p for p in pages if (p.protocol, p.frontend) == (name, frontend)]
+    for name in sorted({p.protocol for p in pages}):
+        chosen = [p for p in pages if p.protocol == name]
         blocks = [block for p in chosen for block in page_blocks(p)]
         methods = sorted({m for p in chosen for m in p.methods})
-        label = name if frontend == DEFAULT_FRONTEND else f"{name}, {frontend}"
-        section, figures, _ = ranking_section(blocks, methods, f"figures/{slug(label)}-cd.png",
-                                              f"{label}: test corpora x tasks")
-        rankings[label] = section
+        section, figures, _ = ranking_section(blocks, methods, f"figures/{slug(name)}-cd.png",
+                                              f"{name}: test corpora x tasks")
+        rankings[name] = section
         files.update(figures)
-    files["README.md"] = index_markdown(pages, rankings, command).encode()
+    files["README.md"] = index_markdown(pages, rankings, command, intro_text).encode()
     written = []
     for relative, data in sorted(files.items()):
         write_atomic(out / relative, data)

@@ -52,11 +52,13 @@ def variant_label(settings: Mapping[str, object], keys: Iterable[str]) -> str:
 
 def variant_names(records: Sequence[RunRecord], always: Iterable[str] = ()) -> dict[str, str]:
     """run id -> its method's name with the settings in which that method's variants among `records` differ
-    (hyperparameters, and the method's code or serbench's version), plus the keys in `always`:
-    `dann2_cs[gamma=0.5]`. A method with a single variant keeps its plain name."""
+    (hyperparameters, the front-end's name, and the method's code or serbench's version), plus the keys in
+    `always`: `dann2_cs[gamma=0.5]`, `baseline_s[frontend=logmel]`. A method with a single variant keeps its plain
+    name."""
     def settings(record: RunRecord) -> dict[str, object]:
         identity = record.identity
-        return {**identity["hparams"], "code": str(identity.get("code", ""))[:8], "serbench": identity["serbench"]}
+        return {**identity["hparams"], "frontend": record.frontend, "code": str(identity.get("code", ""))[:8],
+                "serbench": identity["serbench"]}
 
     variants: dict[str, list[dict]] = defaultdict(list)
     for record in records:

@@ -20,26 +20,30 @@ from serbench.store import ResultsStore
 
 CORPORA = ("c-one", "c_two")
 # Accuracy of each method's decisions: "strong" is far above the reference, "weak" far below.
-ACCURACY = {"baseline_s": 0.7, "strong": 0.95, "weak|net": 0.45, "twin": 0.7, "stuck": None}
+ACCURACY = {"baseline_s": 0.7, "strong": 0.95, "weak|net": 0.45, "twin": 0.7, "stuck": None, "egemaps_svm": 0.95}
 FINGERPRINTS = {"src": "a" * 64, "c-one": "b" * 64, "c_two": "c" * 64}
 FOLDS = {"": (0, 1)}  # fold name -> the share of each corpus's utterances it tests (start, stop)
 
 
-def protocol_dict(name: str = "cross", adaptation: str = "unlabelled-test") -> dict:
+def protocol_dict(name: str = "cross", adaptation: str = "unlabelled-test", selection: str = "last") -> dict:
     return {"name": name, "description": "train on src, test on c-one and c_two", "split": "corpus",
             "tasks": ["arousal"], "corpora": ["src", *CORPORA], "train": ["src"], "test": list(CORPORA), "folds": 0,
-            "groups": {}, "adaptation": adaptation, "normalisation": "speaker", "labels": {},
-            "test_corpora": list(CORPORA)}
+            "groups": {}, "adaptation": adaptation, "normalisation": "speaker", "gain": "as-recorded", "labels": {},
+            "selection": selection, "patience": 5, "test_corpora": list(CORPORA)}
 
 
 def add_run(store: ResultsStore, method: str, seed: int, *, task: str = "arousal", protocol: str = "cross",
-            data: dict | None = None, frontend: str = "f0", hparams: dict | None = None, synthetic: bool = True,
-            probes: bool = True, utterances: int = 120, fold: str = "", adaptation: str = "unlabelled-test") -> str:
+            data: dict | None = None, frontend: str = "spectrogram", frontend_hash: str = "f0",
+            hparams: dict | None = None, synthetic: bool = True, probes: bool = True, utterances: int = 120,
+            fold: str = "", adaptation: str = "unlabelled-test", policy: str = "last",
+            selection: dict | None = None) -> str:
     """Write one fabricated but consistent run: predictions with the method's accuracy, scores from them. A fold
-    tests its share of each corpus's utterances; "stuck" predicts one class for everything."""
-    identity = {"method": method, "hparams": hparams or {"epochs": 3}, "protocol": protocol_dict(protocol, adaptation),
+    tests its share of each corpus's utterances; "stuck" predicts one class for everything. `selection`: what the
+    protocol's model selection `policy` chose."""
+    identity = {"method": method, "hparams": hparams or {"epochs": 3},
+                "protocol": protocol_dict(protocol, adaptation, policy),
                 "fold": {"name": fold, "train": ["src"], "test": list(CORPORA), "held_out": None}, "task": task,
-                "seed": seed, "data": data or FINGERPRINTS, "frontend": {"name": "spectrogram", "hash": frontend},
+                "seed": seed, "data": data or FINGERPRINTS, "frontend": {"name": frontend, "hash": frontend_hash},
                 "code": "c0", "serbench": "0.1.0"}
     run_id = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:20]
     rng = np.random.default_rng(int(run_id[:8], 16))
@@ -55,7 +59,8 @@ def add_run(store: ResultsStore, method: str, seed: int, *, task: str = "arousal
     predictions = pd.concat(frames, ignore_index=True)
     record = RunRecord(
         run_id=run_id, identity=identity, method=method, protocol=protocol, fold=fold, task=task, seed=seed,
-        frontend="spectrogram", classes=["low", "high"], synthetic=synthetic, curves=[], split={}, excluded={},
+        frontend=frontend, classes=["low", "high"], synthetic=synthetic, curves=[],
+        selection={"policy": policy, **(selection or {})}, split={}, excluded={},
         adaptation={}, normalisation={},
         scores={c: CorpusScores(**scores(rows["y"].to_numpy(), rows["predicted"].to_numpy(), 2),
                                 collapsed=bool(rows["predicted"].nunique() == 1))
@@ -123,20 +128,24 @@ def test_main_table_markers_bold_and_escaping(published: tuple[Path, Path]) -> N
     rows = main_rows(page)
     assert list(rows) == ["baseline\\_s", "strong", "twin", "weak\\|net"]  # reference first, then by name
     header = page.split("## UA per test corpus")[1].split("\n\n")[1].splitlines()[0]
+    assert header.startswith("| method | front-end | c-one |")
     assert "c\\_two" in header and "corpus probe UA" in header
-    for cell in rows["strong"][:2]:
+    assert {cells[0] for cells in rows.values()} == {"spectrogram"}  # the front-end column
+    for cell in rows["strong"][1:3]:
         assert cell.startswith("**") and cell.endswith("(3) ▲")
-    assert all(cell.endswith("▼") for cell in rows["weak\\|net"][:2])
+    assert all(cell.endswith("▼") for cell in rows["weak\\|net"][1:3])
     assert not any(mark in cell for cell in rows["twin"] + rows["baseline\\_s"] for mark in "▲▼")
-    assert rows["strong"][3] == "1.00"  # average rank over the two test corpora
+    assert rows["strong"][4] == "1.00"  # average rank over the two test corpora
     assert rows["baseline\\_s"][-2] == "51.0 ± 1.0 (3)"  # corpus probe: 50, 51, 52 %
 
 
 def test_title_setting_tests_and_provenance_sections(published: tuple[Path, Path]) -> None:
     results, out = published
     page = (out / "cross-arousal.md").read_text()
-    assert "# cross / arousal / spectrogram: adapted to unlabelled test audio" in page
+    assert "# cross / arousal: adapted to unlabelled test audio" in page
     assert "Adaptation: **unlabelled-test**" in page and "Normalisation: **speaker**" in page
+    assert "Model selection: the last epoch of each method's fixed schedule." in page
+    assert "Front-ends: spectrogram (configuration `f0`) for baseline\\_s, strong, twin, weak\\|net" in page
     tests = page.split("## Paired tests against the reference")[1].split("\n\n")[1].splitlines()
     assert len(tests) == 2 + 3 * len(CORPORA)  # header, rule, three methods on each corpus
     assert "Holm" in page and "paired t-test" in page
@@ -149,12 +158,14 @@ def test_title_setting_tests_and_provenance_sections(published: tuple[Path, Path
     assert f"serbench leaderboard --results {results} --out {out}" in page
     footer = page.split("## Provenance")[1]
     assert "Adaptation: **unlabelled-test**" in footer
+    assert "| method | hyperparameters | chosen on training speakers |" in footer
+    assert "| strong | epochs=3 | - |" in footer
 
 
 def test_comparisons_match_the_statistics(tmp_path: Path) -> None:
     store = make_store(tmp_path / "results", methods=("baseline_s", "strong", "twin"))
     records = leaderboard.load_records(store)
-    page = leaderboard.build_page("cross", "arousal", "spectrogram", records, "baseline_s")
+    page = leaderboard.build_page("cross", "arousal", records, "baseline_s")
     frame = leaderboard.compare(page, "baseline_s")
     assert len(frame) == 4
     assert frame["p_holm"].tolist() == pytest.approx(stats.holm(frame["p"].tolist()))
@@ -179,7 +190,7 @@ def test_folds_are_pooled_per_seed_and_incomplete_seeds_left_out(tmp_path: Path,
                 add_run(store, method, seed, fold=fold)
     add_run(store, "strong", 3, fold="fold-1")  # seed 3 lacks fold-2
     records = leaderboard.load_records(store)
-    page = leaderboard.build_page("cross", "arousal", "spectrogram", records, "baseline_s")
+    page = leaderboard.build_page("cross", "arousal", records, "baseline_s")
     assert page.incomplete == 2  # strong, seed 3, on both corpora
     cell = leaderboard.cell_scores(page, "strong", "c-one")
     assert list(cell["seed"]) == [0, 1, 2] and set(cell["n"]) == {120}  # every utterance once per seed
@@ -196,7 +207,7 @@ def test_collapsed_runs_are_flagged_and_intervals_stay_in_range(tmp_path: Path) 
     leaderboard.write_leaderboards(tmp_path / "results", tmp_path / "out")
     page = (tmp_path / "out" / "cross-arousal.md").read_text()
     rows = main_rows(page)
-    assert all("†" in cell for cell in rows["stuck"][:2]) and not any("†" in c for c in rows["twin"][:2])
+    assert all("†" in cell for cell in rows["stuck"][1:3]) and not any("†" in c for c in rows["twin"][1:3])
     assert "stuck on c-one: 2 run(s)" in page
     assert "ranked by the chance UA" in page.split("## Ranking across the test corpora")[1]
     for low, high in re.findall(r"\[(-?[\d.]+), (-?[\d.]+)\]", page.split("## Scores per test corpus")[1]):
@@ -246,18 +257,89 @@ def test_different_data_is_never_mixed(tmp_path: Path) -> None:
     assert "data fingerprint of c-one" not in message  # only what differs
     chosen = leaderboard.configuration_id(store.record(other))
     assert f"--config {chosen}" in message
-    leaderboard.write_leaderboards(tmp_path / "results", tmp_path / "out", config=chosen)
+    leaderboard.write_leaderboards(tmp_path / "results", tmp_path / "out", configs=[chosen])
     assert "strong" in (tmp_path / "out" / "cross-arousal.md").read_text()
     with pytest.raises(SerbenchError, match="no run has this configuration"):
-        leaderboard.write_leaderboards(tmp_path / "results", tmp_path / "out", config="zzzz")
+        leaderboard.write_leaderboards(tmp_path / "results", tmp_path / "out", configs=["zzzz"])
 
 
-def test_different_frontends_are_never_mixed(tmp_path: Path) -> None:
+def test_different_frontend_configurations_are_never_mixed(tmp_path: Path) -> None:
     store = make_store(tmp_path / "results", methods=("baseline_s",), seeds=(0,))
-    add_run(store, "strong", 0, frontend="f1")
+    add_run(store, "strong", 0, frontend_hash="f1")
     with pytest.raises(SerbenchError, match="front-end configuration f0") as error:
         leaderboard.write_leaderboards(tmp_path / "results", tmp_path / "out")
     assert "front-end configuration f1" in str(error.value)
+
+
+def test_front_ends_share_the_page_of_their_protocol_and_task(tmp_path: Path) -> None:
+    store = ResultsStore(tmp_path / "results")
+    svm = {"C": 1.0, "gamma": 0.25, "selection_ua": 0.9, "chosen_by": "speaker-grouped 5-fold cross-validation"}
+    for task in ("arousal", "valence"):
+        for seed in (0, 1, 2):
+            add_run(store, "baseline_s", seed, task=task)
+            add_run(store, "baseline_s", seed, task=task, frontend="logmel", frontend_hash="f2")
+            add_run(store, "egemaps_svm", seed, task=task, frontend="egemaps", frontend_hash="f3", hparams={"C": 0.0},
+                    selection={**svm, "C": 0.1 if (task, seed) == ("arousal", 0) else 1.0})
+    records = store.records()
+    ids = {r.frontend: leaderboard.configuration_id(r) for r in records}
+    assert len(set(ids.values())) == 3  # a configuration per front-end
+    # baseline_s ran on two front-ends: two variants, so the reference must name one
+    with pytest.raises(SerbenchError, match=r"baseline_s has several variants.*baseline_s\[frontend=logmel\]"):
+        leaderboard.write_leaderboards(tmp_path / "results", tmp_path / "out")
+    out = tmp_path / "out"
+    leaderboard.write_leaderboards(tmp_path / "results", out, references=["baseline_s[frontend=spectrogram]"])
+    assert {p.name for p in out.glob("*.md")} == {"README.md", "cross-arousal.md", "cross-valence.md"}
+    page = (out / "cross-arousal.md").read_text()
+    rows = main_rows(page)
+    assert list(rows) == ["baseline\\_s\\[frontend=spectrogram\\]", "baseline\\_s\\[frontend=logmel\\]",
+                          "egemaps\\_svm"]
+    assert [cells[0] for cells in rows.values()] == ["spectrogram", "logmel", "egemaps"]
+    assert "▲" in rows["egemaps\\_svm"][1]  # tested against the reference on the other front-end
+    header = ("Front-ends: spectrogram (configuration `f0`{}) for baseline\\_s\\[frontend=spectrogram\\]; logmel "
+              "(`f2`{}) for baseline\\_s\\[frontend=logmel\\]; egemaps (`f3`{}) for egemaps\\_svm")
+    assert header.format("", "", "") in page.split("## UA per test corpus")[0]
+    footer = page.split("## Provenance")[1]
+    assert header.format(*(f", --config `{ids[f]}`" for f in ("spectrogram", "logmel", "egemaps"))) in footer
+    assert "| egemaps\\_svm | C=0.0 | C=1 (2), C=0.1 (1); gamma=0.25 (3) |" in footer
+    assert "| baseline\\_s\\[frontend=logmel\\] | epochs=3 | - |" in footer
+    index = (out / "README.md").read_text()
+    assert "| spectrogram, logmel, egemaps |" in index
+    assert index.count("ranking across test corpora and tasks") == 1  # one ranking per protocol
+    assert "## cross: ranking across test corpora and tasks" in index and (out / "figures" / "cross-cd.png").is_file()
+    assert "Blocks: arousal: c-one, arousal: c\\_two, valence: c-one, valence: c\\_two (4); methods: 3" in index
+
+
+def test_front_ends_of_one_page_share_data_and_protocol(tmp_path: Path) -> None:
+    store = make_store(tmp_path / "results", methods=("baseline_s",), seeds=(0, 1))
+    stale = add_run(store, "strong", 0, data={**FINGERPRINTS, "c_two": "d" * 64})  # the same front-end
+    for seed in (0, 1):
+        add_run(store, "egemaps_svm", seed, frontend="egemaps", frontend_hash="f3")
+    with pytest.raises(SerbenchError, match="spectrogram front-end: its runs use 2 different configurations"):
+        leaderboard.write_leaderboards(tmp_path / "results", tmp_path / "out")
+    # --config chooses within its front-end: the egemaps runs stay
+    current = leaderboard.configuration_id(store.record(sorted(store.done_ids() - {stale})[0]))
+    leaderboard.write_leaderboards(tmp_path / "results", tmp_path / "out", configs=[current[:6]])
+    assert "egemaps\\_svm" in main_rows((tmp_path / "out" / "cross-arousal.md").read_text())
+    # the other configuration's data differ from the egemaps runs': they cannot share the page
+    chosen = leaderboard.configuration_id(store.record(stale))
+    with pytest.raises(SerbenchError, match="front-ends' runs differ in their data or protocol content") as error:
+        leaderboard.write_leaderboards(tmp_path / "results", tmp_path / "out", configs=[chosen])
+    message = str(error.value)
+    assert f"--config {chosen} (spectrogram): 1 runs (strong); data fingerprint of c_two dddddddddddd" in message
+    assert "(egemaps): 2 runs (egemaps_svm); data fingerprint of c_two cccccccccccc" in message
+    assert "front-end configuration" not in message and "c-one" not in message  # only what differs
+
+
+def test_model_selection_is_reported(tmp_path: Path) -> None:
+    store = ResultsStore(tmp_path / "results")
+    for method in ("baseline_s", "strong"):
+        for seed, epoch in zip((0, 1, 2), (3, 12, 7), strict=True):
+            add_run(store, method, seed, policy="best-validation", selection={"epoch": epoch, "validation_ua": 0.6})
+    leaderboard.write_leaderboards(tmp_path / "results", tmp_path / "out")
+    page = (tmp_path / "out" / "cross-arousal.md").read_text()
+    assert ("Model selection: the epoch with the best UA on the validation speakers, early stopping after 5 epochs "
+            "without a better one.") in page.split("## UA per test corpus")[0]
+    assert "| strong | epochs=3 | epoch 3-12 (median 7) |" in page
 
 
 def test_variants_are_rows_of_their_own(tmp_path: Path) -> None:
@@ -284,7 +366,7 @@ def test_reference_choices(tmp_path: Path) -> None:
     leaderboard.write_leaderboards(tmp_path / "results", tmp_path / "out")
     page = (tmp_path / "out" / "cross-arousal.md").read_text()
     assert "No paired tests: the reference baseline\\_s has no runs" in page
-    # The first of the references with runs on the page: a page of another front-end has its own baseline.
+    # The first of the references with runs on the page.
     leaderboard.write_leaderboards(tmp_path / "results", tmp_path / "out", references=["nope", "twin", "strong"])
     page = (tmp_path / "out" / "cross-arousal.md").read_text()
     assert list(main_rows(page)) == ["twin", "strong"] and "▲" in page
@@ -350,3 +432,24 @@ def test_command_line(tmp_path: Path) -> None:
     assert args.func(args) == 0
     page = (tmp_path / "out" / "cross-arousal.md").read_text()
     assert f"--out {tmp_path / 'out'} --protocol cross --task arousal\n```" in page
+    words = leaderboard.leaderboard_command("r", "o", configs=["5ca91fba", "7e01aa42"]).split()
+    assert words[-4:] == ["--config", "5ca91fba", "--config", "7e01aa42"]
+    assert parser.parse_args(["leaderboard", "--config", "5c", "--config", "7e"]).config == ["5c", "7e"]
+
+
+def test_an_introduction_opens_the_index(tmp_path: Path) -> None:
+    make_store(tmp_path / "results", methods=("baseline_s", "strong"), seeds=(0, 1))
+    intro = tmp_path / "intro.md"
+    intro.write_text("# Real speech\n\nWhat these pages hold.\n")
+    parser = argparse.ArgumentParser()
+    cli.add_commands(parser.add_subparsers())
+    args = parser.parse_args(["leaderboard", "--results", str(tmp_path / "results"), "--out", str(tmp_path / "out"),
+                              "--intro", str(intro)])
+    assert args.func(args) == 0
+    index = (tmp_path / "out" / "README.md").read_text()
+    assert "\n\n# Real speech\n\nWhat these pages hold.\n\nUnweighted accuracy (UA)" in index  # after the banner
+    assert f"--intro {intro}\n```" in index and f"--intro {intro}\n```" in (tmp_path / "out" / "cross-arousal.md"
+                                                                           ).read_text()
+    with pytest.raises(SerbenchError, match="cannot read the index's introduction") as error:
+        leaderboard.write_leaderboards(tmp_path / "results", tmp_path / "out", intro=tmp_path / "missing.md")
+    assert "missing.md" in str(error.value)

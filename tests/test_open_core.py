@@ -53,20 +53,23 @@ def test_every_builtin_frontend_runs_in_a_sweep_and_reaches_a_leaderboard(tiny_r
     for ssl in (r for r in records if r.method == "ssl_dann"):
         assert ssl.adaptation["read_by_method"] and "domain_corpus" in ssl.curves[0]
         assert ssl.probes["corpus"]["classes"] == 3  # ssl methods expose embeddings
-    write_leaderboards(results, tmp_path / "out")
-    pages = {path.name for path in (tmp_path / "out").glob("*.md")}
-    assert pages >= {"cross-arousal.md", "cross-arousal-logmel.md", "cross-arousal-egemaps.md",
-                     "cross-arousal-ssl.md", "cross-arousal-ssl-frames.md", "cross-arousal-egemaps-lld.md", "README.md"}
-    page = (tmp_path / "out" / "cross-arousal-ssl.md").read_text()
-    assert "Front-end **ssl**" in page and "ssl\\_dann" in page and "baseline\\_s" not in page
-    assert "markers: **ssl\\_mlp**" in page and "No paired tests" not in page  # its own front-end's baseline
-    assert "| egemaps |" in (tmp_path / "out" / "README.md").read_text()
-    assert "prototypes" in (tmp_path / "out" / "cross-arousal-egemaps.md").read_text()  # the vectors example
+    # One page: every front-end's systems side by side; a method on two front-ends is a row per front-end.
+    write_leaderboards(results, tmp_path / "out", references=["ssl_mlp[frontend=ssl]"])  # the one with 2 seeds
+    assert {path.name for path in (tmp_path / "out").glob("*.md")} == {"cross-arousal.md", "README.md"}
+    page = (tmp_path / "out" / "cross-arousal.md").read_text()
+    main_table = page.split("## UA per test corpus")[1].split("\n\n")[1].splitlines()[2:]
+    rows = {line.split("|")[1].strip(): line.split("|")[2].strip() for line in main_table}  # method -> front-end
+    assert rows == {"baseline\\_s\\[frontend=spectrogram\\]": "spectrogram",
+                    "baseline\\_s\\[frontend=logmel\\]": "logmel", "dann2\\_s": "logmel", "egemaps\\_lr": "egemaps",
+                    "prototypes": "egemaps", "ssl\\_mlp\\[frontend=ssl\\]": "ssl",
+                    "ssl\\_mlp\\[frontend=egemaps-lld\\]": "egemaps-lld", "ssl\\_dann\\[frontend=ssl\\]": "ssl",
+                    "ssl\\_dann\\[frontend=ssl-frames\\]": "ssl-frames"}
+    assert "markers: **ssl\\_mlp\\[frontend=ssl\\]**" in page and "No paired tests" not in page
 
 
 def test_all_methods_means_those_that_take_the_frontends_rows(tiny_releases, tmp_path):
     frame = run("all", "cross", seeds=1, data=str(tiny_releases), results=tmp_path, frontend="egemaps", **FAST)
-    assert set(frame["method"]) == {"egemaps_lr", "ssl_mlp", "ssl_dann"}  # the built-ins that take vectors
+    assert set(frame["method"]) == {"egemaps_lr", "egemaps_svm", "ssl_mlp", "ssl_dann"}  # those that take vectors
 
 
 def test_a_method_given_rows_it_cannot_take_is_refused_before_any_work(tiny_releases, tmp_path, capsys):

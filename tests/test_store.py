@@ -9,13 +9,14 @@ import sys
 import pandas as pd
 
 from serbench.record import RunRecord
-from serbench.store import ResultsStore
+from serbench.store import ResultsStore, variant_names
 
 
 def record(run_id: str = "abc", **changes) -> RunRecord:
     """A minimal valid run record."""
     fields = dict(run_id=run_id, identity={}, method="m", protocol="cross", fold="", task="arousal", seed=0,
-                  frontend="spectrogram", classes=["low", "high"], scores={}, curves=[], synthetic=True, split={},
+                  frontend="spectrogram", classes=["low", "high"], scores={}, curves=[],
+                  selection={"policy": "last"}, synthetic=True, split={},
                   excluded={}, adaptation={}, normalisation={}, probes=None, provenance={})
     return RunRecord(**{**fields, **changes})
 
@@ -96,3 +97,13 @@ def test_a_live_workers_temporary_folder_is_kept(tmp_path):
     finally:
         sleeper.kill()
         sleeper.wait()
+
+
+def test_a_method_on_several_front_ends_is_named_by_them():
+    identity = {"hparams": {"epochs": 30}, "code": "c0", "serbench": "0.1.0"}
+    records = [record("a", method="baseline_s", identity=identity),
+               record("b", method="baseline_s", identity=identity, frontend="logmel"),
+               record("c", method="egemaps_svm", identity={**identity, "hparams": {}}, frontend="egemaps")]
+    assert variant_names(records) == {"a": "baseline_s[frontend=spectrogram]", "b": "baseline_s[frontend=logmel]",
+                                      "c": "egemaps_svm"}
+    assert variant_names(records[:1], always=["epochs"]) == {"a": "baseline_s[epochs=30]"}

@@ -14,9 +14,10 @@ from serbench.leaderboard import REFERENCES, leaderboard_command, write_leaderbo
 def add_commands(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "leaderboard", help=COMMANDS["leaderboard"][1],
-        description="Aggregate UA over seeds per (protocol, task, method, test corpus), test every method against "
-                    "a reference, rank the methods across test corpora and tasks, and write one markdown page per "
-                    "(protocol, task), an index (README.md) and figures. See docs/leaderboards.md.")
+        description="Aggregate UA over seeds per (protocol, task, method, front-end, test corpus), test every "
+                    "system against a reference, rank the systems across test corpora and tasks, and write one "
+                    "markdown page per (protocol, task) with every front-end's systems, an index (README.md) and "
+                    "figures. See docs/leaderboards.md.")
     parser.add_argument("--results", default="results", metavar="DIR", help="the results store (default ./results)")
     parser.add_argument("--out", default="leaderboards", metavar="DIR",
                         help="where to write the pages (default ./leaderboards)")
@@ -25,19 +26,23 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--reference", action="append", metavar="M",
                         help="the method the others are tested against: on each page the first --reference with "
                              f"runs there (repeatable; default {', '.join(REFERENCES)})")
-    parser.add_argument("--config", metavar="ID",
-                        help="only runs of this configuration (data fingerprints and front-end), when a store "
-                             "holds several; the error that lists them gives the ids")
+    parser.add_argument("--config", action="append", default=[], metavar="ID",
+                        help="for the protocol and front-end of this configuration (data fingerprints, front-end "
+                             "configuration, protocol content), only its runs, when the store holds several; "
+                             "repeatable, once per front-end; the error that lists them gives the ids")
+    parser.add_argument("--intro", metavar="FILE",
+                        help="a markdown file that opens the index: what the pages hold and how to read them")
     parser.set_defaults(func=run_leaderboard)
 
 
 def run_leaderboard(args: argparse.Namespace) -> int:
     command = leaderboard_command(args.results, args.out, protocol=args.protocol, task=args.task,
-                                  references=args.reference or REFERENCES, config=args.config)
+                                  references=args.reference or REFERENCES, configs=args.config, intro=args.intro)
     console = Console()
     with console.status("computing leaderboards"):
         written = write_leaderboards(args.results, args.out, protocol=args.protocol, task=args.task,
-                                     references=args.reference or REFERENCES, config=args.config, command=command)
+                                     references=args.reference or REFERENCES, configs=args.config,
+                                     intro=args.intro, command=command)
     pages = [path for path in written if path.suffix == ".md"]
     console.print(f"wrote {len(pages)} pages and {len(written) - len(pages)} figures into {escape(str(args.out))}")
     return 0
