@@ -312,6 +312,10 @@ def plan(config: SweepConfig, progress: LoadProgress | None = None) -> Sweep:
     registry = discover_methods(config.plugins)
     protocol = load_protocol(config.protocol)
     frontend = sweep_frontend(config, protocol)
+    if protocol.normalisation == "utterance" and frontend.kind == "vectors":
+        raise SerbenchError(f"protocol {protocol.name} normalises per utterance, and the {frontend.name} front-end "
+                            "gives one row per utterance: standardised by itself, every feature would be 0",
+                            hint="use a protocol that normalises per speaker, corpus or training part for vectors")
     spec = InputSpec(frontend.kind, frontend.row_shape)
     if config.methods == ("all",):  # every method that takes this front-end's rows
         methods = tuple(sorted(name for name, entry in registry.items() if spec.kind in entry.cls.inputs))

@@ -164,3 +164,11 @@ def test_the_plugin_api_is_one_module():
 
     assert {"Method", "TaskSpec", "InputSpec", "Batch", "FrontEnd", "HP", "register_method",
             "register_frontend", "SerbenchError", "DOMAINS"} == set(api.__all__)
+
+
+def test_utterance_normalisation_of_one_vector_per_utterance_is_refused_before_any_work(tmp_path):
+    protocol = tmp_path / "per-utterance.toml"
+    protocol.write_text('split = "corpus"\ntrain = ["emodb"]\ntest = ["savee"]\nnormalisation = "utterance"\n')
+    with pytest.raises(SerbenchError, match="every feature would be 0"):
+        run("egemaps_svm", str(protocol), seeds=1, data=str(tmp_path / "nothing here"), results=tmp_path,
+            frontend="egemaps")
