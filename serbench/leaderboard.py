@@ -254,7 +254,14 @@ def compare(page: Page, reference: str) -> pd.DataFrame:
                                                           "re-run the sweep so that they do")
             if len(seeds) < 2:
                 continue
-            test = stats.paired_test(ref.loc[seeds, "ua"].tolist(), other.loc[seeds, "ua"].tolist())
+            first, second = ref.loc[seeds, "ua"].to_numpy(), other.loc[seeds, "ua"].to_numpy()
+            if np.ptp(first) == 0 and np.ptp(second) == 0:
+                # Both gave the same UA in every seed (deterministic, as the scikit-learn estimators are): their
+                # difference is exact, the seeds are no replications, and a test over seeds has nothing to test.
+                rows.append({"column": corpus, "method": method, "difference": float(second[0] - first[0]),
+                             "ci_low": math.nan, "ci_high": math.nan, "p": math.nan, "seeds": len(seeds)})
+                continue
+            test = stats.paired_test(first.tolist(), second.tolist())
             rows.append({"column": corpus, "method": method, "difference": test.difference, "ci_low": test.ci_low,
                          "ci_high": test.ci_high, "p": test.p, "seeds": test.n})
     frame = pd.DataFrame(rows, columns=["column", "method", "difference", "ci_low", "ci_high", "p", "seeds"])
@@ -568,8 +575,8 @@ def tests_section(page: Page, reference: str) -> list[str]:
         return [f"No paired tests: the reference {escape_md(reference)} has no runs here, or no other method shares "
                 f"at least two of its seeds (run --seeds 2 or more; name another reference with --reference)."]
     rows = [[escape_md(r.column), escape_md(r.method), f"{100 * r.difference:+.1f}",
-             f"[{100 * r.ci_low:+.1f}, {100 * r.ci_high:+.1f}]", p_value(r.p), p_value(r.p_holm), str(r.seeds)]
-            for r in page.comparisons.itertuples()]
+             "-" if math.isnan(r.ci_low) else f"[{100 * r.ci_low:+.1f}, {100 * r.ci_high:+.1f}]", p_value(r.p),
+             p_value(r.p_holm), str(r.seeds)] for r in page.comparisons.itertuples()]
     lines = table(["test corpus", "method", "ΔUA", "95% CI", "p", "p Holm", "seeds"], rows,
                   ["l", "l", *["r"] * 5])
     lines += ["", f"ΔUA: UA of the method minus UA of {escape_md(reference)}, in points, mean over the shared seeds. "
@@ -577,6 +584,10 @@ def tests_section(page: Page, reference: str) -> list[str]:
                   "0.05 exactly when the interval excludes 0. The claim is about these test speakers, over training "
                   "seeds; p Holm: Holm-corrected across this table (the ▲/▼ markers). The test's type-I error is "
                   "measured by simulation in docs/statistics.md."]
+    if page.comparisons["p"].isna().any():
+        lines += ["", "'-': no test. Both systems gave the same UA in every seed (deterministic, as the scikit-learn "
+                      "estimators are), so their difference is exact on these test speakers and the seeds are no "
+                      "replications to test it over."]
     return lines
 
 
@@ -588,14 +599,16 @@ def scores_section(page: Page) -> list[str]:
             if cell.empty:
                 continue
             ua = stats.summarize(cell["ua"].tolist())
-            interval = f"[{percent(ua.ci_low)}, {percent(ua.ci_high)}]" if ua.n > 1 else "-"
+            interval = f"[{percent(ua.ci_low)}, {percent(ua.ci_high)}]" if ua.n > 1 and ua.std > 0 else "-"
             rows.append([escape_md(corpus), escape_md(method), percent(ua.mean), interval, percent(ua.std),
                          percent(float(cell["wa"].mean())), percent(float(cell["macro_f1"].mean())), str(ua.n),
                          str(int(cell["n"].iloc[0]))])
     lines = table(["test corpus", "method", "UA", "UA 95% CI", "UA std", "WA", "macro-F1", "seeds", "utterances"],
                   rows, ["l", "l", *["r"] * 7])
     return [*lines, "", "UA, WA (plain accuracy) and macro-F1 in percent, means over seeds; the UA interval is "
-                        "Student's t over seeds, clipped to [0, 100]. Utterances: test utterances of the corpus in "
+                        "Student's t over seeds, clipped to [0, 100], and '-' where the seeds do not vary (one seed, "
+                        "a deterministic system, or every seed collapsed to one class): a zero-width interval would "
+                        "claim a certainty the design does not have. Utterances: test utterances of the corpus in "
                         "one seed, over all folds."]
 
 

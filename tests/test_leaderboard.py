@@ -36,17 +36,17 @@ def add_run(store: ResultsStore, method: str, seed: int, *, task: str = "arousal
             data: dict | None = None, frontend: str = "spectrogram", frontend_hash: str = "f0",
             hparams: dict | None = None, synthetic: bool = True, probes: bool = True, utterances: int = 120,
             fold: str = "", adaptation: str = "unlabelled-test", policy: str = "last",
-            selection: dict | None = None) -> str:
+            selection: dict | None = None, deterministic: bool = False) -> str:
     """Write one fabricated but consistent run: predictions with the method's accuracy, scores from them. A fold
     tests its share of each corpus's utterances; "stuck" predicts one class for everything. `selection`: what the
-    protocol's model selection `policy` chose."""
+    protocol's model selection `policy` chose. A `deterministic` method predicts the same in every seed."""
     identity = {"method": method, "hparams": hparams or {"epochs": 3},
                 "protocol": protocol_dict(protocol, adaptation, policy),
                 "fold": {"name": fold, "train": ["src"], "test": list(CORPORA), "held_out": None}, "task": task,
                 "seed": seed, "data": data or FINGERPRINTS, "frontend": {"name": frontend, "hash": frontend_hash},
                 "code": "c0", "serbench": "0.1.0"}
     run_id = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:20]
-    rng = np.random.default_rng(int(run_id[:8], 16))
+    rng = np.random.default_rng(len(method) if deterministic else int(run_id[:8], 16))
     start, stop = (round(utterances * share) for share in FOLDS.get(fold, (0, 1)))
     frames = []
     for corpus in CORPORA:
@@ -453,3 +453,21 @@ def test_an_introduction_opens_the_index(tmp_path: Path) -> None:
     with pytest.raises(SerbenchError, match="cannot read the index's introduction") as error:
         leaderboard.write_leaderboards(tmp_path / "results", tmp_path / "out", intro=tmp_path / "missing.md")
     assert "missing.md" in str(error.value)
+
+
+def test_deterministic_systems_get_no_test_over_seeds_and_no_zero_width_interval(tmp_path: Path) -> None:
+    store = make_store(tmp_path / "results", methods=("baseline_s",), seeds=(0, 1, 2))
+    for seed in (0, 1, 2):
+        for method in ("strong", "twin"):
+            add_run(store, method, seed, deterministic=True)
+    leaderboard.write_leaderboards(tmp_path / "results", tmp_path / "out", references=["strong"])
+    page = (tmp_path / "out" / "cross-arousal.md").read_text()
+    tests = page.split("## Paired tests against the reference")[1].split("## Ranking")[0]
+    twin = next(line for line in tests.splitlines() if line.startswith("| c-one | twin |")).split("|")
+    assert [cell.strip() for cell in twin[4:7]] == ["-", "-", "-"]  # no interval, no p: the difference is exact
+    assert "so their difference is exact" in tests
+    net = next(line for line in tests.splitlines() if line.startswith("| c-one | baseline\\_s |")).split("|")
+    assert net[4].strip().startswith("[") and net[5].strip() != "-"  # a system that varies is tested
+    scores = page.split("## Scores per test corpus")[1].split("## Confusion")[0]
+    strong = next(line for line in scores.splitlines() if line.startswith("| c-one | strong |")).split("|")
+    assert strong[4].strip() == "-" and strong[5].strip() == "0.0"  # no zero-width interval
