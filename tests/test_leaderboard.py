@@ -471,3 +471,10 @@ def test_deterministic_systems_get_no_test_over_seeds_and_no_zero_width_interval
     scores = page.split("## Scores per test corpus")[1].split("## Confusion")[0]
     strong = next(line for line in scores.splitlines() if line.startswith("| c-one | strong |")).split("|")
     assert strong[4].strip() == "-" and strong[5].strip() == "0.0"  # no zero-width interval
+
+
+def test_titles_say_what_is_new_to_the_model() -> None:
+    assert leaderboard.title_setting({"adaptation": "none", "split": "corpus"}) == "domain generalisation"
+    assert leaderboard.title_setting({"adaptation": "none", "split": "speaker-folds"}) == "new speakers"
+    assert leaderboard.title_setting({"adaptation": "unlabelled-test", "split": "speaker-folds"}) == \
+        "adapted to unlabelled test audio"
