@@ -43,6 +43,7 @@ CACHE_FORMAT = 4
 ENV_VAR = "SERBENCH_CACHE"
 FILES = ("features.npy", "index.parquet", "skipped.json", "meta.json", CHECKSUMS)
 REBUILD = "delete this directory; the next run rebuilds it"
+CHUNK_BYTES = 64 << 20  # features read at a time by the full check's finiteness pass (caches can outgrow memory)
 
 Progress = Callable[[float, float], None]
 
@@ -74,8 +75,9 @@ class FeatureSet:
 
     @classmethod
     def load(cls, path: str | Path, *, full: bool = False) -> FeatureSet:
-        """Open a cache, checked against its checksums (quickly, or every byte with `full`) and for an index
-        that tiles its rows: a damaged cache is an error that says how to rebuild it."""
+        """Open a cache, checked against its checksums (quickly, or every byte with `full`, which also refuses
+        NaN or infinite features) and for an index that tiles its rows: a damaged cache is an error that says how
+        to rebuild it."""
         path = Path(path)
         missing = [name for name in FILES if not (path / name).is_file()]
         if missing:
@@ -90,6 +92,8 @@ class FeatureSet:
             features = np.load(path / "features.npy", mmap_mode="r")  # refuses pickled data
             index = pd.read_parquet(path / "index.parquet")
             meta = json.loads((path / "meta.json").read_text())
+            if not isinstance(meta, dict):
+                raise TypeError("meta.json is not a JSON object")
             starts, stops = index["start"].to_numpy(), index["stop"].to_numpy()
         except (OSError, ValueError, KeyError, TypeError, EOFError) as error:
             raise SerbenchError(f"damaged feature cache: {type(error).__name__}: {error}", path=path,
@@ -98,6 +102,11 @@ class FeatureSet:
                 and stops[-1] == len(features)):
             raise SerbenchError("damaged feature cache: its index does not tile the feature rows", path=path,
                                 hint=REBUILD)
+        bad = _nonfinite_row(features) if full else None
+        if bad is not None:  # checksums recomputed over bad features would pass; a model would learn NaN
+            utterance = index["utterance_id"].iloc[int(np.searchsorted(stops, bad, side="right"))]
+            raise SerbenchError(f"damaged feature cache: features.npy holds NaN or infinite values (row {bad}, "
+                                f"utterance {utterance})", path=path, hint=REBUILD)
         return cls(path, features, index, problems, meta)
 
     def utterance_rows(self, utterance_id: str) -> np.ndarray:
@@ -178,6 +187,12 @@ def build_features(corpus: Corpus, frontend: FrontEnd | None = None, *,
             if temp is not None:
                 shutil.rmtree(temp, ignore_errors=True)
     features = FeatureSet.load(final)
+    asked = {"corpus": corpus.name, "config_hash": frontend.hash(), "format": CACHE_FORMAT}
+    wrong = [f"{key} {features.meta.get(key)!r}, not {value!r}" for key, value in asked.items()
+             if features.meta.get(key) != value]
+    if wrong:  # a folder copied or renamed over this key's: its features are not this corpus's, or not these
+        raise SerbenchError(f"this feature cache was not built for this request: its meta.json says "
+                            f"{', '.join(wrong)}", path=final, hint=REBUILD)
     audio_problems = features.skipped[len(corpus.problems):]  # the key covers corpus.problems: same count
     if audio_problems and not skip_bad:
         raise problems_error(audio_problems, f"the audio of {corpus.name}")
@@ -200,6 +215,16 @@ def cache_damage(cache_dir: str | Path | None = None, corpus: str | None = None)
         except SerbenchError as error:
             found[path] = error.message
     return found
+
+
+def _nonfinite_row(features: np.ndarray) -> int | None:
+    """The first row holding NaN or an infinity (None if there is none), read CHUNK_BYTES at a time."""
+    step = max(1, CHUNK_BYTES // max(1, features[:1].nbytes))
+    for start in range(0, len(features), step):
+        finite = np.isfinite(features[start:start + step]).reshape(min(step, len(features) - start), -1).all(axis=1)
+        if not finite.all():
+            return start + int(np.argmin(finite))
+    return None
 
 
 def cache_key(corpus: Corpus, frontend: FrontEnd) -> str:

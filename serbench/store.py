@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import shutil
 import socket
 import time
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -32,12 +33,14 @@ import pandas as pd
 from serbench.errors import SerbenchError
 from serbench.files import pid_alive, publish_dir, write_atomic
 from serbench.integrity import damage, write_checksums
-from serbench.metrics import matrix_scores
+from serbench.metrics import confusion_matrix, matrix_scores
 from serbench.record import RunRecord
 
 # A claim whose owner cannot be checked (it runs on another host) is stale when its heartbeat, refreshed every
 # epoch, is older than this.
 STALE_CLAIM_SECONDS = 2 * 3600
+# How far a stored posterior row may sum from 1: float32 means of softmax rows stray by ~1e-7, logits by far more.
+POSTERIOR_TOLERANCE = 1e-4
 
 
 def json_bytes(data: object) -> bytes:
@@ -113,6 +116,99 @@ def cycle_rows(records: Sequence[RunRecord]) -> pd.DataFrame:
                "synthetic"]
     # typed even when empty (every run failed): an empty object column would index columns, not rows
     return pd.DataFrame(rows, columns=columns).astype({"complete": bool, "collapsed": int, "synthetic": bool})
+
+
+def record_damage(folder: Path, record: RunRecord) -> list[str]:
+    """Where a finished run's record disagrees with its folder or with itself (empty when all agree): the folder's
+    name and the record's run id; each test corpus's scores and its confusion matrix; the predictions table and
+    those matrices; the predicted utterances and the test part of split.parquet. Checksums cannot see these: a
+    score edited or a table copied from another run with checksums recomputed, run folders renamed or exchanged."""
+    found = []
+    if record.run_id != folder.name:
+        found.append(f"its record is that of run {record.run_id}, not {folder.name} (run folders renamed or "
+                     "exchanged?)")
+    size = len(record.classes)
+    matrices = {}
+    for corpus, stored in sorted(record.scores.items()):
+        try:
+            matrix = np.asarray(stored.confusion)
+        except ValueError:  # ragged rows
+            matrix = np.zeros(0)
+        if matrix.shape != (size, size) or not np.issubdtype(matrix.dtype, np.integer) or (matrix < 0).any():
+            found.append(f"the confusion matrix of {corpus} is not {size} x {size} counts")
+            continue
+        matrices[corpus] = matrix
+        computed = matrix_scores(matrix)
+        wrong = [f"{key} {getattr(stored, key)!r}, not {computed[key]!r}" for key in ("ua", "wa", "macro_f1", "n")
+                 if not _same(getattr(stored, key), computed[key])]
+        if wrong:
+            found.append(f"the scores of {corpus} disagree with its confusion matrix: {', '.join(wrong)}")
+    return found + _predictions_damage(folder, record, matrices)
+
+
+def _same(a: float, b: float) -> bool:
+    return (math.isnan(a) and math.isnan(b)) or math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
+
+
+def _predictions_damage(folder: Path, record: RunRecord, matrices: Mapping[str, np.ndarray]) -> list[str]:
+    """What is wrong with predictions.parquet against the record's confusion `matrices` and split.parquet."""
+    if not (folder / "predictions.parquet").is_file():
+        return ["it has scores but no predictions.parquet"] if record.scores else []
+    try:
+        predictions = pd.read_parquet(folder / "predictions.parquet")
+    except (OSError, ValueError) as error:
+        return [f"predictions.parquet cannot be read ({error})"]
+    posteriors = [f"p_{name}" for name in record.classes]
+    missing = [c for c in ("utterance_id", "corpus", "y", "predicted", *posteriors) if c not in predictions]
+    if missing:
+        return [f"predictions.parquet lacks the column(s) {', '.join(missing)}"]
+    size = len(record.classes)
+    labels = predictions[["y", "predicted"]].to_numpy()
+    if not np.issubdtype(labels.dtype, np.integer) or (labels.size and not (0 <= labels.min() <= labels.max() < size)):
+        return [f"predictions.parquet: y and predicted are not class numbers 0 .. {size - 1}"]
+    found = []
+    for corpus in sorted(set(map(str, predictions["corpus"].unique())) | set(record.scores)):
+        rows = predictions[predictions["corpus"] == corpus]
+        if corpus not in record.scores:
+            found.append(f"predictions.parquet holds {len(rows)} utterance(s) of {corpus}, which the record does "
+                         "not score")
+        elif corpus in matrices and not np.array_equal(
+                confusion_matrix(rows["y"].to_numpy(), rows["predicted"].to_numpy(), size), matrices[corpus]):
+            found.append(f"predictions.parquet does not reproduce the confusion matrix of {corpus} ({len(rows)} "
+                         f"predictions, n = {record.scores[corpus].n} in the record)")
+    try:
+        values = predictions[posteriors].to_numpy(np.float64)
+    except (ValueError, TypeError):
+        return [*found, f"predictions.parquet: the posteriors ({', '.join(posteriors)}) are not numbers"]
+    bad = (~np.isfinite(values).all(axis=1) | (values < 0).any(axis=1) | (values > 1).any(axis=1)
+           | (np.abs(values.sum(axis=1) - 1) > POSTERIOR_TOLERANCE))
+    if bad.any():
+        found.append(f"predictions.parquet: the posteriors of {int(bad.sum())} of {len(values)} utterances are not "
+                     f"probabilities (finite, in [0, 1], summing to 1), e.g. row {int(np.argmax(bad))}")
+    return found + _coverage_damage(folder, predictions)
+
+
+def _coverage_damage(folder: Path, predictions: pd.DataFrame) -> list[str]:
+    """Whether the predictions cover the test part of split.parquet: each predicted utterance in it, none twice."""
+    if not (folder / "split.parquet").is_file():  # serbench writes one with every run; hand-made stores may lack it
+        return []
+    try:
+        split = pd.read_parquet(folder / "split.parquet")
+        tested = split[split["part"] == "test"]
+        test = set(zip(tested["corpus"], tested["utterance_id"], strict=True))
+    except (OSError, ValueError, KeyError) as error:
+        return [f"split.parquet cannot be read ({type(error).__name__}: {error})"]
+    predicted = list(zip(predictions["corpus"], predictions["utterance_id"], strict=True))
+    found = []
+    twice = sorted((key for key, count in Counter(predicted).items() if count > 1), key=str)
+    if twice:
+        found.append(f"predictions.parquet predicts {len(twice)} utterance(s) more than once, e.g. "
+                     f"{'/'.join(map(str, twice[0]))}")
+    outside = sorted(set(predicted) - test, key=str)
+    if outside:
+        found.append(f"predictions.parquet predicts {len(outside)} utterance(s) outside the test part of "
+                     f"split.parquet, e.g. {'/'.join(map(str, outside[0]))}")
+    return found
 
 
 class ResultsStore:
@@ -194,25 +290,41 @@ class ResultsStore:
         write_atomic(self.failed / f"{run_id}.json", json_bytes({"spec": dict(spec), "error": error,
                                                                  "message": message, "time": time.time()}))
 
-    def damage(self, run_id: str) -> list[str]:
-        """What is wrong with a finished run's folder (empty when its files match their checksums)."""
-        return damage(self.runs / run_id)
-
-    def check(self, run_id: str) -> None:
-        """A SerbenchError naming the run folder if any of its files is damaged."""
-        found = self.damage(run_id)
+    def _inspect(self, run_id: str) -> tuple[RunRecord | None, list[str]]:
+        """A finished run's record (None when its folder is not whole) and what is wrong with its folder: a link
+        (a run folder replaced by a link to another would hide one run and count the other twice), files that
+        differ from their checksums, a record at odds with its folder (record_damage). A record that cannot be
+        read raises its own error, naming record.json."""
+        folder = self.runs / run_id
+        if folder.is_symlink():
+            return None, [f"it is a symbolic link to {os.readlink(folder)}, not a run folder of its own"]
+        if folder.resolve().parent != self.runs.resolve():
+            return None, [f"it lies at {folder.resolve()}, outside {self.runs}"]
+        found = damage(folder)
         if found:
+            return None, found
+        record = RunRecord.read(folder / "record.json")
+        return record, record_damage(folder, record)
+
+    def damage(self, run_id: str) -> list[str]:
+        """What is wrong with a finished run's folder (empty when it is whole: ResultsStore.record)."""
+        try:
+            return self._inspect(run_id)[1]
+        except SerbenchError as error:
+            return [error.message]
+
+    def record(self, run_id: str) -> RunRecord:
+        """A finished run's record, its folder checked: no link, its files against their checksums, the record
+        against its folder's name and tables (record_damage). Damage is an error naming the folder."""
+        record, found = self._inspect(run_id)
+        if record is None or found:
             raise SerbenchError(f"run folder damaged: {'; '.join(found)}", path=self.runs / run_id,
                                 hint=f"remove it (`serbench prune --damaged --results {self.root} --yes`); the next "
                                      "sweep trains the run again")
-
-    def record(self, run_id: str) -> RunRecord:
-        """A finished run's record, its folder checked against its checksums (damage is an error naming it)."""
-        self.check(run_id)
-        return RunRecord.read(self.runs / run_id / "record.json")
+        return record
 
     def table(self, run_id: str, name: str) -> pd.DataFrame:
-        self.check(run_id)
+        self.record(run_id)
         return pd.read_parquet(self.runs / run_id / f"{name}.parquet")
 
     def read_all(self) -> tuple[dict[str, RunRecord], dict[str, SerbenchError]]:
@@ -239,7 +351,9 @@ class ResultsStore:
         """Delete a run (its folder and any failure record): the next sweep that plans it trains it again. The
         folder is renamed away first, so no reader ever sees half of it."""
         folder = self.runs / run_id
-        if folder.is_dir():
+        if folder.is_symlink():  # a link where a run folder should be: remove the link, never what it points to
+            folder.unlink()
+        elif folder.is_dir():
             grave = self.runs / f".tmp-{run_id}-{uuid.uuid4().hex}-removed"
             os.rename(folder, grave)
             shutil.rmtree(grave, ignore_errors=True)

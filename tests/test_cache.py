@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import shutil
 import signal
 import subprocess
 import sys
@@ -264,3 +265,22 @@ def test_a_live_builders_temp_dir_is_left_alone(corpus, tmp_path) -> None:
     live.mkdir(parents=True)
     build_features(corpus, cache_dir=tmp_path / "cache")
     assert live.is_dir()
+
+
+@pytest.mark.parametrize("other", ["another corpus", "other settings"])
+def test_a_cache_folder_built_for_another_request_is_refused(corpus, tmp_path, other) -> None:
+    cache = tmp_path / "cache"
+    asked = build_features(corpus, cache_dir=cache).path
+    if other == "another corpus":  # same table, same key: only the corpus in meta.json tells them apart
+        foreign = build_features(Corpus("savee", corpus.root, corpus.table), cache_dir=cache).path
+        expected = "corpus 'savee', not 'toy'"
+    else:
+        foreign = build_features(corpus, make_frontend("spectrogram", {"segment_hop_ms": 132.5}), cache_dir=cache).path
+        expected = f"config_hash {json.loads((foreign / 'meta.json').read_text())['config_hash']!r}, not " \
+                   f"{make_frontend().hash()!r}"
+    shutil.rmtree(asked)
+    shutil.copytree(foreign, asked)  # whole and matching its checksums, but another request's
+    with pytest.raises(SerbenchError, match="this feature cache was not built for this request") as error:
+        build_features(corpus, cache_dir=cache)
+    assert expected in str(error.value) and str(asked) in str(error.value)
+    assert "delete this directory; the next run rebuilds it" in str(error.value)

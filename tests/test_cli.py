@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 from corpus_trees import make_corpus, make_emodb, write_wav
+from test_store import scored
 
 from serbench.cli import main
+from serbench.store import ResultsStore
 
 EMODB = Path(__file__).resolve().parents[2] / "shared" / "data" / "emodb"
 
@@ -130,3 +132,13 @@ def test_help_and_version_load_neither_torch_nor_pandas(option):
             "print('torch' in sys.modules, 'pandas' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip().splitlines()[-1] == "False False"
+
+
+def test_prune_of_a_method_the_store_lacks_is_an_error_not_an_empty_match(tmp_path):
+    ResultsStore(tmp_path).write_run("abc", *scored(method="baseline_s", identity={"hparams": {"lr": 0.5}}))
+    result = serbench("prune", "--results", str(tmp_path), "--method", "nosuch")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "--method nosuch: no finished run of this store has this method" in result.stderr
+    assert "the methods it holds: baseline_s" in result.stderr
+    result = serbench("prune", "--results", str(tmp_path), "--hp", "lr=0.50")
+    assert result.returncode == 0 and "would remove abc" in result.stdout and "1 run matches" in result.stdout

@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 
 import numpy as np
 import pandas as pd
 import pytest
 from corpus_trees import make_emodb
-from test_store import record
+from test_store import scored
 
 from serbench.cache import FeatureSet, build_features
 from serbench.cli import main
@@ -106,6 +108,25 @@ def test_an_index_that_does_not_tile_the_rows_is_refused(cache):
         FeatureSet.load(path)
 
 
+def test_the_full_checks_refuse_non_finite_features_chunk_by_chunk(cache, tmp_path, capsys, monkeypatch):
+    tree, path = cache
+    array = np.load(path / "features.npy", mmap_mode="r+")
+    array[-1, 0, 0] = np.inf  # in the last row: every chunk is read
+    array.flush()
+    write_checksums(path)  # checksums recomputed over the bad features agree with them
+    utterance = pd.read_parquet(path / "index.parquet")["utterance_id"].iloc[-1]
+    monkeypatch.setattr("serbench.cache.CHUNK_BYTES", array[0].nbytes * 3)  # a few rows at a time
+    assert FeatureSet.load(path).features.shape == array.shape  # the quick check on every open reads no rows
+    with pytest.raises(SerbenchError, match=rf"features.npy holds NaN or infinite values \(row {len(array) - 1}, "
+                                            rf"utterance {utterance}\)") as error:
+        FeatureSet.load(path, full=True)
+    assert str(path) in str(error.value) and "the next run rebuilds it" in str(error.value)
+    status, output = serbench(capsys, "data", "check", "--corpus", "emodb", "--root", str(tree.root), "--cache-dir",
+                              str(tmp_path / "cache"))
+    assert status == 1 and f"{path}: damaged feature cache: features.npy holds NaN" in output
+    assert "Traceback" not in output
+
+
 def test_data_check_and_verify_read_caches_in_full(cache, tmp_path, capsys):
     tree, path = cache
     words = ["--corpus", "emodb", "--root", str(tree.root), "--cache-dir", str(tmp_path / "cache")]
@@ -119,7 +140,7 @@ def test_data_check_and_verify_read_caches_in_full(cache, tmp_path, capsys):
     (tmp_path / "results").mkdir()
     status, output = serbench(capsys, "verify", "--results", str(tmp_path / "results"), "--cache", "--cache-dir",
                               str(tmp_path / "cache"))
-    assert status == 1 and "1 feature caches checked" in output and "1 damaged" in output and str(path) in output
+    assert status == 1 and "1 feature cache checked" in output and "1 damaged" in output and str(path) in output
 
 
 def test_a_truncated_wav_fails_data_check(tmp_path, capsys):
@@ -137,8 +158,7 @@ def test_a_truncated_wav_fails_data_check(tmp_path, capsys):
 def damaged_store(root) -> ResultsStore:
     store = ResultsStore(root)
     for run_id in ("good", "edited"):
-        store.write_run(run_id, record(run_id, identity={"hparams": {"gamma": 0.5}}, seed=2),
-                        {"predictions": pd.DataFrame({"y": [0, 1]})})
+        store.write_run(run_id, *scored(run_id, identity={"hparams": {"gamma": 0.5}}, seed=2))
     path = store.runs / "edited" / "record.json"
     data = json.loads(path.read_text())
     data["seed"] = 3
@@ -209,3 +229,90 @@ def test_a_repeated_or_empty_hp_value_is_refused(tmp_path, capsys):
                                   str(tmp_path / "nowhere"), "--results", str(tmp_path / "r"), "--hp",
                                   f"gamma={value}")
         assert status == 2 and message in output
+
+
+# ------------------------------------------------------------------------------- mix-ups checksums cannot see
+
+def consistent_store(root, run_ids=("a", "b", "c", "d")) -> ResultsStore:
+    store = ResultsStore(root)
+    for seed, run_id in enumerate(run_ids):
+        store.write_run(run_id, *scored(run_id, seed=seed, identity={"hparams": {"lr": 0.5, "gamma": 1}}))
+    return store
+
+
+def test_linked_or_exchanged_run_folders_are_damaged_everywhere(tmp_path, capsys):
+    store = consistent_store(tmp_path / "results")
+    results = str(store.root)
+    shutil.rmtree(store.runs / "b")
+    (store.runs / "b").symlink_to(store.runs / "a")
+    os.rename(store.runs / "c", store.runs / "x")
+    os.rename(store.runs / "d", store.runs / "c")
+    os.rename(store.runs / "x", store.runs / "d")
+    status, output = serbench(capsys, "verify", "--results", results)
+    assert status == 1 and "4 runs checked" in output and "3 damaged" in output and "Traceback" not in output
+    assert f"damaged {store.runs / 'b'}: run folder damaged: it is a symbolic link to {store.runs / 'a'}" in output
+    assert f"damaged {store.runs / 'c'}: run folder damaged: its record is that of run d, not c" in output
+    status, output = serbench(capsys, "status", "--results", results)
+    assert status == 1 and "3 damaged" in output and "symbolic link" in output
+    status, output = serbench(capsys, "leaderboard", "--results", results, "--out", str(tmp_path / "boards"))
+    assert status == 2 and "3 damaged run folder(s)" in output and "Traceback" not in output
+    assert all(str(store.runs / run_id) in output for run_id in "bcd")
+    status, output = serbench(capsys, "prune", "--results", results, "--damaged", "--yes")
+    assert status == 0 and "3 runs removed" in output
+    assert store.done_ids() == {"a"} and store.record("a").run_id == "a"  # the link went, not its target
+
+
+def test_verify_finds_a_record_edited_with_its_checksums_recomputed(tmp_path, capsys):
+    store = consistent_store(tmp_path / "results", ("a",))
+    path = store.runs / "a" / "record.json"
+    data = json.loads(path.read_text())
+    data["scores"]["emodb"]["ua"] = 0.999
+    path.write_text(json.dumps(data))
+    write_checksums(path.parent)
+    status, output = serbench(capsys, "verify", "--results", str(store.root))
+    assert status == 1 and "1 run checked" in output and "Traceback" not in output
+    assert f"damaged {path.parent}: run folder damaged: the scores of emodb disagree with its confusion matrix: " \
+           "ua 0.999, not 0.75" in output
+
+
+def test_verify_and_prune_find_the_runs_built_from_a_damaged_cache(cache, tmp_path, capsys):
+    _, path = cache
+    meta = json.loads((path / "meta.json").read_text())
+    store = ResultsStore(tmp_path / "results")
+    frontend = {"name": "spectrogram", "hash": meta["config_hash"], "format": meta["format"]}
+    for run_id, fingerprint in (("built", meta["content_fingerprint"]), ("other", "f" * 64)):
+        store.write_run(run_id, *scored(run_id, identity={"data": {"emodb": fingerprint}, "frontend": frontend}))
+    results, cache_dir = str(store.root), str(tmp_path / "cache")
+    status, output = serbench(capsys, "verify", "--results", results, "--cache", "--cache-dir", cache_dir)
+    assert status == 0 and "1 feature cache checked" in output
+    overwrite_features(path, np.nan)
+    status, output = serbench(capsys, "verify", "--results", results, "--cache", "--cache-dir", cache_dir)
+    assert status == 1 and f"damaged {path}: damaged feature cache" in output
+    assert "1 run of this store built from it: built" in output and "Traceback" not in output
+    assert f"serbench prune --damaged --cache --results {results} --yes" in output
+    status, output = serbench(capsys, "prune", "--results", results, "--cache", "--cache-dir", cache_dir)
+    assert status == 2 and "--cache selects the runs built from a damaged feature cache" in output
+    status, output = serbench(capsys, "prune", "--results", results, "--damaged", "--cache", "--cache-dir",
+                              cache_dir)
+    assert status == 0 and f"would remove built: built from the damaged feature cache {path}" in output
+    assert "1 run matches" in output and store.done_ids() == {"built", "other"}
+    status, output = serbench(capsys, "prune", "--results", results, "--damaged", "--cache", "--cache-dir",
+                              cache_dir, "--yes")
+    assert status == 0 and "1 run removed" in output and store.done_ids() == {"other"}
+
+
+def test_prune_names_what_the_store_lacks_and_compares_hp_values(tmp_path, capsys):
+    store = consistent_store(tmp_path / "results", ("a", "b"))
+    results = str(store.root)
+    status, output = serbench(capsys, "prune", "--results", results, "--method", "nosuch")
+    assert status == 2 and "--method nosuch: no finished run of this store has this method" in output
+    assert "the methods it holds: m" in output and "Traceback" not in output
+    status, output = serbench(capsys, "prune", "--results", results, "--hp", "lrate=0.5")
+    assert status == 2 and "--hp lrate: no finished run of this store has this hyperparameter" in output
+    assert "the hyperparameters it holds: gamma, lr" in output
+    status, output = serbench(capsys, "prune", "--results", results, "--hp", "lr=0.50", "--hp", "gamma=1")
+    assert status == 0 and "would remove a" in output and "would remove b" in output and "2 runs match" in output
+    status, output = serbench(capsys, "prune", "--results", results, "--hp", "lr=abc", "--seed", "0")
+    assert status == 0 and "0 runs match" in output
+    status, output = serbench(capsys, "prune", "--results", results, "--hp", "lr=5e-1", "--seed", "0", "--yes")
+    assert status == 0 and "1 run removed" in output and store.done_ids() == {"b"}

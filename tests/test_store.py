@@ -3,12 +3,17 @@
 import json
 import multiprocessing
 import os
+import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
+import pytest
 
-from serbench.record import RunRecord
+from serbench.integrity import write_checksums
+from serbench.metrics import scores
+from serbench.record import CorpusScores, RunRecord
 from serbench.store import ResultsStore, variant_names
 
 
@@ -21,14 +26,27 @@ def record(run_id: str = "abc", **changes) -> RunRecord:
     return RunRecord(**{**fields, **changes})
 
 
+def scored(run_id: str = "abc", predicted=(0, 1, 1, 1), **changes) -> tuple[RunRecord, dict[str, pd.DataFrame]]:
+    """A run whose record agrees with its tables: scores from the predictions, which cover the split's test part
+    (u2 .. u5 of emodb; u0 and u1 train)."""
+    y, predicted = np.array([0, 1, 0, 1]), np.array(predicted)
+    high = np.where(predicted == 1, 0.75, 0.25)
+    predictions = pd.DataFrame({"utterance_id": ["u2", "u3", "u4", "u5"], "corpus": "emodb", "speaker": "emodb:02",
+                                "y": y, "predicted": predicted, "p_low": 1 - high, "p_high": high})
+    split = pd.DataFrame({"utterance_id": [f"u{i}" for i in range(6)], "corpus": "emodb",
+                          "speaker": ["emodb:01"] * 2 + ["emodb:02"] * 4, "part": ["train"] * 2 + ["test"] * 4})
+    corpus = CorpusScores(**scores(y, predicted, 2), collapsed=False)
+    return record(run_id, scores={"emodb": corpus}, **changes), {"predictions": predictions, "split": split}
+
+
 def test_a_run_is_stored_whole_and_read_back(tmp_path):
     store = ResultsStore(tmp_path)
     assert not store.is_done("abc")
-    table = pd.DataFrame({"utterance_id": ["u1", "u2"], "p_high": [0.2, 0.9]})
-    assert store.write_run("abc", record(seed=3), {"predictions": table})
-    assert store.is_done("abc") and store.record("abc") == record(seed=3)
-    assert store.table("abc", "predictions").equals(table)
-    assert store.records() == [record(seed=3)]
+    run, tables = scored(seed=3)
+    assert store.write_run("abc", run, tables)
+    assert store.is_done("abc") and store.record("abc") == run
+    assert store.table("abc", "predictions").equals(tables["predictions"])
+    assert store.records() == [run]
     assert [p.name for p in (tmp_path / "runs").iterdir()] == ["abc"]  # no temporary folder left
 
 
@@ -107,3 +125,97 @@ def test_a_method_on_several_front_ends_is_named_by_them():
     assert variant_names(records) == {"a": "baseline_s[frontend=spectrogram]", "b": "baseline_s[frontend=logmel]",
                                       "c": "egemaps_svm"}
     assert variant_names(records[:1], always=["epochs"]) == {"a": "baseline_s[epochs=30]"}
+
+
+def test_a_run_folder_must_be_its_own_and_under_its_own_name(tmp_path):
+    store = ResultsStore(tmp_path)
+    for seed, run_id in enumerate("abcd"):
+        store.write_run(run_id, *scored(run_id, seed=seed))
+    shutil.rmtree(store.runs / "b")
+    (store.runs / "b").symlink_to(store.runs / "a")  # one run hidden, another counted twice
+    os.rename(store.runs / "c", store.runs / "x")
+    os.rename(store.runs / "d", store.runs / "c")
+    os.rename(store.runs / "x", store.runs / "d")  # c and d exchanged
+    records, damaged = store.read_all()
+    assert list(records) == ["a"] and list(damaged) == ["b", "c", "d"]
+    assert f"run folder damaged: it is a symbolic link to {store.runs / 'a'}" in damaged["b"].message
+    assert "its record is that of run d, not c" in damaged["c"].message and str(store.runs / "c") in str(damaged["c"])
+    assert store.damage("b") and store.damage("d") and not store.damage("a")  # what `serbench run` refuses
+    store.remove("b")  # the link goes, never the folder it points to
+    assert not (store.runs / "b").exists() and store.record("a").run_id == "a"
+    shutil.copytree(store.runs / "a", tmp_path / "a")  # whole, and under its own name, but not in runs/
+    assert store.damage("../a") == [f"it lies at {(tmp_path / 'a').resolve()}, outside {store.runs}"]
+
+
+def edit_json(path, change) -> None:
+    data = json.loads(path.read_text())
+    change(data)
+    path.write_text(json.dumps(data))
+
+
+def edit_table(path, change) -> None:
+    table = pd.read_parquet(path)
+    table = change(table)
+    table.to_parquet(path, index=False)
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    ("ua", "the scores of emodb disagree with its confusion matrix: ua 0.999, not 0.75"),
+    ("n", "n 5, not 4"),
+    ("confusion", "the confusion matrix of emodb is not 2 x 2 counts"),
+    ("another run's predictions", "predictions.parquet does not reproduce the confusion matrix of emodb "
+                                  "(4 predictions, n = 4 in the record)"),
+    ("a prediction twice", "predictions.parquet predicts 1 utterance(s) more than once, e.g. emodb/u2"),
+    ("a training utterance", "predictions.parquet predicts 1 utterance(s) outside the test part of split.parquet, "
+                             "e.g. emodb/u0"),
+    ("another corpus", "predictions.parquet holds 1 utterance(s) of savee, which the record does not score"),
+    ("logits", "the posteriors of 4 of 4 utterances are not probabilities (finite, in [0, 1], summing to 1)"),
+    ("NaN posteriors", "the posteriors of 1 of 4 utterances are not probabilities"),
+    ("no posteriors", "predictions.parquet lacks the column(s) p_high"),
+    ("text posteriors", "the posteriors (p_low, p_high) are not numbers"),
+    ("labels", "y and predicted are not class numbers 0 .. 1"),
+])
+def test_a_record_that_disagrees_with_itself_is_damaged(tmp_path, edit, message):
+    store = ResultsStore(tmp_path)
+    store.write_run("abc", *scored())
+    folder = store.runs / "abc"
+    predictions = folder / "predictions.parquet"
+    if edit == "ua":
+        edit_json(folder / "record.json", lambda data: data["scores"]["emodb"].update(ua=0.999))
+    elif edit == "n":
+        edit_json(folder / "record.json", lambda data: data["scores"]["emodb"].update(n=5))
+    elif edit == "confusion":
+        edit_json(folder / "record.json", lambda data: data["scores"]["emodb"].update(confusion=[[1, 1], [2]]))
+    elif edit == "another run's predictions":
+        store.write_run("other", *scored("other", predicted=(0, 0, 0, 1)))
+        shutil.copy(store.runs / "other" / "predictions.parquet", predictions)
+    elif edit == "a prediction twice":
+        edit_table(predictions, lambda t: t.assign(utterance_id=["u2", "u3", "u2", "u5"]))
+    elif edit == "a training utterance":
+        edit_table(predictions, lambda t: t.assign(utterance_id=["u0", "u3", "u4", "u5"]))
+    elif edit == "another corpus":
+        edit_table(predictions, lambda t: t.assign(corpus=["emodb", "emodb", "emodb", "savee"]))
+    elif edit == "logits":
+        edit_table(predictions, lambda t: t.assign(p_low=-1.5, p_high=2.0))
+    elif edit == "NaN posteriors":
+        edit_table(predictions, lambda t: t.assign(p_high=[np.nan, 0.75, 0.75, 0.75]))
+    elif edit == "no posteriors":
+        edit_table(predictions, lambda t: t.drop(columns="p_high"))
+    elif edit == "text posteriors":
+        edit_table(predictions, lambda t: t.assign(p_high=["high"] * 4))
+    else:
+        edit_table(predictions, lambda t: t.assign(y=[0, 1, 0, 2]))
+    write_checksums(folder)  # the checksums agree: only the record's own consistency can tell
+    _, damaged = store.read_all()
+    assert list(damaged) == ["abc"] and message in damaged["abc"].message, damaged["abc"].message
+    assert str(folder) in str(damaged["abc"]) and "serbench prune --damaged" in str(damaged["abc"])
+
+
+def test_runs_stored_without_tables_or_a_split_stay_readable(tmp_path):
+    store = ResultsStore(tmp_path)
+    run, tables = scored()
+    store.write_run("abc", run, {"predictions": tables["predictions"]})  # no split.parquet (stores made by hand)
+    store.write_run("bare", record("bare"), {})  # no scores, no tables
+    assert [r.run_id for r in store.records()] == ["abc", "bare"]
+    store.write_run("lost", scored("lost")[0], {})
+    assert store.damage("lost") == ["it has scores but no predictions.parquet"]
