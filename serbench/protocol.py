@@ -39,6 +39,7 @@ read. Every split is deterministic, so a fold always tests the same speakers and
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -169,12 +170,32 @@ class Protocol:
             return tuple(Fold(f"test-{c}", tuple(x for x in self.corpora if x != c), (c,)) for c in self.corpora)
         groups = split_groups(table, self)
         if self.split == "speaker-folds":
+            self.check_fold_count(groups)
             return tuple(Fold(f"fold-{i + 1}", self.corpora,
                               tuple(c for c in self.corpora if any(g.corpus == c for g in held)),
                               tuple(sorted(g.name for g in held)))
                          for i, held in enumerate(deal_groups(groups, self.folds)))
         ordered = sorted(groups, key=lambda g: (self.corpora.index(g.corpus), g.name))
         return tuple(Fold(f"test-{g.name}", self.corpora, (g.corpus,), (g.name,)) for g in ordered)
+
+    def check_fold_count(self, groups: list[Group]) -> None:
+        """Refuse more folds than any corpus has groups: each corpus's groups are dealt from fold 1 on (deal_groups),
+        so the folds beyond them would test nobody, and every run of theirs would fail."""
+        counts = Counter(group.corpus for group in groups)
+        most = max(counts.values(), default=0)
+        if most >= self.folds:
+            return
+        corpus = max(self.corpora, key=lambda c: counts.get(c, 0))  # the first of the largest
+        kind = "session" if self.group_kind(corpus) == "session" else "speaker"
+        has = f"{most} {kind}{'' if most == 1 else 's'}"
+        whose = (f"corpus {corpus} has {has}" if len(self.corpora) == 1 else
+                 f"none of its corpora has more than {most} speakers or sessions ({corpus}: {has})")
+        empty = f"fold {self.folds}" if most + 1 == self.folds else f"folds {most + 1} to {self.folds}"
+        raise SerbenchError(f"protocol {self.name}: {whose}, fewer than the protocol's {self.folds} folds, so "
+                            f"{empty} would test nobody", path=self.source or None,
+                            hint=(f"give the protocol folds = {most} or fewer (copy a built-in one to a file of "
+                                  'your own: docs/protocols.md), or use split = "leave-one-speaker-out"' if most >= 2
+                                  else "a speaker-grouped split needs at least two speakers (or sessions) in a corpus"))
 
 
 def builtin_protocols() -> dict[str, Path]:
@@ -482,9 +503,12 @@ def validation_rows(table: pd.DataFrame, protocol: Protocol) -> np.ndarray:
 
 
 def check_disjoint(split: pd.DataFrame) -> pd.DataFrame:
-    """The leakage guard: refuse a split whose parts (train, validation, test) share a speaker or the same audio.
-    Audio is compared by content (`sha256` of the file's bytes, from the feature cache) where the table has it, so
-    one recording under two corpora, two utterance ids or two spellings of its path is caught; else by its path."""
+    """The leakage guard: refuse a split whose parts (train, validation, test) share a speaker or the same audio,
+    and a part that holds the same audio under two corpora (a corpus given twice under two names: its utterances
+    would count twice). Audio is compared by content (`sha256` of the file's bytes, from the feature cache) where
+    the table has it, so one recording under two corpora, two utterance ids or two spellings of its path is caught;
+    else by its path. Within one corpus the reader refuses a file listed twice; byte-identical files of a release
+    are its own (the real RAVDESS copy has a pair) and stay."""
     audio = "sha256" if "sha256" in split.columns else "path"
     for first, second in (("train", "test"), ("validation", "test"), ("train", "validation")):
         a, b = split[split["part"] == first], split[split["part"] == second]
@@ -500,4 +524,14 @@ def check_disjoint(split: pd.DataFrame) -> pd.DataFrame:
                                     hint="a corpus given twice under two names, a file listed twice, or a speaker "
                                          "id reused: fix the data configuration or the manifest so each speaker "
                                          "and recording appears once")
+    for part, rows in split.groupby("part", sort=False):
+        corpora = rows.groupby(audio)["corpus"].nunique()
+        twice = rows[rows[audio].isin(corpora.index[corpora > 1])].sort_values([audio, "corpus", "utterance_id"])
+        if len(twice):
+            examples = list(dict.fromkeys(twice["corpus"] + "/" + twice["utterance_id"]))[:4]
+            raise SerbenchError(f"{int((corpora > 1).sum())} audio recording(s) twice in the {PART_NAMES[part]} "
+                                f"part, under two corpora: e.g. {', '.join(examples)}",
+                                hint="a corpus given twice under two names, or two manifests listing the same audio: "
+                                     "fix the data configuration, the protocol or the manifests so that each "
+                                     "recording appears once")
     return split

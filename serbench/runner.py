@@ -69,6 +69,7 @@ LoadProgress = Callable[[str, float, float | None], None]  # (what is being done
 
 
 MAX_SEED = 2**63 - 1  # the largest seed torch.manual_seed and numpy's generators both take
+MAX_EPOCHS = 100_000  # the most epochs a run may train: more is a typo, or a run that never ends
 # What a run may raise and still end as a failed run while the sweep goes on: any error, and a plugin's sys.exit.
 # KeyboardInterrupt ends the sweep (finished runs are kept; the same command resumes).
 RUN_ERRORS = (Exception, SystemExit)
@@ -126,6 +127,13 @@ class SweepConfig:
                 raise SerbenchError(f"--hp {key}: the value {repeated} is given twice", hint="give each value once")
         if self.epochs is not None and self.epochs < 1:
             raise SerbenchError(f"--epochs {self.epochs}: a run trains for at least one epoch")
+        if self.epochs is not None and self.epochs > MAX_EPOCHS:
+            raise SerbenchError(f"--epochs {self.epochs}: more than {MAX_EPOCHS:,}, the most epochs a run may train",
+                                hint=f"give --epochs {MAX_EPOCHS} or fewer")
+        for option, path in (("--results", self.results), ("--data", self.data), ("--cache-dir", self.cache)):
+            if path is not None and not path.strip():  # an empty path is the current folder
+                raise SerbenchError(f"{option} {path!r}: an empty path would use the current folder",
+                                    hint=f"name a folder (or file), or leave {option} out for its default")
         for option, key, value in (("--epochs", "epochs", self.epochs), ("--preset", "preset", self.preset)):
             if value is not None and key in self.hp:
                 raise SerbenchError(f"{option} {value} and --hp {key}={self.hp[key]} both set {key}",
@@ -152,6 +160,11 @@ class SweepConfig:
     def from_dict(cls, data: Mapping) -> SweepConfig:
         sequences = ("methods", "tasks", "seeds", "plugins")
         return cls(**{k: tuple(v) if k in sequences else v for k, v in data.items()})
+
+
+def article(word: str) -> str:
+    """The indefinite article before `word`: "an arousal", "an emotion4", "a valence" label."""
+    return "an" if word[:1].lower() in tuple("aeiou") else "a"
 
 
 def given_twice(values: Sequence) -> Any:
@@ -286,6 +299,10 @@ def method_hparams(methods: Sequence[str], config: SweepConfig) -> dict[str, lis
         if config.preset is not None and "preset" in entry.cls.hparams:
             fixed["preset"] = config.preset
         variants[entry.name] = [resolve_hparams(entry, {**fixed, **chosen}) for chosen in combinations]
+        longest = max(hp["epochs"] for hp in variants[entry.name]) if entry.cls.trains_in_steps() else 0
+        if longest > MAX_EPOCHS:  # --epochs is checked with the sweep's settings; --hp and defaults here
+            raise SerbenchError(f"method {entry.name!r}: epochs={longest} is more than {MAX_EPOCHS:,}, the most "
+                                "epochs a run may train", hint=f"give --hp epochs={MAX_EPOCHS} or fewer")
     return variants
 
 
@@ -302,7 +319,14 @@ def sweep_frontend(config: SweepConfig, protocol: Protocol) -> FrontEnd:
                             hint="leave the front-end's gain out (or use a protocol with that gain)")
     if protocol.gain != "as-recorded":  # else the front-end's settings, and so its hash, stay as they were
         settings["gain"] = protocol.gain
-    return make_frontend(name, settings)
+    try:
+        return make_frontend(name, settings)
+    except SerbenchError as error:
+        if config.frontend is not None or error.path is not None:
+            raise
+        # the protocol's file chose the front-end: name it, not just the front-end
+        raise SerbenchError(f"key 'frontend': {error.message}", path=protocol.source or None,
+                            hint=error.hint) from None
 
 
 def plan(config: SweepConfig, progress: LoadProgress | None = None) -> Sweep:
@@ -430,7 +454,8 @@ def prepare(spec: RunSpec, corpora: Mapping[str, CorpusData]) -> PreparedRun:
     train, test = used[used["part"] == "train"], used[used["part"] == "test"]
     if train.empty or test.empty:
         raise SerbenchError(f"{spec.label()}: the {'training' if train.empty else 'test'} part has no utterance "
-                            f"with a {spec.task} label", hint="check the protocol's corpora and label overrides")
+                            f"with {article(spec.task)} {spec.task} label",
+                            hint="check the protocol's corpora and label overrides")
     # Adaptation audio: every test-part utterance, whatever its label, with the labels dropped (transductive, as
     # in Ganin & Lempitsky; docs/protocols.md says why).
     pool = split[split["part"] == "test"].drop(columns=list(LABEL_COLUMNS)) \

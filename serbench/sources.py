@@ -14,6 +14,7 @@ Without --data, $SERBENCH_DATA (any of the above) and then ./serbench.toml are u
 
 from __future__ import annotations
 
+import difflib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -86,6 +87,17 @@ def data_sources(data: str | Path | None = None, cache_dir: str | Path | None = 
 
 def read_data_config(path: Path) -> dict[str, Path]:
     config = read_toml(path)
+    unknown = sorted(set(config) - {"corpora"})
+    if unknown:  # a misspelt [corpra.emodb] would otherwise leave its corpus out without a word
+        key, value = unknown[0], config[unknown[0]]
+        tables = [name for name, entry in value.items() if isinstance(entry, dict)] if isinstance(value, dict) else []
+        table = f"[{key}.{tables[0]}]" if tables else f"[{key}]"
+        guess = f"did you mean {table.replace(key, 'corpora', 1)}? " if difflib.get_close_matches(key, ["corpora"]) \
+            else ""
+        raise SerbenchError(f"unknown {'table ' + table if isinstance(value, dict) else f'key {key!r}'}: a data "
+                            "configuration holds only [corpora.NAME] tables", path=path,
+                            hint=f"{guess}write one [corpora.NAME] table per corpus, with root = ... or manifest = ... "
+                                 "(docs/data.md)")
     corpora = config.get("corpora")
     if not isinstance(corpora, dict) or not corpora:
         raise SerbenchError("no [corpora.NAME] tables", path=path,
@@ -93,6 +105,11 @@ def read_data_config(path: Path) -> dict[str, Path]:
     roots = {}
     for name, entry in corpora.items():
         keys = set(entry) if isinstance(entry, dict) else set()
+        if keys - {"root", "manifest"}:
+            raise SerbenchError(f"[corpora.{name}]: unknown key {sorted(keys - {'root', 'manifest'})[0]!r} (a corpus "
+                                "takes root = \"...\" or manifest = \"...\" only)", path=path,
+                                hint="a corpus's speakers, languages and labels come from its reader, or from its "
+                                     "manifest's columns (docs/corpora.md)")
         if len(keys) != 1 or not keys <= {"root", "manifest"} or not isinstance(entry[next(iter(keys))], str):
             raise SerbenchError(f"[corpora.{name}] needs exactly one of root = \"...\" or manifest = \"...\"",
                                 path=path, hint="root: a release folder; manifest: a CSV (docs/corpora.md)")
@@ -100,4 +117,9 @@ def read_data_config(path: Path) -> dict[str, Path]:
             raise SerbenchError(f"[corpora.{name}]: serbench has no reader for a {name!r} release", path=path,
                                 hint=f"built-in readers: {', '.join(CORPORA)}; other corpora need a manifest")
         roots[name] = (path.parent / Path(entry[next(iter(keys))]).expanduser()).resolve()
+        if "manifest" in entry and roots[name].suffix.lower() != ".csv":  # read_corpus would read it as a release
+            what = "a folder" if roots[name].is_dir() else "not a .csv file"
+            raise SerbenchError(f"[corpora.{name}]: manifest = {entry['manifest']!r} is {what}", path=path,
+                                hint="a manifest is a CSV file (docs/corpora.md); a built-in corpus's release folder "
+                                     "is given as root = \"...\"")
     return roots

@@ -7,8 +7,10 @@ calls fit and utterance_posteriors; everything here is independent of protocols 
 
 from __future__ import annotations
 
+import inspect
 import math
-from collections.abc import Callable, Sequence
+import reprlib
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -319,6 +321,7 @@ def fit(method: Method, data: SegmentSet, *, adaptation: SegmentSet | None = Non
             if extra is not None:
                 batch.adaptation = unlabelled.batch(extra[step])
             losses = method.update(batch, (epoch * steps + step) / (epochs * steps))
+            check_losses(method, losses)
             for key, value in losses.items():
                 value = value.detach()
                 totals[key] = totals[key] + value if key in totals else value
@@ -358,8 +361,8 @@ def fit_all(method: Method, data: SegmentSet, validation: SegmentSet | None, see
 
     torch.manual_seed(seed)
     method.to(device).train()
-    method.selection = dict(method.fit_all(everything(data),
-                                           everything(validation) if validation is not None else None))
+    chosen = method.fit_all(everything(data), everything(validation) if validation is not None else None)
+    method.selection = checked_selection(method, chosen)
     return []
 
 
@@ -402,9 +405,19 @@ def utterance_posteriors(method: Method, data: SegmentSet, *, batch_size: int = 
     (the mean by default)."""
     device = choose_device(device) if isinstance(device, str) else device
     method.to(device).eval()
-    posteriors, utterance = _per_row(method.predict, data, batch_size, device)
+    classes = len(method.task.classes)
+
+    def predict(batch: Batch) -> Tensor:
+        posteriors = method.predict(batch)
+        check_shape(method, "predict", posteriors, (len(batch.utterance), classes), PREDICT_CONTRACT)
+        return posteriors
+
+    posteriors, utterance = _per_row(predict, data, batch_size, device)
+    check_probabilities(method, posteriors)
     with torch.no_grad():
-        return method.aggregate(posteriors, utterance, data.n_utterances).cpu().numpy()
+        decided = method.aggregate(posteriors, utterance, data.n_utterances)
+    check_shape(method, "aggregate", decided, (data.n_utterances, classes), AGGREGATE_CONTRACT)
+    return decided.cpu().numpy()
 
 
 def utterance_embeddings(method: Method, data: SegmentSet, *, batch_size: int = 512,
@@ -423,3 +436,82 @@ def utterance_embeddings(method: Method, data: SegmentSet, *, batch_size: int = 
     embeddings, utterance = _per_row(embed, data, batch_size, device)
     with torch.no_grad():
         return Method.aggregate(method, embeddings, utterance, data.n_utterances).cpu().numpy()
+
+
+# The contract of a method's hooks, checked where the harness calls them (docs/writing-a-method.md): a breach is a
+# failed run whose message names the method, its file, the contract and what came back.
+UPDATE_CONTRACT = "a dict of loss name (str) -> detached 0-d tensor"
+FIT_ALL_CONTRACT = "a dict of str -> JSON numbers or strings (what it chose: the run records it as its selection)"
+PREDICT_CONTRACT = ("a float tensor of shape (rows of the batch, classes) holding probabilities: finite, >= 0, each "
+                    "row summing to 1")
+AGGREGATE_CONTRACT = "a float tensor of shape (utterances, classes): each utterance's posteriors"
+PROBABILITY_TOLERANCE = 1e-4  # how far a row of predict's posteriors may sum from 1
+
+
+def breach(method: Method, hook: str, contract: str, returned: str, advice: str = "") -> SerbenchError:
+    """The error of a method whose `hook` returned `returned` (described), which its contract does not allow;
+    it names the file of the class that defines the hook."""
+    owner = next((cls for cls in type(method).__mro__ if hook in vars(cls)), type(method))
+    try:
+        source = inspect.getsourcefile(owner)
+    except TypeError:  # a class without a source file (defined in an interactive session)
+        source = None
+    return SerbenchError(f"method {method.name or type(method).__qualname__!r}: {hook} returned {returned}, and it "
+                         f"must return {contract}", path=source,
+                         hint=f"fix {owner.__qualname__}.{hook} (docs/writing-a-method.md, \"The interface\"){advice}")
+
+
+def described(value: object) -> str:
+    """What a hook returned, for an error message: a tensor's dtype and shape, else its type and a short repr."""
+    if isinstance(value, Tensor):
+        return f"a {str(value.dtype).removeprefix('torch.')} tensor of shape {tuple(value.shape)}"
+    return "None" if value is None else f"{reprlib.repr(value)} (type {type(value).__name__})"
+
+
+def check_losses(method: Method, losses: object) -> None:
+    """update's contract, on every step: types and shapes only, which never wait for the device (its values are
+    checked where fit reads them anyway)."""
+    if not isinstance(losses, Mapping):
+        raise breach(method, "update", UPDATE_CONTRACT, described(losses))
+    for key, value in losses.items():
+        if not isinstance(key, str) or not isinstance(value, Tensor) or value.dim() != 0:
+            raise breach(method, "update", UPDATE_CONTRACT, f"a dict whose {key!r} is {described(value)}")
+
+
+def checked_selection(method: Method, chosen: object) -> dict:
+    """fit_all's contract: what it returns goes into the run's JSON record as it is."""
+    if not isinstance(chosen, Mapping):
+        raise breach(method, "fit_all", FIT_ALL_CONTRACT, described(chosen))
+    for key, value in chosen.items():
+        # numpy's float64 is a float, its int64 no int: json cannot write it
+        number = isinstance(value, int) or (isinstance(value, float) and math.isfinite(value))
+        if not isinstance(key, str) or not (isinstance(value, str) or number):
+            raise breach(method, "fit_all", FIT_ALL_CONTRACT, f"a dict whose {key!r} is {described(value)}")
+    return dict(chosen)
+
+
+def check_shape(method: Method, hook: str, values: object, shape: tuple[int, int], contract: str) -> None:
+    """A hook's tensor of rows x classes: its type and shape, which never wait for the device."""
+    if not isinstance(values, Tensor) or not values.is_floating_point() or tuple(values.shape) != shape:
+        raise breach(method, hook, contract, f"{described(values)} where {shape} was due")
+
+
+def check_probabilities(method: Method, posteriors: Tensor) -> None:
+    """predict's values, every row of a prediction pass at once: one wait for the device, whose posteriors are
+    copied to the host next anyway."""
+    finite = torch.isfinite(posteriors).all(dim=1)
+    sums = posteriors.sum(dim=1)
+    stats = torch.stack([value.double() for value in (
+        (~finite).sum(), (finite & (posteriors < 0).any(dim=1)).sum(),
+        (finite & ((sums - 1).abs() > PROBABILITY_TOLERANCE)).sum(),
+        torch.where(finite[:, None], posteriors, 0).min(), torch.where(finite, sums, 1).min(),
+        torch.where(finite, sums, 1).max())]).tolist()
+    not_finite, negative, off, least, low, high = stats
+    rows = f"of {len(posteriors)} rows"
+    problems = [f"NaN or infinite values in {not_finite:.0f} {rows}" if not_finite else "",
+                f"negative values in {negative:.0f} {rows} (the least {least:.4g})" if negative else "",
+                f"{off:.0f} {rows} not summing to 1 (sums from {low:.6g} to {high:.6g})" if off else ""]
+    if any(problems):
+        raise breach(method, "predict", PREDICT_CONTRACT,
+                     f"{described(posteriors)} with {'; '.join(p for p in problems if p)}",
+                     "; a classifier's logits become probabilities with .softmax(dim=1)")

@@ -333,12 +333,44 @@ def test_emodb_without_any_emodb_file(tmp_path: Path) -> None:
     ("Actor_02/03-01-01-01-01-01-02.wav,,f,en-US,neutral,1,,,", "empty speaker"),
     ("Actor_02/03-01-01-01-01-01-02.wav,02,f,en-US,neutral", "one value per header column"),
     ("Actor_01/03-01-05-01-01-01-01.wav,02,f,en-US,neutral,1,,,", "appears a second time"),
+    ("Actor_02/03-01-01-01-01-01-02.wav,0\x002,f,en-US,neutral,1,,,", "a NUL byte in the speaker column"),
+    ("Actor_02,02,f,en-US,neutral,1,,,", "/ravdess/Actor_02 is a folder, not an audio file"),
 ])
 def test_manifest_bad_row(tmp_path: Path, bad_row: str, text: str) -> None:
     tree = make_manifest(tmp_path / "ravdess")
     csv_path, line = tree.labels["Actor_02/03-01-01-01-01-01-02"]
     replace_line(csv_path, line, bad_row)
     assert len(bad_input(tree, csv_path, line, text)) == 3
+
+
+def test_manifest_listing_one_audio_file_twice(tmp_path: Path) -> None:
+    tree = make_manifest(tmp_path / "ravdess")
+    csv_path, line = tree.labels["Actor_02/03-01-01-01-01-01-02"]
+    first = tree.root.parent / "Actor_01" / "03-01-05-01-01-01-01.wav"  # on line 2, under its own id
+    replace_line(csv_path, line, f"{first},02,f,en-US,neutral,1,,,")  # absolute: another utterance id
+    assert len(bad_input(tree, csv_path, line, f"the audio {first} is listed a second time (first on line 2)")) == 3
+
+
+def test_manifest_header_naming_a_column_twice_or_holding_nul(tmp_path: Path) -> None:
+    csv_path = tmp_path / "m.csv"
+    write_wav(tmp_path / "x.wav")
+    csv_path.write_text("path,speaker,gender,language,emotion, Speaker\nx.wav,a,f,en-US,anger,b\n", encoding="utf-8")
+    with pytest.raises(CorpusError, match="the header names the column 'speaker' twice") as error:
+        read_corpus("mine", csv_path)
+    assert f"{csv_path}:1:" in str(error.value)
+    csv_path.write_text("path,speaker,gender,language,emotion,,\nx.wav,a,f,en-US,anger,,\n", encoding="utf-8")
+    assert len(read_corpus("mine", csv_path).table) == 1  # empty columns (trailing commas) are no names
+    csv_path.write_bytes("path,speaker,gender,language,emotion\n".encode("utf-16-le"))  # UTF-16 without a BOM
+    with pytest.raises(CorpusError, match="the header holds a NUL byte") as error:
+        read_corpus("mine", csv_path)
+    assert f"{csv_path}:1:" in str(error.value)
+
+
+def test_a_manifest_path_that_is_a_folder_says_so(tmp_path: Path) -> None:
+    (tmp_path / "lists.csv").mkdir()
+    with pytest.raises(CorpusError, match="a folder, not a manifest file") as error:
+        read_corpus("mine", tmp_path / "lists.csv")
+    assert str(tmp_path / "lists.csv") in str(error.value)
 
 
 def test_manifest_missing_column_or_empty(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from serbench.method import (
     resolve_hparams,
 )
 from serbench.metrics import ua
+from serbench.plugins import load_plugin_file
 from serbench.probes import probe_accuracy
 from serbench.training import (
     BestValidation,
@@ -261,3 +262,89 @@ def test_selection_needs_a_validation_part(toy):
     with pytest.raises(SerbenchError, match="needs a validation part"):
         fit(build_method("baseline_s", task, SMALL, seed=0), train, epochs=1, device="cpu",
             selection=BestValidation(patience=1))
+
+
+BREACHES = '''
+import numpy as np
+import torch
+from serbench.api import Method, register_method
+from serbench.methods.baseline import BaselineS
+
+
+@register_method("logits")
+class Logits(BaselineS):
+    def predict(self, batch):
+        return self.classifier(self.extractor(batch.inputs))
+
+
+@register_method("flat")
+class Flat(BaselineS):
+    def predict(self, batch):
+        return super().predict(batch)[:, 0]
+
+
+@register_method("short")
+class Short(BaselineS):
+    def predict(self, batch):
+        return super().predict(batch)[1:]
+
+
+@register_method("rows")
+class Rows(BaselineS):
+    def aggregate(self, posteriors, utterance, n_utterances):
+        return posteriors
+
+
+@register_method("no_losses")
+class NoLosses(BaselineS):
+    def update(self, batch, progress):
+        super().update(batch, progress)
+
+
+@register_method("float_loss")
+class FloatLoss(BaselineS):
+    def update(self, batch, progress):
+        return {"total": 0.5}
+
+
+@register_method("vector_loss")
+class VectorLoss(BaselineS):
+    def update(self, batch, progress):
+        return {"total": super().update(batch, progress)["total"].reshape(1)}
+
+
+@register_method("numpy_choice")
+class NumpyChoice(Method):
+    hparams = {}
+
+    def fit_all(self, train, validation):
+        return {"C": np.int64(3)}
+
+    def predict(self, batch):
+        return torch.full((len(batch.inputs), len(self.task.classes)), 1 / len(self.task.classes))
+'''
+
+
+@pytest.mark.parametrize(("name", "returned", "contract"), [
+    ("logits", "predict returned a float32 tensor of shape (96, 4) with negative values in 96 of 96 rows",
+     "holding probabilities: finite, >= 0, each row summing to 1"),
+    ("flat", "predict returned a float32 tensor of shape (96,) where (96, 4) was due", "(rows of the batch, classes)"),
+    ("short", "predict returned a float32 tensor of shape (95, 4) where (96, 4) was due", "probabilities"),
+    ("rows", "aggregate returned a float32 tensor of shape (96, 4) where (32, 4) was due", "(utterances, classes)"),
+    ("no_losses", "update returned None", "a dict of loss name (str) -> detached 0-d tensor"),
+    ("float_loss", "update returned a dict whose 'total' is 0.5 (type float)", "0-d tensor"),
+    ("vector_loss", "update returned a dict whose 'total' is a float32 tensor of shape (1,)", "0-d tensor"),
+    ("numpy_choice", "fit_all returned a dict whose 'C' is np.int64(3) (type int64)", "JSON numbers or strings"),
+])
+def test_a_method_breaking_its_contract_is_named_with_its_file(tmp_path, method_registry, name, returned, contract):
+    plugin = tmp_path / "breaches.py"
+    plugin.write_text(BREACHES)
+    load_plugin_file(plugin)
+    task, data = make_toy(takes=1, seed=0)  # 32 utterances of 3 segments each
+    method = build_method(name, task, {} if name == "numpy_choice" else SMALL, seed=0)
+    with pytest.raises(SerbenchError) as raised:
+        fit(method, data, epochs=1, batch_size=32, seed=0, device="cpu")
+        utterance_posteriors(method, data, device="cpu")
+    message = str(raised.value)
+    assert message.startswith(f"{plugin}: method {name!r}: {returned}") and contract in message
+    assert "docs/writing-a-method.md" in raised.value.hint

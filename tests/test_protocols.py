@@ -1,5 +1,7 @@
 """Protocol files and speaker splits: parsing, clear errors, disjoint and reproducible splits, the leakage guard."""
 
+import re
+
 import pandas as pd
 import pytest
 
@@ -213,3 +215,34 @@ def test_a_template_file_takes_parameters_too(tmp_path):
     assert (protocol.name, protocol.corpora, protocol.description) == ("pair[a=x,b=y]", ("x", "y"), "x and y")
     assert (protocol.selection, protocol.patience, protocol.validation) == ("best-validation", 2, 0.25)
     assert protocol.to_dict()["selection"] == "best-validation"
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ('split = "speaker-folds"\ncorpora = ["savee"]\n',
+     "corpus savee has 4 speakers, fewer than the protocol's 5 folds, so fold 5 would test nobody"),
+    ('split = "speaker-folds"\ncorpora = ["iemocap"]\nfolds = 7\n',
+     "corpus iemocap has 5 sessions, fewer than the protocol's 7 folds, so folds 6 to 7 would test nobody"),
+    ('split = "speaker-folds"\ncorpora = ["savee", "emodb"]\nfolds = 12\n',
+     "none of its corpora has more than 10 speakers or sessions (emodb: 10 speakers)"),
+])
+def test_more_folds_than_any_corpus_has_speakers_is_refused(tmp_path, text, message):
+    path = tmp_path / "folds.toml"
+    path.write_text(text)
+    with pytest.raises(SerbenchError, match=re.escape(message)) as error:
+        load_protocol(path).make_folds(corpora_table())
+    assert str(path) in str(error.value)
+
+
+def test_a_part_holding_the_same_audio_under_two_corpora_is_refused():
+    table = corpora_table()
+    twice = table[table["corpus"] == "emodb"].assign(corpus="emodb2")  # a corpus given twice under two names
+    split = pd.concat([table, twice], ignore_index=True).assign(part="train")
+    twice_message = "30 audio recording(s) twice in the training part, under two corpora"
+    with pytest.raises(SerbenchError, match=re.escape(twice_message)):
+        check_disjoint(split)
+    split["sha256"] = split["path"]
+    split.loc[split["corpus"] == "emodb2", "path"] = "/elsewhere" + split["path"]  # a copy: caught by its content
+    with pytest.raises(SerbenchError, match=re.escape("e.g. emodb/F0_0, emodb2/F0_0")):
+        check_disjoint(split)
+    within = table[table["corpus"] == "emodb"].assign(part="train", sha256="same")  # a release's own identical files
+    assert check_disjoint(within) is within

@@ -32,12 +32,18 @@ def test_a_configuration_file_with_relative_paths(tmp_path):
     ("[corpora.emodb]\nroot = 3\n", "exactly one of"),
     ("[corpora.emodb]\nroot = 'a'\nmanifest = 'b'\n", "exactly one of"),
     ("[corpora.casia]\nroot = 'a'\n", "no reader"),
-    ("title = 'x'\n", "no \\[corpora.NAME\\]"),
+    ("", "no \\[corpora.NAME\\]"),
+    ("title = 'x'\n", "unknown key 'title'"),
+    ("[corpra.emodb]\nroot = 'a'\n", "unknown table \\[corpra.emodb\\]"),  # its corpus would be left out
+    ("[corpora.emodb]\nroot = 'a'\nlang = 'de'\n", "\\[corpora.emodb\\]: unknown key 'lang'"),
+    ("[corpora.mine]\nmanifest = 'lists'\n", "manifest = 'lists' is a folder"),  # read as a release otherwise
+    ("[corpora.emodb]\nmanifest = 'emodb.tsv'\n", "manifest = 'emodb.tsv' is not a .csv file"),
     ("[corpora.emodb\n", "not valid TOML"),
 ])
 def test_malformed_configuration_names_the_file(tmp_path, text, message):
     config = tmp_path / "data.toml"
     config.write_text(text)
+    (tmp_path / "lists").mkdir()
     with pytest.raises(SerbenchError, match=message) as error:
         data_sources(config)
     assert str(config) in str(error.value)
