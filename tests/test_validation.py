@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from corpus_trees import write_wav
@@ -41,6 +42,11 @@ def serbench(capsys, *words: str) -> tuple[int, str]:
     (["--method", "baseline_s", "--hp", "gamma=0.5"], "--hp gamma: baseline_s has no such hyperparameter"),
     (["--method", "dann2_s"], "--method dann2_s is given twice"),
     (["--fuse", "0"], "--fuse 0: needs at least 1"),
+    (["--epochs", "99999999999999999999999"], "more than 100,000, the most epochs a run may train"),
+    (["--hp", "epochs=100001"], "method 'dann2_s': epochs=100001 is more than 100,000"),
+    (["--results", ""], "--results '': an empty path would use the current folder"),
+    (["--data", ""], "--data '': an empty path would use the current folder"),
+    (["--cache-dir", " "], "--cache-dir ' ': an empty path would use the current folder"),
 ])
 def test_bad_settings_are_refused_before_any_data_is_loaded(tmp_path, capsys, options, message):
     # --data points nowhere: had the sweep got as far as loading data, that would be the error instead.
@@ -100,6 +106,22 @@ class Exits(BaselineS):
 
     def update(self, batch, progress):
         raise SystemExit(3)
+
+
+@register_method("logits")
+class Logits(BaselineS):
+    """The baseline, predicting its logits."""
+
+    def predict(self, batch):
+        return self.classifier(self.extractor(batch.inputs))
+
+
+@register_method("no_losses")
+class NoLosses(BaselineS):
+    """The baseline, its update returning nothing."""
+
+    def update(self, batch, progress):
+        super().update(batch, progress)
 '''
 
 
@@ -107,15 +129,24 @@ def test_failing_runs_are_failed_never_done_and_say_why_on_the_console(tiny_rele
     plugin = tmp_path / "bad.py"
     plugin.write_text(DIVERGING)
     status, output = serbench(capsys, "run", "--method", "diverging", "--method", "nan_predictions", "--method",
-                              "exits", "--method", "baseline_s", "--protocol", "cross", "--data", str(tiny_releases),
-                              "--results", str(tmp_path / "r"), "--plugin", str(plugin), "--preset", "small", *FAST)
+                              "exits", "--method", "logits", "--method", "no_losses", "--method", "baseline_s",
+                              "--protocol", "cross", "--data", str(tiny_releases), "--results", str(tmp_path / "r"),
+                              "--plugin", str(plugin), "--preset", "small", *FAST)
     assert status == 1 and "Traceback" not in output
     output = " ".join(output.split())  # the console wraps long lines
     assert "training diverged: the 'emotion' loss was nan at step 3 of" in output
-    assert "the method predicted NaN or infinite posteriors" in output
+    assert "method 'nan_predictions': predict returned a float32 tensor of shape" in output
     assert "the method called sys.exit(3)" in output
     store = ResultsStore(tmp_path / "r")
     assert {store.record(run_id).method for run_id in store.done_ids()} == {"baseline_s"}  # the sweep went on
+    # a breach of the plugin contract names the method, the plugin's file, the contract and what came back
+    messages = [store.failure(path.stem)["message"] for path in (tmp_path / "r" / "failed").glob("*.json")]
+    assert any(m.startswith(f"{plugin}: method 'nan_predictions': predict returned") and "NaN or infinite values in"
+               in m for m in messages)
+    assert any(m.startswith(f"{plugin}: method 'logits': predict returned") and "negative values in" in m
+               and "holding probabilities" in m for m in messages)
+    assert any(m.startswith(f"{plugin}: method 'no_losses': update returned None, and it must return a dict")
+               for m in messages)
 
 
 def test_status_names_a_missing_store_and_reports_debris_without_crashing(tmp_path, capsys):
@@ -134,7 +165,7 @@ def test_status_names_a_missing_store_and_reports_debris_without_crashing(tmp_pa
     (tmp_path / "failed" / "garbage.json").write_text("\x00\x01")
     status, output = serbench(capsys, "status", "--results", str(tmp_path), "--json")
     report = json.loads(output)
-    assert status == 0 and (report["done"], report["damaged"]) == (1, 1)
+    assert status == 1 and (report["done"], report["damaged"]) == (1, 1)  # as the table's: there is damage
     assert any("cut.json" in problem for problem in report["problems"])
     assert any("truncated" in problem and "record.json has 40 bytes" in problem for problem in report["problems"])
     status, output = serbench(capsys, "status", "--results", str(tmp_path))
@@ -224,3 +255,68 @@ def test_a_local_worker_ends_when_its_launcher_is_killed():
     launcher.kill()
     launcher.wait()  # reaped, as the shell that started a killed `serbench run` reaps it
     assert worker.wait(timeout=60) == 143
+
+
+def manifest_corpus(folder: Path, speakers: int, emotions: list[str], seed: int = 0) -> Path:
+    """A manifest corpus in `folder` (its manifest.csv): each speaker (F, M, F, ...) says each emotion once."""
+    rows = []
+    for s in range(speakers):
+        for e, emotion in enumerate(emotions):
+            i = seed * 100 + s * len(emotions) + e
+            path = write_wav(folder / f"s{s}_{e}.wav", seconds=0.6, frequency=150 + 20 * i, seed=i)
+            rows.append(f"{path.name},s{s},{'FM'[s % 2]},en-US,{emotion}\n")
+    (folder / "manifest.csv").write_text("path,speaker,gender,language,emotion\n" + "".join(rows))
+    return folder / "manifest.csv"
+
+
+@pytest.mark.parametrize(("data", "culprit"), [
+    ('[corpra.mine]\nmanifest = "mine/manifest.csv"\n', "unknown table [corpra.mine]"),
+    ('[corpora.mine]\nmanifest = "mine/manifest.csv"\nlang = "de"\n', "[corpora.mine]: unknown key 'lang'"),
+    ('[corpora.mine]\nmanifest = "mine"\n', "[corpora.mine]: manifest = 'mine' is a folder"),
+    ('[corpora.mine]\nmanifest = "folder.csv"\n', "folder.csv: a folder, not a manifest file"),
+    ('[corpora.mine]\nmanifest = "rows.csv"\n', "rows.csv:2: " + "{root}/mine is a folder, not an audio file"),
+])
+def test_messages_name_what_is_wrong_in_the_data(tmp_path, capsys, data, culprit):
+    manifest_corpus(tmp_path / "mine", 2, ["anger", "sadness"])
+    (tmp_path / "folder.csv").mkdir()
+    (tmp_path / "rows.csv").write_text("path,speaker,gender,language,emotion\nmine,s0,F,en-US,anger\n")
+    (tmp_path / "data.toml").write_text(data)
+    status, output = serbench(capsys, "run", "--method", "baseline_s", "--protocol", "within[corpus=mine]",
+                              "--data", str(tmp_path / "data.toml"), "--results", str(tmp_path / "r"), *FAST)
+    output = " ".join(output.split())
+    assert status == 2 and culprit.format(root=tmp_path) in output and "Traceback" not in output
+    assert str(tmp_path) in output  # the file at fault
+
+
+def test_a_protocols_unknown_front_end_names_the_protocol_file(tmp_path, capsys):
+    protocol = tmp_path / "mine.toml"
+    protocol.write_text('split = "corpus"\ntrain = ["emodb"]\ntest = ["savee"]\nfrontend = "spectrogramm"\n')
+    status, output = serbench(capsys, "run", "--method", "baseline_s", "--protocol", str(protocol), "--data",
+                              str(tmp_path / "nowhere"), "--results", str(tmp_path / "r"), *FAST)
+    assert status == 2 and "Traceback" not in output
+    assert f"{protocol}: key 'frontend': unknown front-end 'spectrogramm'" in " ".join(output.split())
+
+
+def test_more_folds_than_speakers_is_refused_when_the_sweep_is_planned(tmp_path, capsys):
+    manifest_corpus(tmp_path / "four", 4, ["anger", "sadness"])
+    (tmp_path / "data.toml").write_text('[corpora.four]\nmanifest = "four/manifest.csv"\n')
+    status, output = serbench(capsys, "run", "--method", "baseline_s", "--protocol", "within[corpus=four]",
+                              "--data", str(tmp_path / "data.toml"), "--results", str(tmp_path / "r"),
+                              "--preset", "small", *FAST)
+    output = " ".join(output.split())
+    assert status == 2 and "Traceback" not in output and "within.toml" in output
+    assert ("protocol within[corpus=four]: corpus four has 4 speakers, fewer than the protocol's 5 folds, so fold 5 "
+            "would test nobody") in output
+    assert not (tmp_path / "r" / "runs").exists()  # not one run started
+
+
+def test_a_part_without_labels_for_the_task_says_an_arousal_label(tmp_path, capsys):
+    manifest_corpus(tmp_path / "a", 2, ["anger", "sadness"])
+    manifest_corpus(tmp_path / "b", 2, ["contempt", "frustration"], seed=1)  # no arousal class for either
+    (tmp_path / "data.toml").write_text('[corpora.a]\nmanifest = "a/manifest.csv"\n'
+                                        '[corpora.b]\nmanifest = "b/manifest.csv"\n')
+    (tmp_path / "ab.toml").write_text('split = "corpus"\ntrain = ["a"]\ntest = ["b"]\ntasks = ["arousal"]\n')
+    status, output = serbench(capsys, "run", "--method", "baseline_s", "--protocol", str(tmp_path / "ab.toml"),
+                              "--data", str(tmp_path / "data.toml"), "--results", str(tmp_path / "r"),
+                              "--preset", "small", *FAST)
+    assert status == 1 and "the test part has no utterance with an arousal label" in " ".join(output.split())

@@ -79,9 +79,9 @@ def run_command(args: argparse.Namespace) -> int:
 
 def status_command(args: argparse.Namespace) -> int:
     report = status(args.results)
-    if args.json:
+    if args.json:  # the same exit status as the table's: a script reading the JSON learns of damage from it too
         print(json.dumps(report, indent=1))
-        return 0
+        return 1 if report["problems"] else 0
     table = Table(title=f"runs in {escape(args.results)}: "
                         + ", ".join(f"{report[state]} {state}" for state in STATES if report[state] or
                                     state != "damaged"))
