@@ -7,13 +7,16 @@ The plan is also written to <results>/sweeps/, which is how `serbench status` kn
 
 from __future__ import annotations
 
+import dataclasses
+import errno
 import json
 import multiprocessing
 import os
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -28,13 +31,24 @@ from rich.text import Text
 from serbench.errors import SerbenchError
 from serbench.files import pid_alive, stable_hash, write_atomic
 from serbench.runner import RunSpec, Sweep, SweepConfig, plan, work
-from serbench.store import ResultsStore, cycle_rows, json_bytes, name_variants, score_rows
+from serbench.store import (
+    STALE_CLAIM_SECONDS,
+    UNWRITABLE_STORE,
+    ResultsStore,
+    cycle_rows,
+    json_bytes,
+    name_variants,
+    score_rows,
+)
 from serbench.synth import SYNTHETIC_EXPLANATION, SYNTHETIC_LABEL
 from serbench.training import choose_device
 
 LAUNCHERS = ("local", "slurm")
 RUN_LABELS = ("method", "protocol", "fold", "task", "seed")  # what `serbench status` shows of a run
 STATES = ("done", "failed", "pending", "damaged")
+WAIT_SECONDS = 5.0  # how often --wait looks at the store again
+# What a full or read-only disk gives a write that names no file (a file object's write, flush or fsync)
+DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO)
 
 
 def run(methods: str | list[str], protocol: str, *, tasks: list[str] | None = None, seeds: int | list[int] = 5,
@@ -42,12 +56,13 @@ def run(methods: str | list[str], protocol: str, *, tasks: list[str] | None = No
         device: str = "auto", preset: str | None = None, epochs: int | None = None,
         hp: Mapping[str, str] | None = None, plugins: list[str] | None = None, skip_bad: bool = False,
         cache: str | None = None, fuse: int = 1, frontend: str | None = None,
-        frontend_settings: Mapping[str, str] | None = None, slurm: Mapping | None = None,
+        frontend_settings: Mapping[str, str] | None = None, slurm: Mapping | None = None, wait: bool = False,
         console: Console | None = None) -> pd.DataFrame:
     """Run a sweep from Python (e.g. a notebook) and return its records, one row per run and test corpus.
 
     `methods`: a name, a list of names or "all"; `seeds`: a count (seeds 0 .. n-1) or a list. The other
-    arguments are those of `serbench run`. Runs already in the store are not run again.
+    arguments are those of `serbench run`. Runs already in the store are not run again. The frame's attrs count
+    the runs not done (launch).
     """
     config = SweepConfig(
         methods=(methods,) if isinstance(methods, str) else tuple(methods), protocol=str(protocol),
@@ -56,11 +71,16 @@ def run(methods: str | list[str], protocol: str, *, tasks: list[str] | None = No
         epochs=epochs, hp=dict(hp or {}), plugins=tuple(str(p) for p in plugins or ()), skip_bad=skip_bad,
         cache=None if cache is None else str(cache), fuse=fuse, frontend=frontend,
         frontend_settings=dict(frontend_settings or {}))
-    return launch(config, jobs=jobs, launcher=launcher, slurm=slurm, console=console or Console(quiet=True))
+    return launch(config, jobs=jobs, launcher=launcher, slurm=slurm, wait=wait,
+                  console=console or Console(quiet=True))
 
 
 def launch(config: SweepConfig, *, jobs: int = 1, launcher: str = "local", slurm: Mapping | None = None,
-           console: Console) -> pd.DataFrame:
+           wait: bool = False, console: Console) -> pd.DataFrame:
+    """Plan the sweep, train what no one has done (this worker's share: others may share the store) and report.
+    With `wait` (--wait), runs still claimed by other live workers are waited for, and those their workers left
+    (died) are trained. The frame's attrs count the runs not done when it returns, from one look at the store:
+    "failed", "pending" (neither done nor failed) and "claimed", the pending ones live workers hold."""
     if launcher not in LAUNCHERS:
         raise SerbenchError(f"unknown launcher {launcher!r}", hint=f"use one of: {', '.join(LAUNCHERS)}")
     if jobs < 1:
@@ -74,7 +94,8 @@ def launch(config: SweepConfig, *, jobs: int = 1, launcher: str = "local", slurm
         sweep = plan(config, progress=lambda what, done, total: display.update(
             loading, description=escape(what), completed=done, total=total))
     store = ResultsStore(config.results)
-    save_plan(sweep, store)
+    with storing(store):
+        save_plan(sweep, store)
     if sweep.synthetic:
         console.print(f"[bold yellow]{SYNTHETIC_LABEL}[/]: {SYNTHETIC_EXPLANATION}")
     damaged = [spec for spec in sweep.runs if store.is_done(spec.run_id) and store.damage(spec.run_id)]
@@ -85,35 +106,113 @@ def launch(config: SweepConfig, *, jobs: int = 1, launcher: str = "local", slurm
                                  f"--results {store.root} --yes` removes them, and the same command then trains "
                                  "them again")
     todo = [spec for spec in sweep.runs if not store.is_done(spec.run_id)]
-    console.print(f"{len(sweep.runs)} runs, {len(sweep.runs) - len(todo)} already in {store.root}, "
+    console.print(f"{plural(len(sweep.runs), 'run')}, {len(sweep.runs) - len(todo)} already in {store.root}, "
                   f"{len(todo)} to run")
-    if todo:
+
+    def train(only: list[RunSpec] | None) -> None:
+        """Train the sweep's runs no one has done, or only those of `only`."""
+        part = sweep if only is None else dataclasses.replace(sweep, runs=only)
+        ids = None if only is None else [spec.run_id for spec in only]
         if launcher == "slurm":
-            run_slurm(config, jobs, dict(slurm or {}), store, sweep, console)
+            run_slurm(config, jobs, dict(slurm or {}), store, part, console, ids)
         elif jobs == 1:
-            run_here(sweep, store, config.device, console)
+            run_here(part, store, config.device, console)
         else:
-            run_processes(config, jobs, store, sweep, console)
+            run_processes(config, jobs, store, part, console, ids)
+
+    with storing(store):
+        if todo:
+            train(None)
+        state = look(store, sweep)
+        while wait and state.claimed:
+            await_claims(store, state.claimed, console)
+            state = look(store, sweep)
+            if state.left:  # their workers died without them; failed runs are not tried again in this sweep
+                train(state.left)
+                state = look(store, sweep)
     # named as their runs were on the console: by the settings --hp chose
-    records = name_variants([store.record(spec.run_id) for spec in sweep.runs if store.is_done(spec.run_id)],
-                            always=config.hp)
+    records = name_variants([store.record(spec.run_id) for spec in state.done], always=config.hp)
     frame = score_rows(records).drop(columns="confusion")
-    failed = [spec for spec in sweep.runs if store.failure(spec.run_id) is not None and not store.is_done(spec.run_id)]
-    pending = [spec for spec in sweep.runs if not store.is_done(spec.run_id) and spec not in failed]
-    frame.attrs["failed"], frame.attrs["pending"] = len(failed), len(pending)
+    frame.attrs.update(failed=len(state.failed), pending=len(state.claimed) + len(state.left),
+                       claimed=len(state.claimed))
     console.print(summary_table(cycle_rows(records), sweep.protocol.test_corpora, sweep.synthetic))
     if records:
         console.print(f"records in {escape(str(store.root))}; next: `serbench leaderboard --results "
                       f"{escape(str(store.root))}` writes the pages with their significance tests", soft_wrap=True)
-    for spec in failed:
-        console.print(f"[red]failed[/] {escape(spec.label())}: {escape(store.failure(spec.run_id)['message'])}  "
+    for spec, failure in state.failed:
+        console.print(f"[red]failed[/] {escape(spec.label())}: {escape(failure['message'])}  "
                       f"(traceback in {store.failed / (spec.run_id + '.json')})")
-    if pending:  # claimed by workers that are, or look, alive: never reported as a finished sweep
-        held = sum(store.is_claimed(spec.run_id) for spec in pending)
-        console.print(f"[yellow]{len(pending)} runs not finished[/]: {held} claimed by other workers "
-                      f"(`serbench status --results {escape(str(store.root))}` shows them); run the same command "
-                      "again once they are done, or if they died")
+    shown = escape(f"`serbench status --results {store.root}`")
+    if state.claimed:  # never reported as a finished sweep
+        console.print(f"[yellow]{plural(len(state.claimed), 'run')} still claimed by other workers[/], which finish "
+                      f"the sweep ({shown} shows them); with --wait, the same command waits for them", soft_wrap=True)
+    if state.left:
+        console.print(f"[yellow]{plural(len(state.left), 'run')} not finished[/] by the workers that claimed them "
+                      f"(they died; {shown} lists them): run the same command again", soft_wrap=True)
     return frame
+
+
+@dataclasses.dataclass(frozen=True)
+class SweepState:
+    """Where each run of a sweep stands in the store, from one look at it (look)."""
+
+    done: list[RunSpec]
+    failed: list[tuple[RunSpec, dict]]  # with its failure record
+    claimed: list[tuple[RunSpec, dict]]  # held by a live worker (its run in flight), with the claim's owner
+    left: list[RunSpec]  # none of these: not started, or left by a worker that died
+
+
+def look(store: ResultsStore, sweep: Sweep) -> SweepState:
+    """Where the sweep's runs stand, every count from one look: the live claims are listed first, and a worker
+    stores a run (or records its failure) before releasing its claim, so a run that changes hands meanwhile is
+    seen done or failed, never missing from the counts or counted as claimed after it was done."""
+    claims = store.live_claims()
+    done_ids = store.done_ids()
+    state = SweepState([], [], [], [])
+    for spec in sweep.runs:
+        if spec.run_id in done_ids:
+            state.done.append(spec)
+        elif spec.run_id in claims:  # in flight (a failed run too, while it is tried again)
+            state.claimed.append((spec, claims[spec.run_id]))
+        elif (failure := store.failure(spec.run_id)) is not None:
+            state.failed.append((spec, failure))
+        else:
+            state.left.append(spec)
+    return state
+
+
+@contextmanager
+def storing(store: ResultsStore) -> Iterator[None]:
+    """A write to the store that fails (its filesystem turned read-only or full during the sweep) is a
+    SerbenchError naming the file, not a traceback; the runs stored before it are kept."""
+    try:
+        yield
+    except OSError as error:
+        if not (Path(error.filename).is_relative_to(store.root) if error.filename else error.errno in DISK_ERRORS):
+            raise  # not the store's (a broken pipe to the console, a process that could not start)
+        raise SerbenchError(f"cannot write to the results store ({error.strerror or error})",
+                            path=error.filename or store.root, hint=UNWRITABLE_STORE) from None
+
+
+def await_claims(store: ResultsStore, claimed: list[tuple[RunSpec, dict]], console: Console) -> None:
+    """--wait: poll the store until no live worker holds any of the runs `claimed`: each is done or failed, or
+    its worker died and the claim went stale."""
+    owners = sorted({f"{owner.get('host', '?')}:{owner.get('pid', '?')}" for _, owner in claimed})
+    labels = ", ".join(spec.label() for spec, _ in claimed[:3]) + (", ..." if len(claimed) > 3 else "")
+    console.print(escape(f"waiting for {plural(len(claimed), 'run')} claimed by "
+                         f"{'another worker' if len(owners) == 1 else 'other workers'} ({', '.join(owners)}): "
+                         f"{labels}, until each is done or failed, or its worker dies (its claim lapses at once on "
+                         f"this host, after {STALE_CLAIM_SECONDS // 3600} hours without a heartbeat on another)"),
+                  soft_wrap=True)
+    with progress_display(console) as progress:
+        task = progress.add_task("runs of other workers", total=len(claimed))
+        while held := sum(store.is_claimed(spec.run_id) for spec, _ in claimed):
+            progress.update(task, completed=len(claimed) - held)
+            time.sleep(WAIT_SECONDS)
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def save_plan(sweep: Sweep, store: ResultsStore) -> None:
@@ -164,17 +263,23 @@ def run_here(sweep: Sweep, store: ResultsStore, device: str, console: Console) -
              on_step=lambda done: progress.update(current, completed=done))
 
 
-def worker(config: dict, device: str, threads: int | None = None, parent: int | None = None) -> None:
-    """One worker process (local or a SLURM job): plan the sweep and work through it. Ctrl-C ends it quietly
-    (the launching command reports it once); an error the user can act on is printed without a traceback. A local
-    worker ends when its launching process `parent` does (killed): its run in flight is left as a kill leaves it."""
+def worker(config: dict, device: str, threads: int | None = None, parent: int | None = None,
+           only: list[str] | None = None) -> None:
+    """One worker process (local or a SLURM job): plan the sweep and work through it (through the runs of ids
+    `only`, if given). Ctrl-C ends it quietly (the launching command reports it once); an error the user can act
+    on is printed without a traceback. A local worker ends when its launching process `parent` does (killed): its
+    run in flight is left as a kill leaves it."""
     if threads is not None:
         torch.set_num_threads(threads)
     if parent is not None:
         threading.Thread(target=exit_with, args=(parent,), daemon=True).start()
     try:
         sweep = plan(SweepConfig.from_dict(config))
-        work(sweep, ResultsStore(sweep.config.results), device)
+        if only is not None:
+            sweep = dataclasses.replace(sweep, runs=[spec for spec in sweep.runs if spec.run_id in only])
+        store = ResultsStore(sweep.config.results)
+        with storing(store):
+            work(sweep, store, device)
     except KeyboardInterrupt:
         sys.exit(130)
     except SerbenchError as error:
@@ -210,10 +315,14 @@ def wait_for(store: ResultsStore, sweep: Sweep, console: Console, alive) -> None
             time.sleep(1.0)
 
 
-def run_processes(config: SweepConfig, jobs: int, store: ResultsStore, sweep: Sweep, console: Console) -> None:
+def run_processes(config: SweepConfig, jobs: int, store: ResultsStore, sweep: Sweep, console: Console,
+                  only: list[str] | None = None) -> None:
+    """Train `sweep`'s runs in `jobs` worker processes, showing progress from the store; the workers plan the
+    whole sweep again and keep the runs of ids `only`, if given."""
     context = multiprocessing.get_context("spawn")  # torch and fork do not mix
+    jobs = min(jobs, len(sweep.runs))
     threads = max(1, torch.get_num_threads() // jobs)  # CPU workers share the cores instead of fighting for them
-    processes = [context.Process(target=worker, args=(config.to_dict(), device, threads, os.getpid()))
+    processes = [context.Process(target=worker, args=(config.to_dict(), device, threads, os.getpid(), only))
                  for device in worker_devices(config.device, jobs)]
     for process in processes:
         process.start()
@@ -229,9 +338,10 @@ def run_processes(config: SweepConfig, jobs: int, store: ResultsStore, sweep: Sw
 
 
 def run_slurm(config: SweepConfig, jobs: int, options: dict, store: ResultsStore, sweep: Sweep,
-              console: Console) -> None:
-    """Submit `jobs` SLURM jobs through submitit, each a worker; `options` go to update_parameters
-    (e.g. slurm_partition, timeout_min, gpus_per_node); `cluster="local"` runs them as local processes."""
+              console: Console, only: list[str] | None = None) -> None:
+    """Submit `jobs` SLURM jobs through submitit, each a worker (keeping the runs of ids `only`, if given);
+    `options` go to update_parameters (e.g. slurm_partition, timeout_min, gpus_per_node); `cluster="local"` runs
+    them as local processes."""
     try:
         import submitit
     except ImportError:
@@ -239,7 +349,8 @@ def run_slurm(config: SweepConfig, jobs: int, options: dict, store: ResultsStore
     executor = submitit.AutoExecutor(folder=store.root / "slurm" / "%j", cluster=options.pop("cluster", None))
     executor.update_parameters(name="serbench", **options)
     device = config.device
-    submitted = [executor.submit(worker, config.to_dict(), device) for _ in range(jobs)]
+    submitted = [executor.submit(worker, config.to_dict(), device, only=only)
+                 for _ in range(min(jobs, len(sweep.runs)))]
     console.print(f"submitted {len(submitted)} job(s): {', '.join(job.job_id for job in submitted)}; "
                   f"logs in {store.root / 'slurm'}")
     wait_for(store, sweep, console, lambda: not all(job.done() for job in submitted))

@@ -185,6 +185,7 @@ def convert_setting(owner: str, noun: str, key: str, default: Any, value: Any) -
     if kind is float and type(value) is int:
         value = float(value)
     if type(value) is not kind:
-        raise SerbenchError(f"{owner}: {noun} {key}={value!r} is not a {kind.__name__}",
+        article = "an" if kind.__name__[0] in "aeiou" else "a"  # an int; a bool, a float, a str
+        raise SerbenchError(f"{owner}: {noun} {key}={value!r} is not {article} {kind.__name__}",
                             hint=f"the default is {key}={default!r}")
     return value

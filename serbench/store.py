@@ -41,6 +41,12 @@ from serbench.record import RunRecord
 STALE_CLAIM_SECONDS = 2 * 3600
 # How far a stored posterior row may sum from 1: float32 means of softmax rows stray by ~1e-7, logits by far more.
 POSTERIOR_TOLERANCE = 1e-4
+# The tokens of claims this process could not release (the results filesystem turned read-only): stale to this
+# process, whose next sweep (a notebook's `run`) takes them over; to others they are stale as any claim of a
+# dead worker is, once this process ends (at once on this host, after STALE_CLAIM_SECONDS on another).
+ABANDONED_CLAIMS: set[str] = set()
+UNWRITABLE_STORE = ("make the results folder writable again (a filesystem remounted read-only: remount it; a full "
+                    "disk: free space), then run the same command: stored runs are kept and the rest is trained")
 
 
 def json_bytes(data: object) -> bytes:
@@ -367,16 +373,30 @@ class ResultsStore:
 
     @contextmanager
     def claim(self, run_id: str) -> Iterator[bool]:
-        """Claim `run_id` for this process; yields False when a live worker holds it. Released on exit."""
-        self.claims.mkdir(parents=True, exist_ok=True)
+        """Claim `run_id` for this process; yields False when a live worker holds it. Released on exit. A store that
+        cannot be written is a SerbenchError naming claims/."""
         path = self.claims / f"{run_id}.claim"
         owner = {"host": socket.gethostname(), "pid": os.getpid(), "token": uuid.uuid4().hex}
-        got = self._create_claim(path, owner) or (self._is_stale(path) and self._take_over(path, owner))
+        try:
+            self.claims.mkdir(parents=True, exist_ok=True)
+            got = self._create_claim(path, owner) or (self._is_stale(path) and self._take_over(path, owner))
+        except OSError as error:
+            raise SerbenchError(f"cannot claim run {run_id} ({error.strerror or error})", path=self.claims,
+                                hint=UNWRITABLE_STORE) from None
         try:
             yield got
         finally:
             if got and self._owner(path).get("token") == owner["token"]:
-                path.unlink(missing_ok=True)
+                try:
+                    path.unlink(missing_ok=True)
+                except OSError:  # read-only now: raising here would hide the error that ends the sweep
+                    ABANDONED_CLAIMS.add(owner["token"])
+
+    def live_claims(self) -> dict[str, dict]:
+        """run id -> owner (host, pid) of every run a live worker holds now (is_claimed), from one listing."""
+        if not self.claims.is_dir():
+            return {}
+        return {path.stem: self._owner(path) for path in self.claims.glob("*.claim") if self.is_claimed(path.stem)}
 
     def is_claimed(self, run_id: str) -> bool:
         """Whether a live worker is running `run_id` now."""
@@ -404,8 +424,12 @@ class ResultsStore:
             fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         except FileExistsError:
             return False
-        with os.fdopen(fd, "w") as handle:
-            json.dump(owner, handle)
+        try:
+            with os.fdopen(fd, "w") as handle:
+                json.dump(owner, handle)
+        except OSError:  # a full disk: an empty claim would hold the run for a minute
+            path.unlink(missing_ok=True)
+            raise
         return True
 
     @staticmethod
@@ -421,6 +445,8 @@ class ResultsStore:
             age = time.time() - path.stat().st_mtime
         except FileNotFoundError:
             return False
+        if owner.get("token") in ABANDONED_CLAIMS:  # this process's own, left behind by a read-only store
+            return True
         if age > STALE_CLAIM_SECONDS:  # no heartbeat for that long: dead, whatever owns its pid now
             return True
         if owner.get("host") == socket.gethostname() and isinstance(owner.get("pid"), int):

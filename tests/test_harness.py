@@ -3,18 +3,26 @@ plugins, status, a manifest corpus in a user's protocol, the SLURM launcher thro
 
 import json
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
+from contextlib import ExitStack
 from pathlib import Path
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
+from test_store import record
 
+from serbench import launch
+from serbench.cli import main
 from serbench.corpora import read_corpus
 from serbench.errors import SerbenchError
-from serbench.launch import run, status
+from serbench.launch import look, run, status
 from serbench.store import ResultsStore
 
 # Small and quick: the small model, one epoch, arousal only, the cross protocol (trains on IEMOCAP alone).
@@ -188,3 +196,94 @@ def test_the_slurm_launcher_through_submitits_local_executor(reference, tiny_rel
                 slurm={"cluster": "local", "timeout_min": 10}, **FAST)
     assert len(frame) == 3
     assert runs_of(tmp_path).items() <= runs_of(reference).items()
+
+
+def run_ids_by_seed(results: Path) -> dict[int, str]:
+    store = ResultsStore(results)
+    return {store.record(run_id).seed: run_id for run_id in store.done_ids()}
+
+
+def copy_run(source: Path, results: Path, run_id: str) -> None:
+    """Store a finished run as a worker does: whole, under a temporary name renamed into place."""
+    temporary = results / "runs" / f".tmp-{run_id}-copy"
+    shutil.copytree(source / "runs" / run_id, temporary)
+    os.rename(temporary, results / "runs" / run_id)
+
+
+def test_one_look_counts_each_run_once_while_other_workers_finish_theirs(tmp_path, monkeypatch):
+    store = ResultsStore(tmp_path)
+    sweep = SimpleNamespace(runs=[SimpleNamespace(run_id=run_id) for run_id in "abcde"])
+    store.write_run("a", record("a"), {})
+    store.write_failure("d", {}, "Traceback ...\nValueError: boom")
+    listing = ResultsStore.live_claims
+
+    def b_is_stored_meanwhile(self):  # between the look at the claims and the look at the runs
+        claims = listing(self)
+        store.write_run("b", record("b"), {})
+        holding.close()  # and its claim released
+        return claims
+
+    with ExitStack() as holding:  # another worker trains b and c
+        assert holding.enter_context(store.claim("b")) and holding.enter_context(store.claim("c"))
+        monkeypatch.setattr(ResultsStore, "live_claims", b_is_stored_meanwhile)
+        state = look(store, sweep)
+    assert [spec.run_id for spec in state.done] == ["a", "b"]
+    assert [spec.run_id for spec, _ in state.claimed] == ["c"] and state.claimed[0][1]["pid"] == os.getpid()
+    assert [(spec.run_id, failure["message"]) for spec, failure in state.failed] == [("d", "ValueError: boom")]
+    assert [spec.run_id for spec in state.left] == ["e"]
+
+
+@pytest.mark.parametrize("other", ["finishes", "dies"])
+def test_a_worker_says_when_others_hold_runs_and_waits_for_them_with_wait(reference, tiny_releases, tmp_path,
+                                                                          capsys, monkeypatch, other):
+    seeds = run_ids_by_seed(reference)
+    for seed in (0, 1):
+        copy_run(reference, tmp_path, seeds[seed])
+    held = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])  # a live worker training seed 2
+    claim = tmp_path / "claims" / f"{seeds[2]}.claim"
+    claim.parent.mkdir()
+    claim.write_text(json.dumps({"host": socket.gethostname(), "pid": held.pid, "token": "other"}))
+    args = ["run", "--method", "baseline_s", *FAST_CLI, "--seeds", "3", "--data", str(tiny_releases), "--results",
+            str(tmp_path)]
+    try:
+        assert main(args) == 3  # not a failure: the other worker finishes the sweep
+        output = " ".join(capsys.readouterr().out.split())
+        assert "1 run still claimed by other workers, which finish the sweep" in output and "--wait" in output
+
+        def other_worker():
+            if other == "finishes":
+                copy_run(reference, tmp_path, seeds[2])
+                claim.unlink()
+            else:  # killed: its claim goes stale, and the waiting worker trains the run
+                held.kill()
+                held.wait()
+
+        waiting = launch.await_claims
+
+        def await_while_the_other_worker_goes_on(*args):
+            threading.Timer(0.5, other_worker).start()
+            waiting(*args)
+
+        monkeypatch.setattr(launch, "WAIT_SECONDS", 0.1)
+        monkeypatch.setattr(launch, "await_claims", await_while_the_other_worker_goes_on)
+        assert main([*args, "--wait"]) == 0
+    finally:
+        held.kill()
+        held.wait()
+    output = " ".join(capsys.readouterr().out.split())
+    assert f"waiting for 1 run claimed by another worker ({socket.gethostname()}:{held.pid}): baseline_s" in output
+    assert "claimed by other workers" not in output.split("waiting for")[1]
+    assert runs_of(tmp_path) == runs_of(reference)
+
+
+def test_commands_started_together_on_one_store_all_succeed(reference, tiny_releases, tmp_path):
+    # What a scheduler does: N workers, one store. With --wait each ends with status 0 once the sweep is done;
+    # without, a worker whose share is done while others still train ends with 3, never 1.
+    args = ["run", "--method", "baseline_s", *FAST_CLI, "--seeds", "3", "--data", str(tiny_releases), "--results",
+            str(tmp_path)]
+    workers = [serbench(*args, *extra, wait=False) for extra in (["--wait"], ["--wait"], [])]
+    statuses = [worker.wait(timeout=600) for worker in workers]
+    errors = [worker.stderr.read().decode() for worker in workers]
+    assert statuses[:2] == [0, 0] and statuses[2] in (0, 3), errors
+    assert not any("Traceback" in error for error in errors)
+    assert runs_of(tmp_path) == runs_of(reference)  # each run once, identical to the sequential sweep

@@ -138,7 +138,7 @@ def test_hp_overrides_are_converted_to_the_defaults_types():
     ("gamma", "is not key=value"),
     ("=1", "is not key=value"),
     ("gama=0.5", "has no hyperparameter 'gama'"),
-    ("epochs=1.5", "method 'dann1_cs': hyperparameter epochs='1.5' is not a int"),
+    ("epochs=1.5", "method 'dann1_cs': hyperparameter epochs='1.5' is not an int"),
     ("gamma=strong", "method 'dann1_cs': hyperparameter gamma='strong' is not a float"),
 ])
 def test_bad_hp_overrides_are_clear_errors(assignment, message):

@@ -10,6 +10,7 @@ import pytest
 import torch
 from toy_features import make_toy
 
+from serbench.cli import main
 from serbench.cli import methods as methods_cli
 from serbench.errors import SerbenchError
 from serbench.method import METHODS, build_method, discover_methods
@@ -185,3 +186,15 @@ def test_methods_command_lists_every_method_and_its_origin(capsys):
     args = parser.parse_args(["methods", "dann1_cs"])
     assert args.func(args) == 0
     assert "gamma" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("setting", "message"), [
+    (["--hp", "epochs=1.5"], "method 'baseline_s': hyperparameter epochs='1.5' is not an int"),
+    (["--frontend", "logmel", "--frontend-setting", "n_mels=many"], "setting n_mels='many' is not an int"),
+    (["--hp", "lr=fast"], "hyperparameter lr='fast' is not a float"),
+])
+def test_a_setting_of_the_wrong_type_is_named_with_its_article(tmp_path, capsys, setting, message):
+    status = main(["run", "--method", "baseline_s", "--protocol", "cross", "--data", str(tmp_path / "nowhere"),
+                   "--results", str(tmp_path / "results"), "--device", "cpu", *setting])
+    output = capsys.readouterr().err
+    assert status == 2 and message in " ".join(output.split()) and "Traceback" not in output

@@ -1,5 +1,6 @@
 """The results store: atomic runs, claims between workers, stale claims of killed workers."""
 
+import errno
 import json
 import multiprocessing
 import os
@@ -11,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from serbench.errors import SerbenchError
 from serbench.integrity import write_checksums
 from serbench.metrics import scores
 from serbench.record import CorpusScores, RunRecord
@@ -219,3 +221,44 @@ def test_runs_stored_without_tables_or_a_split_stay_readable(tmp_path):
     assert [r.run_id for r in store.records()] == ["abc", "bare"]
     store.write_run("lost", scored("lost")[0], {})
     assert store.damage("lost") == ["it has scores but no predictions.parquet"]
+
+
+def test_a_store_that_turns_read_only_leaves_no_claim_that_blocks_its_next_sweep(tmp_path, monkeypatch):
+    store = ResultsStore(tmp_path)
+
+    def read_only(path, *args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system", str(path))
+
+    with store.claim("abc") as got:  # the filesystem is remounted read-only while the run trains
+        assert got
+        monkeypatch.setattr(os, "unlink", read_only)
+    assert (store.claims / "abc.claim").exists()  # not released, and no error raised: the next write says it
+    monkeypatch.setattr(os, "open", read_only)
+    with pytest.raises(SerbenchError, match=r"cannot claim run other \(Read-only file system\)") as raised, \
+            store.claim("other"):
+        pass
+    assert raised.value.path == str(store.claims) and "writable again" in raised.value.hint
+    monkeypatch.undo()  # remounted: the next sweep of this process (a notebook's) takes the claim over
+    assert not store.is_claimed("abc") and store.live_claims() == {}
+    with store.claim("abc") as got:
+        assert got
+
+
+def test_a_claim_that_cannot_be_written_whole_is_not_left_empty(tmp_path, monkeypatch):
+    store = ResultsStore(tmp_path)
+
+    def full_disk(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(json, "dump", full_disk)
+    with pytest.raises(SerbenchError, match=r"cannot claim run abc \(No space left on device\)"), store.claim("abc"):
+        pass
+    assert list(store.claims.iterdir()) == []  # an empty claim would hold the run for a minute
+
+
+def test_live_claims_name_their_owners(tmp_path):
+    store = ResultsStore(tmp_path)
+    with store.claim("abc"), store.claim("def"):
+        assert {run_id: owner["pid"] for run_id, owner in store.live_claims().items()} == {"abc": os.getpid(),
+                                                                                          "def": os.getpid()}
+    assert store.live_claims() == {}

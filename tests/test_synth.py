@@ -5,6 +5,7 @@ front-end's segments, speaker-independent folds), not the paper's model."""
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import subprocess
 import sys
@@ -17,6 +18,7 @@ import soundfile as sf
 import torch
 
 from serbench.audio import load_audio
+from serbench.cli import main
 from serbench.corpora import read_corpus
 from serbench.errors import SerbenchError
 from serbench.files import TEMP_PREFIX, host_tag
@@ -340,3 +342,31 @@ def test_the_new_stand_ins_render_at_their_native_rates(name):
     level = 20 * np.log10(np.sqrt(np.mean(audio.astype(float) ** 2)) / 32768)
     assert -45 < level < -10
 
+
+
+@pytest.mark.parametrize("what", ["audio", "label files"])
+def test_a_full_cache_disk_while_generating_is_a_clear_error(tmp_path, monkeypatch, capsys, what):
+    # libsndfile reports a full disk as a bare "System error" (LibsndfileError, not an OSError); Python's own
+    # writes (the label files) as ENOSPC
+    def full_disk(path, *args, **kwargs):
+        if what == "audio":
+            raise sf.LibsndfileError(2, f"Error opening {str(path)!r}: ")
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr("serbench.synth.render", quiet)
+    monkeypatch.setattr("serbench.synth._default_jobs", lambda: 1)  # the writer patched here is the one used
+    if what == "audio":
+        monkeypatch.setattr("serbench.synth.sf.write", full_disk)
+    else:
+        monkeypatch.setattr("serbench.synth.WRITE", {name: full_disk for name in CORPUS_NAMES})
+    status = main(["run", "--method", "baseline_s", "--protocol", "cross", "--data", "synthetic", "--cache-dir",
+                   str(tmp_path / "cache"), "--results", str(tmp_path / "results"), "--seeds", "1", "--device", "cpu"])
+    output = " ".join(capsys.readouterr().err.split())
+    base = tmp_path / "cache" / "synthetic" / f"v{GENERATOR_VERSION}" / "scale-0.02-seed-0"
+    assert status == 2 and "Traceback" not in output
+    assert f"{base}: cannot write the synthetic set (" in output and "MiB free there)" in output
+    assert "what to do: free disk space there, or point --cache-dir or $SERBENCH_CACHE at a writable folder" in output
+    assert list(base.iterdir()) == []  # the temporary set is gone
+    with pytest.raises(SerbenchError, match="cannot write the synthetic set") as raised:  # `serbench data synth`
+        synthesize(tmp_path / "out", scale=0.002, corpora=["emodb"], jobs=1)
+    assert raised.value.path == str(tmp_path / "out") and "write the set to a folder with room" in raised.value.hint

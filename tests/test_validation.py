@@ -4,6 +4,9 @@ user runs it, through the command line: exit status, no traceback, the file or k
 
 from __future__ import annotations
 
+import builtins
+import errno
+import io
 import json
 import os
 import subprocess
@@ -320,3 +323,63 @@ def test_a_part_without_labels_for_the_task_says_an_arousal_label(tmp_path, caps
                               "--data", str(tmp_path / "data.toml"), "--results", str(tmp_path / "r"),
                               "--preset", "small", *FAST)
     assert status == 1 and "the test part has no utterance with an arousal label" in " ".join(output.split())
+
+
+class ReadOnly:
+    """The filesystem under `root` remounted read-only once `on` is set: every write below it raises EROFS, as
+    Linux does (no root privileges needed to simulate it)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, root: Path) -> None:
+        self.root, self.on = str(root), False
+        for name in ("mkdir", "unlink", "rename", "replace", "utime", "rmdir"):
+            monkeypatch.setattr(os, name, self.guard(getattr(os, name), lambda *args, **kwargs: True))
+        monkeypatch.setattr(os, "open", self.guard(os.open, lambda path, flags, *args, **kwargs: bool(
+            flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT))))
+        for module in (builtins, io):  # open(), and Path.open / write_text / write_bytes
+            monkeypatch.setattr(module, "open", self.guard(module.open, lambda file, mode="r", *args, **kwargs: any(
+                c in mode for c in "wax+")))
+
+    def guard(self, real, writes):
+        def guarded(path, *args, **kwargs):
+            if (self.on and isinstance(path, str | os.PathLike) and str(os.fspath(path)).startswith(self.root)
+                    and writes(path, *args, **kwargs)):
+                raise OSError(errno.EROFS, "Read-only file system", str(path))
+            return real(path, *args, **kwargs)
+        return guarded
+
+
+@pytest.mark.parametrize("when", ["between runs", "while a run trains"])
+def test_a_results_store_turning_read_only_mid_sweep_is_clear_and_the_next_sweep_finishes(
+        tiny_releases, tmp_path, monkeypatch, capsys, when):
+    results = tmp_path / "r"
+    sweep = ["run", "--method", "baseline_s", "--protocol", "cross", "--data", str(tiny_releases), "--results",
+             str(results), "--preset", "small", *FAST[:-4], "--seeds", "2", "--device", "cpu"]
+    read_only = ReadOnly(monkeypatch, results)
+    if when == "between runs":  # after the first run is stored
+        store_run = ResultsStore.write_run
+
+        def then_read_only(self, *args, **kwargs):
+            stored = store_run(self, *args, **kwargs)
+            read_only.on = True
+            monkeypatch.setattr(ResultsStore, "write_run", store_run)
+            return stored
+        monkeypatch.setattr(ResultsStore, "write_run", then_read_only)
+    else:  # in the second run's first epoch: its heartbeat is the first write to fail
+        beat, beats = ResultsStore.heartbeat, set()
+
+        def beat_then_read_only(self, run_id):
+            beats.add(run_id)
+            if len(beats) == 2:
+                read_only.on = True
+                monkeypatch.setattr(ResultsStore, "heartbeat", beat)
+            beat(self, run_id)
+        monkeypatch.setattr(ResultsStore, "heartbeat", beat_then_read_only)
+    status, output = serbench(capsys, *sweep)
+    output = " ".join(output.split())
+    assert status == 2 and "Traceback" not in output and "Read-only file system" in output, output
+    assert f"error: {results}/" in output and "make the results folder writable again" in output
+    store = ResultsStore(results)
+    assert len(store.done_ids()) == 1 and not store.failed_ids()  # nothing lost, nothing recorded as failed
+    read_only.on = False  # remounted; this process's claim (a notebook's) is taken over, as a dead worker's is
+    status, output = serbench(capsys, *sweep)
+    assert status == 0 and len(store.done_ids()) == 2 and not list(store.claims.iterdir()), output

@@ -1,4 +1,9 @@
-"""`serbench run` and `serbench status`: sweeps of methods x protocol x tasks x seeds, and where they stand."""
+"""`serbench run` and `serbench status`: sweeps of methods x protocol x tasks x seeds, and where they stand.
+
+`serbench run` exits with 0 when every run of the sweep is done in the store (by this worker or others), 1 when a
+run failed or was left unfinished by a worker that died, 2 on an error before or outside the runs (SerbenchError),
+and EXIT_CLAIMED when nothing failed but other live workers still hold runs of the sweep (docs/running.md).
+"""
 
 from __future__ import annotations
 
@@ -15,6 +20,8 @@ from serbench.labels import TASKS
 from serbench.launch import LAUNCHERS, STATES, launch, status
 from serbench.method import parse_settings
 from serbench.runner import SweepConfig
+
+EXIT_CLAIMED = 3  # this worker's share is done, other workers still train the rest: not a failure
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -33,6 +40,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
                      help="where the corpora are (default: $SERBENCH_DATA, then ./serbench.toml)")
     run.add_argument("--results", default="results", metavar="DIR", help="the results store (default ./results)")
     run.add_argument("--jobs", type=int, default=1, metavar="N", help="worker processes or SLURM jobs")
+    run.add_argument("--wait", action="store_true",
+                     help="when other workers still hold runs of the sweep, wait until they are done (or those "
+                          "workers died: then train what they left) instead of exiting with status 3")
     run.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
     run.add_argument("--launcher", choices=LAUNCHERS, default="local")
     run.add_argument("--slurm", action="append", default=[], metavar="KEY=VALUE",
@@ -73,8 +83,10 @@ def run_command(args: argparse.Namespace) -> int:
                          cache=args.cache_dir, fuse=args.fuse, frontend=args.frontend,
                          frontend_settings=parse_settings(args.frontend_setting, "--frontend-setting"))
     frame = launch(config, jobs=args.jobs, launcher=args.launcher, slurm=slurm_options(args.slurm),
-                   console=Console())
-    return 1 if frame.attrs["failed"] or frame.attrs["pending"] else 0
+                   wait=args.wait, console=Console())
+    if frame.attrs["failed"] or frame.attrs["pending"] > frame.attrs["claimed"]:
+        return 1  # a run failed, or no live worker holds a run that is not done
+    return EXIT_CLAIMED if frame.attrs["claimed"] else 0
 
 
 def status_command(args: argparse.Namespace) -> int:

@@ -12,7 +12,8 @@ import csv
 import multiprocessing
 import os
 import shutil
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import soundfile as sf
@@ -106,14 +107,34 @@ def _check(names: list[str], scale: float) -> None:
         raise SerbenchError(f"scale must be positive, not {scale}", hint="1.0 gives the real corpora's sizes")
 
 
+@contextmanager
+def _writing(folder: Path, hint: str) -> Iterator[None]:
+    """A set that cannot be written (a full disk, a read-only folder) is a SerbenchError naming `folder`. soundfile
+    reports a full disk as libsndfile's bare "System error", so the free space there is said too."""
+    try:
+        yield
+    except (OSError, sf.SoundFileError) as error:
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+        existing = next(p for p in (folder, *folder.parents) if p.is_dir())
+        free = shutil.disk_usage(existing).free / 2**20
+        raise SerbenchError(f"cannot write the synthetic set ({reason}; {free:,.0f} MiB free there)", path=folder,
+                            hint=hint) from None
+
+
 def synthesize(out: str | Path, *, scale: float = DEFAULT_SCALE, seed: int = 0, jobs: int | None = None,
                progress: Progress | None = None, corpora: Iterable[str] | None = None) -> dict[str, Path]:
     """Write the stand-ins `corpora` (default: the paper's four, PAPER_CORPORA) under `out`, each in its
     release folder (IEMOCAP_full_release, MSP-IMPROV, ...), and return corpus name -> release root. Same
     (scale, seed), same bytes, whatever the number of worker processes `jobs` (default: all cores)."""
+    with _writing(Path(out), hint="free disk space there, or write the set to a folder with room"):
+        return _synthesize(Path(out), scale=scale, seed=seed, jobs=jobs, progress=progress, corpora=corpora)
+
+
+def _synthesize(out: Path, *, scale: float, seed: int, jobs: int | None, progress: Progress | None,
+                corpora: Iterable[str] | None) -> dict[str, Path]:
+    """synthesize, its write errors raised as they come."""
     names = list(corpora or PAPER_CORPORA)
     _check(names, scale)
-    out = Path(out)
     roots = {name: out / SPECS[name].release_dir for name in names}
     for root in roots.values():
         if root.exists():
@@ -128,11 +149,7 @@ def synthesize(out: str | Path, *, scale: float = DEFAULT_SCALE, seed: int = 0, 
               item.utterance.speaker.voice, item.utterance.style, item.utterance.duration_s,
               derive_seed(seed, name, item.utterance_id, "audio"))
              for name in names for item in placed[name]]
-    try:
-        _run(tasks, min(jobs or _default_jobs(), len(tasks)), progress)
-    except OSError as error:
-        raise SerbenchError(f"cannot write the synthetic set: {error}", path=out,
-                            hint="check free disk space and write permission") from error
+    _run(tasks, min(jobs or _default_jobs(), len(tasks)), progress)
     text = _marker_text(scale, seed)
     for name in names:
         WRITE[name](roots[name], placed[name], seed)
@@ -160,7 +177,7 @@ def synthetic_corpus(name: str, scale: float = DEFAULT_SCALE, seed: int = 0, cac
     Each corpus is a set of its own, <cache>/synthetic/v<version>/scale-<s>-seed-<n>/<name>/, generated into a
     temporary folder and renamed into place, so concurrent callers and a killed run never leave half a set:
     whoever renames first wins, the others use that set."""
-    from serbench.cache import cache_root  # imported here: it brings torch, which the generator never needs
+    from serbench.cache import ENV_VAR, cache_root  # imported here: it brings torch, which the generator never needs
 
     _check([name], scale)
     base = cache_root(cache_dir) / "synthetic" / f"v{GENERATOR_VERSION}" / f"scale-{scale:g}-seed-{seed}"
@@ -169,14 +186,18 @@ def synthetic_corpus(name: str, scale: float = DEFAULT_SCALE, seed: int = 0, cac
         if final.exists():
             raise SerbenchError("an incomplete synthetic set is in the way", path=final,
                                 hint="delete this folder; it is regenerated on the next run")
-        base.mkdir(parents=True, exist_ok=True)
-        clean_stale_temp_dirs(base)  # what killed generations left (tens of MB each)
-        temporary = make_temp_dir(base, name)
-        try:
-            synthesize(temporary, scale=scale, seed=seed, jobs=jobs, progress=progress, corpora=[name])
-            publish_dir(temporary, final)  # if a concurrent caller got there first, theirs is used
-        finally:
-            shutil.rmtree(temporary, ignore_errors=True)
+        temporary = None
+        with _writing(base, hint=f"free disk space there, or point --cache-dir or ${ENV_VAR} at a writable "
+                                 "folder with room"):
+            try:
+                base.mkdir(parents=True, exist_ok=True)
+                clean_stale_temp_dirs(base)  # what killed generations left (tens of MB each)
+                temporary = make_temp_dir(base, name)
+                _synthesize(temporary, scale=scale, seed=seed, jobs=jobs, progress=progress, corpora=[name])
+                publish_dir(temporary, final)  # if a concurrent caller got there first, theirs is used
+            finally:
+                if temporary is not None:
+                    shutil.rmtree(temporary, ignore_errors=True)
     return final / SPECS[name].release_dir
 
 
