@@ -59,8 +59,9 @@ class Page:
     columns: list[str]  # the test corpora, in the protocol's order
     methods: list[str]  # the rows: systems, each a method (named by its variant) on one front-end
     cycles: pd.DataFrame  # store.cycle_rows of the records, complete seed cycles only
-    incomplete: int  # seed cycles left out because a fold's run is missing
+    incomplete: pd.DataFrame  # the seed cycles left out of every number: a fold's run is missing
     comparisons: pd.DataFrame = field(default_factory=pd.DataFrame)
+    absent: list[str] = field(default_factory=list)  # systems with runs on the protocol's other tasks, none here
 
     @property
     def name(self) -> str:
@@ -214,8 +215,48 @@ def build_page(protocol: str, task: str, records: list[RunRecord], reference: st
     present = set(cycles["corpus"])
     columns = [c for c in records[0].identity["protocol"]["test_corpora"] if c in present]
     methods = sorted(set(cycles["method"]), key=lambda m: (m != reference, m))
-    return Page(protocol, task, records, columns, methods,
-                cycles[cycles["complete"]].reset_index(drop=True), int((~cycles["complete"]).sum()))
+    return Page(protocol, task, records, columns, methods, cycles[cycles["complete"]].reset_index(drop=True),
+                cycles[~cycles["complete"]].reset_index(drop=True))
+
+
+# --- completeness -------------------------------------------------------------------------------------------------
+
+def gaps(page: Page) -> dict[tuple[str, str], str]:
+    """What the page's sweep lacks against its protocol, per (system, test corpus) cell ("" as the corpus: the
+    whole row): seed cycles missing a fold's run (left out of every number), test corpora of the protocol without
+    a run, and systems that have runs on the protocol's other tasks and none on this one."""
+    found = {}
+    for (method, corpus), rows in page.incomplete.groupby(["method", "corpus"], sort=True):
+        seeds = ", ".join(str(seed) for seed in sorted(rows["seed"]))
+        tested = ", ".join(f"{n} of {total}" for n, total in zip(rows["n"], rows["cycle_n"], strict=True))
+        found[(method, corpus)] = (f"seed(s) {seeds} lack a fold's run (test utterances {tested}), so they are "
+                                   f"left out")
+    tested = set(zip(page.cycles["method"], page.cycles["corpus"], strict=True))
+    tested |= set(zip(page.incomplete["method"], page.incomplete["corpus"], strict=True))
+    for method in page.methods:
+        for corpus in page.setting["test_corpora"]:
+            if (method, corpus) not in tested:
+                found[(method, corpus)] = "no run tests this corpus"
+    for method in page.absent:
+        found[(method, "")] = f"runs on other tasks of {page.protocol}, none on {page.task}"
+    return found
+
+
+def gap_lines(page: Page, markdown: bool = True) -> list[str]:
+    shown = escape_md if markdown else str
+    return [f"{shown(method)}{f' on {shown(corpus)}' if corpus else ''}: {shown(text)}"
+            for (method, corpus), text in sorted(gaps(page).items())]
+
+
+def missing_tasks(pages: Sequence[Page]) -> dict[str, list[str]]:
+    """Per protocol, the tasks it defines on which no run of the store is."""
+    found = {}
+    for protocol in sorted({p.protocol for p in pages}):
+        chosen = [p for p in pages if p.protocol == protocol]
+        tasks = [t for t in chosen[0].setting["tasks"] if t not in {p.task for p in chosen}]
+        if tasks:
+            found[protocol] = tasks
+    return found
 
 
 def cell_scores(page: Page, method: str, corpus: str) -> pd.DataFrame:
@@ -398,7 +439,9 @@ def table(header: Sequence[str], rows: Sequence[Sequence[str]], align: Sequence[
 ADAPTATION_WORDS = {
     "none": "domain generalisation: training sees the training corpora only",
     "unlabelled-test": "adaptation to the test corpora: methods that read it (the DANN systems) train on the test "
-                       "part's unlabelled audio too, never on its emotion labels",
+                       "part's audio and its metadata too, never on its emotion labels: their domain classifiers "
+                       "learn the test utterances' corpus, speaker, gender and language, so DANN_1's speaker head "
+                       "is trained on the test speakers' identities",
 }
 NORMALISATION_WORDS = {
     "training": "with the training part's statistics",
@@ -482,15 +525,20 @@ def page_markdown(page: Page, reference: str, command: str) -> tuple[str, dict[s
     synthetic = any(r.synthetic for r in page.records)
     setting = page.setting
     lines = [SYNTHETIC_BANNER, ""] if synthetic else []
-    lines += [f"# {escape_md(page.protocol)} / {escape_md(page.task)}: {title_setting(setting)}", "",
+    missing = gap_lines(page)
+    stamp = " (incomplete sweep)" if missing else ""
+    lines += [f"# {escape_md(page.protocol)} / {escape_md(page.task)}: {title_setting(setting)}{stamp}", "",
               f"Protocol **{escape_md(page.protocol)}**: {escape_md(setting['description'])}. "
               f"{frontends_line(page)} (docs/frontends.md). Task "
               f"**{escape_md(page.task)}** (classes: {', '.join(map(escape_md, page.records[0].classes))}). "
               f"Metric: unweighted accuracy (UA, mean of per-class recalls) in percent; the unit is a seed, "
               f"its runs over all of the protocol's folds pooled per test corpus. Reference for the significance "
               f"markers: **{escape_md(reference)}**.", "", setting_line(setting), ""]
-    if page.incomplete:
-        lines += [f"> {page.incomplete} seed cycle(s) lack a fold's run and are left out of every number below.", ""]
+    if missing:
+        lines += ["> **Incomplete sweep**, published with `--allow-incomplete`: its runs do not cover the protocol. "
+                  "Seed cycles that lack a fold's run test only some of the speakers, so they are left out of every "
+                  "number below; ‡ marks the cells concerned:", ">",
+                  *(f"> - {line}" for line in missing), ""]
     ranking, ranking_figures, ranks = ranking_section(page_blocks(page), page.methods,
                                                       f"figures/{page.name}-cd.png",
                                                       f"{page.protocol} / {page.task}: test corpora")
@@ -522,6 +570,7 @@ def main_table(page: Page, reference: str, ranks: Mapping[str, float]) -> list[s
     markers = {(row.column, row.method): ("▲" if row.difference > 0 else "▼")
                for row in page.comparisons.itertuples() if row.p_holm < stats.ALPHA}
     probes = sorted({d for r in page.records for d in (r.probes or {})})
+    stamped = set(gaps(page))
     header = ["method", "front-end", *(escape_md(c) for c in page.columns), "average", "average rank",
               *(f"{escape_md(d)} probe UA" for d in probes)]
     rows = []
@@ -532,6 +581,7 @@ def main_table(page: Page, reference: str, ranks: Mapping[str, float]) -> list[s
             summary = stats.summarize(cell["ua"].tolist())
             marker = markers.get((corpus, method), "")
             flag = " †" if cell["collapsed"].any() else ""
+            flag += " ‡" if {(method, corpus), (method, "")} & stamped else ""
             row.append(score_cell(summary, summary.mean == best[corpus]) + flag + (f" {marker}" if marker else ""))
         row.append(score_cell(averages[method], averages[method].mean == best_average))
         row.append(f"{ranks[method]:.2f}" if method in ranks else "-")
@@ -545,8 +595,10 @@ def main_table(page: Page, reference: str, ranks: Mapping[str, float]) -> list[s
     lines += ["", f"Cells: mean ± standard deviation of UA (%) over seeds (number of seeds); **bold**: the best "
                   f"mean of the column. ▲ / ▼: significantly higher / lower UA than {escape_md(reference)} on that "
                   f"corpus (seed-level paired t-test, p < {stats.ALPHA} after Holm's correction across the {tests} "
-                  f"comparisons of this table; docs/statistics.md). Average: UA averaged over the test corpora per "
-                  f"seed. Average rank: over the test corpora (1 = best)."]
+                  f"comparisons of this table; docs/statistics.md). The claim is about these test speakers, over "
+                  f"training seeds: it does not say that new speakers of the corpus would show the difference. "
+                  f"Average: UA averaged over the test corpora per seed. Average rank: over the test corpora (1 = "
+                  f"best)."]
     collapsed = page.cycles[page.cycles["collapsed"] > 0]
     if len(collapsed):
         listed = collapsed.groupby(["method", "corpus"])["collapsed"].sum()
@@ -674,15 +726,18 @@ def selection_summary(selections: Sequence[Mapping]) -> str:
     return "; ".join(parts) or "-"
 
 
-def index_markdown(pages: Sequence[Page], rankings: Mapping[str, list[str]], command: str, intro: str = "") -> str:
-    """The index; `intro` (markdown, the publisher's: what the pages hold and how to read them) opens it."""
+def index_markdown(pages: Sequence[Page], rankings: Mapping[str, list[str]], command: str, intro: str = "",
+                   tasks_missing: Mapping[str, list[str]] | None = None) -> str:
+    """The index; `intro` (markdown, the publisher's: what the pages hold and how to read them) opens it;
+    `tasks_missing`: per protocol, its tasks without a page."""
     synthetic = any(r.synthetic for page in pages for r in page.records)
     lines = [SYNTHETIC_BANNER, ""] if synthetic else []
     lines += [intro.strip(), ""] if intro.strip() else ["# serbench leaderboards", ""]
     lines += ["Unweighted accuracy (UA) of each method per test corpus, over seeds, with paired significance tests "
               "against a reference and rankings across test corpora and tasks. How to read them: "
               "docs/leaderboards.md; the statistics: docs/statistics.md.", ""]
-    rows = [[f"[{escape_md(p.protocol)} / {escape_md(p.task)}]({p.name}.md)", ", ".join(map(escape_md, p.frontends)),
+    rows = [[f"[{escape_md(p.protocol)} / {escape_md(p.task)}]({p.name}.md)" + (" (incomplete)" if gaps(p) else ""),
+             ", ".join(map(escape_md, p.frontends)),
              escape_md(p.setting["adaptation"]),
              escape_md(p.setting["normalisation"]), str(len(p.methods)), ", ".join(map(escape_md, p.columns)),
              str(len(set(p.cycles["seed"]))), str(len(p.records)),
@@ -690,6 +745,13 @@ def index_markdown(pages: Sequence[Page], rankings: Mapping[str, list[str]], com
              ", ".join(f"`{configuration_id(r)}`" for r in p.frontends.values())] for p in pages]
     lines += table(["page", "front-ends", "adaptation", "normalisation", "methods", "test corpora", "seeds", "runs",
                     "data", "configuration"], rows, ["l", "l", "l", "l", "r", "l", "r", "r", "l", "l"])
+    incomplete = sum(1 for p in pages if gaps(p))
+    if incomplete:
+        lines += ["", f"**Incomplete sweeps**, published with `--allow-incomplete`: {incomplete} page(s) lack runs "
+                      "their protocol has; each lists them and marks the cells ‡."]
+    for protocol, tasks in (tasks_missing or {}).items():
+        lines += ["", f"Protocol {escape_md(protocol)} also defines task(s) {', '.join(map(escape_md, tasks))}, on "
+                      f"which no run was made: they have no page, and its ranking is across the tasks above."]
     for protocol, section in rankings.items():
         lines += ["", f"## {escape_md(protocol)}: ranking across test corpora and tasks", "", *section]
     records = [r for page in pages for r in page.records]
@@ -703,9 +765,11 @@ def index_markdown(pages: Sequence[Page], rankings: Mapping[str, list[str]], com
 
 def leaderboard_command(results: str | Path, out: str | Path, *, protocol: str | None = None,
                         task: str | None = None, references: Sequence[str] = REFERENCES,
-                        configs: Sequence[str] = (), intro: str | Path | None = None) -> str:
+                        configs: Sequence[str] = (), intro: str | Path | None = None,
+                        allow_incomplete: bool = False) -> str:
     """The `serbench leaderboard` command line that regenerates these files (recorded in their footers)."""
     words = ["serbench", "leaderboard", "--results", str(results), "--out", str(out)]
+    words += ["--allow-incomplete"] if allow_incomplete else []
     for option, value in (("--protocol", protocol), ("--task", task), ("--intro", intro)):
         if value is not None:
             words += [option, str(value)]
@@ -717,13 +781,22 @@ def leaderboard_command(results: str | Path, out: str | Path, *, protocol: str |
     return shlex.join(words)
 
 
+def page_reference(records: Sequence[RunRecord], references: Sequence[str]) -> str:
+    """A page's reference: the first of `references` with runs on it; with none of them, the first (and the page
+    has no paired tests)."""
+    present = {r.method for r in records}
+    return next((m for m in references if m in present), references[0])
+
+
 def write_leaderboards(results: str | Path, out: str | Path = "leaderboards", *, protocol: str | None = None,
                        task: str | None = None, references: Sequence[str] = REFERENCES,
                        configs: Sequence[str] = (), intro: str | Path | None = None,
-                       command: str | None = None) -> list[Path]:
+                       allow_incomplete: bool = False, command: str | None = None) -> list[Path]:
     """Write the index, one page per (protocol, task) and the figures into `out`; return the written paths. Each
     page's reference is the first of `references` with runs on it; `configs` choose configurations as
-    select_configuration says; the markdown file `intro` opens the index."""
+    select_configuration says; the markdown file `intro` opens the index. A page whose runs do not cover its
+    protocol (gaps) is refused, unless `allow_incomplete`: then it says so and marks it. A task of the protocol
+    without runs has no page, and the index names it (missing_tasks)."""
     store = ResultsStore(results)
     try:
         intro_text = Path(intro).read_text() if intro is not None else ""
@@ -742,22 +815,32 @@ def write_leaderboards(results: str | Path, out: str | Path = "leaderboards", *,
         raise SerbenchError(f"--reference {', '.join(references)}: no finished run of such a method",
                             hint=f"methods present: {', '.join(sorted(present))}")
     command = command or leaderboard_command(results, out, protocol=protocol, task=task, references=references,
-                                             configs=configs, intro=intro)
-    out = Path(out)
-    (out / "figures").mkdir(parents=True, exist_ok=True)
-    files: dict[str, bytes] = {}
+                                             configs=configs, intro=intro, allow_incomplete=allow_incomplete)
     pages = []
     for key in sorted({(r.protocol, r.task) for r in records}):
         chosen = [r for r in records if (r.protocol, r.task) == key]
-        # The page's reference; with none of them on it, the page names the first and has no paired tests.
-        reference = next((m for m in references if m in {r.method for r in chosen}), references[0])
-        page = build_page(*key, chosen, reference)
+        pages.append(build_page(*key, chosen, page_reference(chosen, references)))
+    for page in pages:
+        others = {m for p in pages if p.protocol == page.protocol for m in p.methods}
+        page.absent = sorted(others - set(page.methods))
+    tasks_missing = missing_tasks(pages) if task is None else {}
+    found = [f"{p.protocol} / {p.task}: {line}" for p in pages for line in gap_lines(p, markdown=False)]
+    if found and not allow_incomplete:
+        shown = "; ".join(found[:5]) + (f"; and {len(found) - 5} more" if len(found) > 5 else "")
+        raise SerbenchError(f"the sweep does not cover its protocol, so its pages would look complete and are not: "
+                            f"{shown}", path=store.root,
+                            hint="finish the sweep (run its command again: the store resumes where it stopped), "
+                                 "or publish with --allow-incomplete, which says so on every affected page and cell")
+    out = Path(out)
+    (out / "figures").mkdir(parents=True, exist_ok=True)
+    files: dict[str, bytes] = {}
+    for page in pages:
+        reference = page_reference(page.records, references)
         if reference in page.methods:
             page.comparisons = compare(page, reference)
         text, figures = page_markdown(page, reference, command)
         files[f"{page.name}.md"] = text.encode()
         files.update(figures)
-        pages.append(page)
     rankings = {}
     for name in sorted({p.protocol for p in pages}):
         chosen = [p for p in pages if p.protocol == name]
@@ -767,7 +850,7 @@ def write_leaderboards(results: str | Path, out: str | Path = "leaderboards", *,
                                               f"{name}: test corpora x tasks")
         rankings[name] = section
         files.update(figures)
-    files["README.md"] = index_markdown(pages, rankings, command, intro_text).encode()
+    files["README.md"] = index_markdown(pages, rankings, command, intro_text, tasks_missing).encode()
     written = []
     for relative, data in sorted(files.items()):
         write_atomic(out / relative, data)

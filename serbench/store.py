@@ -88,16 +88,26 @@ def name_variants(records: Sequence[RunRecord], always: Iterable[str] = ()) -> l
 
 def score_rows(records: Sequence[RunRecord]) -> pd.DataFrame:
     """One row per run record and test corpus: the run's labels (its method named by its variant), UA, WA,
-    macro-F1, n, confusion matrix, collapse."""
+    macro-F1, n, confusion matrix, collapse, and `cycle_n`: the test utterances of a whole seed cycle."""
     names = variant_names(records)
     rows = [{"run_id": r.run_id, "method": names[r.run_id], "protocol": r.protocol, "fold": r.fold, "task": r.task,
              "frontend": r.frontend, "seed": r.seed, "corpus": corpus, "ua": s.ua, "wa": s.wa,
-             "macro_f1": s.macro_f1, "n": s.n, "synthetic": r.synthetic, "confusion": s.confusion,
-             "collapsed": s.collapsed}
+             "macro_f1": s.macro_f1, "n": s.n, "cycle_n": cycle_size(r, corpus), "synthetic": r.synthetic,
+             "confusion": s.confusion, "collapsed": s.collapsed}
             for r in records for corpus, s in sorted(r.scores.items())]
     columns = ["run_id", "method", "protocol", "fold", "task", "frontend", "seed", "corpus", "ua", "wa", "macro_f1",
-               "n", "synthetic", "confusion", "collapsed"]
+               "n", "cycle_n", "synthetic", "confusion", "collapsed"]
     return pd.DataFrame(rows, columns=columns)
+
+
+def cycle_size(record: RunRecord, corpus: str) -> int:
+    """How many of `corpus`'s utterances one seed's runs over all of the protocol's folds test, from what a single
+    run recorded of its split: under an official split its one fold's test part; under every other split the folds
+    test disjoint speakers and, together, every labelled utterance of the corpus (all parts of any one fold)."""
+    parts = record.split.get(corpus, {})
+    if record.identity.get("protocol", {}).get("split") == "official":
+        return int(parts.get("test_utterances", 0))
+    return sum(int(count) for key, count in parts.items() if key.endswith("_utterances"))
 
 
 def cycle_rows(records: Sequence[RunRecord]) -> pd.DataFrame:
@@ -106,20 +116,21 @@ def cycle_rows(records: Sequence[RunRecord]) -> pd.DataFrame:
     cycle (folds test disjoint speakers), so this is the seed's UA on the whole test corpus: what summaries,
     leaderboards and their tests are computed from (docs/statistics.md).
 
-    `complete` says whether the cycle has every fold that tests the corpus among `records`; `collapsed` counts
-    its runs that gave every test utterance of the corpus one class."""
+    `complete` says whether the cycle tests every utterance that the protocol's folds test together (judged
+    against the protocol as the runs recorded their splits, not against the folds other runs happen to have:
+    a store with 2 of 5 folds is incomplete for every method), `cycle_n` how many that is; `collapsed` counts its
+    runs that gave every test utterance of the corpus one class."""
     runs = score_rows(records)
     keys = ["protocol", "task", "frontend", "method", "seed", "corpus"]
-    folds = runs.groupby(["protocol", "task", "frontend", "corpus"])["fold"].agg(frozenset).to_dict()
     rows = []
     for key, group in runs.groupby(keys, sort=True):
         pooled = matrix_scores(np.sum([np.asarray(m) for m in group["confusion"]], axis=0))
-        rows.append({**dict(zip(keys, key, strict=True)), **pooled, "folds": len(group),
-                     "complete": frozenset(group["fold"]) == folds[(key[0], key[1], key[2], key[5])],
-                     "collapsed": int(group["collapsed"].sum()), "run_ids": sorted(group["run_id"]),
-                     "synthetic": bool(group["synthetic"].any())})
-    columns = [*keys, "ua", "wa", "macro_f1", "n", "confusion", "folds", "complete", "collapsed", "run_ids",
-               "synthetic"]
+        expected = int(group["cycle_n"].max())
+        rows.append({**dict(zip(keys, key, strict=True)), **pooled, "folds": len(group), "cycle_n": expected,
+                     "complete": pooled["n"] == expected, "collapsed": int(group["collapsed"].sum()),
+                     "run_ids": sorted(group["run_id"]), "synthetic": bool(group["synthetic"].any())})
+    columns = [*keys, "ua", "wa", "macro_f1", "n", "confusion", "folds", "cycle_n", "complete", "collapsed",
+               "run_ids", "synthetic"]
     # typed even when empty (every run failed): an empty object column would index columns, not rows
     return pd.DataFrame(rows, columns=columns).astype({"complete": bool, "collapsed": int, "synthetic": bool})
 

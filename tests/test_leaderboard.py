@@ -25,9 +25,10 @@ FINGERPRINTS = {"src": "a" * 64, "c-one": "b" * 64, "c_two": "c" * 64}
 FOLDS = {"": (0, 1)}  # fold name -> the share of each corpus's utterances it tests (start, stop)
 
 
-def protocol_dict(name: str = "cross", adaptation: str = "unlabelled-test", selection: str = "last") -> dict:
+def protocol_dict(name: str = "cross", adaptation: str = "unlabelled-test", selection: str = "last",
+                  tasks: tuple[str, ...] = ("arousal",)) -> dict:
     return {"name": name, "description": "train on src, test on c-one and c_two", "split": "corpus",
-            "tasks": ["arousal"], "corpora": ["src", *CORPORA], "train": ["src"], "test": list(CORPORA), "folds": 0,
+            "tasks": list(tasks), "corpora": ["src", *CORPORA], "train": ["src"], "test": list(CORPORA), "folds": 0,
             "groups": {}, "adaptation": adaptation, "normalisation": "speaker", "gain": "as-recorded", "labels": {},
             "selection": selection, "patience": 5, "test_corpora": list(CORPORA)}
 
@@ -36,12 +37,12 @@ def add_run(store: ResultsStore, method: str, seed: int, *, task: str = "arousal
             data: dict | None = None, frontend: str = "spectrogram", frontend_hash: str = "f0",
             hparams: dict | None = None, synthetic: bool = True, probes: bool = True, utterances: int = 120,
             fold: str = "", adaptation: str = "unlabelled-test", policy: str = "last",
-            selection: dict | None = None, deterministic: bool = False) -> str:
+            selection: dict | None = None, deterministic: bool = False, tasks: tuple[str, ...] = ("arousal",)) -> str:
     """Write one fabricated but consistent run: predictions with the method's accuracy, scores from them. A fold
     tests its share of each corpus's utterances; "stuck" predicts one class for everything. `selection`: what the
     protocol's model selection `policy` chose. A `deterministic` method predicts the same in every seed."""
     identity = {"method": method, "hparams": hparams or {"epochs": 3},
-                "protocol": protocol_dict(protocol, adaptation, policy),
+                "protocol": protocol_dict(protocol, adaptation, policy, tasks),
                 "fold": {"name": fold, "train": ["src"], "test": list(CORPORA), "held_out": None}, "task": task,
                 "seed": seed, "data": data or FINGERPRINTS, "frontend": {"name": frontend, "hash": frontend_hash},
                 "code": "c0", "serbench": "0.1.0"}
@@ -60,7 +61,8 @@ def add_run(store: ResultsStore, method: str, seed: int, *, task: str = "arousal
     record = RunRecord(
         run_id=run_id, identity=identity, method=method, protocol=protocol, fold=fold, task=task, seed=seed,
         frontend=frontend, classes=["low", "high"], synthetic=synthetic, curves=[],
-        selection={"policy": policy, **(selection or {})}, split={}, excluded={},
+        selection={"policy": policy, **(selection or {})}, excluded={},
+        split={c: {"train_utterances": utterances - (stop - start), "test_utterances": stop - start} for c in CORPORA},
         adaptation={}, normalisation={},
         scores={c: CorpusScores(**scores(rows["y"].to_numpy(), rows["predicted"].to_numpy(), 2),
                                 collapsed=bool(rows["predicted"].nunique() == 1))
@@ -90,8 +92,8 @@ def written(out: Path) -> dict[str, bytes]:
 def published(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("lb")
     store = make_store(root / "results", utterances=600)  # three seeds: a t with 2 df needs clear differences
-    add_run(store, "baseline_s", 0, task="valence")
-    add_run(store, "strong", 0, task="valence")
+    for method in ("baseline_s", "strong", "weak|net", "twin"):
+        add_run(store, method, 0, task="valence")
     leaderboard.write_leaderboards(root / "results", root / "out")
     return root / "results", root / "out"
 
@@ -180,7 +182,28 @@ def test_comparisons_match_the_statistics(tmp_path: Path) -> None:
         assert (comparison.p < 0.05) == (comparison.ci_low > 0 or comparison.ci_high < 0)
 
 
-def test_folds_are_pooled_per_seed_and_incomplete_seeds_left_out(tmp_path: Path, monkeypatch) -> None:
+def test_folds_are_pooled_per_seed(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setitem(FOLDS, "fold-1", (0, 0.25))
+    monkeypatch.setitem(FOLDS, "fold-2", (0.25, 1))
+    store = ResultsStore(tmp_path / "results")
+    for method in ("baseline_s", "strong"):
+        for seed in (0, 1, 2):
+            for fold in ("fold-1", "fold-2"):
+                add_run(store, method, seed, fold=fold)
+    records = leaderboard.load_records(store)
+    page = leaderboard.build_page("cross", "arousal", records, "baseline_s")
+    assert page.incomplete.empty and not leaderboard.gaps(page)
+    cell = leaderboard.cell_scores(page, "strong", "c-one")
+    assert list(cell["seed"]) == [0, 1, 2] and set(cell["n"]) == {120}  # every utterance once per seed
+    seed0 = [r for r in records if r.method == "strong" and r.seed == 0]
+    summed = np.sum([np.asarray(r.scores["c-one"].confusion) for r in seed0], axis=0)
+    assert cell["ua"].iloc[0] == pytest.approx(stats.pooled_ua([summed]))
+    leaderboard.write_leaderboards(tmp_path / "results", tmp_path / "out")
+    text = (tmp_path / "out" / "cross-arousal.md").read_text()
+    assert "folds: 2 (fold-1, fold-2)" in text and "incomplete" not in text.lower()
+
+
+def test_an_incomplete_sweep_is_refused_or_stamped(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setitem(FOLDS, "fold-1", (0, 0.25))
     monkeypatch.setitem(FOLDS, "fold-2", (0.25, 1))
     store = ResultsStore(tmp_path / "results")
@@ -189,17 +212,53 @@ def test_folds_are_pooled_per_seed_and_incomplete_seeds_left_out(tmp_path: Path,
             for fold in ("fold-1", "fold-2"):
                 add_run(store, method, seed, fold=fold)
     add_run(store, "strong", 3, fold="fold-1")  # seed 3 lacks fold-2
-    records = leaderboard.load_records(store)
-    page = leaderboard.build_page("cross", "arousal", records, "baseline_s")
-    assert page.incomplete == 2  # strong, seed 3, on both corpora
-    cell = leaderboard.cell_scores(page, "strong", "c-one")
-    assert list(cell["seed"]) == [0, 1, 2] and set(cell["n"]) == {120}  # every utterance once per seed
-    seed0 = [r for r in records if r.method == "strong" and r.seed == 0]
-    summed = np.sum([np.asarray(r.scores["c-one"].confusion) for r in seed0], axis=0)
-    assert cell["ua"].iloc[0] == pytest.approx(stats.pooled_ua([summed]))
+    add_run(store, "strong", 0, task="valence")  # baseline_s has no valence run
+    with pytest.raises(SerbenchError, match="does not cover its protocol") as error:
+        leaderboard.write_leaderboards(tmp_path / "results", tmp_path / "out")
+    message = str(error.value)
+    assert "strong on c-one: seed(s) 3 lack a fold's run (test utterances 30 of 120)" in message
+    assert "cross / valence: baseline_s: runs on other tasks of cross, none on valence" in message
+    assert "--allow-incomplete" in message and not (tmp_path / "out").exists()  # nothing written
+    leaderboard.write_leaderboards(tmp_path / "results", tmp_path / "out", allow_incomplete=True)
+    page = (tmp_path / "out" / "cross-arousal.md").read_text()
+    assert "(incomplete sweep)" in page.splitlines()[2]  # the title, under the synthetic banner
+    assert "> - strong on c-one: seed(s) 3 lack a fold's run" in page
+    rows = main_rows(page)
+    assert all("‡" in cell for cell in rows["strong"][1:3]) and not any("‡" in c for c in rows["baseline\\_s"])
+    assert "(3)" in rows["strong"][1]  # the seed without every fold is left out of the numbers
+    valence = main_rows((tmp_path / "out" / "cross-valence.md").read_text())
+    assert list(valence) == ["strong"]
+    index = (tmp_path / "out" / "README.md").read_text()
+    assert "(cross-arousal.md) (incomplete)" in index and "2 page(s) lack runs" in index
+    assert "--allow-incomplete" in page.split("This file was generated by:")[1]
+
+
+def test_a_store_with_some_folds_of_every_method_is_incomplete(tmp_path: Path, monkeypatch) -> None:
+    """Completeness is judged against the protocol, not against the folds other runs happen to have."""
+    for index in range(5):
+        monkeypatch.setitem(FOLDS, f"fold-{index + 1}", (index / 5, (index + 1) / 5))
+    store = ResultsStore(tmp_path / "results")
+    for method in ("baseline_s", "strong"):
+        for seed in (0, 1):
+            for fold in ("fold-1", "fold-2"):
+                add_run(store, method, seed, fold=fold)
+    page = leaderboard.build_page("cross", "arousal", leaderboard.load_records(store), "baseline_s")
+    assert page.cycles.empty and len(page.incomplete) == 8  # 2 methods x 2 seeds x 2 corpora
+    assert set(page.incomplete["n"]) == {48} and set(page.incomplete["cycle_n"]) == {120}
+    with pytest.raises(SerbenchError, match="test utterances 48 of 120"):
+        leaderboard.write_leaderboards(tmp_path / "results", tmp_path / "out")
+
+
+def test_tasks_of_the_protocol_without_runs_are_named(tmp_path: Path) -> None:
+    """A sweep of one task (`serbench run --task arousal`) publishes: its pages are whole, and the index says which
+    tasks of the protocol have none."""
+    make_store(tmp_path / "results", methods=("baseline_s", "strong"), seeds=(0, 1), tasks=("arousal", "valence"))
     leaderboard.write_leaderboards(tmp_path / "results", tmp_path / "out")
-    text = (tmp_path / "out" / "cross-arousal.md").read_text()
-    assert "2 seed cycle(s) lack a fold's run" in text and "folds: 2 (fold-1, fold-2)" in text
+    index = (tmp_path / "out" / "README.md").read_text()
+    assert "Protocol cross also defines task(s) valence, on which no run was made" in index
+    assert "Incomplete" not in index and "incomplete" not in (tmp_path / "out" / "cross-arousal.md").read_text()
+    leaderboard.write_leaderboards(tmp_path / "results", tmp_path / "one", task="arousal")  # asked for one task
+    assert "also defines" not in (tmp_path / "one" / "README.md").read_text()
 
 
 def test_collapsed_runs_are_flagged_and_intervals_stay_in_range(tmp_path: Path) -> None:

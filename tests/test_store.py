@@ -16,7 +16,7 @@ from serbench.errors import SerbenchError
 from serbench.integrity import write_checksums
 from serbench.metrics import scores
 from serbench.record import CorpusScores, RunRecord
-from serbench.store import ResultsStore, variant_names
+from serbench.store import ResultsStore, cycle_size, variant_names
 
 
 def record(run_id: str = "abc", **changes) -> RunRecord:
@@ -262,3 +262,12 @@ def test_live_claims_name_their_owners(tmp_path):
         assert {run_id: owner["pid"] for run_id, owner in store.live_claims().items()} == {"abc": os.getpid(),
                                                                                           "def": os.getpid()}
     assert store.live_claims() == {}
+
+
+def test_a_seed_cycle_is_sized_by_the_protocol_not_by_the_runs_present():
+    """Folds together test every labelled utterance of a corpus (every part of any one fold); an official split's
+    one fold tests its test part only."""
+    parts = {"emodb": {"train_utterances": 10, "validation_utterances": 2, "test_utterances": 4}}
+    folds = record(identity={"protocol": {"split": "speaker-folds"}}, split=parts)
+    official = record(identity={"protocol": {"split": "official"}}, split=parts)
+    assert cycle_size(folds, "emodb") == 16 and cycle_size(official, "emodb") == 4

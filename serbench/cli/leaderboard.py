@@ -32,17 +32,22 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
                              "repeatable, once per front-end; the error that lists them gives the ids")
     parser.add_argument("--intro", metavar="FILE",
                         help="a markdown file that opens the index: what the pages hold and how to read them")
+    parser.add_argument("--allow-incomplete", action="store_true",
+                        help="publish a sweep that does not cover its protocol (a fold's run, a test corpus or a "
+                             "task missing), saying so in every affected page's title and cell; without it such a "
+                             "store is refused")
     parser.set_defaults(func=run_leaderboard)
 
 
 def run_leaderboard(args: argparse.Namespace) -> int:
     command = leaderboard_command(args.results, args.out, protocol=args.protocol, task=args.task,
-                                  references=args.reference or REFERENCES, configs=args.config, intro=args.intro)
+                                  references=args.reference or REFERENCES, configs=args.config, intro=args.intro,
+                                  allow_incomplete=args.allow_incomplete)
     console = Console()
     with console.status("computing leaderboards"):
         written = write_leaderboards(args.results, args.out, protocol=args.protocol, task=args.task,
                                      references=args.reference or REFERENCES, configs=args.config,
-                                     intro=args.intro, command=command)
+                                     intro=args.intro, allow_incomplete=args.allow_incomplete, command=command)
     pages = [path for path in written if path.suffix == ".md"]
     console.print(f"wrote {len(pages)} pages and {len(written) - len(pages)} figures into {escape(str(args.out))}")
     return 0
