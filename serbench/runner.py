@@ -352,13 +352,33 @@ def plan(config: SweepConfig, progress: LoadProgress | None = None) -> Sweep:
         protocol.check_task(task)  # an unknown task fails here, before any work
     variants = method_hparams(methods, config)
     corpora = load_corpora(protocol, config, frontend, progress=progress)
-    folds = protocol.make_folds(pd.concat([c.table for c in corpora.values()], ignore_index=True))
+    table = pd.concat([c.table for c in corpora.values()], ignore_index=True)
+    folds = protocol.make_folds(table)
+    for task in tasks:
+        check_test_classes(protocol, task, table, folds)
     runs = [RunSpec(method, hparams, protocol, fold, task, seed,
                     {c: corpora[c].fingerprint for c in dict.fromkeys((*fold.train, *fold.test))},
                     frontend, get_method(method).code, variant_label(hparams, config.hp))
             for method in methods for hparams in variants[method] for fold in folds for task in tasks
             for seed in config.seeds]
     return Sweep(config, protocol, frontend, corpora, runs)
+
+
+def check_test_classes(protocol: Protocol, task_name: str, table: pd.DataFrame, folds: Sequence[Fold]) -> None:
+    """Refuse a task under which a test corpus, over all the folds that test it, has fewer than two classes: with
+    none every run fails, and with one a constant predictor scores UA 100% (one recall, of the one class)."""
+    task = protocol.task(task_name, table)
+    subsets = PAPER_SUBSETS if protocol.paper_subsets else {}
+    tested = pd.concat([split_utterances(table, protocol, fold).query("part == 'test'") for fold in folds])
+    for corpus, rows in tested.groupby("corpus", sort=True):
+        classes = sorted(apply_task(rows, task, subsets).table["label"].unique())
+        if len(classes) < 2:
+            present = f"only {classes[0]!r}" if classes else f"no utterance with {article(task_name)} {task_name} label"
+            raise SerbenchError(f"protocol {protocol.name}, task {task_name}: the test utterances of {corpus} have "
+                                f"{present}, so UA cannot rank anything there (a constant predictor would score "
+                                f"{'100%' if classes else 'nothing'})", path=protocol.source or None,
+                                hint=f"leave the task out (--task), test another corpus, or check {corpus}'s labels "
+                                     "and the protocol's [labels] overrides")
 
 
 def segment_set(utterances: pd.DataFrame, corpora: Mapping[str, CorpusData], domains: Mapping[str, tuple[str, ...]],

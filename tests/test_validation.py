@@ -313,16 +313,24 @@ def test_more_folds_than_speakers_is_refused_when_the_sweep_is_planned(tmp_path,
     assert not (tmp_path / "r" / "runs").exists()  # not one run started
 
 
-def test_a_part_without_labels_for_the_task_says_an_arousal_label(tmp_path, capsys):
+@pytest.mark.parametrize(("emotions", "present"), [
+    (["contempt", "frustration"], "have no utterance with an arousal label"),  # no arousal class for either
+    (["anger", "fear"], "have only 'high', so UA cannot rank anything there (a constant predictor would score "
+                        "100%)"),
+])
+def test_a_test_corpus_without_two_classes_is_refused_when_the_sweep_is_planned(tmp_path, capsys, emotions,
+                                                                                    present):
     manifest_corpus(tmp_path / "a", 2, ["anger", "sadness"])
-    manifest_corpus(tmp_path / "b", 2, ["contempt", "frustration"], seed=1)  # no arousal class for either
+    manifest_corpus(tmp_path / "b", 2, emotions, seed=1)
     (tmp_path / "data.toml").write_text('[corpora.a]\nmanifest = "a/manifest.csv"\n'
                                         '[corpora.b]\nmanifest = "b/manifest.csv"\n')
     (tmp_path / "ab.toml").write_text('split = "corpus"\ntrain = ["a"]\ntest = ["b"]\ntasks = ["arousal"]\n')
     status, output = serbench(capsys, "run", "--method", "baseline_s", "--protocol", str(tmp_path / "ab.toml"),
                               "--data", str(tmp_path / "data.toml"), "--results", str(tmp_path / "r"),
                               "--preset", "small", *FAST)
-    assert status == 1 and "the test part has no utterance with an arousal label" in " ".join(output.split())
+    output = " ".join(output.split())
+    assert status == 2 and f"protocol ab, task arousal: the test utterances of b {present}" in output
+    assert str(tmp_path / "ab.toml") in output and not (tmp_path / "r" / "runs").exists()
 
 
 class ReadOnly:
