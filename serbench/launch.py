@@ -30,12 +30,14 @@ from rich.text import Text
 
 from serbench.errors import SerbenchError
 from serbench.files import pid_alive, stable_hash, write_atomic
+from serbench.metrics import NEAR_COLLAPSE_SHARE
 from serbench.runner import RunSpec, Sweep, SweepConfig, plan, work
 from serbench.store import (
     STALE_CLAIM_SECONDS,
     UNWRITABLE_STORE,
     ResultsStore,
     cycle_rows,
+    degenerate,
     json_bytes,
     name_variants,
     score_rows,
@@ -367,8 +369,9 @@ def summary_table(cycles: pd.DataFrame, corpora: tuple[str, ...], synthetic: boo
     fewer seeds than the table says gives its count."""
     complete = cycles[cycles["complete"]]
     notes = [f"{SYNTHETIC_LABEL}: runs on the generated stand-ins"] if synthetic else []
-    if complete["collapsed"].any():
-        notes.append("! some runs gave every test utterance of the corpus one class")
+    if degenerate(complete).any():
+        notes.append(f"! some runs gave every test utterance of the corpus one class (or at least "
+                     f"{NEAR_COLLAPSE_SHARE:.0%} of them)")
     if len(complete) < len(cycles):
         notes.append(f"{len(cycles) - len(complete)} seed(s) without every fold left out")
     shown = [c for c in corpora if c in set(complete["corpus"])]
@@ -385,7 +388,7 @@ def summary_table(cycles: pd.DataFrame, corpora: tuple[str, ...], synthetic: boo
             for corpus in shown:
                 cell = method_rows[method_rows["corpus"] == corpus]
                 ua = 100 * cell["ua"]
-                flag = " !" if cell["collapsed"].any() else ""
+                flag = " !" if degenerate(cell).any() else ""
                 count = f" ({len(ua)})" if len(ua) != seeds else ""
                 spread = f" ± {ua.std(ddof=1):.1f}" if len(ua) > 1 else ""
                 cells.append(f"{ua.mean():.1f}{spread}{count}{flag}" if len(ua) else "-")

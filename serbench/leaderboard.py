@@ -39,8 +39,9 @@ import pandas as pd
 from serbench import stats
 from serbench.errors import SerbenchError
 from serbench.files import stable_hash, write_atomic
+from serbench.metrics import NEAR_COLLAPSE_SHARE
 from serbench.record import RunRecord
-from serbench.store import ResultsStore, cycle_rows, name_variants
+from serbench.store import ResultsStore, cycle_rows, degenerate, name_variants
 from serbench.synth import SYNTHETIC_EXPLANATION, SYNTHETIC_LABEL
 
 # The reference of each page: the first of these with runs on it (the paper's baseline on segments, else
@@ -510,10 +511,10 @@ def ranking_section(blocks: list[Block], methods: Sequence[str], figure: str,
               f"- Critical difference of average ranks at family-wise alpha {stats.ALPHA} (permutation, max over "
               f"pairs): CD = {number(result.cd, 3)}; {verdict}"]
     collapsed = [f"{escape_md(m)} ({escape_md(name)})" for name, frame in blocks for m in complete
-                 if frame.loc[(frame["method"] == m) & frame["seed"].isin(seeds), "collapsed"].sum()]
+                 if degenerate(frame[(frame["method"] == m) & frame["seed"].isin(seeds)]).any()]
     if collapsed:
-        lines.append(f"- † Runs that predicted a single class for a whole test corpus are ranked by the chance "
-                     f"UA they got: {', '.join(collapsed)}")
+        lines.append(f"- † Runs that predicted one class (or nearly only one) for a whole test corpus are ranked by "
+                     f"the near-chance UA they got: {', '.join(collapsed)}")
     lines += ["", f"![critical-difference diagram: {escape_md(title)}]({figure})"]
     png = cd_diagram(complete, list(result.ranks), result.cd, title)
     return lines, {figure: png}, ranks
@@ -580,7 +581,7 @@ def main_table(page: Page, reference: str, ranks: Mapping[str, float]) -> list[s
             cell = cells[(method, corpus)]
             summary = stats.summarize(cell["ua"].tolist())
             marker = markers.get((corpus, method), "")
-            flag = " †" if cell["collapsed"].any() else ""
+            flag = " †" if degenerate(cell).any() else ""
             flag += " ‡" if {(method, corpus), (method, "")} & stamped else ""
             row.append(score_cell(summary, summary.mean == best[corpus]) + flag + (f" {marker}" if marker else ""))
         row.append(score_cell(averages[method], averages[method].mean == best_average))
@@ -599,12 +600,20 @@ def main_table(page: Page, reference: str, ranks: Mapping[str, float]) -> list[s
                   f"training seeds: it does not say that new speakers of the corpus would show the difference. "
                   f"Average: UA averaged over the test corpora per seed. Average rank: over the test corpora (1 = "
                   f"best)."]
-    collapsed = page.cycles[page.cycles["collapsed"] > 0]
-    if len(collapsed):
-        listed = collapsed.groupby(["method", "corpus"])["collapsed"].sum()
-        lines += ["", "† Collapsed runs: a run that predicts one class for every test utterance of a corpus has "
-                      "learnt nothing there, and its UA is chance by construction (" + "; ".join(
-                          f"{escape_md(m)} on {escape_md(c)}: {n} run(s)" for (m, c), n in listed.items()) + ")."]
+    flagged = page.cycles[degenerate(page.cycles)]
+    if len(flagged):
+        counts = []
+        for (method, corpus), rows in flagged.groupby(["method", "corpus"], sort=True):
+            cell = cell_scores(page, method, corpus)
+            runs, near = int(rows["collapsed"].sum()), int(rows["near_collapsed"].sum())
+            counts.append(f"{escape_md(method)} on {escape_md(corpus)}: {len(rows)} of {len(cell)} seeds, "
+                          f"{runs} collapsed and {near} near-collapsed of their {int(cell['folds'].sum())} runs")
+        lines += ["", f"† Seeds with a collapsed run, one that gave every test utterance of the corpus one class, or "
+                      f"a near-collapsed one, that gave at least {NEAR_COLLAPSE_SHARE:.0%} of them one class "
+                      f"(docs/leaderboards.md). Such a run's UA on its test speakers is at or near chance (100 / "
+                      f"classes); a seed pooling it with other folds, and a cell averaging such seeds with working "
+                      f"ones, mix the two, so the cell's mean is neither, and its interval is not shown (below). "
+                      f"Counts: " + "; ".join(counts) + "."]
     if probes:
         classes = {d: sorted({r.probes[d]["classes"] for r in page.records if (r.probes or {}).get(d)})
                    for d in probes}
@@ -654,7 +663,8 @@ def scores_section(page: Page) -> list[str]:
             if cell.empty:
                 continue
             ua = stats.summarize(cell["ua"].tolist())
-            interval = f"[{percent(ua.ci_low)}, {percent(ua.ci_high)}]" if ua.n > 1 and ua.std > 0 else "-"
+            honest = ua.n > 1 and ua.std > 0 and not degenerate(cell).any()
+            interval = f"[{percent(ua.ci_low)}, {percent(ua.ci_high)}]" if honest else "-"
             rows.append([escape_md(corpus), escape_md(method), percent(ua.mean), interval, percent(ua.std),
                          percent(float(cell["wa"].mean())), percent(float(cell["macro_f1"].mean())), str(ua.n),
                          str(int(cell["n"].iloc[0]))])
@@ -662,9 +672,11 @@ def scores_section(page: Page) -> list[str]:
                   rows, ["l", "l", *["r"] * 7])
     return [*lines, "", "UA, WA (plain accuracy) and macro-F1 in percent, means over seeds; the UA interval is "
                         "Student's t over seeds, clipped to [0, 100], and '-' where the seeds do not vary (one seed, "
-                        "a deterministic system, or every seed collapsed to one class): a zero-width interval would "
-                        "claim a certainty the design does not have. Utterances: test utterances of the corpus in "
-                        "one seed, over all folds."]
+                        "or a deterministic system: a zero-width interval would claim a certainty the design does "
+                        "not have) or where some seed has a collapsed run († above: seeds that are a mixture of "
+                        "working and collapsed runs are far from the normal model behind the interval, which then "
+                        "covers the mean less often than it says). Utterances: test utterances of the corpus in one "
+                        "seed, over all folds."]
 
 
 def provenance(page: Page, command: str) -> list[str]:

@@ -33,7 +33,7 @@ import pandas as pd
 from serbench.errors import SerbenchError
 from serbench.files import pid_alive, publish_dir, write_atomic
 from serbench.integrity import damage, write_checksums
-from serbench.metrics import confusion_matrix, matrix_scores
+from serbench.metrics import confusion_matrix, matrix_scores, near_collapsed
 from serbench.record import RunRecord
 
 # A claim whose owner cannot be checked (it runs on another host) is stale when its heartbeat, refreshed every
@@ -88,15 +88,16 @@ def name_variants(records: Sequence[RunRecord], always: Iterable[str] = ()) -> l
 
 def score_rows(records: Sequence[RunRecord]) -> pd.DataFrame:
     """One row per run record and test corpus: the run's labels (its method named by its variant), UA, WA,
-    macro-F1, n, confusion matrix, collapse, and `cycle_n`: the test utterances of a whole seed cycle."""
+    macro-F1, n, confusion matrix, collapse and near-collapse (metrics.near_collapsed), and `cycle_n`: the test
+    utterances of a whole seed cycle."""
     names = variant_names(records)
     rows = [{"run_id": r.run_id, "method": names[r.run_id], "protocol": r.protocol, "fold": r.fold, "task": r.task,
              "frontend": r.frontend, "seed": r.seed, "corpus": corpus, "ua": s.ua, "wa": s.wa,
              "macro_f1": s.macro_f1, "n": s.n, "cycle_n": cycle_size(r, corpus), "synthetic": r.synthetic,
-             "confusion": s.confusion, "collapsed": s.collapsed}
+             "confusion": s.confusion, "collapsed": s.collapsed, "near_collapsed": near_collapsed(s.confusion)}
             for r in records for corpus, s in sorted(r.scores.items())]
     columns = ["run_id", "method", "protocol", "fold", "task", "frontend", "seed", "corpus", "ua", "wa", "macro_f1",
-               "n", "cycle_n", "synthetic", "confusion", "collapsed"]
+               "n", "cycle_n", "synthetic", "confusion", "collapsed", "near_collapsed"]
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -119,7 +120,8 @@ def cycle_rows(records: Sequence[RunRecord]) -> pd.DataFrame:
     `complete` says whether the cycle tests every utterance that the protocol's folds test together (judged
     against the protocol as the runs recorded their splits, not against the folds other runs happen to have:
     a store with 2 of 5 folds is incomplete for every method), `cycle_n` how many that is; `collapsed` counts its
-    runs that gave every test utterance of the corpus one class."""
+    runs that gave every test utterance of the corpus one class, `near_collapsed` those that gave nearly every
+    one (metrics.near_collapsed)."""
     runs = score_rows(records)
     keys = ["protocol", "task", "frontend", "method", "seed", "corpus"]
     rows = []
@@ -128,11 +130,18 @@ def cycle_rows(records: Sequence[RunRecord]) -> pd.DataFrame:
         expected = int(group["cycle_n"].max())
         rows.append({**dict(zip(keys, key, strict=True)), **pooled, "folds": len(group), "cycle_n": expected,
                      "complete": pooled["n"] == expected, "collapsed": int(group["collapsed"].sum()),
+                     "near_collapsed": int(group["near_collapsed"].sum()),
                      "run_ids": sorted(group["run_id"]), "synthetic": bool(group["synthetic"].any())})
     columns = [*keys, "ua", "wa", "macro_f1", "n", "confusion", "folds", "cycle_n", "complete", "collapsed",
-               "run_ids", "synthetic"]
+               "near_collapsed", "run_ids", "synthetic"]
     # typed even when empty (every run failed): an empty object column would index columns, not rows
-    return pd.DataFrame(rows, columns=columns).astype({"complete": bool, "collapsed": int, "synthetic": bool})
+    return pd.DataFrame(rows, columns=columns).astype({"complete": bool, "collapsed": int, "near_collapsed": int,
+                                                       "synthetic": bool})
+
+
+def degenerate(cycles: pd.DataFrame) -> pd.Series:
+    """Which rows of cycle_rows have a run that collapsed to one class, or nearly."""
+    return (cycles["collapsed"] + cycles["near_collapsed"]) > 0
 
 
 def record_damage(folder: Path, record: RunRecord) -> list[str]:

@@ -20,7 +20,8 @@ from serbench.store import ResultsStore
 
 CORPORA = ("c-one", "c_two")
 # Accuracy of each method's decisions: "strong" is far above the reference, "weak" far below.
-ACCURACY = {"baseline_s": 0.7, "strong": 0.95, "weak|net": 0.45, "twin": 0.7, "stuck": None, "egemaps_svm": 0.95}
+ACCURACY = {"baseline_s": 0.7, "strong": 0.95, "weak|net": 0.45, "twin": 0.7, "stuck": None, "nearly": None,
+            "egemaps_svm": 0.95}
 FINGERPRINTS = {"src": "a" * 64, "c-one": "b" * 64, "c_two": "c" * 64}
 FOLDS = {"": (0, 1)}  # fold name -> the share of each corpus's utterances it tests (start, stop)
 
@@ -40,7 +41,8 @@ def add_run(store: ResultsStore, method: str, seed: int, *, task: str = "arousal
             selection: dict | None = None, deterministic: bool = False, tasks: tuple[str, ...] = ("arousal",)) -> str:
     """Write one fabricated but consistent run: predictions with the method's accuracy, scores from them. A fold
     tests its share of each corpus's utterances; "stuck" predicts one class for everything. `selection`: what the
-    protocol's model selection `policy` chose. A `deterministic` method predicts the same in every seed."""
+    protocol's model selection `policy` chose. A `deterministic` method predicts the same in every seed; "nearly"
+    is "stuck" but for one utterance of each corpus."""
     identity = {"method": method, "hparams": hparams or {"epochs": 3},
                 "protocol": protocol_dict(protocol, adaptation, policy, tasks),
                 "fold": {"name": fold, "train": ["src"], "test": list(CORPORA), "held_out": None}, "task": task,
@@ -54,6 +56,8 @@ def add_run(store: ResultsStore, method: str, seed: int, *, task: str = "arousal
         y = np.arange(start, stop) % 2
         predicted = (np.ones_like(y) if ACCURACY[method] is None
                      else np.where(rng.random(len(y)) < ACCURACY[method], y, 1 - y))
+        if method == "nearly":
+            predicted[:1] = 0
         frames.append(pd.DataFrame({"utterance_id": [f"{corpus}-{i:04d}" for i in range(start, stop)],
                                     "corpus": corpus, "speaker": "s1", "gender": "F", "y": y,
                                     "predicted": predicted, "p_low": 1.0 - predicted, "p_high": predicted * 1.0}))
@@ -267,10 +271,23 @@ def test_collapsed_runs_are_flagged_and_intervals_stay_in_range(tmp_path: Path) 
     page = (tmp_path / "out" / "cross-arousal.md").read_text()
     rows = main_rows(page)
     assert all("†" in cell for cell in rows["stuck"][1:3]) and not any("†" in c for c in rows["twin"][1:3])
-    assert "stuck on c-one: 2 run(s)" in page
-    assert "ranked by the chance UA" in page.split("## Ranking across the test corpora")[1]
+    assert "stuck on c-one: 2 of 2 seeds, 2 collapsed and 0 near-collapsed of their 2 runs" in page
+    assert "ranked by the near-chance UA" in page.split("## Ranking across the test corpora")[1]
     for low, high in re.findall(r"\[(-?[\d.]+), (-?[\d.]+)\]", page.split("## Scores per test corpus")[1]):
         assert 0 <= float(low) <= float(high) <= 100
+
+
+def test_near_collapsed_runs_are_flagged_and_their_cells_get_no_interval(tmp_path: Path) -> None:
+    """A run that gives all but 1 of 200 utterances one class has learnt practically nothing either."""
+    make_store(tmp_path / "results", methods=("baseline_s", "nearly", "twin"), seeds=(0, 1, 2), utterances=200)
+    leaderboard.write_leaderboards(tmp_path / "results", tmp_path / "out")
+    page = (tmp_path / "out" / "cross-arousal.md").read_text()
+    rows = main_rows(page)
+    assert all("†" in cell for cell in rows["nearly"][1:3]) and not any("†" in c for c in rows["twin"][1:3])
+    assert "nearly on c-one: 3 of 3 seeds, 0 collapsed and 3 near-collapsed of their 3 runs" in page
+    scores = {(cells[0], cells[1]): cells for line in page.split("## Scores per test corpus")[1].splitlines()[4:]
+              if len(cells := [c.strip() for c in line.split("|")[1:-1]]) > 3}
+    assert scores[("c-one", "nearly")][3] == "-" and scores[("c-one", "twin")][3].startswith("[")
 
 
 def test_aggregate(tmp_path: Path) -> None:

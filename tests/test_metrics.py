@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from serbench.metrics import confusion_matrix, scores
+from serbench.metrics import confusion_matrix, near_collapsed, scores
 
 
 def test_hand_example():
@@ -33,3 +33,10 @@ def test_confusion_matches_numpy_histogram():
     y_true, y_pred = rng.integers(0, 4, 500), rng.integers(0, 4, 500)
     expected, _, _ = np.histogram2d(y_true, y_pred, bins=[np.arange(5)] * 2)
     assert (confusion_matrix(y_true, y_pred, 4) == expected).all()
+
+
+def test_near_collapse_is_nearly_one_predicted_class_where_several_are_true() -> None:
+    assert near_collapsed(np.array([[178, 0], [176, 2]]))  # 2 of 356 the other class (the run)
+    assert not near_collapsed(np.array([[178, 0], [178, 0]]))  # collapsed: flagged as such, not as near
+    assert not near_collapsed(np.array([[170, 8], [170, 8]]))  # 4.5% the other class
+    assert not near_collapsed(np.array([[355, 1], [0, 0]]))  # one true class: UA has nothing to rank
