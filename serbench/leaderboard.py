@@ -301,12 +301,15 @@ def compare(page: Page, reference: str) -> pd.DataFrame:
                 # Both gave the same UA in every seed (deterministic, as the scikit-learn estimators are): their
                 # difference is exact, the seeds are no replications, and a test over seeds has nothing to test.
                 rows.append({"column": corpus, "method": method, "difference": float(second[0] - first[0]),
-                             "ci_low": math.nan, "ci_high": math.nan, "p": math.nan, "seeds": len(seeds)})
+                             "ci_low": math.nan, "ci_high": math.nan, "p": math.nan, "seeds": len(seeds),
+                             "detectable": math.nan})
                 continue
             test = stats.paired_test(first.tolist(), second.tolist())
+            detectable = stats.detectable_difference(float(np.std(second - first, ddof=1)), test.n)
             rows.append({"column": corpus, "method": method, "difference": test.difference, "ci_low": test.ci_low,
-                         "ci_high": test.ci_high, "p": test.p, "seeds": test.n})
-    frame = pd.DataFrame(rows, columns=["column", "method", "difference", "ci_low", "ci_high", "p", "seeds"])
+                         "ci_high": test.ci_high, "p": test.p, "seeds": test.n, "detectable": detectable})
+    frame = pd.DataFrame(rows, columns=["column", "method", "difference", "ci_low", "ci_high", "p", "seeds",
+                                        "detectable"])
     frame["p_holm"] = stats.holm(frame["p"].tolist()) if len(frame) else []
     return frame
 
@@ -640,14 +643,18 @@ def tests_section(page: Page, reference: str) -> list[str]:
                 f"at least two of its seeds (run --seeds 2 or more; name another reference with --reference)."]
     rows = [[escape_md(r.column), escape_md(r.method), f"{100 * r.difference:+.1f}",
              "-" if math.isnan(r.ci_low) else f"[{100 * r.ci_low:+.1f}, {100 * r.ci_high:+.1f}]", p_value(r.p),
-             p_value(r.p_holm), str(r.seeds)] for r in page.comparisons.itertuples()]
-    lines = table(["test corpus", "method", "ΔUA", "95% CI", "p", "p Holm", "seeds"], rows,
-                  ["l", "l", *["r"] * 5])
+             p_value(r.p_holm), str(r.seeds), "-" if math.isnan(r.detectable) else f"{100 * r.detectable:.1f}"]
+            for r in page.comparisons.itertuples()]
+    lines = table(["test corpus", "method", "ΔUA", "95% CI", "p", "p Holm", "seeds", "detectable"], rows,
+                  ["l", "l", *["r"] * 6])
     lines += ["", f"ΔUA: UA of the method minus UA of {escape_md(reference)}, in points, mean over the shared seeds. "
                   "95% CI and p: one paired t-test on the per-seed differences (n - 1 degrees of freedom), so p < "
                   "0.05 exactly when the interval excludes 0. The claim is about these test speakers, over training "
                   "seeds; p Holm: Holm-corrected across this table (the ▲/▼ markers). The test's type-I error is "
-                  "measured by simulation in docs/statistics.md."]
+                  "measured by simulation in docs/statistics.md. Detectable: the smallest true ΔUA (points) this "
+                  f"design finds with 80% power at p < {stats.ALPHA}, given these seeds and the spread of their "
+                  "differences; Holm's correction only raises it. A difference below it may well exist without a "
+                  "marker: no marker is not no difference."]
     if page.comparisons["p"].isna().any():
         lines += ["", "'-': no test. Both systems gave the same UA in every seed (deterministic, as the scikit-learn "
                       "estimators are), so their difference is exact on these test speakers and the seeds are no "

@@ -7,6 +7,8 @@ its unit is the seed (one UA per seed and method; under fold protocols, one pool
 - `pooled_ua`: UA of one seed cycle of a fold protocol, from the sum of its folds' confusion matrices.
 - `paired_test`: the seed-level paired t-test of a method against the reference, with the t-interval of the
   same statistic.
+- `detectable_difference`: the smallest difference paired_test finds with 80% power, so that no marker is not
+  read as no difference.
 - `holm`: Holm's step-down correction across the comparisons of one table.
 - `permutation_ranking`, `cliques`: average ranks over (seed, block) cells, blocks being test corpus x task, a
   permutation test that moves whole trained models (all blocks of one seed together), and its max-T critical
@@ -23,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import special, stats
+from scipy import optimize, special, stats
 
 from serbench.metrics import unweighted_accuracy
 
@@ -121,6 +123,25 @@ def paired_test(reference: Sequence[float], other: Sequence[float], *, level: fl
     p = float(2 * special.stdtr(n - 1, -abs(mean) / standard_error))
     half = float(special.stdtrit(n - 1, 0.5 + level / 2)) * standard_error
     return PairedTest(mean, max(-1.0, mean - half), min(1.0, mean + half), p, n, n - 1)
+
+
+def detectable_difference(spread: float, n: int, *, alpha: float = ALPHA, power: float = 0.8) -> float:
+    """The smallest true mean difference that paired_test on `n` seeds finds at two-sided `alpha` with probability
+    `power`, when the per-seed differences are normal with standard deviation `spread` (the noncentral t, exact
+    for that model). NaN where no test is made (n < 2) or nothing varies (spread 0)."""
+    if n < 2 or not spread > ZERO_SPREAD:
+        return math.nan
+    df, critical = n - 1, float(stats.t.ppf(1 - alpha / 2, n - 1))
+
+    def shortfall(difference: float) -> float:
+        shift = difference * math.sqrt(n) / spread
+        # the lower tail as the upper tail of the mirrored shift: scipy's cdf far out in it can be NaN
+        return float(stats.nct.sf(critical, df, shift) + stats.nct.sf(critical, df, -shift)) - power
+
+    upper = spread
+    while shortfall(upper) < 0:  # 2 seeds need a shift of about 30 standard errors, 10 seeds about 3
+        upper *= 2
+    return float(optimize.brentq(shortfall, 0.0, upper, xtol=1e-9 * spread))
 
 
 def holm(pvalues: Sequence[float]) -> list[float]:

@@ -182,6 +182,8 @@ def test_comparisons_match_the_statistics(tmp_path: Path) -> None:
     assert row["difference"] == pytest.approx(np.mean(ua["strong"]) - np.mean(ua["baseline_s"]))
     assert (row["p"], row["ci_low"], row["ci_high"]) == pytest.approx((test.p, test.ci_low, test.ci_high))
     assert row["seeds"] == 3
+    spread = np.std(np.subtract(ua["strong"], ua["baseline_s"]), ddof=1)
+    assert row["detectable"] == pytest.approx(stats.detectable_difference(spread, 3))
     for comparison in frame.itertuples():  # one construction: p < 0.05 exactly when 0 is outside the interval
         assert (comparison.p < 0.05) == (comparison.ci_low > 0 or comparison.ci_high < 0)
 
@@ -541,9 +543,11 @@ def test_deterministic_systems_get_no_test_over_seeds_and_no_zero_width_interval
     tests = page.split("## Paired tests against the reference")[1].split("## Ranking")[0]
     twin = next(line for line in tests.splitlines() if line.startswith("| c-one | twin |")).split("|")
     assert [cell.strip() for cell in twin[4:7]] == ["-", "-", "-"]  # no interval, no p: the difference is exact
+    assert twin[8].strip() == "-"  # and no power to speak of
     assert "so their difference is exact" in tests
     net = next(line for line in tests.splitlines() if line.startswith("| c-one | baseline\\_s |")).split("|")
     assert net[4].strip().startswith("[") and net[5].strip() != "-"  # a system that varies is tested
+    assert float(net[8]) > 0 and "no marker is not no difference" in tests
     scores = page.split("## Scores per test corpus")[1].split("## Confusion")[0]
     strong = next(line for line in scores.splitlines() if line.startswith("| c-one | strong |")).split("|")
     assert strong[4].strip() == "-" and strong[5].strip() == "0.0"  # no zero-width interval
