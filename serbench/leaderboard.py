@@ -278,7 +278,9 @@ def average_ua(page: Page, method: str) -> stats.Summary:
 
 def compare(page: Page, reference: str) -> pd.DataFrame:
     """Every method against the reference on every test corpus, on the seeds both have: the seed-level paired
-    t-test of UA (docs/statistics.md), with Holm's correction across the page."""
+    t-test of UA (docs/statistics.md), with Holm's correction across the page's distinct comparisons
+    (`distinct`: comparisons of one corpus with the same per-seed differences, such as several methods that
+    always collapse, are one test and count once)."""
     rows = []
     for corpus in page.columns:
         ref = cell_scores(page, reference, corpus).set_index("seed")
@@ -302,15 +304,18 @@ def compare(page: Page, reference: str) -> pd.DataFrame:
                 # difference is exact, the seeds are no replications, and a test over seeds has nothing to test.
                 rows.append({"column": corpus, "method": method, "difference": float(second[0] - first[0]),
                              "ci_low": math.nan, "ci_high": math.nan, "p": math.nan, "seeds": len(seeds),
-                             "detectable": math.nan})
+                             "detectable": math.nan, "distinct": None})
                 continue
             test = stats.paired_test(first.tolist(), second.tolist())
             detectable = stats.detectable_difference(float(np.std(second - first, ddof=1)), test.n)
             rows.append({"column": corpus, "method": method, "difference": test.difference, "ci_low": test.ci_low,
-                         "ci_high": test.ci_high, "p": test.p, "seeds": test.n, "detectable": detectable})
+                         "ci_high": test.ci_high, "p": test.p, "seeds": test.n, "detectable": detectable,
+                         "distinct": (corpus, tuple(np.round(second - first, 12)))})
     frame = pd.DataFrame(rows, columns=["column", "method", "difference", "ci_low", "ci_high", "p", "seeds",
-                                        "detectable"])
-    frame["p_holm"] = stats.holm(frame["p"].tolist()) if len(frame) else []
+                                        "detectable", "distinct"])
+    tested = frame.dropna(subset=["distinct"]).drop_duplicates("distinct")
+    adjusted = dict(zip(tested["distinct"], stats.holm(tested["p"].tolist()), strict=True))
+    frame["p_holm"] = [adjusted.get(key, math.nan) for key in frame["distinct"]]
     return frame
 
 
@@ -595,11 +600,12 @@ def main_table(page: Page, reference: str, ranks: Mapping[str, float]) -> list[s
             row.append(score_cell(stats.summarize(values), False))
         rows.append(row)
     lines = ["## UA per test corpus", "", *table(header, rows, ["l", "l", *["r"] * (len(header) - 2)])]
-    tests = len(page.comparisons)
+    tests = page.comparisons["distinct"].nunique() if len(page.comparisons) else 0
     lines += ["", f"Cells: mean ± standard deviation of UA (%) over seeds (number of seeds); **bold**: the best "
                   f"mean of the column. ▲ / ▼: significantly higher / lower UA than {escape_md(reference)} on that "
                   f"corpus (seed-level paired t-test, p < {stats.ALPHA} after Holm's correction across the {tests} "
-                  f"comparisons of this table; docs/statistics.md). The claim is about these test speakers, over "
+                  f"distinct comparisons of this page, its family: each page is corrected on its own; "
+                  f"docs/statistics.md). The claim is about these test speakers, over "
                   f"training seeds: it does not say that new speakers of the corpus would show the difference. "
                   f"Average: UA averaged over the test corpora per seed. Average rank: over the test corpora (1 = "
                   f"best)."]
@@ -645,16 +651,18 @@ def tests_section(page: Page, reference: str) -> list[str]:
              "-" if math.isnan(r.ci_low) else f"[{100 * r.ci_low:+.1f}, {100 * r.ci_high:+.1f}]", p_value(r.p),
              p_value(r.p_holm), str(r.seeds), "-" if math.isnan(r.detectable) else f"{100 * r.detectable:.1f}"]
             for r in page.comparisons.itertuples()]
-    lines = table(["test corpus", "method", "ΔUA", "95% CI", "p", "p Holm", "seeds", "detectable"], rows,
-                  ["l", "l", *["r"] * 6])
+    lines = table(["test corpus", "method", "ΔUA", "95% CI (unadjusted)", "p", "p Holm", "seeds", "detectable"],
+                  rows, ["l", "l", *["r"] * 6])
     lines += ["", f"ΔUA: UA of the method minus UA of {escape_md(reference)}, in points, mean over the shared seeds. "
                   "95% CI and p: one paired t-test on the per-seed differences (n - 1 degrees of freedom), so p < "
-                  "0.05 exactly when the interval excludes 0. The claim is about these test speakers, over training "
-                  "seeds; p Holm: Holm-corrected across this table (the ▲/▼ markers). The test's type-I error is "
-                  "measured by simulation in docs/statistics.md. Detectable: the smallest true ΔUA (points) this "
-                  f"design finds with 80% power at p < {stats.ALPHA}, given these seeds and the spread of their "
-                  "differences; Holm's correction only raises it. A difference below it may well exist without a "
-                  "marker: no marker is not no difference."]
+                  "0.05 exactly when the interval excludes 0; both are unadjusted, so an interval that excludes 0 "
+                  "without a marker is not significant after the correction. The claim is about these test "
+                  "speakers, over training seeds; p Holm: Holm-corrected across this page's distinct comparisons "
+                  "(the ▲/▼ markers; comparisons with the same per-seed differences on one corpus count once). "
+                  "The test's type-I error is measured by simulation in docs/statistics.md. Detectable: the "
+                  f"smallest true ΔUA (points) this design finds with 80% power at p < {stats.ALPHA}, given these "
+                  "seeds and the spread of their differences; Holm's correction only raises it. A difference "
+                  "below it may well exist without a marker: no marker is not no difference."]
     if page.comparisons["p"].isna().any():
         lines += ["", "'-': no test. Both systems gave the same UA in every seed (deterministic, as the scikit-learn "
                       "estimators are), so their difference is exact on these test speakers and the seeds are no "

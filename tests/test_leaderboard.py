@@ -20,8 +20,8 @@ from serbench.store import ResultsStore
 
 CORPORA = ("c-one", "c_two")
 # Accuracy of each method's decisions: "strong" is far above the reference, "weak" far below.
-ACCURACY = {"baseline_s": 0.7, "strong": 0.95, "weak|net": 0.45, "twin": 0.7, "stuck": None, "nearly": None,
-            "egemaps_svm": 0.95}
+ACCURACY = {"baseline_s": 0.7, "strong": 0.95, "weak|net": 0.45, "twin": 0.7, "stuck": None, "stuck2": None,
+            "stuck3": None, "nearly": None, "egemaps_svm": 0.95}
 FINGERPRINTS = {"src": "a" * 64, "c-one": "b" * 64, "c_two": "c" * 64}
 FOLDS = {"": (0, 1)}  # fold name -> the share of each corpus's utterances it tests (start, stop)
 
@@ -265,6 +265,23 @@ def test_tasks_of_the_protocol_without_runs_are_named(tmp_path: Path) -> None:
     assert "Incomplete" not in index and "incomplete" not in (tmp_path / "out" / "cross-arousal.md").read_text()
     leaderboard.write_leaderboards(tmp_path / "results", tmp_path / "one", task="arousal")  # asked for one task
     assert "also defines" not in (tmp_path / "one" / "README.md").read_text()
+
+
+def test_identical_comparisons_count_once_in_the_holm_family(tmp_path: Path) -> None:
+    """Three methods that always collapse give the same per-seed differences: one test, not three."""
+    store = make_store(tmp_path / "results", methods=("baseline_s", "strong", "stuck", "stuck2", "stuck3"))
+    page = leaderboard.build_page("cross", "arousal", leaderboard.load_records(store), "baseline_s")
+    frame = leaderboard.compare(page, "baseline_s")
+    assert len(frame) == 8 and frame["distinct"].nunique() == 4  # per corpus: strong, and the three stuck as one
+    for corpus in CORPORA:
+        stuck = frame[(frame["column"] == corpus) & frame["method"].str.startswith("stuck")]
+        assert stuck["p_holm"].nunique() == 1
+    distinct = frame.drop_duplicates("distinct")
+    expected = dict(zip(distinct["distinct"], stats.holm(distinct["p"].tolist()), strict=True))
+    assert frame["p_holm"].tolist() == pytest.approx([expected[key] for key in frame["distinct"]])
+    page.comparisons = frame
+    text = leaderboard.page_markdown(page, "baseline_s", "serbench leaderboard")[0]
+    assert "Holm's correction across the 4 distinct comparisons of this page, its family" in text
 
 
 def test_collapsed_runs_are_flagged_and_intervals_stay_in_range(tmp_path: Path) -> None:
