@@ -326,15 +326,32 @@ def page_blocks(page: Page) -> list[Block]:
     return [(f"{page.task}: {corpus}", page.cycles[page.cycles["corpus"] == corpus]) for corpus in page.columns]
 
 
-def rank_table(blocks: Sequence[Block], methods: Sequence[str]) -> tuple[list[str], list[int], np.ndarray]:
-    """The methods with a score in every block, the seeds all of them have in every block, and their scores
-    (seeds, methods, blocks): a seed's runs of a method move together in the permutation test."""
-    complete = [m for m in methods if all((frame["method"] == m).any() for _, frame in blocks)]
-    seeds = sorted(set.intersection(*[set(frame.loc[frame["method"] == m, "seed"]) for _, frame in blocks
-                                      for m in complete])) if complete else []
+def rank_table(blocks: Sequence[Block],
+               methods: Sequence[str]) -> tuple[list[str], list[int], np.ndarray, dict[str, str]]:
+    """The ranked methods, the seeds they all have in every block, their scores (seeds, methods, blocks: a seed's
+    runs of a method move together in the permutation test), and the methods left out with the reason.
+
+    The ranking needs one seed set for all its methods. Of the seed sets made of the seeds most methods have, it
+    takes the one with the most (method, seed) cells, the more methods on a tie: a method with fewer seeds than
+    the others is left out, and says so, rather than silently cutting every method's seeds to its own."""
+    left_out = {m: "no result in every block" for m in methods
+                if not all((frame["method"] == m).any() for _, frame in blocks)}
+    owned = {m: set.intersection(*[set(frame.loc[frame["method"] == m, "seed"]) for _, frame in blocks])
+             for m in methods if m not in left_out}
+    by_use = sorted({s for seeds in owned.values() for s in seeds},
+                    key=lambda s: (-sum(s in seeds for seeds in owned.values()), s))
+    best: tuple[int, int, list[str], list[int]] = (0, 0, [], [])
+    for k in range(1, len(by_use) + 1):
+        chosen = set(by_use[:k])
+        members = [m for m, seeds in owned.items() if chosen <= seeds]
+        best = max(best, (len(members) * k, len(members), members, sorted(chosen)), key=lambda c: c[:2])
+    _, _, ranked, seeds = best
+    for m, own in owned.items():
+        if m not in ranked:
+            left_out[m] = f"fewer seeds ({len(own & set(seeds))} of the {len(seeds)} the ranking uses)"
     scores = np.array([[[float(frame.loc[(frame["method"] == m) & (frame["seed"] == s), "ua"].iloc[0])
-                         for _, frame in blocks] for m in complete] for s in seeds])
-    return complete, seeds, scores
+                         for _, frame in blocks] for m in ranked] for s in seeds])
+    return ranked, seeds, scores, left_out
 
 
 # --- figures ------------------------------------------------------------------------------------------------------
@@ -493,11 +510,11 @@ def title_setting(setting: Mapping) -> str:
 def ranking_section(blocks: list[Block], methods: Sequence[str], figure: str,
                     title: str) -> tuple[list[str], dict[str, bytes], dict[str, float]]:
     """Markdown, figure bytes (by relative path) and average ranks of a permutation ranking over blocks."""
-    complete, seeds, scores = rank_table(blocks, methods)
+    complete, seeds, scores, left_out = rank_table(blocks, methods)
     lines: list[str] = []
-    left_out = [m for m in methods if m not in complete]
     if left_out:
-        lines += [f"Left out of the ranking (no result in every block): {', '.join(map(escape_md, left_out))}.", ""]
+        lines += ["Left out of the ranking: " + "; ".join(f"{escape_md(m)} ({reason})"
+                                                          for m, reason in sorted(left_out.items())) + ".", ""]
     if len(complete) < 2 or len(blocks) < 2 or not seeds:
         lines.append(f"No ranking: it needs at least 2 methods and 2 blocks with a seed in common ({len(complete)} "
                      f"methods, {len(blocks)} blocks and {len(seeds)} common seeds here).")
@@ -510,6 +527,11 @@ def ranking_section(blocks: list[Block], methods: Sequence[str], figure: str,
               f"(1 = best, ties share the mean rank); a method's average rank is over those seed x block cells.", ""]
     lines += table(["method", "average rank"],
                    [[escape_md(m), f"{ranks[m]:.3f}"] for m in sorted(complete, key=lambda m: (ranks[m], m))])
+    if result.seeds < 2:
+        lines += ["", "No test (one seed): relabelling the methods within a single seed moves every block together "
+                      "and changes no rank sum, so there is no p-value and no critical difference. Run --seeds 2 "
+                      "or more."]
+        return lines, {}, ranks
     pairs = [f"{escape_md(complete[a])} vs {escape_md(complete[b])}" for a, b in result.pairs]
     verdict = (f"pairs whose average ranks differ by at least the CD: {', '.join(pairs) or 'none'}"
                if result.p < stats.ALPHA else "the omnibus test does not reject, so no pair is declared different")

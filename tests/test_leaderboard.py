@@ -97,7 +97,8 @@ def published(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("lb")
     store = make_store(root / "results", utterances=600)  # three seeds: a t with 2 df needs clear differences
     for method in ("baseline_s", "strong", "weak|net", "twin"):
-        add_run(store, method, 0, task="valence")
+        for seed in (0, 1, 2):
+            add_run(store, method, seed, task="valence")
     leaderboard.write_leaderboards(root / "results", root / "out")
     return root / "results", root / "out"
 
@@ -265,6 +266,34 @@ def test_tasks_of_the_protocol_without_runs_are_named(tmp_path: Path) -> None:
     assert "Incomplete" not in index and "incomplete" not in (tmp_path / "out" / "cross-arousal.md").read_text()
     leaderboard.write_leaderboards(tmp_path / "results", tmp_path / "one", task="arousal")  # asked for one task
     assert "also defines" not in (tmp_path / "one" / "README.md").read_text()
+
+
+def test_a_method_with_fewer_seeds_is_left_out_of_the_ranking_not_cutting_every_seed(tmp_path: Path) -> None:
+    store = make_store(tmp_path / "results", methods=("baseline_s", "strong", "twin"), seeds=(0, 1, 2, 3, 4))
+    add_run(store, "weak|net", 0)
+    add_run(store, "weak|net", 1)
+    page = leaderboard.build_page("cross", "arousal", leaderboard.load_records(store), "baseline_s")
+    ranked, seeds, scores, left_out = leaderboard.rank_table(leaderboard.page_blocks(page), page.methods)
+    assert ranked == ["baseline_s", "strong", "twin"] and seeds == [0, 1, 2, 3, 4] and scores.shape == (5, 3, 2)
+    assert left_out == {"weak|net": "fewer seeds (2 of the 5 the ranking uses)"}
+    # Many methods with few seeds outweigh one with many: the ranking keeps the methods and their common seeds.
+    for method in ("strong", "twin"):
+        for seed in (0, 1, 2, 3, 4):
+            add_run(store, method, seed, task="valence")
+    for method in ("baseline_s", "weak|net", "stuck", "nearly"):
+        for seed in (0, 1, 2):
+            add_run(store, method, seed, task="valence")
+    page = leaderboard.build_page("cross", "valence", leaderboard.load_records(store, task="valence"), "baseline_s")
+    ranked, seeds, _, left_out = leaderboard.rank_table(leaderboard.page_blocks(page), page.methods)
+    assert len(ranked) == 6 and seeds == [0, 1, 2] and not left_out  # 6 x 3 cells, not 2 x 5
+
+
+def test_a_one_seed_ranking_says_no_test(tmp_path: Path) -> None:
+    make_store(tmp_path / "results", methods=("baseline_s", "strong", "twin"), seeds=(0,))
+    leaderboard.write_leaderboards(tmp_path / "results", tmp_path / "out")
+    ranking = (tmp_path / "out" / "cross-arousal.md").read_text().split("## Ranking across the test corpora")[1]
+    assert "No test (one seed)" in ranking and "CD =" not in ranking and "cd.png" not in ranking
+    assert not (tmp_path / "out" / "figures" / "cross-arousal-cd.png").exists()
 
 
 def test_identical_comparisons_count_once_in_the_holm_family(tmp_path: Path) -> None:
