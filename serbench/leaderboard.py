@@ -617,9 +617,7 @@ def main_table(page: Page, reference: str, ranks: Mapping[str, float]) -> list[s
         row.append(score_cell(averages[method], averages[method].mean == best_average))
         row.append(f"{ranks[method]:.2f}" if method in ranks else "-")
         for domain in probes:
-            values = [r.probes[domain]["ua"] for r in page.records
-                      if r.method == method and (r.probes or {}).get(domain)]
-            row.append(score_cell(stats.summarize(values), False))
+            row.append(probe_cell(page, method, domain))
         rows.append(row)
     lines = ["## UA per test corpus", "", *table(header, rows, ["l", "l", *["r"] * (len(header) - 2)])]
     tests = page.comparisons["distinct"].nunique() if len(page.comparisons) else 0
@@ -652,9 +650,33 @@ def main_table(page: Page, reference: str, ranks: Mapping[str, float]) -> list[s
         lines += ["", f"Probe UA (%): how well a logistic-regression probe recovers the domain from the test "
                       f"utterances' embeddings, trained and scored on different speakers (speaker-grouped "
                       f"cross-validation; gender within each test corpus); chance is 100 / classes ({chance}). Lower "
-                      f"means a more domain-invariant embedding, which is what DANN aims for. Under folds, runs of "
-                      f"every fold count. '-': the method exposes no embedding."]
+                      f"means a more domain-invariant embedding, which is what DANN aims for. Mean ± standard "
+                      f"deviation over seeds (number of seeds), a seed's probe UA being the mean over its folds. "
+                      f"Null: what the same probe scores on labels shuffled between the test speakers (mean ± "
+                      f"standard deviation over its runs' shufflings, averaged over the runs): with few speakers "
+                      f"chance spreads widely, and a probe UA within about two of its standard deviations of the "
+                      f"null says nothing. '-': the method exposes no embedding (or, for the null, its runs predate "
+                      f"it)."]
     return lines
+
+
+def probe_cell(page: Page, method: str, domain: str) -> str:
+    """The probe UA of a row over seeds (each seed's folds averaged, as its seed cycle pools them) and the
+    null reference of its runs."""
+    probes = {r.run_id: (r.probes or {})[domain] for r in page.records
+               if r.method == method and (r.probes or {}).get(domain)}
+    if not probes:
+        return "-"
+    by_seed: dict[int, list[float]] = {}
+    for record in page.records:
+        if record.run_id in probes:
+            by_seed.setdefault(record.seed, []).append(probes[record.run_id]["ua"])
+    summary = stats.summarize([float(np.mean(values)) for _, values in sorted(by_seed.items())])
+    nulls = [probe.get("null") for probe in probes.values()]
+    null = ("null -" if not all(nulls) else
+            f"null {percent(float(np.mean([n['mean'] for n in nulls])))} ± "
+            f"{percent(float(np.mean([n['std'] for n in nulls])))}")
+    return f"{score_cell(summary, False)}; {null}"
 
 
 def score_cell(summary: stats.Summary, bold: bool) -> str:

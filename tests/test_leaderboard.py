@@ -71,7 +71,8 @@ def add_run(store: ResultsStore, method: str, seed: int, *, task: str = "arousal
         scores={c: CorpusScores(**scores(rows["y"].to_numpy(), rows["predicted"].to_numpy(), 2),
                                 collapsed=bool(rows["predicted"].nunique() == 1))
                 for c, rows in predictions.groupby("corpus")},
-        probes={"corpus": {"ua": 0.5 + 0.01 * seed, "classes": 2}, "gender": {"ua": 0.6, "classes": 2}}
+        probes={"corpus": {"ua": 0.5 + 0.01 * seed, "classes": 2, "null": {"mean": 0.5, "std": 0.2, "draws": 20}},
+                "gender": {"ua": 0.6, "classes": 2}}  # a run from before the null references
         if probes else None,
         provenance={"argv": ["/venv/bin/serbench", "run", "--method", "all", "--data", "synthetic"],
                     "git_commit": "abc123"},
@@ -143,7 +144,8 @@ def test_main_table_markers_bold_and_escaping(published: tuple[Path, Path]) -> N
     assert all(cell.endswith("▼") for cell in rows["weak\\|net"][1:3])
     assert not any(mark in cell for cell in rows["twin"] + rows["baseline\\_s"] for mark in "▲▼")
     assert rows["strong"][4] == "1.00"  # average rank over the two test corpora
-    assert rows["baseline\\_s"][-2] == "51.0 ± 1.0 (3)"  # corpus probe: 50, 51, 52 %
+    assert rows["baseline\\_s"][-2] == "51.0 ± 1.0 (3); null 50.0 ± 20.0"  # corpus probe: 50, 51, 52 %
+    assert rows["baseline\\_s"][-1] == "60.0 ± 0.0 (3); null -"
 
 
 def test_title_setting_tests_and_provenance_sections(published: tuple[Path, Path]) -> None:
@@ -208,6 +210,7 @@ def test_folds_are_pooled_per_seed(tmp_path: Path, monkeypatch) -> None:
     leaderboard.write_leaderboards(tmp_path / "results", tmp_path / "out")
     text = (tmp_path / "out" / "cross-arousal.md").read_text()
     assert "folds: 2 (fold-1, fold-2)" in text and "incomplete" not in text.lower()
+    assert main_rows(text)["strong"][-2].startswith("51.0 ± 1.0 (3);")  # probes: seeds, each a mean over folds
 
 
 def test_an_incomplete_sweep_is_refused_or_stamped(tmp_path: Path, monkeypatch) -> None:

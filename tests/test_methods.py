@@ -18,7 +18,7 @@ from serbench.method import (
 )
 from serbench.metrics import ua
 from serbench.plugins import load_plugin_file
-from serbench.probes import probe_accuracy
+from serbench.probes import NULL_DRAWS, null_accuracy, probe_accuracy
 from serbench.training import (
     BestValidation,
     SegmentSet,
@@ -123,6 +123,19 @@ def test_a_probe_on_new_speakers_cannot_name_gender_from_speaker_identity():
     assert abs(probe_accuracy(embeddings, gender, speaker) - 0.5) <= 0.05
     # a class with a single speaker cannot be tested on new speakers: left out, and one class left means no probe
     assert probe_accuracy(embeddings[:6], gender[:6], speaker[:6]) is None
+
+
+def test_a_probes_null_reference_shows_how_widely_chance_spreads_with_few_speakers():
+    """Labels shuffled between 8 speakers: a probe on embeddings of speaker identity alone scores anywhere around
+    chance (sd 0.15-0.27 in these draws), and the null says so; a real gender signal stands far above it."""
+    embeddings, gender, speaker = speaker_toy(8, 12, 64, seed=0)
+    null = null_accuracy(embeddings, gender, speaker)
+    assert null is not None and null["draws"] == NULL_DRAWS
+    assert abs(null["mean"] - 0.5) < 0.1 and null["std"] > 0.1
+    assert abs(probe_accuracy(embeddings, gender, speaker) - null["mean"]) < 2 * null["std"]
+    signal = embeddings + 4.0 * (gender == "M")[:, None]
+    assert probe_accuracy(signal, gender, speaker) > null["mean"] + 2 * null["std"]
+    assert null_accuracy(embeddings[:6], gender[:6], speaker[:6]) is None  # no probe, no null
 
 
 def test_hp_overrides_are_converted_to_the_defaults_types():
