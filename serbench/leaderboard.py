@@ -39,7 +39,7 @@ import pandas as pd
 from serbench import stats
 from serbench.errors import SerbenchError
 from serbench.files import stable_hash, write_atomic
-from serbench.metrics import NEAR_COLLAPSE_SHARE
+from serbench.metrics import NEAR_COLLAPSE_SHARE, unweighted_accuracy
 from serbench.record import RunRecord
 from serbench.store import ResultsStore, cycle_rows, degenerate, name_variants
 from serbench.synth import SYNTHETIC_EXPLANATION, SYNTHETIC_LABEL
@@ -483,6 +483,8 @@ def setting_line(setting: Mapping) -> str:
                  f"the epoch with the best UA on the validation speakers, early stopping after {setting['patience']} "
                  f"epochs without a better one")
     gain = " Audio: every file scaled to a peak of 1 (gain **peak**)." if setting["gain"] == "peak" else ""
+    if setting.get("oracle"):
+        selection += "; the best epoch on the test part is recorded too, as an upper bound only (oracle)"
     return (f"Adaptation: **{escape_md(setting['adaptation'])}** ({ADAPTATION_WORDS[setting['adaptation']]}). "
             f"Normalisation: **{escape_md(setting['normalisation'])}**, "
             f"{NORMALISATION_WORDS[setting['normalisation']]}.{gain} Model selection: {selection}.")
@@ -578,6 +580,7 @@ def page_markdown(page: Page, reference: str, command: str) -> tuple[str, dict[s
     lines += ["", "## Paired tests against the reference", "", *tests_section(page, reference)]
     lines += ["", "## Ranking across the test corpora", "", *ranking]
     lines += ["", "## Scores per test corpus", "", *scores_section(page)]
+    lines += oracle_section(page)
     lines += ["", "## Confusion matrices", "",
               "Summed over seeds and folds; rows are the true classes, colours the share of each true class.", ""]
     for method in page.methods:
@@ -738,6 +741,35 @@ def scores_section(page: Page) -> list[str]:
                         "seed, over all folds."]
 
 
+def oracle_section(page: Page) -> list[str]:
+    """Under a protocol with `oracle = true`: each cell's UA as its protocol chose the model beside the UA of the
+    best epoch on the test part (per run and test corpus, pooled per seed as UA is), an upper bound that no
+    method may claim; nothing for methods without epochs."""
+    runs = {r.run_id: r for r in page.records}
+    rows = []
+    for corpus in page.columns:
+        for method in page.methods:
+            cell = cell_scores(page, method, corpus)
+            best = [[runs[i].selection.get("oracle", {}).get(corpus) for i in ids] for ids in cell["run_ids"]]
+            if cell.empty or not all(all(seed) for seed in best):
+                continue
+            oracle = float(np.mean([unweighted_accuracy(np.sum([np.asarray(b["confusion"]) for b in seed], axis=0))
+                                    for seed in best]))
+            chosen, epochs = float(cell["ua"].mean()), [b["epoch"] for seed in best for b in seed]
+            rows.append([escape_md(corpus), escape_md(method), percent(chosen), percent(oracle),
+                         f"{100 * (oracle - chosen):+.1f}", f"{min(epochs)}-{max(epochs)}" if len(set(epochs)) > 1
+                         else str(epochs[0])])
+    if not rows:
+        return []
+    return ["", "## Gap to the test-set oracle (an upper bound, not a result)", "",
+            *table(["test corpus", "method", "UA", "oracle UA", "gap", "oracle epochs"], rows,
+                   ["l", "l", "r", "r", "r", "r"]),
+            "", "UA: as the protocol's model selection chose (above). Oracle UA: each run's best epoch on the test "
+                "part itself, per test corpus, pooled over a seed's folds and averaged over seeds: what choosing "
+                "the epoch could give at most. It looks at the test labels, so it is never a method's score, only "
+                "the room model selection leaves. Methods fitted in one call have no epochs and no row here."]
+
+
 def provenance(page: Page, command: str) -> list[str]:
     """The footer: data, setting, folds, front-ends, versions, seeds, settings and what model selection chose, and
     the commands that made the runs and this file."""
@@ -776,7 +808,7 @@ def provenance(page: Page, command: str) -> list[str]:
 
 
 # What a run's `selection` says besides its choices: the policy, how it chose, and the score it chose by.
-SELECTION_CONTEXT = ("policy", "chosen_by", "selection_ua", "validation_ua")
+SELECTION_CONTEXT = ("policy", "chosen_by", "selection_ua", "validation_ua", "oracle")
 
 
 def selection_summary(selections: Sequence[Mapping]) -> str:

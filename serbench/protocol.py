@@ -17,6 +17,8 @@ A protocol file (see protocols/*.toml and docs/protocols.md) holds:
     selection = "last"                     the model a run keeps: its schedule's last epoch, or "best-validation":
     patience = 5                             the epoch with the best UA on the validation part (which it needs),
                                              training stopped after `patience` epochs without a better one
+    oracle = false                         true: also record, per test corpus, the epoch with the best test UA, as
+                                             a labelled upper bound on the pages (never chosen, never kept)
     adaptation = "none"                    domain generalisation: training corpora only
                | "unlabelled-test"         the test part's audio and domain metadata (never emotion labels)
     normalisation = "speaker"              "training", "corpus", "speaker" or "utterance" statistics
@@ -65,7 +67,7 @@ GROUP_KINDS = ("speaker", "session")
 SELECTIONS = ("last", "best-validation")
 KEYS = {"description", "tasks", "split", "train", "test", "corpora", "folds", "groups", "adaptation",
         "normalisation", "frontend", "paper_subsets", "labels", "splits", "validation", "selection", "patience",
-        "gain", "parameters"}
+        "gain", "parameters", "oracle"}
 DEFAULT_FOLDS = 5
 DEFAULT_PATIENCE = 5
 # A protocol with its parameters: `within[corpus=emodb]`, `transfer[train=emodb,test=ravdess]`.
@@ -108,6 +110,7 @@ class Protocol:
     validation: float = 0.0  # other splits: the share of training speakers held out for validation
     selection: str = "last"  # SELECTIONS: which epoch's model a run keeps
     patience: int = DEFAULT_PATIENCE  # selection = "best-validation": epochs without a better one before stopping
+    oracle: bool = False  # record the best epoch on the test part, as a reported upper bound only
     source: str = ""  # the file it was read from
 
     @property
@@ -147,6 +150,8 @@ class Protocol:
         data = asdict(self)
         for key in ("source", "frontend", "frontend_settings"):
             del data[key]
+        if not self.oracle:  # the identities of the runs made before the setting existed stay as they were
+            del data["oracle"]
         return {**data, "test_corpora": list(self.test_corpora)}
 
     def hash(self) -> str:
@@ -391,12 +396,15 @@ def parse_protocol(name: str, data: dict, source: str = "") -> Protocol:
         raise fail("patience", 'only selection = "best-validation" stops early')
     if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1:
         raise fail("patience", "must be a whole number of epochs, at least 1")
+    oracle = data.get("oracle", False)
+    if not isinstance(oracle, bool):
+        raise fail("oracle", "must be true or false")
     protocol = Protocol(name, str(data.get("description", "")), split, tasks, corpora, train, test, folds,
                         dict(groups), choice("adaptation", ADAPTATIONS, "none"),
                         choice("normalisation", NORMALISATIONS, "speaker"), choice("gain", GAINS, "as-recorded"),
                         frontend, frontend_settings, paper_subsets,
                         overrides, {part: tuple(v) for part, v in splits.items()}, float(validation), selection,
-                        patience, source)
+                        patience, oracle, source)
     for task in overrides:
         if task not in TASKS:
             raise fail(f"labels.{task}", f"unknown task (known: {', '.join(TASKS)})")

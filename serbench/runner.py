@@ -56,6 +56,7 @@ from serbench.sources import SYNTHETIC, data_sources
 from serbench.store import ResultsStore, variant_label
 from serbench.training import (
     BestValidation,
+    EpochOracle,
     FeatureBank,
     SegmentSet,
     choose_device,
@@ -667,16 +668,19 @@ def train_group(specs: list[RunSpec], corpora: Mapping[str, CorpusData], store: 
         epochs, first = run.method.hp.get("epochs", 1), run is prepared[0]
         protocol = run.spec.protocol
         selection = BestValidation(protocol.patience) if protocol.selection == "best-validation" else None
+        oracle = EpochOracle(run.test_set, run.test["corpus"].to_numpy()) if protocol.oracle else None
         started = time.time()
         try:
             curves = fit(run.method, run.train_set, adaptation=run.adaptation_set, seed=run.spec.seed,
-                         device=device, validation=run.validation_set, selection=selection,
+                         device=device, validation=run.validation_set, selection=selection, oracle=oracle,
                          on_step=on_step if first else None,
                          on_epoch=lambda epoch, losses, first=first, epochs=epochs: epoch_done(
                              first, epoch, epochs, losses))
         except RUN_ERRORS:
             failed(run.spec)
         else:
+            if oracle is not None and oracle.best:  # a method fitted in one call has no epochs to choose from
+                run.method.selection = {**run.method.selection, "oracle": oracle.best}
             store_run(run, curves, time.time() - started, 1)
     if fused:
         started = time.time()
@@ -696,8 +700,9 @@ def train_group(specs: list[RunSpec], corpora: Mapping[str, CorpusData], store: 
 
 def can_fuse(run: PreparedRun) -> bool:
     """Fused replicas step in lockstep on full batches: a run with less than one full batch of training segments
-    (or of adaptation audio, where its method reads it), or with a validation part, trains alone."""
+    (or of adaptation audio, where its method reads it), with a validation part or under a test oracle trains
+    alone: the fused trainer neither stops replicas one by one nor looks at them between epochs."""
     batch_size = run.method.hp["batch_size"]
     pool = run.adaptation_set if run.method.uses_adaptation else None
     return (len(run.train_set) >= batch_size and (pool is None or len(pool) >= batch_size)
-            and run.validation_set is None)  # the fused trainer does not stop replicas one by one
+            and run.validation_set is None and not run.spec.protocol.oracle)

@@ -12,6 +12,7 @@ import math
 import reprlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -274,11 +275,33 @@ class BestValidation:
         method.selection = {"epoch": self.best_epoch + 1, "validation_ua": self.best_ua}
 
 
+@dataclass
+class EpochOracle:
+    """The protocol's `oracle = true`: after every epoch, each test corpus's UA, keeping for each corpus the best
+    epoch and its confusion matrix. Only reported, as an upper bound of what choosing an epoch could give, and
+    labelled as chosen on the test part: it never chooses, stops or restores anything."""
+
+    data: SegmentSet  # the test part, labelled
+    corpora: np.ndarray  # each test utterance's corpus, in the set's utterance order
+    best: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def observe(self, method: Method, epoch: int, device: torch.device) -> None:
+        labels = np.zeros(self.data.n_utterances, dtype=np.int64)
+        labels[self.data.utterance] = self.data.emotion
+        decided = utterance_posteriors(method, self.data, device=device).argmax(axis=1)
+        method.train()
+        for corpus in sorted(set(self.corpora)):
+            chosen = self.corpora == corpus
+            result = scores(labels[chosen], decided[chosen], len(method.task.classes))
+            if corpus not in self.best or result["ua"] > self.best[corpus]["ua"]:
+                self.best[str(corpus)] = {"epoch": epoch + 1, "ua": result["ua"], "confusion": result["confusion"]}
+
+
 def fit(method: Method, data: SegmentSet, *, adaptation: SegmentSet | None = None, epochs: int | None = None,
         batch_size: int | None = None, seed: int = 0, device: str | torch.device = "auto",
         on_epoch: Callable[[int, dict[str, float]], None] | None = None,
         validation: SegmentSet | None = None, on_step: Callable[[float], None] | None = None,
-        selection: BestValidation | None = None) -> list[dict[str, float]]:
+        selection: BestValidation | None = None, oracle: EpochOracle | None = None) -> list[dict[str, float]]:
     """Train `method` on `data` for a fixed number of epochs (default: the method's `epochs` and `batch_size`
     hyperparameters) and return the mean losses of every epoch; a method that trains in one call (fit_all) gets
     every training row at once instead, and returns no curve.
@@ -288,6 +311,7 @@ def fit(method: Method, data: SegmentSet, *, adaptation: SegmentSet | None = Non
     batch of the same size with every labelled one, from its own BatchStream. With a labelled `validation` set
     (training speakers held out), each epoch's UA on it is recorded (`validation_ua`) and given to
     Method.after_epoch, which may stop training early, and to `selection`, which keeps the best epoch's weights.
+    An `oracle` sees the test part after every epoch and only records what it saw.
     `on_step` gets the epochs done so far (a fraction within an epoch) after every step, for progress displays.
     """
     if not len(data):
@@ -344,6 +368,8 @@ def fit(method: Method, data: SegmentSet, *, adaptation: SegmentSet | None = Non
             stop = method.after_epoch(epoch, ua)
             if selection is not None:
                 stop = selection.observe(method, epoch, ua) or stop
+        if oracle is not None:
+            oracle.observe(method, epoch, device)
         if on_epoch is not None:
             on_epoch(epoch, history[-1])
         if validation is not None and stop:

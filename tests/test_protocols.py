@@ -75,6 +75,7 @@ def test_a_path_works_like_a_name(tmp_path):
     ('split = "speaker-folds"\ncorpora = ["a"]\nselection = "best"\n', "'selection'"),
     ('split = "speaker-folds"\ncorpora = ["a"]\nselection = "best-validation"\n', "needs a validation part"),
     ('split = "speaker-folds"\ncorpora = ["a"]\npatience = 3\n', "'patience'"),
+    ('split = "speaker-folds"\ncorpora = ["a"]\noracle = "yes"\n', "'oracle': must be true or false"),
     ('split = "speaker-folds"\ncorpora = ["a"]\nvalidation = 0.2\nselection = "best-validation"\npatience = 0\n',
      "'patience'"),
     ('split = "speaker-folds"\ncorpora = ["{a}"]\n', "not a parameter"),
@@ -215,6 +216,18 @@ def test_a_template_file_takes_parameters_too(tmp_path):
     assert (protocol.name, protocol.corpora, protocol.description) == ("pair[a=x,b=y]", ("x", "y"), "x and y")
     assert (protocol.selection, protocol.patience, protocol.validation) == ("best-validation", 2, 0.25)
     assert protocol.to_dict()["selection"] == "best-validation"
+
+
+def test_the_oracle_setting_enters_the_content_only_when_on(tmp_path):
+    """Runs made before the setting existed keep their identities; a protocol with the oracle is another one."""
+    plain = tmp_path / "plain.toml"
+    plain.write_text('split = "corpus"\ntrain = ["a"]\ntest = ["b"]\n')
+    (tmp_path / "off.toml").write_text(plain.read_text() + "oracle = false\n")
+    (tmp_path / "on.toml").write_text(plain.read_text() + "oracle = true\n")
+    hashes = {name: load_protocol(str(tmp_path / f"{name}.toml")) for name in ("plain", "off", "on")}
+    assert "oracle" not in hashes["plain"].to_dict() and hashes["on"].to_dict()["oracle"] is True
+    assert hashes["plain"].to_dict() == {**hashes["off"].to_dict(), "name": "plain"}
+    assert {**hashes["on"].to_dict(), "name": "x"} != {**hashes["plain"].to_dict(), "name": "x"}
 
 
 @pytest.mark.parametrize(("text", "message"), [

@@ -15,6 +15,7 @@ from serbench.cli import main
 from serbench.corpora import read_corpus
 from serbench.errors import SerbenchError
 from serbench.labels import apply_task, get_task
+from serbench.metrics import unweighted_accuracy
 from serbench.protocol import check_disjoint, load_protocol, split_utterances
 from serbench.store import ResultsStore
 
@@ -140,6 +141,36 @@ def test_best_validation_selection_on_a_validation_part_of_one_corpus(tiny_relea
         curve = [epoch["validation_ua"] for epoch in record.curves]
         assert record.selection == {"policy": "best-validation", "epoch": int(np.argmax(curve)) + 1,
                                     "validation_ua": max(curve)}
+
+
+def test_a_test_oracle_records_the_best_epoch_and_changes_nothing_else(tiny_releases, tmp_path, capsys):
+    """Under `oracle = true` each run also records, per test corpus, its best epoch on the test part: never the
+    model it keeps (its scores equal those of the same run without the oracle), shown on the page as a gap."""
+    text = ('split = "corpus"\ntrain = ["emodb"]\ntest = ["savee", "iemocap"]\ntasks = ["arousal"]\n'
+            'normalisation = "speaker"\n')
+    for name, extra in (("plain", ""), ("oracle", "oracle = true\n")):
+        (tmp_path / f"{name}.toml").write_text(text + extra)
+        common = ["--protocol", str(tmp_path / f"{name}.toml"), "--data", str(tiny_releases), "--results",
+                  str(tmp_path / name), "--seeds", "1", "--device", "cpu"]
+        assert main(["run", "--method", "baseline_s", "--preset", "small", "--epochs", "3", *common]) == 0
+        assert main(["run", "--method", "egemaps_svm", "--frontend", "egemaps", *common]) == 0, capsys.readouterr()
+    plain, oracle = ({(r.method, r.seed): r for r in ResultsStore(tmp_path / name).records()}
+                     for name in ("plain", "oracle"))
+    for key, record in oracle.items():
+        assert record.scores == plain[key].scores  # the kept model is the same
+        if key[0] == "egemaps_svm":  # fitted in one call: no epochs to choose from
+            assert "oracle" not in record.selection
+            continue
+        best = record.selection["oracle"]
+        assert set(best) == {"savee", "iemocap"}
+        for corpus, chosen in best.items():
+            assert 1 <= chosen["epoch"] <= 3 and chosen["ua"] >= record.scores[corpus].ua  # the last epoch is one
+            assert chosen["ua"] == pytest.approx(unweighted_accuracy(np.asarray(chosen["confusion"])))
+    assert main(["leaderboard", "--results", str(tmp_path / "oracle"), "--out", str(tmp_path / "boards")]) == 0
+    page = (tmp_path / "boards" / "oracle-arousal.md").read_text()
+    section = page.split("## Gap to the test-set oracle (an upper bound, not a result)")[1].split("## ")[0]
+    assert "| savee | baseline\\_s |" in section and "egemaps" not in section.split("UA: as the")[0]
+    assert "the best epoch on the test part is recorded too, as an upper bound only (oracle)" in page
 
 
 def test_the_public_benchmark_runs_on_its_stand_ins_and_yields_a_leaderboard(tmp_path, capsys):
