@@ -191,14 +191,20 @@ def test_comparisons_match_the_statistics(tmp_path: Path) -> None:
         assert (comparison.p < 0.05) == (comparison.ci_low > 0 or comparison.ci_high < 0)
 
 
-def test_folds_are_pooled_per_seed(tmp_path: Path, monkeypatch) -> None:
+def two_fold_store(root: Path, monkeypatch: pytest.MonkeyPatch) -> ResultsStore:
+    """baseline_s and strong, seeds 0-2, each seed's runs on two folds testing a quarter and the rest."""
     monkeypatch.setitem(FOLDS, "fold-1", (0, 0.25))
     monkeypatch.setitem(FOLDS, "fold-2", (0.25, 1))
-    store = ResultsStore(tmp_path / "results")
+    store = ResultsStore(root)
     for method in ("baseline_s", "strong"):
         for seed in (0, 1, 2):
             for fold in ("fold-1", "fold-2"):
                 add_run(store, method, seed, fold=fold)
+    return store
+
+
+def test_folds_are_pooled_per_seed(tmp_path: Path, monkeypatch) -> None:
+    store = two_fold_store(tmp_path / "results", monkeypatch)
     records = leaderboard.load_records(store)
     page = leaderboard.build_page("cross", "arousal", records, "baseline_s")
     assert page.incomplete.empty and not leaderboard.gaps(page)
@@ -214,13 +220,7 @@ def test_folds_are_pooled_per_seed(tmp_path: Path, monkeypatch) -> None:
 
 
 def test_an_incomplete_sweep_is_refused_or_stamped(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setitem(FOLDS, "fold-1", (0, 0.25))
-    monkeypatch.setitem(FOLDS, "fold-2", (0.25, 1))
-    store = ResultsStore(tmp_path / "results")
-    for method in ("baseline_s", "strong"):
-        for seed in (0, 1, 2):
-            for fold in ("fold-1", "fold-2"):
-                add_run(store, method, seed, fold=fold)
+    store = two_fold_store(tmp_path / "results", monkeypatch)
     add_run(store, "strong", 3, fold="fold-1")  # seed 3 lacks fold-2
     add_run(store, "strong", 0, task="valence")  # baseline_s has no valence run
     with pytest.raises(SerbenchError, match="does not cover its protocol") as error:
