@@ -355,8 +355,7 @@ def plan(config: SweepConfig, progress: LoadProgress | None = None) -> Sweep:
     corpora = load_corpora(protocol, config, frontend, progress=progress)
     table = pd.concat([c.table for c in corpora.values()], ignore_index=True)
     folds = protocol.make_folds(table)
-    for task in tasks:
-        check_test_classes(protocol, task, table, folds)
+    check_test_classes(protocol, tasks, table, folds)
     runs = [RunSpec(method, hparams, protocol, fold, task, seed,
                     {c: corpora[c].fingerprint for c in dict.fromkeys((*fold.train, *fold.test))},
                     frontend, get_method(method).code, variant_label(hparams, config.hp))
@@ -365,13 +364,15 @@ def plan(config: SweepConfig, progress: LoadProgress | None = None) -> Sweep:
     return Sweep(config, protocol, frontend, corpora, runs)
 
 
-def check_test_classes(protocol: Protocol, task_name: str, table: pd.DataFrame, folds: Sequence[Fold]) -> None:
+def check_test_classes(protocol: Protocol, tasks: Sequence[str], table: pd.DataFrame,
+                       folds: Sequence[Fold]) -> None:
     """Refuse a task under which a test corpus, over all the folds that test it, has fewer than two classes: with
-    none every run fails, and with one a constant predictor scores UA 100% (one recall, of the one class)."""
-    task = protocol.task(task_name, table)
-    subsets = PAPER_SUBSETS if protocol.paper_subsets else {}
+    none every run fails, and with one a constant predictor scores UA 100% (one recall, of the one class). Making
+    the folds' splits also runs the leakage guard, so shared speakers or audio are refused here, before any run."""
     tested = pd.concat([split_utterances(table, protocol, fold).query("part == 'test'") for fold in folds])
-    for corpus, rows in tested.groupby("corpus", sort=True):
+    subsets = PAPER_SUBSETS if protocol.paper_subsets else {}
+    for task_name, (corpus, rows) in itertools.product(tasks, tested.groupby("corpus", sort=True)):
+        task = protocol.task(task_name, table)
         classes = sorted(apply_task(rows, task, subsets).table["label"].unique())
         if len(classes) < 2:
             present = f"only {classes[0]!r}" if classes else f"no utterance with {article(task_name)} {task_name} label"

@@ -247,7 +247,8 @@ def test_the_same_audio_under_two_corpora_and_two_spellings_is_leakage(tmp_path,
                               "--data", str(tmp_path / "data.toml"), "--results", str(tmp_path / "r"),
                               "--preset", "small", *FAST)
     output = " ".join(output.split())
-    assert status == 1 and "leakage: 12 audio recording(s) in both the training and the test part" in output
+    assert status == 2 and "leakage: 12 audio recording(s) in both the training and the test part" in output
+    assert not (tmp_path / "r" / "runs").exists()  # found when the sweep is planned, before any run
     assert "a/audio/u" in output and "b/other-" in output and "../" not in output  # ids of "a" normalised
 
 
