@@ -635,10 +635,10 @@ def main_table(page: Page, reference: str, ranks: Mapping[str, float]) -> list[s
     flagged = page.cycles[degenerate(page.cycles)]
     if len(flagged):
         counts = []
-        for (method, corpus), rows in flagged.groupby(["method", "corpus"], sort=True):
+        for (method, corpus), seeds in flagged.groupby(["method", "corpus"], sort=True):
             cell = cell_scores(page, method, corpus)
-            runs, near = int(rows["collapsed"].sum()), int(rows["near_collapsed"].sum())
-            counts.append(f"{escape_md(method)} on {escape_md(corpus)}: {len(rows)} of {len(cell)} seeds, "
+            runs, near = int(seeds["collapsed"].sum()), int(seeds["near_collapsed"].sum())
+            counts.append(f"{escape_md(method)} on {escape_md(corpus)}: {len(seeds)} of {len(cell)} seeds, "
                           f"{runs} collapsed and {near} near-collapsed of their {int(cell['folds'].sum())} runs")
         lines += ["", f"† Seeds with a collapsed run, one that gave every test utterance of the corpus one class, or "
                       f"a near-collapsed one, that gave at least {NEAR_COLLAPSE_SHARE:.0%} of them one class "
