@@ -30,6 +30,10 @@ from scipy import optimize, special, stats
 from serbench.metrics import unweighted_accuracy
 
 ALPHA = 0.05
+# Scores or score differences whose standard deviation is below this are equal: two UAs from counts can be equal
+# in exact arithmetic and differ in the last bits of a float (a mean of five equal floats is not always that
+# float), which would give a zero-width interval some width, or make t astronomically large.
+ZERO_SPREAD = 1e-12
 
 
 @dataclass(frozen=True)
@@ -44,7 +48,8 @@ class Summary:
 
 
 def summarize(values: Sequence[float], level: float = 0.95) -> Summary:
-    """Mean, std (ddof 1) and Student-t confidence interval of the mean; std and interval are NaN for n < 2.
+    """Mean, std (ddof 1) and Student-t confidence interval of the mean; std and interval are NaN for n < 2, and
+    the std is exactly 0 for values equal up to float rounding (ZERO_SPREAD).
 
     The values are scores in [0, 1] (UA, WA, macro-F1), so their expectation is too: the interval is clipped to
     [0, 1]. Clipping drops only impossible values, so the interval still covers the mean as often as before.
@@ -57,6 +62,7 @@ def summarize(values: Sequence[float], level: float = 0.95) -> Summary:
     if n < 2:
         return Summary(mean, math.nan, math.nan, math.nan, 1)
     std = float(x.std(ddof=1))
+    std = 0.0 if std <= ZERO_SPREAD else std
     half = float(stats.t.ppf(0.5 + level / 2, n - 1)) * std / math.sqrt(n)
     return Summary(mean, std, max(0.0, mean - half), min(1.0, mean + half), n)
 
@@ -68,12 +74,6 @@ def pooled_ua(confusions: Sequence[np.ndarray]) -> float:
     if len(confusions) == 0:
         raise ValueError("pooled_ua needs the confusion matrix of at least one fold")
     return unweighted_accuracy(np.sum(np.asarray(confusions), axis=0))
-
-
-# Seed-level UA differences whose standard deviation is below this are equal: two UAs from counts can give the
-# same difference in exact arithmetic and differ in the last bits of a float, which would make t astronomically
-# large.
-ZERO_SPREAD = 1e-12
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,12 @@ def test_summarize_matches_the_t_interval() -> None:
     assert stats.summarize([]).n == 0
 
 
+def test_summarize_gives_equal_scores_no_spread_whatever_the_float_rounding() -> None:
+    """Five seeds of a deterministic system pooled over folds: equal UAs, whose float mean is one ulp off."""
+    summary = stats.summarize([0.9388509915666465] * 5)
+    assert summary.std == 0.0 and summary.ci_low == summary.ci_high
+
+
 def test_summarize_clips_the_interval_to_the_possible_scores() -> None:
     high = stats.summarize([0.97, 0.99, 1.0])
     assert high.ci_high == 1.0 and high.ci_low < high.mean
