@@ -286,8 +286,7 @@ class EpochOracle:
     best: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def observe(self, method: Method, epoch: int, device: torch.device) -> None:
-        labels = np.zeros(self.data.n_utterances, dtype=np.int64)
-        labels[self.data.utterance] = self.data.emotion
+        labels = utterance_labels(self.data)
         decided = utterance_posteriors(method, self.data, device=device).argmax(axis=1)
         method.train()
         for corpus in sorted(set(self.corpora)):
@@ -394,10 +393,15 @@ def fit_all(method: Method, data: SegmentSet, validation: SegmentSet | None, see
 
 def validation_ua(method: Method, data: SegmentSet, device: torch.device) -> float:
     """The method's UA now on a labelled set of utterances (its decisions by Method.aggregate)."""
+    decided = utterance_posteriors(method, data, device=device).argmax(axis=1)
+    return float(scores(utterance_labels(data), decided, len(method.task.classes))["ua"])
+
+
+def utterance_labels(data: SegmentSet) -> np.ndarray:
+    """Each utterance's emotion class in a labelled set, from its rows' labels."""
     labels = np.zeros(data.n_utterances, dtype=np.int64)
     labels[data.utterance] = data.emotion
-    decided = utterance_posteriors(method, data, device=device).argmax(axis=1)
-    return float(scores(labels, decided, len(method.task.classes))["ua"])
+    return labels
 
 
 def diverged(term: str, value: float, epoch: int, step: int | None = None, steps: int = 0) -> SerbenchError:
