@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from corpus_trees import write_wav
+from test_methods import BREACHES
 from test_store import record
 
 from serbench.cli import main
@@ -110,31 +111,17 @@ class Exits(BaselineS):
     def update(self, batch, progress):
         raise SystemExit(3)
 
-
-@register_method("logits")
-class Logits(BaselineS):
-    """The baseline, predicting its logits."""
-
-    def predict(self, batch):
-        return self.classifier(self.extractor(batch.inputs))
-
-
-@register_method("no_losses")
-class NoLosses(BaselineS):
-    """The baseline, its update returning nothing."""
-
-    def update(self, batch, progress):
-        super().update(batch, progress)
 '''
 
 
 def test_failing_runs_are_failed_never_done_and_say_why_on_the_console(tiny_releases, tmp_path, capsys):
-    plugin = tmp_path / "bad.py"
+    plugin, breaches = tmp_path / "bad.py", tmp_path / "breaches.py"
     plugin.write_text(DIVERGING)
+    breaches.write_text(BREACHES)  # the contract breaches of tests/test_methods.py, here in a sweep
     status, output = serbench(capsys, "run", "--method", "diverging", "--method", "nan_predictions", "--method",
                               "exits", "--method", "logits", "--method", "no_losses", "--method", "baseline_s",
                               "--protocol", "cross", "--data", str(tiny_releases), "--results", str(tmp_path / "r"),
-                              "--plugin", str(plugin), "--preset", "small", *FAST)
+                              "--plugin", str(plugin), "--plugin", str(breaches), "--preset", "small", *FAST)
     assert status == 1 and "Traceback" not in output
     output = " ".join(output.split())  # the console wraps long lines
     assert "training diverged: the 'emotion' loss was nan at step 3 of" in output
@@ -146,9 +133,9 @@ def test_failing_runs_are_failed_never_done_and_say_why_on_the_console(tiny_rele
     messages = [store.failure(path.stem)["message"] for path in (tmp_path / "r" / "failed").glob("*.json")]
     assert any(m.startswith(f"{plugin}: method 'nan_predictions': predict returned") and "NaN or infinite values in"
                in m for m in messages)
-    assert any(m.startswith(f"{plugin}: method 'logits': predict returned") and "negative values in" in m
+    assert any(m.startswith(f"{breaches}: method 'logits': predict returned") and "negative values in" in m
                and "holding probabilities" in m for m in messages)
-    assert any(m.startswith(f"{plugin}: method 'no_losses': update returned None, and it must return a dict")
+    assert any(m.startswith(f"{breaches}: method 'no_losses': update returned None, and it must return a dict")
                for m in messages)
 
 
