@@ -32,6 +32,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -277,10 +278,11 @@ def average_ua(page: Page, method: str) -> stats.Summary:
 # --- significance -------------------------------------------------------------------------------------------------
 
 def compare(page: Page, reference: str) -> pd.DataFrame:
-    """Every method against the reference on every test corpus, on the seeds both have: the seed-level paired
-    t-test of UA (docs/statistics.md), with Holm's correction across the page's distinct comparisons
-    (`distinct`: comparisons of one corpus with the same per-seed differences, such as several methods that
-    always collapse, are one test and count once)."""
+    """Every method against the reference on every test corpus, on the seeds both have:
+    stats.working_paired_test, the seed-level paired t-test of UA on the seeds where neither run collapsed (or
+    nearly) and McNemar's exact test of the collapses (docs/statistics.md), with Holm's correction of the UA tests
+    across the page's distinct comparisons (`distinct`: comparisons of one corpus with the same per-seed
+    differences are one test and count once)."""
     rows = []
     for corpus in page.columns:
         ref = cell_scores(page, reference, corpus).set_index("seed")
@@ -298,21 +300,26 @@ def compare(page: Page, reference: str) -> pd.DataFrame:
                                                           "re-run the sweep so that they do")
             if len(seeds) < 2:
                 continue
-            first, second = ref.loc[seeds, "ua"].to_numpy(), other.loc[seeds, "ua"].to_numpy()
-            if np.ptp(first) == 0 and np.ptp(second) == 0:
+            first, second = ref.loc[seeds], other.loc[seeds]
+            comparison = stats.working_paired_test(first["ua"].tolist(), second["ua"].tolist(),
+                                                   degenerate(first).tolist(), degenerate(second).tolist())
+            test, kept = comparison.test, ~(degenerate(first) | degenerate(second)).to_numpy()
+            differences = second["ua"].to_numpy()[kept] - first["ua"].to_numpy()[kept]
+            row = {"column": corpus, "method": method, "difference": test.difference, "ci_low": test.ci_low,
+                   "ci_high": test.ci_high, "p": test.p, "seeds": len(seeds), "working": test.n,
+                   "detectable": math.nan, "distinct": None, "collapsed": comparison.other_collapsed,
+                   "reference_collapsed": comparison.reference_collapsed, "collapse_p": comparison.collapse_p}
+            if test.n > 1 and np.ptp(first["ua"].to_numpy()[kept]) == 0 and np.ptp(second["ua"].to_numpy()[kept]) == 0:
                 # Both gave the same UA in every seed (deterministic, as the scikit-learn estimators are): their
                 # difference is exact, the seeds are no replications, and a test over seeds has nothing to test.
-                rows.append({"column": corpus, "method": method, "difference": float(second[0] - first[0]),
-                             "ci_low": math.nan, "ci_high": math.nan, "p": math.nan, "seeds": len(seeds),
-                             "detectable": math.nan, "distinct": None})
-                continue
-            test = stats.paired_test(first.tolist(), second.tolist())
-            detectable = stats.detectable_difference(float(np.std(second - first, ddof=1)), test.n)
-            rows.append({"column": corpus, "method": method, "difference": test.difference, "ci_low": test.ci_low,
-                         "ci_high": test.ci_high, "p": test.p, "seeds": test.n, "detectable": detectable,
-                         "distinct": (corpus, tuple(np.round(second - first, 12)))})
+                row.update(ci_low=math.nan, ci_high=math.nan, p=math.nan)
+            elif test.n > 1:
+                row.update(detectable=stats.detectable_difference(float(np.std(differences, ddof=1)), test.n),
+                           distinct=(corpus, tuple(np.round(differences, 12))))
+            rows.append(row)
     frame = pd.DataFrame(rows, columns=["column", "method", "difference", "ci_low", "ci_high", "p", "seeds",
-                                        "detectable", "distinct"])
+                                        "working", "detectable", "distinct", "collapsed", "reference_collapsed",
+                                        "collapse_p"])
     tested = frame.dropna(subset=["distinct"]).drop_duplicates("distinct")
     adjusted = dict(zip(tested["distinct"], stats.holm(tested["p"].tolist()), strict=True))
     frame["p_holm"] = [adjusted.get(key, math.nan) for key in frame["distinct"]]
@@ -626,7 +633,8 @@ def main_table(page: Page, reference: str, ranks: Mapping[str, float]) -> list[s
     tests = page.comparisons["distinct"].nunique() if len(page.comparisons) else 0
     lines += ["", f"Cells: mean ± standard deviation of UA (%) over seeds (number of seeds); **bold**: the best "
                   f"mean of the column. ▲ / ▼: significantly higher / lower UA than {escape_md(reference)} on that "
-                  f"corpus (seed-level paired t-test, p < {stats.ALPHA} after Holm's correction across the {tests} "
+                  f"corpus in the seeds where neither collapsed († counts the others; seed-level paired t-test, p < "
+                  f"{stats.ALPHA} after Holm's correction across the {tests} "
                   f"distinct comparisons of this page, its family: each page is corrected on its own; "
                   f"docs/statistics.md). The claim is about these test speakers, over "
                   f"training seeds: it does not say that new speakers of the corpus would show the difference. "
@@ -694,27 +702,43 @@ def tests_section(page: Page, reference: str) -> list[str]:
     if page.comparisons.empty:
         return [f"No paired tests: the reference {escape_md(reference)} has no runs here, or no other method shares "
                 f"at least two of its seeds (run --seeds 2 or more; name another reference with --reference)."]
-    rows = [[escape_md(r.column), escape_md(r.method), f"{100 * r.difference:+.1f}",
-             "-" if math.isnan(r.ci_low) else f"[{100 * r.ci_low:+.1f}, {100 * r.ci_high:+.1f}]", p_value(r.p),
-             p_value(r.p_holm), str(r.seeds), "-" if math.isnan(r.detectable) else f"{100 * r.detectable:.1f}"]
-            for r in page.comparisons.itertuples()]
-    lines = table(["test corpus", "method", "ΔUA", "95% CI (unadjusted)", "p", "p Holm", "seeds", "detectable"],
-                  rows, ["l", "l", *["r"] * 6])
-    lines += ["", f"ΔUA: UA of the method minus UA of {escape_md(reference)}, in points, mean over the shared seeds. "
-                  "95% CI and p: one paired t-test on the per-seed differences (n - 1 degrees of freedom), so p < "
-                  "0.05 exactly when the interval excludes 0; both are unadjusted, so an interval that excludes 0 "
-                  "without a marker is not significant after the correction. The claim is about these test "
-                  "speakers, over training seeds; p Holm: Holm-corrected across this page's distinct comparisons "
-                  "(the ▲/▼ markers; comparisons with the same per-seed differences on one corpus count once). "
-                  "The test's type-I error is measured by simulation in docs/statistics.md. Detectable: the "
-                  f"smallest true ΔUA (points) this design finds with 80% power at p < {stats.ALPHA}, given these "
-                  "seeds and the spread of their differences; Holm's correction only raises it. A difference "
-                  "below it may well exist without a marker: no marker is not no difference."]
+    rows = [comparison_row(row) for row in page.comparisons.itertuples()]
+    lines = table(["test corpus", "method", "ΔUA", "95% CI (unadjusted)", "p", "p Holm", "seeds trained",
+                   "detectable", "collapsed seeds"], rows, ["l", "l", *["r"] * 7])
+    lines += ["", f"ΔUA: UA of the method minus UA of {escape_md(reference)}, in points, mean over the seeds where "
+                  "neither run collapsed (seeds trained: that many of the seeds both have). 95% CI and p: one paired "
+                  "t-test on those seeds' differences (n - 1 degrees of freedom), so p < 0.05 exactly when the "
+                  "interval excludes 0; both are unadjusted, so an interval that excludes 0 without a marker is not "
+                  "significant after the correction. The claim is about these test speakers, over training seeds, "
+                  "when both systems train: a method that collapses in some runs has no valid test of its mean UA "
+                  "over all of them with a few seeds (docs/statistics.md), so its collapses are a second claim. p "
+                  "Holm: Holm-corrected across this page's distinct comparisons (the ▲/▼ markers; comparisons with "
+                  "the same per-seed differences on one corpus count once). The test's type-I error is measured by "
+                  "simulation in docs/statistics.md, collapsing methods included. Detectable: the smallest true "
+                  f"ΔUA (points) this design finds with 80% power at p < {stats.ALPHA}, given these seeds and the "
+                  "spread of their differences; Holm's correction only raises it. A difference below it may well "
+                  "exist without a marker: no marker is not no difference. Collapsed seeds: the method's / the "
+                  "reference's seeds with a collapsed or near-collapsed run (†), and where any, p of McNemar's exact "
+                  "test that the two collapse equally often (unadjusted; with fewer than 6 seeds it cannot reach "
+                  "0.05)."]
     if page.comparisons["p"].isna().any():
-        lines += ["", "'-': no test. Both systems gave the same UA in every seed (deterministic, as the scikit-learn "
-                      "estimators are), so their difference is exact on these test speakers and the seeds are no "
-                      "replications to test it over."]
+        lines += ["", "'-': no test. Fewer than two seeds where both trained, or both systems gave the same UA in "
+                      "every such seed (deterministic, as the scikit-learn estimators are), so their difference is "
+                      "exact on these test speakers and the seeds are no replications to test it over."]
     return lines
+
+
+def comparison_row(row: Any) -> list[str]:
+    """A row of compare() as the tests table shows it, differences in points."""
+    def points(value: float, digits: str = "+.1f") -> str:
+        return "-" if math.isnan(value) else f"{100 * value:{digits}}"
+
+    interval = "-" if math.isnan(row.ci_low) else f"[{points(row.ci_low)}, {points(row.ci_high)}]"
+    collapsed = f"{row.collapsed} / {row.reference_collapsed}"
+    if row.collapsed or row.reference_collapsed:
+        collapsed += f", p {p_value(row.collapse_p)}"
+    return [escape_md(row.column), escape_md(row.method), points(row.difference), interval, p_value(row.p),
+            p_value(row.p_holm), f"{row.working} of {row.seeds}", points(row.detectable, ".1f"), collapsed]
 
 
 def scores_section(page: Page) -> list[str]:

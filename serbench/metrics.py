@@ -47,12 +47,20 @@ def ua(y_true: np.ndarray, y_pred: np.ndarray) -> float:
 NEAR_COLLAPSE_SHARE = 0.99
 
 
+def degenerate(matrices: np.ndarray) -> np.ndarray:
+    """Per confusion matrix (over the leading axes, true classes as rows): collapsed or near-collapsed, that is at
+    least NEAR_COLLAPSE_SHARE of the test utterances got one class, where several classes are true."""
+    matrices = np.asarray(matrices)
+    predicted, true = matrices.sum(axis=-2), matrices.sum(axis=-1)
+    total = predicted.sum(axis=-1)
+    share = np.divide(predicted.max(axis=-1), total, out=np.zeros(total.shape), where=total > 0)
+    return ((true > 0).sum(axis=-1) > 1) & (share >= NEAR_COLLAPSE_SHARE)
+
+
 def near_collapsed(matrix: np.ndarray) -> bool:
     """At least NEAR_COLLAPSE_SHARE of the test utterances, but not all, got one class, where several are true."""
     matrix = np.asarray(matrix)
-    total = matrix.sum()
-    share = matrix.sum(axis=0).max() / total if total else 0.0
-    return bool((matrix.sum(axis=1) > 0).sum() > 1 and NEAR_COLLAPSE_SHARE <= share < 1)
+    return bool(degenerate(matrix)) and int(matrix.sum(axis=0).max()) < int(matrix.sum())
 
 
 def scores(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> dict:

@@ -21,7 +21,7 @@ from serbench.store import ResultsStore
 CORPORA = ("c-one", "c_two")
 # Accuracy of each method's decisions: "strong" is far above the reference, "weak" far below.
 ACCURACY = {"baseline_s": 0.7, "strong": 0.95, "weak|net": 0.45, "twin": 0.7, "stuck": None, "stuck2": None,
-            "stuck3": None, "nearly": None, "egemaps_svm": 0.95}
+            "stuck3": None, "nearly": None, "egemaps_svm": 0.95, "sure": 0.8, "suer": 0.8}
 FINGERPRINTS = {"src": "a" * 64, "c-one": "b" * 64, "c_two": "c" * 64}
 FOLDS = {"": (0, 1)}  # fold name -> the share of each corpus's utterances it tests (start, stop)
 
@@ -38,11 +38,12 @@ def add_run(store: ResultsStore, method: str, seed: int, *, task: str = "arousal
             data: dict | None = None, frontend: str = "spectrogram", frontend_hash: str = "f0",
             hparams: dict | None = None, synthetic: bool = True, probes: bool = True, utterances: int = 120,
             fold: str = "", adaptation: str = "unlabelled-test", policy: str = "last",
-            selection: dict | None = None, deterministic: bool = False, tasks: tuple[str, ...] = ("arousal",)) -> str:
+            selection: dict | None = None, deterministic: bool = False, tasks: tuple[str, ...] = ("arousal",),
+            stuck: bool = False) -> str:
     """Write one fabricated but consistent run: predictions with the method's accuracy, scores from them. A fold
     tests its share of each corpus's utterances; "stuck" predicts one class for everything. `selection`: what the
     protocol's model selection `policy` chose. A `deterministic` method predicts the same in every seed; "nearly"
-    is "stuck" but for one utterance of each corpus."""
+    is "stuck" but for one utterance of each corpus; `stuck` makes this run of any method collapse."""
     identity = {"method": method, "hparams": hparams or {"epochs": 3},
                 "protocol": protocol_dict(protocol, adaptation, policy, tasks),
                 "fold": {"name": fold, "train": ["src"], "test": list(CORPORA), "held_out": None}, "task": task,
@@ -54,7 +55,7 @@ def add_run(store: ResultsStore, method: str, seed: int, *, task: str = "arousal
     frames = []
     for corpus in CORPORA:
         y = np.arange(start, stop) % 2
-        predicted = (np.ones_like(y) if ACCURACY[method] is None
+        predicted = (np.ones_like(y) if stuck or ACCURACY[method] is None
                      else np.where(rng.random(len(y)) < ACCURACY[method], y, 1 - y))
         if method == "nearly":
             predicted[:1] = 0
@@ -299,21 +300,48 @@ def test_a_one_seed_ranking_says_no_test(tmp_path: Path) -> None:
     assert not (tmp_path / "out" / "figures" / "cross-arousal-cd.png").exists()
 
 
-def test_identical_comparisons_count_once_in_the_holm_family(tmp_path: Path) -> None:
-    """Three methods that always collapse give the same per-seed differences: one test, not three."""
+def test_always_collapsed_methods_get_no_ua_test_and_identical_comparisons_count_once(tmp_path: Path) -> None:
+    """Methods that collapse in every seed leave no seed where both trained: no UA test, their collapses counted
+    and tested instead, and nothing added to the Holm family. Two systems with the same predictions give the same
+    per-seed differences: one test, not two."""
     store = make_store(tmp_path / "results", methods=("baseline_s", "strong", "stuck", "stuck2", "stuck3"))
+    for method in ("sure", "suer"):  # deterministic, equally long names: the same predictions in every seed
+        for seed in (0, 1, 2):
+            add_run(store, method, seed, deterministic=True)
     page = leaderboard.build_page("cross", "arousal", leaderboard.load_records(store), "baseline_s")
     frame = leaderboard.compare(page, "baseline_s")
-    assert len(frame) == 8 and frame["distinct"].nunique() == 4  # per corpus: strong, and the three stuck as one
+    assert len(frame) == 12 and frame["distinct"].nunique() == 4  # per corpus: strong, and sure and suer as one
+    stuck = frame[frame["method"].str.startswith("stuck")]
+    assert stuck["p"].isna().all() and stuck["p_holm"].isna().all() and (stuck["working"] == 0).all()
+    assert (stuck["collapsed"] == 3).all() and (stuck["reference_collapsed"] == 0).all()
+    assert stuck["collapse_p"].tolist() == pytest.approx([0.25] * 6)  # McNemar: 3 of 3 discordant seeds
     for corpus in CORPORA:
-        stuck = frame[(frame["column"] == corpus) & frame["method"].str.startswith("stuck")]
-        assert stuck["p_holm"].nunique() == 1
-    distinct = frame.drop_duplicates("distinct")
+        same = frame[(frame["column"] == corpus) & frame["method"].isin(["sure", "suer"])]
+        assert same["p_holm"].nunique() == 1 and same["distinct"].nunique() == 1
+    distinct = frame.dropna(subset=["distinct"]).drop_duplicates("distinct")
     expected = dict(zip(distinct["distinct"], stats.holm(distinct["p"].tolist()), strict=True))
-    assert frame["p_holm"].tolist() == pytest.approx([expected[key] for key in frame["distinct"]])
+    tested = frame.dropna(subset=["distinct"])
+    assert tested["p_holm"].tolist() == pytest.approx([expected[key] for key in tested["distinct"]])
     page.comparisons = frame
     text = leaderboard.page_markdown(page, "baseline_s", "serbench leaderboard")[0]
     assert "Holm's correction across the 4 distinct comparisons of this page, its family" in text
+    assert "| c-one | stuck | - | - | - | - | 0 of 3 | - | 3 / 0, p 0.250 |" in text
+
+
+def test_seeds_where_a_run_collapsed_leave_the_ua_test(tmp_path: Path) -> None:
+    """The UA test pairs only the seeds where neither run collapsed; the collapses are counted beside it."""
+    store = make_store(tmp_path / "results", methods=("baseline_s", "strong"), seeds=(0, 1, 2, 3))
+    add_run(store, "baseline_s", 4)
+    add_run(store, "strong", 4, stuck=True)
+    page = leaderboard.build_page("cross", "arousal", leaderboard.load_records(store), "baseline_s")
+    frame = leaderboard.compare(page, "baseline_s")
+    row = frame[frame["column"] == "c-one"].iloc[0]
+    assert (row["seeds"], row["working"], row["collapsed"], row["reference_collapsed"]) == (5, 4, 1, 0)
+    cells = page.cycles[page.cycles["corpus"] == "c-one"].set_index(["method", "seed"])["ua"]
+    differences = [cells["strong", s] - cells["baseline_s", s] for s in range(4)]
+    assert row["p"] == pytest.approx(stats.paired_test([cells["baseline_s", s] for s in range(4)],
+                                                       [cells["strong", s] for s in range(4)]).p)
+    assert row["difference"] == pytest.approx(np.mean(differences))
 
 
 def test_collapsed_runs_are_flagged_and_intervals_stay_in_range(tmp_path: Path) -> None:

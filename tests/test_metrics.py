@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from serbench.metrics import confusion_matrix, near_collapsed, scores
+from serbench.metrics import confusion_matrix, degenerate, near_collapsed, scores
 
 
 def test_hand_example():
@@ -40,3 +40,19 @@ def test_near_collapse_is_nearly_one_predicted_class_where_several_are_true() ->
     assert not near_collapsed(np.array([[178, 0], [178, 0]]))  # collapsed: flagged as such, not as near
     assert not near_collapsed(np.array([[170, 8], [170, 8]]))  # 4.5% the other class
     assert not near_collapsed(np.array([[355, 1], [0, 0]]))  # one true class: UA has nothing to rank
+
+
+def test_degenerate_is_collapsed_or_near_collapsed_over_stacked_matrices() -> None:
+    rng = np.random.default_rng(3)
+    matrices = rng.integers(0, 40, size=(400, 3, 3)) * (rng.random((400, 3, 1)) < 0.7)
+    matrices[::4, :, 1:] = 0  # collapsed: every utterance predicted as class 0
+    matrices[1::4, :, 0] = 0
+    matrices[1::4, :, 1] *= 300  # most go to class 1, a few to 2: some of these near-collapse
+    flags = degenerate(matrices)
+    assert flags.shape == (400,)
+    for matrix, flag in zip(matrices, flags, strict=True):
+        several = (matrix.sum(axis=1) > 0).sum() > 1
+        collapsed = several and (matrix.sum(axis=0) > 0).sum() == 1
+        assert flag == (collapsed or near_collapsed(matrix)), matrix
+    assert any(near_collapsed(m) for m in matrices) and not flags.all()
+    assert not degenerate(np.zeros((2, 2), dtype=int))  # nothing tested: nothing collapsed

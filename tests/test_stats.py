@@ -134,6 +134,34 @@ def test_paired_test_interval_is_clipped_to_possible_differences() -> None:
     assert result.p == pytest.approx(sp.ttest_rel([1.0, 0.1], [0.0, 1.0]).pvalue)
 
 
+def test_working_paired_test_pairs_the_seeds_where_neither_collapsed() -> None:
+    reference, other = [0.60, 0.62, 0.50, 0.61, 0.63, 0.59], [0.66, 0.50, 0.70, 0.64, 0.69, 0.66]
+    lost_reference, lost_other = [False, False, True, False, False, False], [False, True, False, False, False, False]
+    result = stats.working_paired_test(reference, other, lost_reference, lost_other)
+    kept = [0, 3, 4, 5]
+    assert result.test == stats.paired_test([reference[i] for i in kept], [other[i] for i in kept])
+    assert (result.reference_collapsed, result.other_collapsed) == (1, 1)
+    assert result.collapse_p == 1.0  # one seed each way: McNemar's exact test sees nothing
+    stable = stats.working_paired_test(reference, other, [False] * 6, [False] * 6)
+    assert stable.test == stats.paired_test(reference, other) and stable.collapse_p == 1.0
+
+
+def test_working_paired_test_of_the_collapses_is_mcnemars_exact_test() -> None:
+    rng = np.random.default_rng(8)
+    for _ in range(200):
+        n = int(rng.integers(2, 12))
+        lost_a, lost_b = rng.random(n) < rng.random(), rng.random(n) < rng.random()
+        result = stats.working_paired_test(rng.random(n), rng.random(n), lost_a, lost_b)
+        b, c = int((lost_b & ~lost_a).sum()), int((lost_a & ~lost_b).sum())
+        # brute force: every split of the b + c discordant seeds, as likely as not each way under the null
+        splits = [math.comb(b + c, k) for k in range(b + c + 1)]
+        p = sum(w for k, w in enumerate(splits) if w <= splits[b] * (1 + 1e-9)) / 2 ** (b + c)
+        assert result.collapse_p == pytest.approx(min(1.0, p)), (b, c)
+        assert result.test.n == int((~(lost_a | lost_b)).sum())
+    with pytest.raises(ValueError, match="one UA and one collapse flag per seed"):
+        stats.working_paired_test([0.5, 0.6], [0.5, 0.7], [False], [False, False])
+
+
 @pytest.mark.parametrize("seeds", [3, 5, 10])
 def test_the_detectable_difference_is_found_with_80_percent_power(seeds: int) -> None:
     """By simulation: per-seed differences with that true mean are found by paired_test in 80% of 6,000 draws

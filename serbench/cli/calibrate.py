@@ -72,7 +72,8 @@ def paired_row(result: calibration.PairedResult) -> list[str]:
     regime, n = result.regime, result.comparisons
     folds = f" in {len(regime.folds)}" if len(regime.folds) > 1 else ""
     return ["paired", f"{regime.name}, {sum(regime.folds)}{folds}", str(regime.seeds), rate(result.exchangeable, n),
-            rate(result.reprofiled, n), verdict(calibration.paired_in_band(result)), f"{result.power:.3f}", ""]
+            rate(result.reprofiled, n), verdict(calibration.paired_in_band(result)), f"{result.power:.3f}", "",
+            f"{result.untested:.3f}"]
 
 
 def ranking_row(result: calibration.RankingResult) -> list[str]:
@@ -80,7 +81,7 @@ def ranking_row(result: calibration.RankingResult) -> list[str]:
     return ["ranking", f"{regime.methods} methods, {regime.blocks} blocks", str(regime.seeds),
             rate(result.type_one, n), rate(result.familywise, n), verdict(calibration.ranking_in_band(result)),
             f"{result.power:.3f} / {result.power_pairs:.3f}",
-            f"{result.classic_chi2:.2f} / {result.classic_f:.2f} / {result.classic_nemenyi:.2f}"]
+            f"{result.classic_chi2:.2f} / {result.classic_f:.2f} / {result.classic_nemenyi:.2f}", ""]
 
 
 def table(result: calibration.Calibration) -> Table:
@@ -91,7 +92,8 @@ def table(result: calibration.Calibration) -> Table:
     output = Table(title=f"serbench calibrate: {result.comparisons} simulated comparisons per regime, seed "
                          f"{result.seed}, alpha {calibration.ALPHA}, {result.permutations} relabelings per ranking "
                          f"test; {result.seconds:.0f} s",
-                   caption=f"regime: paired: design, test utterances (in folds); ranking: page size. null 1: paired: "
+                   caption=f"regime: paired: design, test utterances (in folds), and the other methods' share of "
+                           f"collapsed runs or their skewed training; ranking: page size. null 1: paired: "
                            f"the other method is the reference's twin; ranking: identical methods, omnibus test. "
                            f"null 2: paired: the other method gets other utterances right, with the same expected "
                            f"recall per class; ranking: identical methods, some pair 'significant' (family-wise). "
@@ -100,10 +102,11 @@ def table(result: calibration.Calibration) -> Table:
                            f"ranking nothing to relabel (p = 1). power: against a gain of {gains} UA points "
                            f"(ranking: in every block; omnibus / the better method significantly ahead of some "
                            f"other). classic: on the null data, Friedman chi2 / Iman-Davenport F / Nemenyi of the "
-                           f"seed-mean table, for contrast.")
+                           f"seed-mean table, for contrast. untested: paired null comparisons with fewer than two "
+                           f"seeds where neither run collapsed, so no test (the nulls' rates are among the others).")
     for column in ("test", "regime"):
         output.add_column(column, no_wrap=True)
-    for column in ("seeds", "null 1", "null 2", "in band", "power", "classic"):
+    for column in ("seeds", "null 1", "null 2", "in band", "power", "classic", "untested"):
         output.add_column(column, justify="right", no_wrap=True)
     for paired in result.paired:
         output.add_row(*paired_row(paired))
