@@ -17,6 +17,11 @@ Two kinds of regime strain the test beyond that: the other methods collapse to o
 occasional much worse runs. The pages' test, stats.working_paired_test, compares the seeds where neither run
 collapsed, so its nulls there are about the working runs, which are the same as without collapse.
 
+The speaker test (the claim about new speakers) is simulated at the level of per-speaker UA differences: a seed
+effect shared by all speakers of a seed, a speaker effect shared by all seeds (normal, or heavy-tailed), and their
+interaction with the test noise; each comparison draws its test speakers afresh from the population, whose mean
+difference is 0 under the null.
+
 The ranking test is simulated at the level of per-block UA: a model's seed luck is shared by the blocks of its
 seed (correlation 0.5-0.85), blocks have their own levels, and a seed effect is shared by the methods of one seed.
 `serbench calibrate` prints the figures; docs/statistics.md records those of the full run.
@@ -89,6 +94,22 @@ PAIRED_REGIMES = (
       for rate in (0.1, 0.2) for seeds in (3, 5, 10)),
     *(PairedRegime("cross small, skewed", (400,), seeds, skewed=True) for seeds in (3, 5, 10)),
 )
+@dataclass(frozen=True)
+class SpeakerRegime:
+    """A comparison for the new-speaker claim: seeds x test speakers of one test corpus."""
+
+    name: str
+    seeds: int
+    speakers: int
+    heavy: bool = False  # speaker effects from a t distribution with 3 degrees of freedom instead of normal
+
+
+SPEAKER_REGIMES = tuple(SpeakerRegime(f"{'heavy-tailed' if heavy else 'normal'} speakers", seeds, speakers, heavy)
+                        for heavy in (False, True) for speakers in (3, 6, 12) for seeds in (3, 5, 10))
+# Ranges (uniform, per comparison) of the standard deviations of the per-speaker UA differences' parts, in UA.
+SEED_SD = (0.0, 0.03)
+SPEAKER_SD = (0.0, 0.10)  # speakers differ far more than seeds in how much a method helps them
+INTERACTION_SD = (0.01, 0.06)  # seed x speaker, with the test noise of a speaker's 30-100 utterances
 RANKING_REGIMES = tuple(RankingRegime(f"{blocks // 2} corpora x 2 tasks", 6, blocks, seeds)
                         for blocks in (6, 8) for seeds in (1, 3, 5))
 
@@ -256,6 +277,47 @@ def calibrate_paired(regime: PairedRegime, comparisons: int, rng: np.random.Gene
                         effect, float(np.mean(flat)), float(np.mean([test.n < 2 for test in nulls])))
 
 
+def simulate_speaker_differences(regime: SpeakerRegime, comparisons: int, rng: np.random.Generator,
+                                 effect: float = 0.0) -> np.ndarray:
+    """Per-speaker UA differences, comparisons x seeds x speakers, whose population mean is `effect`."""
+    shape = (comparisons, regime.seeds, regime.speakers)
+
+    def sd(bounds: tuple[float, float]) -> np.ndarray:
+        return rng.uniform(*bounds, size=(comparisons, 1, 1))
+
+    speaker = (rng.standard_t(3, size=(comparisons, 1, regime.speakers)) / math.sqrt(3) if regime.heavy
+               else rng.standard_normal((comparisons, 1, regime.speakers)))  # variance 1 either way
+    return (effect + sd(SEED_SD) * rng.standard_normal((comparisons, regime.seeds, 1)) + sd(SPEAKER_SD) * speaker
+            + sd(INTERACTION_SD) * rng.standard_normal(shape))
+
+
+@dataclass(frozen=True)
+class SpeakerResult:
+    """Rejection rates at ALPHA of stats.speaker_test in one regime, and of the seed-level test on the same data."""
+
+    regime: SpeakerRegime
+    comparisons: int
+    type_one: float  # new-speaker null: speaker_test
+    seed_level: float  # ... paired_test on the seeds' mean over speakers, read as a new-speaker claim
+    power: float  # speaker_test against a population gain of `effect`
+    effect: float
+
+
+def calibrate_speakers(regime: SpeakerRegime, comparisons: int, rng: np.random.Generator,
+                       effect: float = EFFECT) -> SpeakerResult:
+    """Simulate `comparisons` comparisons of the regime under the null and with a gain; test each both ways."""
+    null = simulate_speaker_differences(regime, comparisons, rng)
+    gain = simulate_speaker_differences(regime, comparisons, rng, effect)
+    zero = np.zeros(regime.seeds)
+
+    def rate(tests: Sequence[stats.PairedTest]) -> float:
+        return float(np.mean([test.p < ALPHA for test in tests]))
+
+    return SpeakerResult(regime, comparisons, rate([stats.speaker_test(d) for d in null]),
+                         rate([stats.paired_test(zero, d.mean(axis=1)) for d in null]),
+                         rate([stats.speaker_test(d) for d in gain]), effect)
+
+
 def simulate_rankings(regime: RankingRegime, datasets: int, rng: np.random.Generator,
                       margin: float = 0.0) -> np.ndarray:
     """Per-block UA, datasets x seeds x methods x blocks, of identical methods; method 0 gains `margin`."""
@@ -335,6 +397,12 @@ def paired_in_band(result: PairedResult) -> bool:
     return all(within_band(rate, tested) for rate in (result.exchangeable, result.reprofiled))
 
 
+def speaker_in_band(result: SpeakerResult) -> bool:
+    """At most the band's upper end: the quasi-F test is conservative where speakers hardly differ (its
+    estimate then falls back to the noise alone), and that is allowed; liberal is not."""
+    return within_band(result.type_one, result.comparisons, low=0.0)
+
+
 def ranking_in_band(result: RankingResult) -> bool | None:
     """None for one seed: relabelling has nothing to move, so p = 1 and there is no test to calibrate."""
     if result.regime.seeds < 2:
@@ -352,16 +420,19 @@ class Calibration:
     permutations: int
     paired: tuple[PairedResult, ...]
     ranking: tuple[RankingResult, ...]
+    speakers: tuple[SpeakerResult, ...]
     seconds: float
 
     def failures(self) -> list[str]:
         """The regimes whose error rates leave their band."""
         return ([f"paired {r.regime.name}, {r.regime.seeds} seeds" for r in self.paired if not paired_in_band(r)]
+                + [f"speakers {r.regime.name}, {r.regime.seeds} seeds x {r.regime.speakers} speakers"
+                   for r in self.speakers if not speaker_in_band(r)]
                 + [f"ranking {r.regime.name}, {r.regime.seeds} seeds" for r in self.ranking
                    if ranking_in_band(r) is False])
 
 
-def calibrate(comparisons: int = 2000, seed: int = 0, *, tests: Sequence[str] = ("paired", "ranking"),
+def calibrate(comparisons: int = 2000, seed: int = 0, *, tests: Sequence[str] = ("paired", "ranking", "speakers"),
               permutations: int = 2000, on_regime: Callable[[str], None] | None = None) -> Calibration:
     """Run the regimes of `tests`. Each regime has its own generator, seeded by (seed, its position), so a
     subset reproduces the figures of the full run."""
@@ -376,5 +447,11 @@ def calibrate(comparisons: int = 2000, seed: int = 0, *, tests: Sequence[str] = 
             on_regime(f"ranking, {regime.name}, {regime.seeds} seeds")
         ranking.append(calibrate_ranking(regime, comparisons, np.random.default_rng([seed, 1000 + index]),
                                          permutations=permutations))
-    return Calibration(comparisons, seed, permutations, tuple(paired), tuple(ranking),
+    speakers = []
+    for index, speaker_regime in enumerate(SPEAKER_REGIMES if "speakers" in tests else ()):
+        if on_regime:
+            on_regime(f"speaker test, {speaker_regime.name}, {speaker_regime.seeds} seeds x "
+                      f"{speaker_regime.speakers} speakers")
+        speakers.append(calibrate_speakers(speaker_regime, comparisons, np.random.default_rng([seed, 2000 + index])))
+    return Calibration(comparisons, seed, permutations, tuple(paired), tuple(ranking), tuple(speakers),
                        time.perf_counter() - started)

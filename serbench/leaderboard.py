@@ -42,13 +42,40 @@ from serbench.errors import SerbenchError
 from serbench.files import stable_hash, write_atomic
 from serbench.metrics import NEAR_COLLAPSE_SHARE, unweighted_accuracy
 from serbench.record import RunRecord
-from serbench.store import ResultsStore, cycle_rows, degenerate, name_variants
+from serbench.store import ResultsStore, cycle_rows, degenerate, name_variants, speaker_rows
 from serbench.synth import SYNTHETIC_EXPLANATION, SYNTHETIC_LABEL
 
 # The reference of each page: the first of these with runs on it (the paper's baseline on segments, else
 # eGeMAPS + logistic regression on functionals, else the SSL MLP on SSL features).
 REFERENCES = ("baseline_s", "egemaps_lr", "ssl_mlp")
 SYNTHETIC_BANNER = f"> **{SYNTHETIC_LABEL}**: {SYNTHETIC_EXPLANATION}."
+
+
+@dataclass(frozen=True)
+class ClaimWords:
+    """How a page words one claim (stats.CLAIMS)."""
+
+    test: str  # the test behind the markers
+    statement: str  # what a marker claims
+    computation: str  # how ΔUA and its test are made
+
+
+CLAIM_WORDS = {
+    "seeds": ClaimWords(
+        "seed-level paired t-test",
+        "The claim is about these test speakers, over training seeds: it does not say that new speakers of the "
+        "corpus would show the difference (`serbench leaderboard --claim speakers` makes that claim).",
+        "mean over the seeds where neither run collapsed (seeds trained: that many of the seeds both have). 95% CI "
+        "and p: one paired t-test on those seeds' differences (n - 1 degrees of freedom)"),
+    "speakers": ClaimWords(
+        "new-speaker test over seeds and test speakers",
+        "The claim is about new speakers of the corpus and new training seeds: on average over speakers like these "
+        "test speakers (each weighing the same), of whom they are taken as a sample.",
+        "mean over the seeds where neither run collapsed (seeds trained: that many of the seeds both have) and over "
+        "the test speakers of each speaker's UA difference (speakers weigh the same, so it can differ from the "
+        "difference of the cells, where utterances do). 95% CI and p: one t-test whose standard error carries the "
+        "seed, the speaker and the residual variance (two-way mean squares, Satterthwaite's degrees of freedom)"),
+}
 
 
 @dataclass
@@ -64,6 +91,8 @@ class Page:
     incomplete: pd.DataFrame  # the seed cycles left out of every number: a fold's run is missing
     comparisons: pd.DataFrame = field(default_factory=pd.DataFrame)
     absent: list[str] = field(default_factory=list)  # systems with runs on the protocol's other tasks, none here
+    claim: str = "seeds"  # what the markers claim (stats.CLAIMS)
+    speakers: pd.DataFrame = field(default_factory=pd.DataFrame)  # store.speaker_rows, for the claim "speakers"
 
     @property
     def name(self) -> str:
@@ -279,10 +308,10 @@ def average_ua(page: Page, method: str) -> stats.Summary:
 
 def compare(page: Page, reference: str) -> pd.DataFrame:
     """Every method against the reference on every test corpus, on the seeds both have:
-    stats.working_paired_test, the seed-level paired t-test of UA on the seeds where neither run collapsed (or
-    nearly) and McNemar's exact test of the collapses (docs/statistics.md), with Holm's correction of the UA tests
-    across the page's distinct comparisons (`distinct`: comparisons of one corpus with the same per-seed
-    differences are one test and count once)."""
+    stats.working_paired_test of the page's claim, on the seeds where neither run collapsed (or nearly), and
+    McNemar's exact test of the collapses (docs/statistics.md), with Holm's correction of the UA tests across the
+    page's distinct comparisons (`distinct`: comparisons of one corpus with the same differences are one test and
+    count once)."""
     rows = []
     for corpus in page.columns:
         ref = cell_scores(page, reference, corpus).set_index("seed")
@@ -300,30 +329,41 @@ def compare(page: Page, reference: str) -> pd.DataFrame:
                                                           "re-run the sweep so that they do")
             if len(seeds) < 2:
                 continue
-            first, second = ref.loc[seeds], other.loc[seeds]
-            comparison = stats.working_paired_test(first["ua"].tolist(), second["ua"].tolist(),
-                                                   degenerate(first).tolist(), degenerate(second).tolist())
-            test, kept = comparison.test, ~(degenerate(first) | degenerate(second)).to_numpy()
-            differences = second["ua"].to_numpy()[kept] - first["ua"].to_numpy()[kept]
+            first, second = (speaker_table(page, m, corpus, seeds) if page.claim == "speakers" else
+                             frame.loc[seeds, "ua"].to_numpy() for m, frame in ((reference, ref), (method, other)))
+            lost_first, lost_second = degenerate(ref.loc[seeds]).to_numpy(), degenerate(other.loc[seeds]).to_numpy()
+            comparison = stats.working_paired_test(first, second, lost_first, lost_second, claim=page.claim)
+            test, kept = comparison.test, ~(lost_first | lost_second)
+            differences = second[kept] - first[kept]
             row = {"column": corpus, "method": method, "difference": test.difference, "ci_low": test.ci_low,
                    "ci_high": test.ci_high, "p": test.p, "seeds": len(seeds), "working": test.n,
-                   "detectable": math.nan, "distinct": None, "collapsed": comparison.other_collapsed,
-                   "reference_collapsed": comparison.reference_collapsed, "collapse_p": comparison.collapse_p}
-            if test.n > 1 and np.ptp(first["ua"].to_numpy()[kept]) == 0 and np.ptp(second["ua"].to_numpy()[kept]) == 0:
+                   "speakers": first.shape[1] if first.ndim == 2 else 0, "detectable": math.nan, "distinct": None,
+                   "collapsed": comparison.other_collapsed, "reference_collapsed": comparison.reference_collapsed,
+                   "collapse_p": comparison.collapse_p}
+            if page.claim == "seeds" and test.n > 1 and np.ptp(first[kept]) == 0 and np.ptp(second[kept]) == 0:
                 # Both gave the same UA in every seed (deterministic, as the scikit-learn estimators are): their
                 # difference is exact, the seeds are no replications, and a test over seeds has nothing to test.
+                # (Over new speakers they are tested: the speakers replicate.)
                 row.update(ci_low=math.nan, ci_high=math.nan, p=math.nan)
-            elif test.n > 1:
-                row.update(detectable=stats.detectable_difference(float(np.std(differences, ddof=1)), test.n),
-                           distinct=(corpus, tuple(np.round(differences, 12))))
+            elif not math.isnan(test.p):
+                row.update(detectable=stats.detectable_shift(test.standard_error, test.df),
+                           distinct=(corpus, tuple(np.round(differences, 12).ravel())))
             rows.append(row)
     frame = pd.DataFrame(rows, columns=["column", "method", "difference", "ci_low", "ci_high", "p", "seeds",
-                                        "working", "detectable", "distinct", "collapsed", "reference_collapsed",
-                                        "collapse_p"])
+                                        "working", "speakers", "detectable", "distinct", "collapsed",
+                                        "reference_collapsed", "collapse_p"])
     tested = frame.dropna(subset=["distinct"]).drop_duplicates("distinct")
     adjusted = dict(zip(tested["distinct"], stats.holm(tested["p"].tolist()), strict=True))
     frame["p_holm"] = [adjusted.get(key, math.nan) for key in frame["distinct"]]
     return frame
+
+
+def speaker_table(page: Page, method: str, corpus: str, seeds: Sequence[int]) -> np.ndarray:
+    """UA per seed (rows, in `seeds`' order) and test speaker (columns, sorted) of one cell: the claim
+    "speakers"."""
+    rows = page.speakers[(page.speakers["method"] == method) & (page.speakers["corpus"] == corpus)]
+    table = rows.pivot(index="seed", columns="speaker", values="ua").sort_index(axis=1)
+    return table.loc[list(seeds)].to_numpy()
 
 
 Block = tuple[str, pd.DataFrame]  # a block's name, and its seed cycles (one test corpus of one task)
@@ -631,13 +671,13 @@ def main_table(page: Page, reference: str, ranks: Mapping[str, float]) -> list[s
         rows.append(row)
     lines = ["## UA per test corpus", "", *table(header, rows, ["l", "l", *["r"] * (len(header) - 2)])]
     tests = page.comparisons["distinct"].nunique() if len(page.comparisons) else 0
+    words = CLAIM_WORDS[page.claim]
     lines += ["", f"Cells: mean ± standard deviation of UA (%) over seeds (number of seeds); **bold**: the best "
                   f"mean of the column. ▲ / ▼: significantly higher / lower UA than {escape_md(reference)} on that "
-                  f"corpus in the seeds where neither collapsed († counts the others; seed-level paired t-test, p < "
+                  f"corpus in the seeds where neither collapsed († counts the others; {words.test}, p < "
                   f"{stats.ALPHA} after Holm's correction across the {tests} "
                   f"distinct comparisons of this page, its family: each page is corrected on its own; "
-                  f"docs/statistics.md). The claim is about these test speakers, over "
-                  f"training seeds: it does not say that new speakers of the corpus would show the difference. "
+                  f"docs/statistics.md). {words.statement} "
                   f"Average: UA averaged over the test corpora per seed. Average rank: over the test corpora (1 = "
                   f"best)."]
     flagged = page.cycles[degenerate(page.cycles)]
@@ -703,28 +743,30 @@ def tests_section(page: Page, reference: str) -> list[str]:
         return [f"No paired tests: the reference {escape_md(reference)} has no runs here, or no other method shares "
                 f"at least two of its seeds (run --seeds 2 or more; name another reference with --reference)."]
     rows = [comparison_row(row) for row in page.comparisons.itertuples()]
-    lines = table(["test corpus", "method", "ΔUA", "95% CI (unadjusted)", "p", "p Holm", "seeds trained",
+    trained, words = "seeds trained" + (" x speakers" if page.claim == "speakers" else ""), CLAIM_WORDS[page.claim]
+    lines = table(["test corpus", "method", "ΔUA", "95% CI (unadjusted)", "p", "p Holm", trained,
                    "detectable", "collapsed seeds"], rows, ["l", "l", *["r"] * 7])
-    lines += ["", f"ΔUA: UA of the method minus UA of {escape_md(reference)}, in points, mean over the seeds where "
-                  "neither run collapsed (seeds trained: that many of the seeds both have). 95% CI and p: one paired "
-                  "t-test on those seeds' differences (n - 1 degrees of freedom), so p < 0.05 exactly when the "
-                  "interval excludes 0; both are unadjusted, so an interval that excludes 0 without a marker is not "
-                  "significant after the correction. The claim is about these test speakers, over training seeds, "
-                  "when both systems train: a method that collapses in some runs has no valid test of its mean UA "
-                  "over all of them with a few seeds (docs/statistics.md), so its collapses are a second claim. p "
+    lines += ["", f"ΔUA: UA of the method minus UA of {escape_md(reference)}, in points, {words.computation}, "
+                  "so p < 0.05 exactly when the interval excludes 0; both are unadjusted, so an interval that "
+                  f"excludes 0 without a marker is not significant after the correction. {words.statement} "
+                  "Both are about the runs where both systems train: a method that collapses in some runs has no "
+                  "valid test of its mean UA over all of them with a few seeds (docs/statistics.md), so its "
+                  "collapses are a second claim. p "
                   "Holm: Holm-corrected across this page's distinct comparisons (the ▲/▼ markers; comparisons with "
                   "the same per-seed differences on one corpus count once). The test's type-I error is measured by "
                   "simulation in docs/statistics.md, collapsing methods included. Detectable: the smallest true "
-                  f"ΔUA (points) this design finds with 80% power at p < {stats.ALPHA}, given these seeds and the "
-                  "spread of their differences; Holm's correction only raises it. A difference below it may well "
+                  f"ΔUA (points) this design finds with 80% power at p < {stats.ALPHA}, given the test's standard "
+                  "error and degrees of freedom; Holm's correction only raises it. A difference below it may well "
                   "exist without a marker: no marker is not no difference. Collapsed seeds: the method's / the "
                   "reference's seeds with a collapsed or near-collapsed run (†), and where any, p of McNemar's exact "
                   "test that the two collapse equally often (unadjusted; with fewer than 6 seeds it cannot reach "
                   "0.05)."]
     if page.comparisons["p"].isna().any():
-        lines += ["", "'-': no test. Fewer than two seeds where both trained, or both systems gave the same UA in "
-                      "every such seed (deterministic, as the scikit-learn estimators are), so their difference is "
-                      "exact on these test speakers and the seeds are no replications to test it over."]
+        lines += ["", "'-': no test. Fewer than two seeds where both trained"
+                      + (f", or fewer than {stats.MIN_SPEAKERS} test speakers" if page.claim == "speakers" else
+                         ", or both systems gave the same UA in every such seed (deterministic, as the scikit-learn "
+                         "estimators are), so their difference is exact on these test speakers and the seeds are no "
+                         "replications to test it over") + "."]
     return lines
 
 
@@ -737,8 +779,9 @@ def comparison_row(row: Any) -> list[str]:
     collapsed = f"{row.collapsed} / {row.reference_collapsed}"
     if row.collapsed or row.reference_collapsed:
         collapsed += f", p {p_value(row.collapse_p)}"
+    trained = f"{row.working} of {row.seeds}" + (f" x {row.speakers}" if row.speakers else "")
     return [escape_md(row.column), escape_md(row.method), points(row.difference), interval, p_value(row.p),
-            p_value(row.p_holm), f"{row.working} of {row.seeds}", points(row.detectable, ".1f"), collapsed]
+            p_value(row.p_holm), trained, points(row.detectable, ".1f"), collapsed]
 
 
 def scores_section(page: Page) -> list[str]:
@@ -893,10 +936,11 @@ def index_markdown(pages: Sequence[Page], rankings: Mapping[str, list[str]], com
 def leaderboard_command(results: str | Path, out: str | Path, *, protocol: str | None = None,
                         task: str | None = None, references: Sequence[str] = REFERENCES,
                         configs: Sequence[str] = (), intro: str | Path | None = None,
-                        allow_incomplete: bool = False) -> str:
+                        allow_incomplete: bool = False, claim: str = "seeds") -> str:
     """The `serbench leaderboard` command line that regenerates these files (recorded in their footers)."""
     words = ["serbench", "leaderboard", "--results", str(results), "--out", str(out)]
     words += ["--allow-incomplete"] if allow_incomplete else []
+    words += ["--claim", claim] if claim != "seeds" else []
     for option, value in (("--protocol", protocol), ("--task", task), ("--intro", intro)):
         if value is not None:
             words += [option, str(value)]
@@ -918,12 +962,16 @@ def page_reference(records: Sequence[RunRecord], references: Sequence[str]) -> s
 def write_leaderboards(results: str | Path, out: str | Path = "leaderboards", *, protocol: str | None = None,
                        task: str | None = None, references: Sequence[str] = REFERENCES,
                        configs: Sequence[str] = (), intro: str | Path | None = None,
-                       allow_incomplete: bool = False, command: str | None = None) -> list[Path]:
+                       allow_incomplete: bool = False, command: str | None = None,
+                       claim: str = "seeds") -> list[Path]:
     """Write the index, one page per (protocol, task) and the figures into `out`; return the written paths. Each
     page's reference is the first of `references` with runs on it; `configs` choose configurations as
     select_configuration says; the markdown file `intro` opens the index. A page whose runs do not cover its
     protocol (gaps) is refused, unless `allow_incomplete`: then it says so and marks it. A task of the protocol
-    without runs has no page, and the index names it (missing_tasks)."""
+    without runs has no page, and the index names it (missing_tasks). `claim` (stats.CLAIMS): what the markers
+    claim, about these test speakers over seeds or about new speakers too."""
+    if claim not in stats.CLAIMS:
+        raise SerbenchError(f"unknown claim {claim!r}", hint=f"one of {', '.join(stats.CLAIMS)}")
     store = ResultsStore(results)
     try:
         intro_text = Path(intro).read_text() if intro is not None else ""
@@ -942,7 +990,8 @@ def write_leaderboards(results: str | Path, out: str | Path = "leaderboards", *,
         raise SerbenchError(f"--reference {', '.join(references)}: no finished run of such a method",
                             hint=f"methods present: {', '.join(sorted(present))}")
     command = command or leaderboard_command(results, out, protocol=protocol, task=task, references=references,
-                                             configs=configs, intro=intro, allow_incomplete=allow_incomplete)
+                                             configs=configs, intro=intro, allow_incomplete=allow_incomplete,
+                                             claim=claim)
     pages = []
     for key in sorted({(r.protocol, r.task) for r in records}):
         chosen = [r for r in records if (r.protocol, r.task) == key]
@@ -963,7 +1012,10 @@ def write_leaderboards(results: str | Path, out: str | Path = "leaderboards", *,
     files: dict[str, bytes] = {}
     for page in pages:
         reference = page_reference(page.records, references)
+        page.claim = claim
         if reference in page.methods:
+            if claim == "speakers":
+                page.speakers = speaker_rows(store, page.cycles)
             page.comparisons = compare(page, reference)
         text, figures = page_markdown(page, reference, command)
         files[f"{page.name}.md"] = text.encode()

@@ -9,8 +9,11 @@ its unit is the seed (one UA per seed and method; under fold protocols, one pool
   same statistic.
 - `working_paired_test`: what the pages apply: paired_test on the seeds where neither run collapsed, and an exact
   test of the collapses themselves, since a test of mean UA over runs that sometimes collapse is not valid.
-- `detectable_difference`: the smallest difference paired_test finds with 80% power, so that no marker is not
-  read as no difference.
+- `detectable_shift`: the smallest difference a test (paired_test, speaker_test) finds with 80% power, from its
+  standard error and degrees of freedom, so that no marker is not read as no difference.
+- `speaker_test`: the other claim, about new speakers of the test corpus: a t-test of the mean per-speaker UA
+  difference whose standard error carries the seed and the speaker variance (a crossed seed x speaker design,
+  Satterthwaite's degrees of freedom).
 - `holm`: Holm's step-down correction across the comparisons of one table.
 - `permutation_ranking`, `cliques`: average ranks over (seed, block) cells, blocks being test corpus x task, a
   permutation test that moves whole trained models (all blocks of one seed together), and its max-T critical
@@ -32,6 +35,12 @@ from scipy import optimize, special, stats
 from serbench.metrics import unweighted_accuracy
 
 ALPHA = 0.05
+# What a marker claims: a difference on these test speakers, over training seeds (the default), or over new
+# training seeds and new speakers of the test corpus (docs/statistics.md).
+CLAIMS = ("seeds", "speakers")
+# With two speakers their variance has one degree of freedom, and no approximation of the new-speaker test's
+# reference distribution holds its level (type-I 0.08 with 10 seeds, serbench calibrate): three at least.
+MIN_SPEAKERS = 3
 # Scores or score differences whose standard deviation is below this are equal: two UAs from counts can be equal
 # in exact arithmetic and differ in the last bits of a float (a mean of five equal floats is not always that
 # float), which would give a zero-width interval some width, or make t astronomically large.
@@ -87,7 +96,8 @@ class PairedTest:
     ci_high: float
     p: float  # two-sided
     n: int  # seeds (seed cycles) paired
-    df: int
+    df: float  # n - 1, or Satterthwaite's approximation (speaker_test)
+    standard_error: float = math.nan  # of the difference; NaN where no test is made
 
 
 def paired_test(reference: Sequence[float], other: Sequence[float], *, level: float = 0.95) -> PairedTest:
@@ -119,12 +129,56 @@ def paired_test(reference: Sequence[float], other: Sequence[float], *, level: fl
         p = 2.0 ** (1 - n)
         low, high = (mean, mean) if p < 1 - level else (-1.0, 1.0)
         return PairedTest(mean, low, high, p, n, n - 1)
-    standard_error = spread / math.sqrt(n)
+    return _t_test(mean, spread / math.sqrt(n), n, n - 1, level)
+
+
+def _t_test(mean: float, standard_error: float, n: int, df: float, level: float) -> PairedTest:
+    """Two-sided t-test of a mean difference and its t-interval, clipped to [-1, 1]."""
     # scipy.special's t distribution: the functions behind scipy.stats.t, without its per-call overhead, which
     # matters in the 90,000 tests of serbench/calibration.py.
-    p = float(2 * special.stdtr(n - 1, -abs(mean) / standard_error))
-    half = float(special.stdtrit(n - 1, 0.5 + level / 2)) * standard_error
-    return PairedTest(mean, max(-1.0, mean - half), min(1.0, mean + half), p, n, n - 1)
+    p = float(2 * special.stdtr(df, -abs(mean) / standard_error))
+    half = float(special.stdtrit(df, 0.5 + level / 2)) * standard_error
+    return PairedTest(mean, max(-1.0, mean - half), min(1.0, mean + half), p, n, df, standard_error)
+
+
+def speaker_test(differences: np.ndarray, *, level: float = 0.95) -> PairedTest:
+    """Test of the expected UA difference over new training seeds and new speakers of the test corpus.
+
+    `differences[s, j]`: other minus reference UA of test speaker j in seed s (both methods' runs of that seed).
+    Model: d_sj = mu + a_s + b_j + e_sj, crossed random effects of seed (a), speaker (b) and their interaction
+    with the test noise (e), without replication. The estimate is the grand mean; its variance,
+    var(a) / S + var(b) / J + var(e) / (S J), is estimated without bias from the two-way ANOVA mean squares,
+    (MS_seed + MS_speaker - MS_e) / (S J), with Satterthwaite's degrees of freedom for that combination (the
+    quasi-F of Cochran and Satterthwaite). Where the combination is not above MS_e alone, MS_e / (S J) with its
+    own (S - 1)(J - 1) degrees of freedom: never less than the noise allows. Truncating the variance components
+    at 0 instead looked natural and was liberal (type-I 0.11 with 2 speakers and 10 seeds, docs/statistics.md).
+    Fewer than two seeds or MIN_SPEAKERS speakers: no test (NaN). The estimand is the mean over speakers of the
+    per-speaker UA difference, which weighs speakers equally (a corpus's pooled UA weighs them by utterances).
+    """
+    d = np.asarray(differences, dtype=float)
+    if d.ndim != 2:
+        raise ValueError(f"speaker_test needs a seeds x speakers table of UA differences, got shape {d.shape}")
+    if not np.isfinite(d).all():
+        raise ValueError("speaker_test needs a UA difference for every seed and speaker")
+    seeds, speakers = d.shape
+    mean = float(d.mean()) if d.size else math.nan
+    if seeds < 2 or speakers < MIN_SPEAKERS:
+        return PairedTest(mean, math.nan, math.nan, math.nan, seeds, 0)
+    seed_means, speaker_means = d.mean(axis=1), d.mean(axis=0)
+    df_seed, df_speaker, df_error = seeds - 1, speakers - 1, (seeds - 1) * (speakers - 1)
+    ms_seed = speakers * float(((seed_means - mean) ** 2).sum()) / df_seed
+    ms_speaker = seeds * float(((speaker_means - mean) ** 2).sum()) / df_speaker
+    residual = d - seed_means[:, None] - speaker_means[None, :] + mean
+    ms_error = float((residual**2).sum()) / df_error
+    total = ms_seed + ms_speaker - ms_error
+    if total > ms_error:
+        df = total**2 / (ms_seed**2 / df_seed + ms_speaker**2 / df_speaker + ms_error**2 / df_error)
+    else:
+        total, df = ms_error, df_error
+    if total <= ZERO_SPREAD**2:
+        # The same difference for every seed and speaker: paired_test's no-spread rules on the seeds' means.
+        return paired_test(np.zeros(seeds), seed_means, level=level)
+    return _t_test(mean, math.sqrt(total / (seeds * speakers)), seeds, df, level)
 
 
 @dataclass(frozen=True)
@@ -137,9 +191,12 @@ class WorkingComparison:
     collapse_p: float  # exact two-sided sign test on the seeds where only one of the two collapsed; 1 when none
 
 
-def working_paired_test(reference: Sequence[float], other: Sequence[float], reference_collapsed: Sequence[bool],
-                        other_collapsed: Sequence[bool], *, level: float = 0.95) -> WorkingComparison:
-    """paired_test on the seeds where neither method's run collapsed, and a test of the collapse rates.
+def working_paired_test(reference: Sequence[float] | np.ndarray, other: Sequence[float] | np.ndarray,
+                        reference_collapsed: Sequence[bool], other_collapsed: Sequence[bool], *,
+                        claim: str = "seeds", level: float = 0.95) -> WorkingComparison:
+    """The test of `claim` (CLAIMS) on the seeds where neither method's run collapsed, and a test of the collapse
+    rates. Claim "seeds": UA per seed, paired_test. Claim "speakers": UA per seed and test speaker (seeds x
+    speakers, the same speakers in both), speaker_test of the differences.
 
     A method that collapses in a share of its runs has a two-part distribution of UA, and with 3 to 10 seeds a
     test of its mean UA cannot be valid: at a collapse rate of 0.1, five seeds show no collapse 59% of the time,
@@ -148,35 +205,39 @@ def working_paired_test(reference: Sequence[float], other: Sequence[float], refe
     neither collapsed are draws of the working runs, whatever the collapse rates) and whether one collapses more
     often (McNemar's exact test: the seeds where only one of the two collapsed split 50/50 under the null).
     """
+    if claim not in CLAIMS:
+        raise ValueError(f"unknown claim {claim!r}: one of {', '.join(CLAIMS)}")
     a, b = np.asarray(reference, dtype=float), np.asarray(other, dtype=float)
     lost_a, lost_b = np.asarray(reference_collapsed, dtype=bool), np.asarray(other_collapsed, dtype=bool)
-    if not a.shape == b.shape == lost_a.shape == lost_b.shape:
-        raise ValueError(f"working_paired_test needs one UA and one collapse flag per seed and method, got "
-                         f"{a.shape}, {b.shape}, {lost_a.shape} and {lost_b.shape}")
+    if not a.shape == b.shape or a.shape[:1] != lost_a.shape or lost_a.shape != lost_b.shape \
+            or a.ndim != CLAIMS.index(claim) + 1:
+        raise ValueError(f"working_paired_test needs one UA per seed{' and speaker' if claim == 'speakers' else ''} "
+                         f"and one collapse flag per seed and method, got {a.shape}, {b.shape}, {lost_a.shape} "
+                         f"and {lost_b.shape}")
     kept = ~(lost_a | lost_b)
+    test = paired_test(a[kept], b[kept], level=level) if claim == "seeds" else \
+        speaker_test(b[kept] - a[kept], level=level)
     only_other, discordant = int((lost_b & ~lost_a).sum()), int((lost_a != lost_b).sum())
     collapse_p = float(stats.binomtest(only_other, discordant).pvalue) if discordant else 1.0
-    return WorkingComparison(paired_test(a[kept], b[kept], level=level), int(lost_a.sum()), int(lost_b.sum()),
-                             collapse_p)
+    return WorkingComparison(test, int(lost_a.sum()), int(lost_b.sum()), collapse_p)
 
 
-def detectable_difference(spread: float, n: int, *, alpha: float = ALPHA, power: float = 0.8) -> float:
-    """The smallest true mean difference that paired_test on `n` seeds finds at two-sided `alpha` with probability
-    `power`, when the per-seed differences are normal with standard deviation `spread` (the noncentral t, exact
-    for that model). NaN where no test is made (n < 2) or nothing varies (spread 0)."""
-    if n < 2 or not spread > ZERO_SPREAD:
+def detectable_shift(standard_error: float, df: float, *, alpha: float = ALPHA, power: float = 0.8) -> float:
+    """The smallest true mean difference that a two-sided t-test with this standard error and these degrees of
+    freedom finds at `alpha` with probability `power` (noncentral t); NaN without a standard error."""
+    if not standard_error > 0 or not df > 0:
         return math.nan
-    df, critical = n - 1, float(stats.t.ppf(1 - alpha / 2, n - 1))
+    critical = float(stats.t.ppf(1 - alpha / 2, df))
 
     def shortfall(difference: float) -> float:
-        shift = difference * math.sqrt(n) / spread
+        shift = difference / standard_error
         # the lower tail as the upper tail of the mirrored shift: scipy's cdf far out in it can be NaN
         return float(stats.nct.sf(critical, df, shift) + stats.nct.sf(critical, df, -shift)) - power
 
-    upper = spread
+    upper = standard_error
     while shortfall(upper) < 0:  # 2 seeds need a shift of about 17 standard errors, 10 seeds about 3
         upper *= 2
-    return float(optimize.brentq(shortfall, 0.0, upper, xtol=1e-9 * spread))
+    return float(optimize.brentq(shortfall, 0.0, upper, xtol=1e-9 * standard_error))
 
 
 def holm(pvalues: Sequence[float]) -> list[float]:

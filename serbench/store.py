@@ -33,7 +33,7 @@ import pandas as pd
 from serbench.errors import SerbenchError
 from serbench.files import pid_alive, publish_dir, write_atomic
 from serbench.integrity import damage, write_checksums
-from serbench.metrics import confusion_matrix, matrix_scores, near_collapsed
+from serbench.metrics import confusion_matrix, matrix_scores, near_collapsed, unweighted_accuracy
 from serbench.record import RunRecord
 
 # A claim whose owner cannot be checked (it runs on another host) is stale when its heartbeat, refreshed every
@@ -137,6 +137,27 @@ def cycle_rows(records: Sequence[RunRecord]) -> pd.DataFrame:
     # typed even when empty (every run failed): an empty object column would index columns, not rows
     return pd.DataFrame(rows, columns=columns).astype({"complete": bool, "collapsed": int, "near_collapsed": int,
                                                        "synthetic": bool})
+
+
+def speaker_rows(store: ResultsStore, cycles: pd.DataFrame) -> pd.DataFrame:
+    """One row per row of cycle_rows and test speaker: the speaker's UA from the seed cycle's predictions (each
+    speaker is tested in one fold of a cycle), over the classes that speaker has. The unit of the new-speaker
+    claim (stats.speaker_test)."""
+    tables: dict[str, pd.DataFrame] = {}
+    rows = []
+    for cycle in cycles.itertuples():
+        parts = []
+        for run_id in cycle.run_ids:
+            if run_id not in tables:
+                tables[run_id] = store.table(run_id, "predictions")[["corpus", "speaker", "y", "predicted"]]
+            parts.append(tables[run_id][tables[run_id]["corpus"] == cycle.corpus])
+        predictions = pd.concat(parts)
+        classes = int(max(predictions["y"].max(), predictions["predicted"].max())) + 1
+        for speaker, group in predictions.groupby("speaker", sort=True):
+            matrix = confusion_matrix(group["y"].to_numpy(), group["predicted"].to_numpy(), classes)
+            rows.append({"method": cycle.method, "corpus": cycle.corpus, "seed": cycle.seed, "speaker": str(speaker),
+                         "ua": unweighted_accuracy(matrix)})
+    return pd.DataFrame(rows, columns=["method", "corpus", "seed", "speaker", "ua"])
 
 
 def degenerate(cycles: pd.DataFrame) -> pd.Series:

@@ -10,13 +10,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from serbench import leaderboard, stats
+from serbench import leaderboard, metrics, stats
 from serbench.cli import leaderboard as cli
 from serbench.errors import SerbenchError
 from serbench.integrity import write_checksums
 from serbench.metrics import scores
 from serbench.record import CorpusScores, RunRecord
-from serbench.store import ResultsStore
+from serbench.store import ResultsStore, speaker_rows
 
 CORPORA = ("c-one", "c_two")
 # Accuracy of each method's decisions: "strong" is far above the reference, "weak" far below.
@@ -39,11 +39,12 @@ def add_run(store: ResultsStore, method: str, seed: int, *, task: str = "arousal
             hparams: dict | None = None, synthetic: bool = True, probes: bool = True, utterances: int = 120,
             fold: str = "", adaptation: str = "unlabelled-test", policy: str = "last",
             selection: dict | None = None, deterministic: bool = False, tasks: tuple[str, ...] = ("arousal",),
-            stuck: bool = False) -> str:
+            stuck: bool = False, speakers: int = 1) -> str:
     """Write one fabricated but consistent run: predictions with the method's accuracy, scores from them. A fold
     tests its share of each corpus's utterances; "stuck" predicts one class for everything. `selection`: what the
     protocol's model selection `policy` chose. A `deterministic` method predicts the same in every seed; "nearly"
-    is "stuck" but for one utterance of each corpus; `stuck` makes this run of any method collapse."""
+    is "stuck" but for one utterance of each corpus; `stuck` makes this run of any method collapse. Utterance i
+    is spoken by speaker s(i mod `speakers`)."""
     identity = {"method": method, "hparams": hparams or {"epochs": 3},
                 "protocol": protocol_dict(protocol, adaptation, policy, tasks),
                 "fold": {"name": fold, "train": ["src"], "test": list(CORPORA), "held_out": None}, "task": task,
@@ -60,7 +61,8 @@ def add_run(store: ResultsStore, method: str, seed: int, *, task: str = "arousal
         if method == "nearly":
             predicted[:1] = 0
         frames.append(pd.DataFrame({"utterance_id": [f"{corpus}-{i:04d}" for i in range(start, stop)],
-                                    "corpus": corpus, "speaker": "s1", "gender": "F", "y": y,
+                                    "corpus": corpus, "speaker": [f"s{i % speakers}" for i in range(start, stop)],
+                                    "gender": "F", "y": y,
                                     "predicted": predicted, "p_low": 1.0 - predicted, "p_high": predicted * 1.0}))
     predictions = pd.concat(frames, ignore_index=True)
     record = RunRecord(
@@ -187,7 +189,7 @@ def test_comparisons_match_the_statistics(tmp_path: Path) -> None:
     assert (row["p"], row["ci_low"], row["ci_high"]) == pytest.approx((test.p, test.ci_low, test.ci_high))
     assert row["seeds"] == 3
     spread = np.std(np.subtract(ua["strong"], ua["baseline_s"]), ddof=1)
-    assert row["detectable"] == pytest.approx(stats.detectable_difference(spread, 3))
+    assert row["detectable"] == pytest.approx(stats.detectable_shift(spread / np.sqrt(3), 2))
     for comparison in frame.itertuples():  # one construction: p < 0.05 exactly when 0 is outside the interval
         assert (comparison.p < 0.05) == (comparison.ci_low > 0 or comparison.ci_high < 0)
 
@@ -326,6 +328,39 @@ def test_always_collapsed_methods_get_no_ua_test_and_identical_comparisons_count
     text = leaderboard.page_markdown(page, "baseline_s", "serbench leaderboard")[0]
     assert "Holm's correction across the 4 distinct comparisons of this page, its family" in text
     assert "| c-one | stuck | - | - | - | - | 0 of 3 | - | 3 / 0, p 0.250 |" in text
+
+
+def test_the_new_speaker_claim_tests_per_speaker_differences_over_seeds_and_speakers(tmp_path: Path) -> None:
+    store = make_store(tmp_path / "results", methods=("baseline_s", "strong", "weak|net"), seeds=(0, 1, 2, 3),
+                       speakers=6, utterances=240)
+    add_run(store, "strong", 4, speakers=6, utterances=240, stuck=True)  # a collapsed seed leaves both tests
+    add_run(store, "baseline_s", 4, speakers=6, utterances=240)
+    add_run(store, "weak|net", 4, speakers=6, utterances=240)
+    written = leaderboard.write_leaderboards(tmp_path / "results", tmp_path / "out", claim="speakers")
+    page = (tmp_path / "out" / "cross-arousal.md").read_text()
+    assert "The claim is about new speakers of the corpus and new training seeds" in page
+    assert "new-speaker test over seeds and test speakers" in page and "--claim speakers" in page
+    assert "| c-one | strong |" in page and "| 4 of 5 x 6 |" in page
+    # By hand: each speaker's UA in each seed, from the predictions, then stats.speaker_test of the differences.
+    records = leaderboard.load_records(store)
+    by_speaker = {}
+    for record in records:
+        predictions = store.table(record.run_id, "predictions")
+        rows = predictions[predictions["corpus"] == "c-one"]
+        by_speaker[(record.method, record.seed)] = [
+            metrics.unweighted_accuracy(metrics.confusion_matrix(g["y"].to_numpy(), g["predicted"].to_numpy(), 2))
+            for _, g in rows.groupby("speaker", sort=True)]
+    differences = np.array([np.subtract(by_speaker[("strong", s)], by_speaker[("baseline_s", s)]) for s in range(4)])
+    expected = stats.speaker_test(differences)
+    built = leaderboard.build_page("cross", "arousal", records, "baseline_s")
+    built.claim, built.speakers = "speakers", speaker_rows(store, built.cycles)
+    row = leaderboard.compare(built, "baseline_s").set_index(["column", "method"]).loc[("c-one", "strong")]
+    assert (row["p"], row["difference"], row["speakers"], row["working"]) == pytest.approx(
+        (expected.p, expected.difference, 6, 4))
+    assert row["detectable"] == pytest.approx(stats.detectable_shift(expected.standard_error, expected.df))
+    assert any(path.name == "cross-arousal.md" for path in written)
+    with pytest.raises(SerbenchError, match="unknown claim"):
+        leaderboard.write_leaderboards(tmp_path / "results", tmp_path / "out", claim="utterances")
 
 
 def test_seeds_where_a_run_collapsed_leave_the_ua_test(tmp_path: Path) -> None:

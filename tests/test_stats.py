@@ -134,6 +134,59 @@ def test_paired_test_interval_is_clipped_to_possible_differences() -> None:
     assert result.p == pytest.approx(sp.ttest_rel([1.0, 0.1], [0.0, 1.0]).pvalue)
 
 
+def test_speaker_test_reduces_to_the_one_sample_t_test_of_the_part_that_varies() -> None:
+    rng = np.random.default_rng(9)
+    by_speaker = rng.normal(0.02, 0.05, size=7)
+    result = stats.speaker_test(np.tile(by_speaker, (4, 1)))  # speakers differ, seeds do not, no noise
+    expected = sp.ttest_1samp(by_speaker, 0.0)
+    assert result.p == pytest.approx(expected.pvalue) and result.df == pytest.approx(6)
+    by_seed = rng.normal(0.02, 0.05, size=5)
+    result = stats.speaker_test(np.tile(by_seed[:, None], (1, 6)))
+    assert result.p == pytest.approx(sp.ttest_1samp(by_seed, 0.0).pvalue) and result.df == pytest.approx(4)
+
+
+def test_speaker_test_standard_error_carries_both_variances() -> None:
+    # Known mean squares: seeds and speakers both vary, so the variance of the mean is their sum over S J.
+    rng = np.random.default_rng(10)
+    d = rng.normal(size=(5, 8)) * 0.01 + rng.normal(size=(5, 1)) * 0.03 + rng.normal(size=(1, 8)) * 0.05
+    seeds, speakers = d.shape
+    ms_seed = speakers * d.mean(axis=1).var(ddof=1)
+    ms_speaker = seeds * d.mean(axis=0).var(ddof=1)
+    residual = d - d.mean(axis=1, keepdims=True) - d.mean(axis=0, keepdims=True) + d.mean()
+    ms_error = (residual**2).sum() / ((seeds - 1) * (speakers - 1))
+    result = stats.speaker_test(d)
+    assert result.standard_error == pytest.approx(np.sqrt((ms_seed + ms_speaker - ms_error) / (seeds * speakers)))
+    assert result.standard_error > stats.paired_test(np.zeros(seeds), d.mean(axis=1)).standard_error
+    assert (result.p < 0.05) == (result.ci_low > 0 or result.ci_high < 0)
+    noise = rng.normal(size=(5, 8)) * 0.01
+    noise += 0.01 - noise.mean(axis=1, keepdims=True) - noise.mean(axis=0, keepdims=True) + noise.mean()
+    only_noise = stats.speaker_test(noise)  # seeds and speakers alike: MS_e alone, with its own df
+    assert only_noise.df == 28 and only_noise.standard_error == pytest.approx(np.sqrt((noise.var() * 40 / 28) / 40))
+
+
+def test_speaker_test_without_enough_seeds_or_speakers() -> None:
+    assert math.isnan(stats.speaker_test(np.ones((1, 5))).p)
+    assert math.isnan(stats.speaker_test(np.ones((5, stats.MIN_SPEAKERS - 1))).p)
+    flat = stats.speaker_test(np.full((5, 4), 0.02))  # the same gain everywhere: the sign-flip rule of the seeds
+    assert flat.p == pytest.approx(2 / 2**5) and flat.difference == pytest.approx(0.02)
+    with pytest.raises(ValueError, match="seeds x speakers"):
+        stats.speaker_test(np.ones(5))
+    with pytest.raises(ValueError, match="every seed and speaker"):
+        stats.speaker_test(np.array([[0.1, np.nan, 0.2], [0.1, 0.2, 0.3]]))
+
+
+def test_working_paired_test_of_speakers_leaves_out_collapsed_seeds() -> None:
+    rng = np.random.default_rng(11)
+    reference, other = rng.random((5, 6)), rng.random((5, 6))
+    lost = np.array([False, True, False, False, False])
+    result = stats.working_paired_test(reference, other, lost, np.zeros(5, dtype=bool), claim="speakers")
+    assert result.test == stats.speaker_test((other - reference)[~lost])
+    with pytest.raises(ValueError, match="one UA per seed and speaker"):
+        stats.working_paired_test(reference[:, 0], other[:, 0], lost, lost, claim="speakers")
+    with pytest.raises(ValueError, match="unknown claim"):
+        stats.working_paired_test(reference, other, lost, lost, claim="utterances")
+
+
 def test_working_paired_test_pairs_the_seeds_where_neither_collapsed() -> None:
     reference, other = [0.60, 0.62, 0.50, 0.61, 0.63, 0.59], [0.66, 0.50, 0.70, 0.64, 0.69, 0.66]
     lost_reference, lost_other = [False, False, True, False, False, False], [False, True, False, False, False, False]
@@ -158,7 +211,7 @@ def test_working_paired_test_of_the_collapses_is_mcnemars_exact_test() -> None:
         p = sum(w for k, w in enumerate(splits) if w <= splits[b] * (1 + 1e-9)) / 2 ** (b + c)
         assert result.collapse_p == pytest.approx(min(1.0, p)), (b, c)
         assert result.test.n == int((~(lost_a | lost_b)).sum())
-    with pytest.raises(ValueError, match="one UA and one collapse flag per seed"):
+    with pytest.raises(ValueError, match="one UA per seed and one collapse flag per seed"):
         stats.working_paired_test([0.5, 0.6], [0.5, 0.7], [False], [False, False])
 
 
@@ -168,7 +221,7 @@ def test_the_detectable_difference_is_found_with_80_percent_power(seeds: int) ->
     (binomial standard error 0.5 points); half of it in far fewer."""
     rng = np.random.default_rng(seeds)
     spread = 0.02
-    detectable = stats.detectable_difference(spread, seeds)
+    detectable = stats.detectable_shift(spread / np.sqrt(seeds), seeds - 1)
     assert detectable > 0
 
     def power(difference: float) -> float:
@@ -180,8 +233,8 @@ def test_the_detectable_difference_is_found_with_80_percent_power(seeds: int) ->
 
 
 def test_the_detectable_difference_of_what_cannot_be_tested() -> None:
-    assert math.isnan(stats.detectable_difference(0.02, 1)) and math.isnan(stats.detectable_difference(0.0, 5))
-    assert stats.detectable_difference(0.02, 2) > stats.detectable_difference(0.02, 3)  # 2 seeds: ~12 sd
+    assert math.isnan(stats.detectable_shift(0.02, 0)) and math.isnan(stats.detectable_shift(0.0, 4))
+    assert stats.detectable_shift(0.02, 1) > stats.detectable_shift(0.02, 2)  # 2 seeds: ~12 standard errors
 
 
 def test_holm() -> None:

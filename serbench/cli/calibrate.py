@@ -15,7 +15,7 @@ from serbench import calibration
 from serbench.cli import COMMANDS
 from serbench.errors import SerbenchError
 
-TESTS = ("paired", "ranking")
+TESTS = ("paired", "ranking", "speakers")
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -84,10 +84,18 @@ def ranking_row(result: calibration.RankingResult) -> list[str]:
             f"{result.classic_chi2:.2f} / {result.classic_f:.2f} / {result.classic_nemenyi:.2f}", ""]
 
 
+def speaker_row(result: calibration.SpeakerResult) -> list[str]:
+    regime = result.regime
+    return ["speakers", f"{regime.name}, {regime.speakers} speakers", str(regime.seeds),
+            rate(result.type_one, result.comparisons), "", verdict(calibration.speaker_in_band(result)),
+            f"{result.power:.3f}", f"seed-level {result.seed_level:.2f}", ""]
+
+
 def table(result: calibration.Calibration) -> Table:
     """The figures of one calibration run as one table, with the settings in its title."""
     low, high = calibration.BAND
-    effects = sorted({r.effect for r in result.paired} | {r.margin for r in result.ranking})
+    effects = sorted({r.effect for r in result.paired} | {r.margin for r in result.ranking}
+                     | {r.effect for r in result.speakers})
     gains = ", ".join(f"{100 * effect:g}" for effect in effects)
     output = Table(title=f"serbench calibrate: {result.comparisons} simulated comparisons per regime, seed "
                          f"{result.seed}, alpha {calibration.ALPHA}, {result.permutations} relabelings per ranking "
@@ -102,7 +110,10 @@ def table(result: calibration.Calibration) -> Table:
                            f"ranking nothing to relabel (p = 1). power: against a gain of {gains} UA points "
                            f"(ranking: in every block; omnibus / the better method significantly ahead of some "
                            f"other). classic: on the null data, Friedman chi2 / Iman-Davenport F / Nemenyi of the "
-                           f"seed-mean table, for contrast. untested: paired null comparisons with fewer than two "
+                           f"seed-mean table, for contrast; speakers: the seed-level paired test on the same null "
+                           f"data, read as a claim about new speakers. speakers, null 1: the new-speaker test when "
+                           f"the population of speakers gains nothing; in band: at most {high} (conservative is "
+                           f"allowed). untested: paired null comparisons with fewer than two "
                            f"seeds where neither run collapsed, so no test (the nulls' rates are among the others).")
     for column in ("test", "regime"):
         output.add_column(column, no_wrap=True)
@@ -112,4 +123,6 @@ def table(result: calibration.Calibration) -> Table:
         output.add_row(*paired_row(paired))
     for ranking in result.ranking:
         output.add_row(*ranking_row(ranking))
+    for speakers in result.speakers:
+        output.add_row(*speaker_row(speakers))
     return output

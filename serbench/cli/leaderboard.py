@@ -9,6 +9,7 @@ from rich.markup import escape
 
 from serbench.cli import COMMANDS
 from serbench.leaderboard import REFERENCES, leaderboard_command, write_leaderboards
+from serbench.stats import CLAIMS
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -36,18 +37,23 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
                         help="publish a sweep that does not cover its protocol (a fold's run, a test corpus or a "
                              "task missing), saying so in every affected page's title and cell; without it such a "
                              "store is refused")
+    parser.add_argument("--claim", choices=CLAIMS, default="seeds",
+                        help="what the significance markers claim: 'seeds' (default), a difference on these test "
+                             "speakers over training seeds; 'speakers', over new speakers of the test corpus too, a "
+                             "test that carries the speaker variance (docs/statistics.md)")
     parser.set_defaults(func=run_leaderboard)
 
 
 def run_leaderboard(args: argparse.Namespace) -> int:
     command = leaderboard_command(args.results, args.out, protocol=args.protocol, task=args.task,
                                   references=args.reference or REFERENCES, configs=args.config, intro=args.intro,
-                                  allow_incomplete=args.allow_incomplete)
+                                  allow_incomplete=args.allow_incomplete, claim=args.claim)
     console = Console()
     with console.status("computing leaderboards"):
         written = write_leaderboards(args.results, args.out, protocol=args.protocol, task=args.task,
                                      references=args.reference or REFERENCES, configs=args.config,
-                                     intro=args.intro, allow_incomplete=args.allow_incomplete, command=command)
+                                     intro=args.intro, allow_incomplete=args.allow_incomplete, command=command,
+                                     claim=args.claim)
     pages = [path for path in written if path.suffix == ".md"]
     console.print(f"wrote {len(pages)} pages and {len(written) - len(pages)} figures into {escape(str(args.out))}")
     return 0
