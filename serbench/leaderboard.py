@@ -526,9 +526,13 @@ NORMALISATION_WORDS = {
 
 def setting_line(setting: Mapping) -> str:
     """What the protocol lets training and normalisation see, and which model a run keeps, in words."""
-    selection = ("the last epoch of each method's fixed schedule" if setting["selection"] == "last" else
-                 f"the epoch with the best UA on the validation speakers, early stopping after {setting['patience']} "
-                 f"epochs without a better one")
+    selection = {
+        "last": "the last epoch of each method's fixed schedule",
+        "best-validation": f"the epoch with the best UA on the validation speakers, early stopping after "
+                           f"{setting['patience']} epochs without a better one",
+        "leave-one-corpus-out": "the epoch with the best mean UA over the training corpora, each held out of a "
+                                "model trained on the others (leave-one-training-corpus-out validation)",
+    }[setting["selection"]]
     gain = " Audio: every file scaled to a peak of 1 (gain **peak**)." if setting["gain"] == "peak" else ""
     if setting.get("oracle"):
         selection += "; the best epoch on the test part is recorded too, as an upper bound only (oracle)"
@@ -875,7 +879,7 @@ def provenance(page: Page, command: str) -> list[str]:
 
 
 # What a run's `selection` says besides its choices: the policy, how it chose, and the score it chose by.
-SELECTION_CONTEXT = ("policy", "chosen_by", "selection_ua", "validation_ua", "oracle")
+SELECTION_CONTEXT = ("policy", "chosen_by", "selection_ua", "validation_ua", "oracle", "held_out")
 
 
 def selection_summary(selections: Sequence[Mapping]) -> str:

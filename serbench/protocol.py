@@ -16,7 +16,9 @@ A protocol file (see protocols/*.toml and docs/protocols.md) holds:
                                            as a validation part a method may use (Method.after_epoch); off by default
     selection = "last"                     the model a run keeps: its schedule's last epoch, or "best-validation":
     patience = 5                             the epoch with the best UA on the validation part (which it needs),
-                                             training stopped after `patience` epochs without a better one
+                                             training stopped after `patience` epochs without a better one, or
+                                             "leave-one-corpus-out": the epoch with the best mean UA on each
+                                             training corpus, held out of a model trained on the others
     oracle = false                         true: also record, per test corpus, the epoch with the best test UA, as
                                              a labelled upper bound on the pages (never chosen, never kept)
     adaptation = "none"                    domain generalisation: training corpora only
@@ -64,7 +66,7 @@ PART_NAMES = {"train": "training", "validation": "validation", "test": "test"}
 ADAPTATIONS = ("none", "unlabelled-test")
 NORMALISATIONS = ("training", "corpus", "speaker", "utterance")
 GROUP_KINDS = ("speaker", "session")
-SELECTIONS = ("last", "best-validation")
+SELECTIONS = ("last", "best-validation", "leave-one-corpus-out")
 KEYS = {"description", "tasks", "split", "train", "test", "corpora", "folds", "groups", "adaptation",
         "normalisation", "frontend", "paper_subsets", "labels", "splits", "validation", "selection", "patience",
         "gain", "parameters", "oracle"}
@@ -391,6 +393,14 @@ def parse_protocol(name: str, data: dict, source: str = "") -> Protocol:
     if selection == "best-validation" and not (validation or "validation" in splits):
         raise fail("selection", "best-validation needs a validation part: add validation = 0.2 (a share of the "
                                 "training speakers), or a validation partition under split = \"official\"")
+    if selection == "leave-one-corpus-out":
+        training = {"corpus": len(train), "leave-one-corpus-out": len(corpora) - 1}.get(split, len(corpora))
+        if training < 2:
+            raise fail("selection", f"leave-one-corpus-out holds out one training corpus at a time and needs two at "
+                                    f"least; a fold here trains on {training}")
+        if validation or "validation" in splits:
+            raise fail("selection", "leave-one-corpus-out validates on held-out training corpora, not on a "
+                                    "validation part: drop validation")
     patience = data.get("patience", DEFAULT_PATIENCE)
     if "patience" in data and selection != "best-validation":
         raise fail("patience", 'only selection = "best-validation" stops early')

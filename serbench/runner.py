@@ -21,6 +21,7 @@ import traceback
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -57,11 +58,13 @@ from serbench.store import ResultsStore, variant_label
 from serbench.training import (
     BestValidation,
     EpochOracle,
+    EpochSelection,
     FeatureBank,
     SegmentSet,
     choose_device,
     diverged,
     fit,
+    held_out_epoch,
     utterance_posteriors,
 )
 
@@ -449,6 +452,8 @@ class PreparedRun:
     test_set: SegmentSet
     adaptation_set: SegmentSet | None
     validation_set: SegmentSet | None  # training speakers held out, where the protocol asks for it
+    # selection = "leave-one-corpus-out": per training corpus, (the other training corpora, its own training part)
+    held_out: dict[str, tuple[SegmentSet, SegmentSet]]
     test: pd.DataFrame
     method: Method
     normalizer: Normalizer
@@ -492,11 +497,21 @@ def prepare(spec: RunSpec, corpora: Mapping[str, CorpusData]) -> PreparedRun:
     validation_set = segment_set(validation, corpora, {}, normalisation, kind)[0] if len(validation) else None
     pool_set = segment_set(pool, corpora, domains, normalisation, kind, labelled=False)[0] \
         if pool is not None else None
+    held_out = {}
+    if protocol.selection == "leave-one-corpus-out":
+        if train["corpus"].nunique() < 2:
+            raise SerbenchError(f"{spec.label()}: leave-one-corpus-out selection needs two training corpora with "
+                                f"{article(spec.task)} {spec.task} label, and this fold has "
+                                f"{train['corpus'].nunique()}", hint="train on more corpora, or choose another "
+                                                                    "selection in the protocol")
+        # The held-out models read the run's domains and normalisation: never a held-out corpus's labels.
+        held_out = {str(c): (segment_set(train[train["corpus"] != c], corpora, domains, normalisation, kind)[0],
+                             segment_set(train[train["corpus"] == c], corpora, {}, normalisation, kind)[0])
+                    for c in sorted(train["corpus"].unique())}
     method = build_method(spec.method, TaskSpec(task.classes, domains, InputSpec(kind, spec.frontend.row_shape)),
                           spec.hparams, seed=spec.seed)
-    return PreparedRun(spec, task.classes, split, labelled, train_set, test_set, pool_set, validation_set, test,
-                       method,
-                       normalisation.normalizer, any(corpora[c].synthetic for c in spec.data), started)
+    return PreparedRun(spec, task.classes, split, labelled, train_set, test_set, pool_set, validation_set, held_out,
+                       test, method, normalisation.normalizer, any(corpora[c].synthetic for c in spec.data), started)
 
 
 def finish(run: PreparedRun, curves: list[dict[str, float]], fit_seconds: float, device: str,
@@ -667,11 +682,18 @@ def train_group(specs: list[RunSpec], corpora: Mapping[str, CorpusData], store: 
     fused = fused if len(fused) > 1 else []
     for run in [run for run in prepared if run not in fused]:
         epochs, first = run.method.hp.get("epochs", 1), run is prepared[0]
-        protocol = run.spec.protocol
-        selection = BestValidation(protocol.patience) if protocol.selection == "best-validation" else None
+        protocol, spec = run.spec.protocol, run.spec
         oracle = EpochOracle(run.test_set, run.test["corpus"].to_numpy()) if protocol.oracle else None
         started = time.time()
         try:
+            selection: EpochSelection | None = None
+            if protocol.selection == "best-validation":
+                selection = BestValidation(protocol.patience)
+            elif run.held_out and run.method.trains_in_steps():  # one-call methods choose by their own rule
+                selection = held_out_epoch(
+                    partial(build_method, spec.method, run.method.task, spec.hparams, seed=spec.seed), run.held_out,
+                    adaptation=run.adaptation_set, seed=spec.seed, device=device,
+                    on_epoch=lambda epoch, losses, epochs=epochs: epoch_done(False, epoch, epochs, losses))
             curves = fit(run.method, run.train_set, adaptation=run.adaptation_set, seed=run.spec.seed,
                          device=device, validation=run.validation_set, selection=selection, oracle=oracle,
                          on_step=on_step if first else None,
@@ -701,9 +723,10 @@ def train_group(specs: list[RunSpec], corpora: Mapping[str, CorpusData], store: 
 
 def can_fuse(run: PreparedRun) -> bool:
     """Fused replicas step in lockstep on full batches: a run with less than one full batch of training segments
-    (or of adaptation audio, where its method reads it), with a validation part or under a test oracle trains
-    alone: the fused trainer neither stops replicas one by one nor looks at them between epochs."""
+    (or of adaptation audio, where its method reads it), with a validation part, held-out training corpora to
+    choose its epoch on, or under a test oracle trains alone: the fused trainer neither stops replicas one by one
+    nor looks at them between epochs."""
     batch_size = run.method.hp["batch_size"]
     pool = run.adaptation_set if run.method.uses_adaptation else None
     return (len(run.train_set) >= batch_size and (pool is None or len(pool) >= batch_size)
-            and run.validation_set is None and not run.spec.protocol.oracle)
+            and run.validation_set is None and not run.held_out and not run.spec.protocol.oracle)

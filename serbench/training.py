@@ -252,8 +252,26 @@ def choose_device(name: str = "auto") -> torch.device:
                             hint="use auto, cpu, cuda or cuda:N") from error
 
 
+class EpochSelection:
+    """A protocol's model selection during training (its `selection`): it sees every epoch (with the validation
+    UA where fit has a validation part), may stop training, and puts the chosen epoch's weights back at the end."""
+
+    needs_validation = False
+
+    def observe(self, method: Method, epoch: int, ua: float | None) -> bool:
+        """Note epoch `epoch` (0-based); True when training should stop."""
+        raise NotImplementedError
+
+    def restore(self, method: Method) -> None:
+        raise NotImplementedError
+
+
+def weights(method: Method) -> dict[str, Tensor]:
+    return {key: value.detach().clone() for key, value in method.state_dict().items()}
+
+
 @dataclass
-class BestValidation:
+class BestValidation(EpochSelection):
     """Model selection on the validation part (protocol `selection = "best-validation"`): keep the weights of the
     epoch with the best validation UA (the earliest of equals), stop once `patience` epochs have passed without a
     better one, and restore the kept weights when training ends."""
@@ -262,17 +280,60 @@ class BestValidation:
     best_ua: float = -1.0
     best_epoch: int = -1
     state: dict[str, Tensor] = field(default_factory=dict)
+    needs_validation = True
 
-    def observe(self, method: Method, epoch: int, ua: float) -> bool:
-        """Note epoch `epoch`'s validation UA; True when training should stop."""
+    def observe(self, method: Method, epoch: int, ua: float | None) -> bool:
+        assert ua is not None  # fit gives a validation UA: needs_validation
         if ua > self.best_ua:
-            self.best_ua, self.best_epoch = ua, epoch
-            self.state = {key: value.detach().clone() for key, value in method.state_dict().items()}
+            self.best_ua, self.best_epoch, self.state = ua, epoch, weights(method)
         return epoch - self.best_epoch >= self.patience
 
     def restore(self, method: Method) -> None:
         method.load_state_dict(self.state)
         method.selection = {"epoch": self.best_epoch + 1, "validation_ua": self.best_ua}
+
+
+@dataclass
+class ChosenEpoch(EpochSelection):
+    """An epoch chosen before training (protocol `selection = "leave-one-corpus-out"`: held_out_epoch): keep its
+    weights, train the whole schedule (a method's schedule, such as DANN's reversal weight, depends on it), and
+    put them back at the end; `chosen` is what the record says of the choice."""
+
+    epoch: int  # 0-based
+    chosen: dict[str, Any]
+    state: dict[str, Tensor] = field(default_factory=dict)
+
+    def observe(self, method: Method, epoch: int, ua: float | None) -> bool:
+        if epoch == self.epoch:
+            self.state = weights(method)
+        return False
+
+    def restore(self, method: Method) -> None:
+        if not self.state:
+            raise SerbenchError(f"the chosen epoch {self.epoch + 1} was never reached",
+                                hint="the held-out runs and this run must train the same schedule")
+        method.load_state_dict(self.state)
+        method.selection = self.chosen
+
+
+def held_out_epoch(build: Callable[[], Method], held_out: Mapping[str, tuple[SegmentSet, SegmentSet]], *,
+                   adaptation: SegmentSet | None, seed: int, device: str | torch.device,
+                   on_epoch: Callable[[int, dict[str, float]], None] | None = None) -> ChosenEpoch:
+    """Leave-one-training-corpus-out model selection (DomainBed's leave-one-domain-out, for the epoch): for each
+    training corpus, a fresh model (`build`) trains on the other training corpora (`held_out[corpus]`: those and
+    the corpus's own training utterances) with the run's seed and schedule, and is scored on the held-out corpus
+    after every epoch. The epoch with the best mean UA over the held-out corpora (the earliest of equals; over the
+    epochs every model reached, where a method stops early) is the one the run keeps; the record gets each held-out
+    corpus's UA curve (`held_out`) and the mean at the chosen epoch (`validation_ua`)."""
+    curves = {}
+    for corpus, (train, validation) in sorted(held_out.items()):
+        history = fit(build(), train, adaptation=adaptation, seed=seed, device=device, validation=validation,
+                      on_epoch=on_epoch)
+        curves[corpus] = [epoch["validation_ua"] for epoch in history]
+    reached = min(len(curve) for curve in curves.values())
+    mean = np.mean([curve[:reached] for curve in curves.values()], axis=0)
+    best = int(np.argmax(mean))
+    return ChosenEpoch(best, {"epoch": best + 1, "validation_ua": float(mean[best]), "held_out": curves})
 
 
 @dataclass
@@ -300,7 +361,7 @@ def fit(method: Method, data: SegmentSet, *, adaptation: SegmentSet | None = Non
         batch_size: int | None = None, seed: int = 0, device: str | torch.device = "auto",
         on_epoch: Callable[[int, dict[str, float]], None] | None = None,
         validation: SegmentSet | None = None, on_step: Callable[[float], None] | None = None,
-        selection: BestValidation | None = None, oracle: EpochOracle | None = None) -> list[dict[str, float]]:
+        selection: EpochSelection | None = None, oracle: EpochOracle | None = None) -> list[dict[str, float]]:
     """Train `method` on `data` for a fixed number of epochs (default: the method's `epochs` and `batch_size`
     hyperparameters) and return the mean losses of every epoch; a method that trains in one call (fit_all) gets
     every training row at once instead, and returns no curve.
@@ -309,7 +370,7 @@ def fit(method: Method, data: SegmentSet, *, adaptation: SegmentSet | None = Non
     audio the protocol allows (None: none); a method that reads it (Method.uses_adaptation) gets one unlabelled
     batch of the same size with every labelled one, from its own BatchStream. With a labelled `validation` set
     (training speakers held out), each epoch's UA on it is recorded (`validation_ua`) and given to
-    Method.after_epoch, which may stop training early, and to `selection`, which keeps the best epoch's weights.
+    Method.after_epoch, which may stop training early. `selection` sees every epoch and keeps its choice's weights.
     An `oracle` sees the test part after every epoch and only records what it saw.
     `on_step` gets the epochs done so far (a fraction within an epoch) after every step, for progress displays.
     """
@@ -318,7 +379,7 @@ def fit(method: Method, data: SegmentSet, *, adaptation: SegmentSet | None = Non
     device = choose_device(device) if isinstance(device, str) else device
     if not method.trains_in_steps():
         return fit_all(method, data, validation, seed, device)
-    if selection is not None and validation is None:
+    if selection is not None and selection.needs_validation and validation is None:
         raise SerbenchError("selection on the validation part needs a validation part",
                             hint='give the protocol validation = 0.2, or selection = "last"')
     epochs = method.hp["epochs"] if epochs is None else epochs
@@ -361,17 +422,18 @@ def fit(method: Method, data: SegmentSet, *, adaptation: SegmentSet | None = Non
         for key, mean in history[-1].items():
             if not math.isfinite(mean):
                 raise diverged(key, mean, epoch, int(first_bad[key]) if key in first_bad else None, steps)
+        ua, stop = None, False
         if validation is not None:
             ua = history[-1]["validation_ua"] = validation_ua(method, validation, device)
             method.train()
             stop = method.after_epoch(epoch, ua)
-            if selection is not None:
-                stop = selection.observe(method, epoch, ua) or stop
+        if selection is not None:
+            stop = selection.observe(method, epoch, ua) or stop
         if oracle is not None:
             oracle.observe(method, epoch, device)
         if on_epoch is not None:
             on_epoch(epoch, history[-1])
-        if validation is not None and stop:
+        if stop:
             break
     if selection is not None:
         selection.restore(method)

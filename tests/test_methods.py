@@ -21,6 +21,7 @@ from serbench.plugins import load_plugin_file
 from serbench.probes import NULL_DRAWS, null_accuracy, probe_accuracy
 from serbench.training import (
     BestValidation,
+    ChosenEpoch,
     SegmentSet,
     choose_device,
     fit,
@@ -268,6 +269,21 @@ def test_best_validation_keeps_the_best_epoch_and_stops_after_its_patience(toy):
     assert method.selection == {"epoch": best + 1, "validation_ua": curve[best]}
     assert len(history) == 12 or len(history) == best + 1 + 2  # stopped two epochs after the best
     assert validation_ua(method, validation, torch.device("cpu")) == curve[best]  # its weights are back
+
+
+def test_a_chosen_epoch_keeps_its_weights_and_must_be_reached(toy):
+    task, train, validation = toy
+    method = build_method("baseline_s", task, SMALL, seed=0)
+    history = fit(method, train, epochs=3, batch_size=64, seed=0, device="cpu",
+                  selection=ChosenEpoch(0, {"epoch": 1}))
+    assert len(history) == 3 and method.selection == {"epoch": 1}  # the whole schedule, the first epoch's weights
+    once = build_method("baseline_s", task, SMALL, seed=0)
+    fit(once, train, epochs=1, batch_size=64, seed=0, device="cpu")
+    assert validation_ua(method, validation, torch.device("cpu")) == validation_ua(once, validation,
+                                                                                    torch.device("cpu"))
+    with pytest.raises(SerbenchError, match="chosen epoch 5 was never reached"):
+        fit(build_method("baseline_s", task, SMALL, seed=0), train, epochs=2, batch_size=64, seed=0, device="cpu",
+            selection=ChosenEpoch(4, {"epoch": 5}))
 
 
 def test_selection_needs_a_validation_part(toy):

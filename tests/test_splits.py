@@ -143,6 +143,39 @@ def test_best_validation_selection_on_a_validation_part_of_one_corpus(tiny_relea
                                     "validation_ua": max(curve)}
 
 
+def test_leave_one_corpus_out_selection_keeps_the_epoch_best_on_held_out_training_corpora(tiny_releases, tmp_path,
+                                                                                         capsys):
+    """Each training corpus is held out of a model trained on the other; the run keeps the epoch whose mean UA on
+    them is best, and its weights are those of that epoch (baseline_s has no schedule: the same as training that
+    many epochs)."""
+    text = 'split = "corpus"\ntrain = ["emodb", "savee"]\ntest = ["iemocap"]\ntasks = ["arousal"]\n'
+    (tmp_path / "loco.toml").write_text(text + 'selection = "leave-one-corpus-out"\n')
+    (tmp_path / "plain.toml").write_text(text)
+    common = ["--data", str(tiny_releases), "--seeds", "1", "--device", "cpu"]
+    assert main(["run", "--method", "baseline_s", "--preset", "small", "--epochs", "4", "--protocol",
+                 str(tmp_path / "loco.toml"), "--results", str(tmp_path / "loco"), *common]) == 0
+    assert main(["run", "--method", "egemaps_svm", "--frontend", "egemaps", "--protocol", str(tmp_path / "loco.toml"),
+                 "--results", str(tmp_path / "loco"), *common]) == 0, capsys.readouterr()
+    records = {r.method: r for r in ResultsStore(tmp_path / "loco").records()}
+    chosen = records["baseline_s"].selection
+    curves = chosen["held_out"]
+    assert set(curves) == {"emodb", "savee"} and all(len(curve) == 4 for curve in curves.values())
+    mean = np.mean(list(curves.values()), axis=0)
+    assert chosen["policy"] == "leave-one-corpus-out" and chosen["epoch"] == int(np.argmax(mean)) + 1
+    assert chosen["validation_ua"] == pytest.approx(mean.max())
+    assert len(records["baseline_s"].curves) == 4  # the kept run trains its whole schedule
+    assert records["egemaps_svm"].selection["policy"] == "leave-one-corpus-out"  # chose by its own rule
+    assert "epoch" not in records["egemaps_svm"].selection
+    assert main(["run", "--method", "baseline_s", "--preset", "small", "--epochs", str(chosen["epoch"]),
+                 "--protocol", str(tmp_path / "plain.toml"), "--results", str(tmp_path / "plain"), *common]) == 0
+    plain = ResultsStore(tmp_path / "plain").records()[0]
+    assert plain.scores == records["baseline_s"].scores
+    assert main(["leaderboard", "--results", str(tmp_path / "loco"), "--out", str(tmp_path / "boards"),
+                 "--reference", "egemaps_svm"]) == 0
+    page = (tmp_path / "boards" / "loco-arousal.md").read_text()
+    assert "leave-one-training-corpus-out validation" in page
+
+
 def test_a_test_oracle_records_the_best_epoch_and_changes_nothing_else(tiny_releases, tmp_path, capsys):
     """Under `oracle = true` each run also records, per test corpus, its best epoch on the test part: never the
     model it keeps (its scores equal those of the same run without the oracle), shown on the page as a gap."""
