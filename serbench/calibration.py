@@ -260,8 +260,9 @@ def calibrate_paired(regime: PairedRegime, comparisons: int, rng: np.random.Gene
                   for n_classes, n in ((BINARY, binary), (FOUR_CLASS, comparisons - binary)) if n]
     ua = np.concatenate([pooled_uas(c) for c in confusions])
     lost = np.concatenate([metrics.degenerate(c).any(axis=-1) for c in confusions])  # comparisons x methods x seeds
-    tests = {other: [stats.working_paired_test(u[REFERENCE], u[other], x[REFERENCE], x[other]).test
-                     for u, x in zip(ua, lost, strict=True)] for other in (TWIN, REPROFILED, BETTER)}
+    comparisons_of = {other: [stats.working_paired_test(u[REFERENCE], u[other], x[REFERENCE], x[other])
+                              for u, x in zip(ua, lost, strict=True)] for other in (TWIN, REPROFILED, BETTER)}
+    tests = {other: [c.test for c in found] for other, found in comparisons_of.items()}
     nulls = [test for other in (TWIN, REPROFILED) for test in tests[other]]
 
     def rate(chosen: Sequence[stats.PairedTest]) -> float:
@@ -270,9 +271,8 @@ def calibrate_paired(regime: PairedRegime, comparisons: int, rng: np.random.Gene
     def tested(other: int) -> list[stats.PairedTest]:
         return [test for test in tests[other] if test.n > 1]
 
-    pairs = [(u[other] - u[REFERENCE], ~(x[other] | x[REFERENCE])) for u, x in zip(ua, lost, strict=True)
-             for other in (TWIN, REPROFILED)]
-    flat = [np.ptp(d[kept]) <= stats.ZERO_SPREAD for d, kept in pairs if kept.sum() > 1]
+    flat = [np.ptp((u[other] - u[REFERENCE])[list(c.kept)]) <= stats.ZERO_SPREAD
+            for other in (TWIN, REPROFILED) for u, c in zip(ua, comparisons_of[other], strict=True) if c.test.n > 1]
     return PairedResult(regime, comparisons, rate(tested(TWIN)), rate(tested(REPROFILED)), rate(tests[BETTER]),
                         effect, float(np.mean(flat)), float(np.mean([test.n < 2 for test in nulls])))
 

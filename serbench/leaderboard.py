@@ -331,9 +331,9 @@ def compare(page: Page, reference: str) -> pd.DataFrame:
                 continue
             first, second = (speaker_table(page, m, corpus, seeds) if page.claim == "speakers" else
                              frame.loc[seeds, "ua"].to_numpy() for m, frame in ((reference, ref), (method, other)))
-            lost_first, lost_second = degenerate(ref.loc[seeds]).to_numpy(), degenerate(other.loc[seeds]).to_numpy()
-            comparison = stats.working_paired_test(first, second, lost_first, lost_second, claim=page.claim)
-            test, kept = comparison.test, ~(lost_first | lost_second)
+            comparison = stats.working_paired_test(first, second, degenerate(ref.loc[seeds]).to_numpy(),
+                                                   degenerate(other.loc[seeds]).to_numpy(), claim=page.claim)
+            test, kept = comparison.test, np.asarray(comparison.kept)
             differences = second[kept] - first[kept]
             row = {"column": corpus, "method": method, "difference": test.difference, "ci_low": test.ci_low,
                    "ci_high": test.ci_high, "p": test.p, "seeds": len(seeds), "working": test.n,

@@ -186,6 +186,7 @@ class WorkingComparison:
     """A comparison split in two claims: UA when both runs train, and how often each collapses."""
 
     test: PairedTest  # paired_test on the seeds where neither run collapsed
+    kept: tuple[bool, ...]  # per seed: neither collapsed, so the UA test uses it
     reference_collapsed: int  # seeds whose reference run collapsed (or nearly)
     other_collapsed: int
     collapse_p: float  # exact two-sided sign test on the seeds where only one of the two collapsed; 1 when none
@@ -219,7 +220,7 @@ def working_paired_test(reference: Sequence[float] | np.ndarray, other: Sequence
         speaker_test(b[kept] - a[kept], level=level)
     only_other, discordant = int((lost_b & ~lost_a).sum()), int((lost_a != lost_b).sum())
     collapse_p = float(stats.binomtest(only_other, discordant).pvalue) if discordant else 1.0
-    return WorkingComparison(test, int(lost_a.sum()), int(lost_b.sum()), collapse_p)
+    return WorkingComparison(test, tuple(bool(k) for k in kept), int(lost_a.sum()), int(lost_b.sum()), collapse_p)
 
 
 def detectable_shift(standard_error: float, df: float, *, alpha: float = ALPHA, power: float = 0.8) -> float:
