@@ -150,6 +150,38 @@ def test_editing_a_plugin_retrains_its_runs(tiny_releases, tmp_path):
     assert second.isdisjoint(first) and len(ResultsStore(tmp_path / "r").done_ids()) == 2
 
 
+def test_editing_a_frontend_plugin_gives_new_caches_and_runs(tiny_releases, tmp_path):
+    """A front-end plugin's code enters its hash, so the cache key and the run identity: even one that inherits a
+    built-in's settings-only hash (the spectrogram's)."""
+    plugin = tmp_path / "myspec.py"
+    source = textwrap.dedent('''
+        from serbench.api import register_frontend
+        from serbench.frontends.spectrogram import Spectrogram
+
+        @register_frontend("myspec")
+        class MySpec(Spectrogram):
+            """The spectrogram under another name."""
+    ''')
+    plugin.write_text(source)
+    options = {"seeds": 1, "data": str(tiny_releases), "results": tmp_path / "r", "plugins": [str(plugin)],
+               "preset": "small", "frontend": "myspec", "cache": str(tmp_path / "cache"), **FAST}
+    first = set(run("baseline_s", "cross", **options)["run_id"])
+    caches = set((tmp_path / "cache" / "features").iterdir())
+    assert set(run("baseline_s", "cross", **options)["run_id"]) == first  # unchanged: nothing retrained
+    plugin.write_text(source + "    threads = True  # an edit\n")
+    second = set(run("baseline_s", "cross", **options)["run_id"])
+    assert second.isdisjoint(first) and len(ResultsStore(tmp_path / "r").done_ids()) == 2
+    assert set((tmp_path / "cache" / "features").iterdir()) > caches  # new features: the old ones are not reused
+
+
+def test_builtin_frontends_keep_their_hashes(capsys):
+    """Cache keys and run identities of the built-in front-ends are those they had before a front-end's code
+    entered the hash: only plugins' code counts (the built-ins' is versioned with serbench and the cache format)."""
+    assert {name: make_frontend(name).hash() for name in ("spectrogram", "logmel", "egemaps", "egemaps-lld")} == {
+        "spectrogram": "66f5cbdb514b2988", "logmel": "3a998bdf88a3b4ff", "egemaps": "ce105b08a9ef5294",
+        "egemaps-lld": "795f9e0ec0c03ad1"}
+
+
 def test_the_spectrogram_keeps_its_serbench_0_1_cache_keys_and_frontends_are_listed(capsys):
     assert make_frontend("spectrogram").hash() == SpectrogramSettings().hash()
     assert make_frontend("logmel").hash() != make_frontend("logmel", {"n_mels": 40}).hash()

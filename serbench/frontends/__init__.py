@@ -37,8 +37,10 @@ def discover_frontends(plugins: Iterable[str | Path] = ()) -> dict[str, Entry]:
 def make_frontend(name: str = DEFAULT_FRONTEND, settings: Mapping[str, Any] | None = None) -> FrontEnd:
     """The registered front-end `name` with `settings` applied to its defaults (call discover_frontends first for
     plugins; the built-ins are always there)."""
-    cls = FRONTENDS.get(name).cls
-    return cls(make_settings(cls, settings))
+    entry = FRONTENDS.get(name)
+    frontend = entry.cls(make_settings(entry.cls, settings))
+    frontend.code = "" if entry.source == "built-in" else entry.code
+    return frontend
 
 
 # The built-ins register themselves on import; the heavy libraries (opensmile, transformers) load on first use.

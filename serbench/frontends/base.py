@@ -55,6 +55,7 @@ class FrontEnd(abc.ABC):
 
     def __init__(self, settings: Any = None) -> None:
         self.settings = self.Settings() if settings is None else settings
+        self.code = ""  # a plugin's code fingerprint (plugins.Entry.code), set by make_frontend; "" for built-ins
         if self.gain not in GAINS:
             raise SerbenchError(f"front-end {self.name!r}: gain {self.gain!r} is not one of {', '.join(GAINS)}")
         self.check()
@@ -97,9 +98,17 @@ class FrontEnd(abc.ABC):
     def to_dict(self) -> dict:
         return {"frontend": self.name, **dataclasses.asdict(self.settings)}
 
-    def hash(self) -> str:
-        """A stable short hash of the front-end's name and every setting: the cache key and run identities use it."""
+    def settings_hash(self) -> str:
+        """A stable short hash of what decides the rows besides the front-end's code: by default its name and every
+        setting. A front-end overrides it to add what else its rows depend on (a library's version, the weights)."""
         return stable_hash(self.to_dict())
+
+    def hash(self) -> str:
+        """What the cache key and run identities use: settings_hash, and for a plugin its code fingerprint too
+        (`code`, set by make_frontend), so that editing a plugin gives new caches and new runs. A built-in
+        front-end's code is versioned with serbench and the cache format, and its hash stays as it was."""
+        own = self.settings_hash()
+        return stable_hash({"settings": own, "code": self.code}) if self.code else own
 
     def describe(self) -> str:
         """The first line of the class docstring."""

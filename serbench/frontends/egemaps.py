@@ -89,7 +89,7 @@ class OpenSmileFrontEnd(FrontEnd):
     def counts(self) -> FeatureCounts:
         return FEATURE_SETS[self.settings.feature_set]
 
-    def hash(self) -> str:
+    def settings_hash(self) -> str:
         # A new opensmile may compute the same feature set differently: its version keeps caches apart.
         return stable_hash({**self.to_dict(), "opensmile": opensmile_version()})
 

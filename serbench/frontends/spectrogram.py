@@ -147,6 +147,6 @@ class Spectrogram(FrontEnd):
     def compute(self, audio: np.ndarray, out: np.ndarray) -> None:
         segment_spectrograms(audio, self.settings, out=out)
 
-    def hash(self) -> str:
+    def settings_hash(self) -> str:
         # The settings alone, as serbench 0.1 hashed them, so that its feature caches stay valid.
         return self.settings.hash()

@@ -187,7 +187,7 @@ class SelfSupervised(FrontEnd):
             return f"folder {folder_fingerprint(self.folder)}"
         return f"commit {self.folder.name}"
 
-    def hash(self) -> str:
+    def settings_hash(self) -> str:
         identity = {key: value for key, value in self.to_dict().items() if key not in EXECUTION_SETTINGS}
         return stable_hash({**identity, "weights": self.weights})
 
