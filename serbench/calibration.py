@@ -442,10 +442,10 @@ def calibrate(comparisons: int = 2000, seed: int = 0, *, tests: Sequence[str] = 
         if on_regime:
             on_regime(f"paired test, {regime.name}, {regime.seeds} seeds")
         paired.append(calibrate_paired(regime, comparisons, np.random.default_rng([seed, index])))
-    for index, regime in enumerate(RANKING_REGIMES if "ranking" in tests else ()):
+    for index, ranking_regime in enumerate(RANKING_REGIMES if "ranking" in tests else ()):
         if on_regime:
-            on_regime(f"ranking, {regime.name}, {regime.seeds} seeds")
-        ranking.append(calibrate_ranking(regime, comparisons, np.random.default_rng([seed, 1000 + index]),
+            on_regime(f"ranking, {ranking_regime.name}, {ranking_regime.seeds} seeds")
+        ranking.append(calibrate_ranking(ranking_regime, comparisons, np.random.default_rng([seed, 1000 + index]),
                                          permutations=permutations))
     speakers = []
     for index, speaker_regime in enumerate(SPEAKER_REGIMES if "speakers" in tests else ()):

@@ -45,6 +45,8 @@ MIN_SPEAKERS = 3
 # in exact arithmetic and differ in the last bits of a float (a mean of five equal floats is not always that
 # float), which would give a zero-width interval some width, or make t astronomically large.
 ZERO_SPREAD = 1e-12
+Values = Sequence[float] | np.ndarray  # one score per seed (or per seed and speaker: speaker_test)
+Flags = Sequence[bool] | np.ndarray  # one collapse flag per seed
 
 
 @dataclass(frozen=True)
@@ -100,7 +102,7 @@ class PairedTest:
     standard_error: float = math.nan  # of the difference; NaN where no test is made
 
 
-def paired_test(reference: Sequence[float], other: Sequence[float], *, level: float = 0.95) -> PairedTest:
+def paired_test(reference: Values, other: Values, *, level: float = 0.95) -> PairedTest:
     """Paired t-test of the per-seed UA differences d_s = other(s) - reference(s), df = n - 1, two-sided.
 
     The interval is the t-interval of the same statistic, so p < 1 - level exactly when it leaves out 0; it is
@@ -192,8 +194,7 @@ class WorkingComparison:
     collapse_p: float  # exact two-sided sign test on the seeds where only one of the two collapsed; 1 when none
 
 
-def working_paired_test(reference: Sequence[float] | np.ndarray, other: Sequence[float] | np.ndarray,
-                        reference_collapsed: Sequence[bool], other_collapsed: Sequence[bool], *,
+def working_paired_test(reference: Values, other: Values, reference_collapsed: Flags, other_collapsed: Flags, *,
                         claim: str = "seeds", level: float = 0.95) -> WorkingComparison:
     """The test of `claim` (CLAIMS) on the seeds where neither method's run collapsed, and a test of the collapse
     rates. Claim "seeds": UA per seed, paired_test. Claim "speakers": UA per seed and test speaker (seeds x
@@ -356,7 +357,7 @@ def cliques(ranks: Sequence[float], cd: float) -> list[tuple[int, int]]:
     """Groups of methods whose average ranks differ by less than `cd`, as (first, last) positions in ascending
     rank order; only maximal groups of at least two. These are the bars of a critical-difference diagram."""
     ordered = sorted(ranks)
-    spans = []
+    spans: list[tuple[int, int]] = []
     for first in range(len(ordered)):
         last = first
         while last + 1 < len(ordered) and ordered[last + 1] - ordered[first] < cd:

@@ -145,17 +145,18 @@ def speaker_rows(store: ResultsStore, cycles: pd.DataFrame) -> pd.DataFrame:
     claim (stats.speaker_test)."""
     tables: dict[str, pd.DataFrame] = {}
     rows = []
-    for cycle in cycles.itertuples():
+    for method, corpus, seed, run_ids in zip(cycles["method"], cycles["corpus"], cycles["seed"], cycles["run_ids"],
+                                             strict=True):
         parts = []
-        for run_id in cycle.run_ids:
+        for run_id in run_ids:
             if run_id not in tables:
                 tables[run_id] = store.table(run_id, "predictions")[["corpus", "speaker", "y", "predicted"]]
-            parts.append(tables[run_id][tables[run_id]["corpus"] == cycle.corpus])
+            parts.append(tables[run_id][tables[run_id]["corpus"] == corpus])
         predictions = pd.concat(parts)
         classes = int(max(predictions["y"].max(), predictions["predicted"].max())) + 1
         for speaker, group in predictions.groupby("speaker", sort=True):
             matrix = confusion_matrix(group["y"].to_numpy(), group["predicted"].to_numpy(), classes)
-            rows.append({"method": cycle.method, "corpus": cycle.corpus, "seed": cycle.seed, "speaker": str(speaker),
+            rows.append({"method": method, "corpus": corpus, "seed": seed, "speaker": str(speaker),
                          "ua": unweighted_accuracy(matrix)})
     return pd.DataFrame(rows, columns=["method", "corpus", "seed", "speaker", "ua"])
 
