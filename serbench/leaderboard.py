@@ -681,7 +681,8 @@ def main_table(page: Page, reference: str, ranks: Mapping[str, float]) -> list[s
                   f"corpus in the seeds where neither collapsed († counts the others; {words.test}, p < "
                   f"{stats.ALPHA} after Holm's correction across the {tests} "
                   f"distinct comparisons of this page, its family: each page is corrected on its own; "
-                  f"docs/statistics.md). {words.statement} "
+                  f"docs/statistics.md{'; here no comparison had two seeds to test' if not tests else ''}). "
+                  f"{words.statement} "
                   f"Average: UA averaged over the test corpora per seed. Average rank: over the test corpora (1 = "
                   f"best)."]
     flagged = page.cycles[degenerate(page.cycles)]
