@@ -32,6 +32,7 @@ import torch
 from serbench import __version__
 from serbench.cache import CACHE_FORMAT, FeatureSet, build_features
 from serbench.corpora import read_corpus
+from serbench.corpora.schema import LABEL_COLUMNS
 from serbench.errors import SerbenchError
 from serbench.files import stable_hash
 from serbench.frontends import make_frontend
@@ -459,10 +460,6 @@ class PreparedRun:
     normalizer: Normalizer
     synthetic: bool
     started: float
-
-
-# What an unlabelled adaptation part may not carry: its emotion labels and ratings are never read in training.
-LABEL_COLUMNS = ("emotion_code", "emotion", "valence", "arousal", "dominance")
 
 
 def prepare(spec: RunSpec, corpora: Mapping[str, CorpusData]) -> PreparedRun:

@@ -412,3 +412,13 @@ def test_tasks_on_msp_improv_and_emodb(tmp_path: Path) -> None:
     four = apply_task(emodb_table, get_task("emotion4"))
     assert four.excluded == {"boredom: not a class of emotion4": 1, "disgust: not a class of emotion4": 1,
                              "fear: not a class of emotion4": 1}
+
+
+def test_every_column_of_the_utterance_table_is_metadata_or_a_label() -> None:
+    """Adaptation drops the label columns from the test corpora's audio (runner.prepare): a column that is neither
+    would reach it unclassified, and a label column there would leak."""
+    from serbench.corpora.schema import COLUMNS, LABEL_COLUMNS, METADATA_COLUMNS
+
+    assert set(METADATA_COLUMNS) | set(LABEL_COLUMNS) == set(COLUMNS)
+    assert not set(METADATA_COLUMNS) & set(LABEL_COLUMNS)
+    assert {"emotion", "emotion_code", "valence", "arousal", "dominance"} <= set(LABEL_COLUMNS)

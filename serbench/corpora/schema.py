@@ -26,9 +26,12 @@ import pandas as pd
 
 from serbench.errors import Problem
 
-TEXT_COLUMNS = ("utterance_id", "path", "corpus", "speaker", "gender", "language", "locale", "session",
-                "split", "emotion_code", "emotion")
+# Every column is metadata or a label. An unlabelled part (the test corpora's audio that adaptation may read)
+# keeps the metadata and loses every label column, so a label column added here is dropped there too.
+METADATA_COLUMNS = ("utterance_id", "path", "corpus", "speaker", "gender", "language", "locale", "session", "split")
 RATING_COLUMNS = ("valence", "arousal", "dominance")
+LABEL_COLUMNS = ("emotion_code", "emotion", *RATING_COLUMNS)
+TEXT_COLUMNS = (*METADATA_COLUMNS, "emotion_code", "emotion")
 COLUMNS = TEXT_COLUMNS + RATING_COLUMNS
 
 
