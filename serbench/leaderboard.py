@@ -41,6 +41,7 @@ from serbench import stats
 from serbench.errors import SerbenchError
 from serbench.files import stable_hash, write_atomic
 from serbench.metrics import NEAR_COLLAPSE_SHARE, unweighted_accuracy
+from serbench.protocol import ADAPTATIONS, NORMALISATIONS, SELECTIONS
 from serbench.record import RunRecord
 from serbench.store import ResultsStore, cycle_rows, degenerate, name_variants, speaker_rows
 from serbench.synth import SYNTHETIC_EXPLANATION, SYNTHETIC_LABEL
@@ -509,36 +510,15 @@ def table(header: Sequence[str], rows: Sequence[Sequence[str]], align: Sequence[
     return ["| " + " | ".join(cells) + " |" for cells in [list(header), rule, *map(list, rows)]]
 
 
-ADAPTATION_WORDS = {
-    "none": "domain generalisation: training sees the training corpora only",
-    "unlabelled-test": "adaptation to the test corpora: methods that read it (the DANN systems) train on the test "
-                       "part's audio and its metadata too, never on its emotion labels: their domain classifiers "
-                       "learn the test utterances' corpus, speaker, gender and language, so DANN_1's speaker head "
-                       "is trained on the test speakers' identities",
-}
-NORMALISATION_WORDS = {
-    "training": "with the training part's statistics",
-    "corpus": "per corpus and part (test corpora with their own unlabelled audio's statistics)",
-    "speaker": "per speaker (test speakers with their own unlabelled audio's statistics)",
-    "utterance": "per utterance",
-}
-
-
 def setting_line(setting: Mapping) -> str:
     """What the protocol lets training and normalisation see, and which model a run keeps, in words."""
-    selection = {
-        "last": "the last epoch of each method's fixed schedule",
-        "best-validation": f"the epoch with the best UA on the validation speakers, early stopping after "
-                           f"{setting['patience']} epochs without a better one",
-        "leave-one-corpus-out": "the epoch with the best mean UA over the training corpora, each held out of a "
-                                "model trained on the others (leave-one-training-corpus-out validation)",
-    }[setting["selection"]]
+    selection = SELECTIONS[setting["selection"]].format(patience=setting["patience"])
     gain = " Audio: every file scaled to a peak of 1 (gain **peak**)." if setting["gain"] == "peak" else ""
     if setting.get("oracle"):
         selection += "; the best epoch on the test part is recorded too, as an upper bound only (oracle)"
-    return (f"Adaptation: **{escape_md(setting['adaptation'])}** ({ADAPTATION_WORDS[setting['adaptation']]}). "
+    return (f"Adaptation: **{escape_md(setting['adaptation'])}** ({ADAPTATIONS[setting['adaptation']]}). "
             f"Normalisation: **{escape_md(setting['normalisation'])}**, "
-            f"{NORMALISATION_WORDS[setting['normalisation']]}.{gain} Model selection: {selection}.")
+            f"{NORMALISATIONS[setting['normalisation']]}.{gain} Model selection: {selection}.")
 
 
 def frontends_line(page: Page, ids: bool = False) -> str:

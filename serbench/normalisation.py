@@ -21,8 +21,7 @@ import pandas as pd
 import torch
 
 from serbench.errors import SerbenchError
-
-MODES = ("training", "corpus", "speaker", "utterance")
+from serbench.protocol import NORMALISATIONS
 
 
 @dataclass(frozen=True)
@@ -167,5 +166,5 @@ def group_names(split: pd.DataFrame, mode: str) -> tuple[pd.Series, pd.Series]:
     elif mode == "utterance":
         names = split["corpus"] + "/" + split["utterance_id"]
     else:
-        raise SerbenchError(f"unknown normalisation {mode!r}", hint=f"use one of: {', '.join(MODES)}")
+        raise SerbenchError(f"unknown normalisation {mode!r}", hint=f"use one of: {', '.join(NORMALISATIONS)}")
     return names, pd.Series(True, index=split.index)

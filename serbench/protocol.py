@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -63,10 +64,28 @@ SPLITS = ("corpus", "speaker-folds", "leave-one-corpus-out", "leave-one-speaker-
           "official")
 PARTS = ("train", "validation", "test")
 PART_NAMES = {"train": "training", "validation": "validation", "test": "test"}
-ADAPTATIONS = ("none", "unlabelled-test")
-NORMALISATIONS = ("training", "corpus", "speaker", "utterance")
+# What a protocol may say of adaptation, normalisation and model selection, each with the words the pages use.
+ADAPTATIONS = {
+    "none": "domain generalisation: training sees the training corpora only",
+    "unlabelled-test": "adaptation to the test corpora: methods that read it (the DANN systems) train on the test "
+                       "part's audio and its metadata too, never on its emotion labels: their domain classifiers "
+                       "learn the test utterances' corpus, speaker, gender and language, so DANN_1's speaker head "
+                       "is trained on the test speakers' identities",
+}
+NORMALISATIONS = {
+    "training": "with the training part's statistics",
+    "corpus": "per corpus and part (test corpora with their own unlabelled audio's statistics)",
+    "speaker": "per speaker (test speakers with their own unlabelled audio's statistics)",
+    "utterance": "per utterance",
+}
+SELECTIONS = {
+    "last": "the last epoch of each method's fixed schedule",
+    "best-validation": "the epoch with the best UA on the validation speakers, early stopping after {patience} "
+                       "epochs without a better one",
+    "leave-one-corpus-out": "the epoch with the best mean UA over the training corpora, each held out of a model "
+                            "trained on the others (leave-one-training-corpus-out validation)",
+}
 GROUP_KINDS = ("speaker", "session")
-SELECTIONS = ("last", "best-validation", "leave-one-corpus-out")
 KEYS = {"description", "tasks", "split", "train", "test", "corpora", "folds", "groups", "adaptation",
         "normalisation", "frontend", "paper_subsets", "labels", "splits", "validation", "selection", "patience",
         "gain", "parameters", "oracle"}
@@ -315,7 +334,7 @@ def parse_protocol(name: str, data: dict, source: str = "") -> Protocol:
             raise fail(key, "names a corpus twice")
         return tuple(value)
 
-    def choice(key: str, allowed: tuple[str, ...], default: str) -> str:
+    def choice(key: str, allowed: Collection[str], default: str) -> str:
         value = data.get(key, default)
         if value not in allowed:
             raise fail(key, f"must be one of {', '.join(allowed)}, not {value!r}")
