@@ -41,6 +41,7 @@ def serbench(capsys, *words: str) -> tuple[int, str]:
     (["--hp", "batch_size=0"], "hyperparameter batch_size='0' of method 'dann2_s' is out of range"),
     (["--hp", "lr=nan"], "hyperparameter lr='nan' of method 'dann2_s' is out of range"),
     (["--hp", "preset=tiny"], "preset='tiny' of method 'dann2_s' is out of range"),
+    (["--preset", "tiny"], "preset='tiny' of method 'dann2_s' is out of range"),  # the presets' one place: paper.py
     (["--hp", "epochs=3", "--epochs", "2"], "--epochs 2 and --hp epochs=3 both set epochs"),
     (["--hp", "gamma=0.3", "--hp", "gamma=0.5"], "--hp gamma is given twice"),
     (["--method", "baseline_s", "--hp", "gamma=0.5"], "--hp gamma: baseline_s has no such hyperparameter"),

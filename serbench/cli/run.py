@@ -47,7 +47,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     run.add_argument("--launcher", choices=LAUNCHERS, default="local")
     run.add_argument("--slurm", action="append", default=[], metavar="KEY=VALUE",
                      help="a submitit/SLURM option, e.g. slurm_partition=gpu, timeout_min=240, gpus_per_node=1")
-    run.add_argument("--preset", choices=("paper", "small"), help="model size for every method (default: paper)")
+    run.add_argument("--preset", metavar="NAME",
+                     help="model size for every method that has one: a preset of the paper's family (PRESETS in "
+                          "methods/paper.py, `serbench methods baseline_s` lists them; default: paper)")
     run.add_argument("--epochs", type=int, help="training epochs for every method")
     add_hp_option(run)
     add_plugin_option(run)
