@@ -152,18 +152,18 @@ def test_leave_one_corpus_out_selection_keeps_the_epoch_best_on_held_out_trainin
     (tmp_path / "loco.toml").write_text(text + 'selection = "leave-one-corpus-out"\n')
     (tmp_path / "plain.toml").write_text(text)
     common = ["--data", str(tiny_releases), "--seeds", "1", "--device", "cpu"]
-    assert main(["run", "--method", "baseline_s", "--preset", "small", "--epochs", "4", "--protocol",
+    assert main(["run", "--method", "baseline_s", "--preset", "small", "--epochs", "3", "--protocol",
                  str(tmp_path / "loco.toml"), "--results", str(tmp_path / "loco"), *common]) == 0
     assert main(["run", "--method", "egemaps_svm", "--frontend", "egemaps", "--protocol", str(tmp_path / "loco.toml"),
                  "--results", str(tmp_path / "loco"), *common]) == 0, capsys.readouterr()
     records = {r.method: r for r in ResultsStore(tmp_path / "loco").records()}
     chosen = records["baseline_s"].selection
     curves = chosen["held_out"]
-    assert set(curves) == {"emodb", "savee"} and all(len(curve) == 4 for curve in curves.values())
+    assert set(curves) == {"emodb", "savee"} and all(len(curve) == 3 for curve in curves.values())
     mean = np.mean(list(curves.values()), axis=0)
     assert chosen["policy"] == "leave-one-corpus-out" and chosen["epoch"] == int(np.argmax(mean)) + 1
     assert chosen["validation_ua"] == pytest.approx(mean.max())
-    assert len(records["baseline_s"].curves) == 4  # the kept run trains its whole schedule
+    assert len(records["baseline_s"].curves) == 3  # the kept run trains its whole schedule
     assert records["egemaps_svm"].selection["policy"] == "leave-one-corpus-out"  # chose by its own rule
     assert "epoch" not in records["egemaps_svm"].selection
     assert main(["run", "--method", "baseline_s", "--preset", "small", "--epochs", str(chosen["epoch"]),
