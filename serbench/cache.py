@@ -31,7 +31,7 @@ from serbench.audio import audio_length, decode_audio
 from serbench.corpora import problems_error
 from serbench.corpora.schema import Corpus
 from serbench.errors import Problem, SerbenchError
-from serbench.files import clean_stale_temp_dirs, make_temp_dir, publish_dir
+from serbench.files import CACHE_ENV_VAR, cache_root, clean_stale_temp_dirs, make_temp_dir, publish_dir
 from serbench.frontends import make_frontend
 from serbench.frontends.base import FrontEnd
 from serbench.integrity import CHECKSUMS, damage, write_checksums
@@ -40,21 +40,11 @@ from serbench.normalisation import Moments, segment_moments
 # Bump when the features or the files of a cache change meaning; it is part of every cache key and run identity
 # (3: checksums.json; 4: audio resampled by a designed polyphase filter, serbench.audio).
 CACHE_FORMAT = 4
-ENV_VAR = "SERBENCH_CACHE"
 FILES = ("features.npy", "index.parquet", "skipped.json", "meta.json", CHECKSUMS)
 REBUILD = "delete this directory; the next run rebuilds it"
 CHUNK_BYTES = 64 << 20  # features read at a time by the full check's finiteness pass (caches can outgrow memory)
 
 Progress = Callable[[float, float], None]
-
-
-def cache_root(override: str | Path | None = None) -> Path:
-    """The cache root: `override` (the --cache-dir flag), else $SERBENCH_CACHE, else ~/.cache/serbench."""
-    if override:
-        return Path(override).expanduser()
-    if os.environ.get(ENV_VAR):
-        return Path(os.environ[ENV_VAR]).expanduser()
-    return Path.home() / ".cache" / "serbench"
 
 
 @dataclass
@@ -181,7 +171,7 @@ def build_features(corpus: Corpus, frontend: FrontEnd | None = None, *,
         except OSError as error:  # reading audio is handled inside; this is the cache's own disk
             raise SerbenchError(f"cannot write the feature cache ({error.strerror or error})",
                                 path=error.filename or features_dir,
-                                hint=f"free disk space, or point --cache-dir or ${ENV_VAR} at a writable "
+                                hint=f"free disk space, or point --cache-dir or ${CACHE_ENV_VAR} at a writable "
                                      "folder with room") from None
         finally:
             if temp is not None:

@@ -24,6 +24,22 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 
+CACHE_ENV_VAR = "SERBENCH_CACHE"
+# The note a writer of a whole corpus release (the synthetic generator) leaves in it until the release is complete:
+# the corpus readers refuse a release beside it.
+INCOMPLETE = "SERBENCH_SYNTHETIC_INCOMPLETE.txt"
+
+
+def cache_root(override: str | Path | None = None) -> Path:
+    """Where serbench keeps what it computes (feature caches, synthetic sets): `override` (the --cache-dir flag),
+    else $SERBENCH_CACHE, else ~/.cache/serbench."""
+    if override:
+        return Path(override).expanduser()
+    if os.environ.get(CACHE_ENV_VAR):
+        return Path(os.environ[CACHE_ENV_VAR]).expanduser()
+    return Path.home() / ".cache" / "serbench"
+
+
 def stable_hash(data: object, length: int = 16) -> str:
     """A short hash of JSON-able `data` that is the same in every process and version (keys sorted): how run
     ids, configuration hashes and sweep plans are named."""

@@ -18,10 +18,10 @@ import soundfile as sf
 
 import serbench.cache
 from serbench.audio import load_audio
-from serbench.cache import FeatureSet, build_features, cache_root
+from serbench.cache import FeatureSet, build_features
 from serbench.corpora.schema import Corpus, make_table
 from serbench.errors import Problem, SerbenchError
-from serbench.files import TEMP_PREFIX, host_tag
+from serbench.files import TEMP_PREFIX, cache_root, host_tag
 from serbench.frontends import make_frontend
 from serbench.frontends.spectrogram import Spectrogram, segment_spectrograms
 

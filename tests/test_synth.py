@@ -21,14 +21,13 @@ from serbench.audio import load_audio
 from serbench.cli import main
 from serbench.corpora import read_corpus
 from serbench.errors import SerbenchError
-from serbench.files import TEMP_PREFIX, host_tag
+from serbench.files import INCOMPLETE, TEMP_PREFIX, host_tag
 from serbench.frontends.spectrogram import segment_spectrograms
 from serbench.labels import apply_task, get_task
 from serbench.metrics import ua
 from serbench.synth import (
     CORPUS_NAMES,
     GENERATOR_VERSION,
-    INCOMPLETE,
     MARKER,
     PAPER_CORPORA,
     TRUTH,

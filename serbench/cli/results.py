@@ -82,7 +82,8 @@ def built_from(cache: Path, records: Mapping[str, RunRecord]) -> list[str] | Non
 def damaged_caches(cache_dir: Path | None, records: Mapping[str, RunRecord],
                    console: Console) -> dict[Path, tuple[str, list[str] | None]]:
     """Every damaged feature cache under the cache root, read in full: its damage, and the runs built from it."""
-    from serbench.cache import cache_damage, cache_root
+    from serbench.cache import cache_damage
+    from serbench.files import cache_root
 
     with console.status("reading every feature cache in full"):
         caches = cache_damage(cache_dir)

@@ -19,6 +19,7 @@ import pandas as pd
 
 from serbench.corpora.schema import Corpus
 from serbench.errors import CorpusError, Problem
+from serbench.files import INCOMPLETE
 
 Reader = Callable[[Path], tuple[pd.DataFrame, list[Problem]]]
 
@@ -71,7 +72,6 @@ def problems_error(problems: list[Problem], what: str) -> CorpusError:
 def read_corpus(name: str, root: str | Path, *, skip_bad: bool = False) -> Corpus:
     """Read corpus `name` from `root`: a built-in corpus's release folder, or a manifest CSV for any name."""
     from serbench.corpora.manifest import read_manifest
-    from serbench.synth import INCOMPLETE
 
     root = Path(root).expanduser().resolve()
     if root.suffix.lower() == ".csv":

@@ -18,21 +18,20 @@ from pathlib import Path
 
 import soundfile as sf
 
+from serbench.corpora import CORPORA
 from serbench.errors import SerbenchError
-from serbench.files import clean_stale_temp_dirs, make_temp_dir, publish_dir
+from serbench.files import CACHE_ENV_VAR, INCOMPLETE, cache_root, clean_stale_temp_dirs, make_temp_dir, publish_dir
 from serbench.synth.corpora import PAPER_CORPORA, SPECS, derive_seed, plan_corpus
 from serbench.synth.voice import render
 from serbench.synth.writers import PLACE, WRITE
 
-__all__ = ["CORPUS_NAMES", "DEFAULT_SCALE", "GENERATOR_VERSION", "INCOMPLETE", "MARKER", "PAPER_CORPORA",
+__all__ = ["CORPUS_NAMES", "DEFAULT_SCALE", "GENERATOR_VERSION", "MARKER", "PAPER_CORPORA",
            "SYNTHETIC_EXPLANATION", "SYNTHETIC_LABEL", "TRUTH", "is_synthetic", "stand_in", "synthesize",
            "synthetic_corpus", "synthetic_data"]
 
 DEFAULT_SCALE = 0.02  # the paper's four: ~470 utterances, ~10 s on two cores: enough for the CPU demo
 GENERATOR_VERSION = 2  # bump whenever the same (scale, seed) would give different bytes or a different layout
 MARKER = "SERBENCH_SYNTHETIC.txt"
-# In a set's folder from before its first file until after its last: readers refuse a set that has it.
-INCOMPLETE = "SERBENCH_SYNTHETIC_INCOMPLETE.txt"
 # What everything computed from the stand-ins says about itself (summaries, run output, leaderboards).
 SYNTHETIC_LABEL = "SYNTHETIC DATA"
 SYNTHETIC_EXPLANATION = ("generated stand-ins (docs/synthetic.md), not the real corpora: they exercise the harness "
@@ -53,8 +52,6 @@ def stand_in(name: str) -> str | None:
     reads too (crema-d-voice reads CREMA-D's crowd votes); None where there is none."""
     if name in SPECS:
         return name
-    from serbench.corpora import CORPORA
-
     info = CORPORA.get(name)
     return next((other for other, spec in SPECS.items() if info is not None and spec.release_dir == info.release_dir),
                 None)
@@ -177,8 +174,6 @@ def synthetic_corpus(name: str, scale: float = DEFAULT_SCALE, seed: int = 0, cac
     Each corpus is a set of its own, <cache>/synthetic/v<version>/scale-<s>-seed-<n>/<name>/, generated into a
     temporary folder and renamed into place, so concurrent callers and a killed run never leave half a set:
     whoever renames first wins, the others use that set."""
-    from serbench.cache import ENV_VAR, cache_root  # imported here: it brings torch, which the generator never needs
-
     _check([name], scale)
     base = cache_root(cache_dir) / "synthetic" / f"v{GENERATOR_VERSION}" / f"scale-{scale:g}-seed-{seed}"
     final = base / name
@@ -187,7 +182,7 @@ def synthetic_corpus(name: str, scale: float = DEFAULT_SCALE, seed: int = 0, cac
             raise SerbenchError("an incomplete synthetic set is in the way", path=final,
                                 hint="delete this folder; it is regenerated on the next run")
         temporary = None
-        with _writing(base, hint=f"free disk space there, or point --cache-dir or ${ENV_VAR} at a writable "
+        with _writing(base, hint=f"free disk space there, or point --cache-dir or ${CACHE_ENV_VAR} at a writable "
                                  "folder with room"):
             try:
                 base.mkdir(parents=True, exist_ok=True)
