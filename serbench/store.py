@@ -33,7 +33,7 @@ import pandas as pd
 from serbench.errors import SerbenchError
 from serbench.files import pid_alive, publish_dir, write_atomic
 from serbench.integrity import damage, write_checksums
-from serbench.metrics import confusion_matrix, matrix_scores, near_collapsed, unweighted_accuracy
+from serbench.metrics import confusion_matrix, matrix_scores, near_collapsed, ua
 from serbench.record import RunRecord
 
 # A claim whose owner cannot be checked (it runs on another host) is stale when its heartbeat, refreshed every
@@ -152,12 +152,9 @@ def speaker_rows(store: ResultsStore, cycles: pd.DataFrame) -> pd.DataFrame:
             if run_id not in tables:
                 tables[run_id] = store.table(run_id, "predictions")[["corpus", "speaker", "y", "predicted"]]
             parts.append(tables[run_id][tables[run_id]["corpus"] == corpus])
-        predictions = pd.concat(parts)
-        classes = int(max(predictions["y"].max(), predictions["predicted"].max())) + 1
-        for speaker, group in predictions.groupby("speaker", sort=True):
-            matrix = confusion_matrix(group["y"].to_numpy(), group["predicted"].to_numpy(), classes)
+        for speaker, group in pd.concat(parts).groupby("speaker", sort=True):
             rows.append({"method": method, "corpus": corpus, "seed": seed, "speaker": str(speaker),
-                         "ua": unweighted_accuracy(matrix)})
+                         "ua": ua(group["y"].to_numpy(), group["predicted"].to_numpy())})
     return pd.DataFrame(rows, columns=["method", "corpus", "seed", "speaker", "ua"])
 
 
