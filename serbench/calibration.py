@@ -94,6 +94,8 @@ PAIRED_REGIMES = (
       for rate in (0.1, 0.2) for seeds in (3, 5, 10)),
     *(PairedRegime("cross small, skewed", (400,), seeds, skewed=True) for seeds in (3, 5, 10)),
 )
+
+
 @dataclass(frozen=True)
 class SpeakerRegime:
     """A comparison for the new-speaker claim: seeds x test speakers of one test corpus."""

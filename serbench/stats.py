@@ -211,8 +211,9 @@ def working_paired_test(reference: Values, other: Values, reference_collapsed: F
         raise ValueError(f"unknown claim {claim!r}: one of {', '.join(CLAIMS)}")
     a, b = np.asarray(reference, dtype=float), np.asarray(other, dtype=float)
     lost_a, lost_b = np.asarray(reference_collapsed, dtype=bool), np.asarray(other_collapsed, dtype=bool)
+    dimensions = 2 if claim == "speakers" else 1  # UA per seed, or per seed and speaker
     if not a.shape == b.shape or a.shape[:1] != lost_a.shape or lost_a.shape != lost_b.shape \
-            or a.ndim != CLAIMS.index(claim) + 1:
+            or a.ndim != dimensions:
         raise ValueError(f"working_paired_test needs one UA per seed{' and speaker' if claim == 'speakers' else ''} "
                          f"and one collapse flag per seed and method, got {a.shape}, {b.shape}, {lost_a.shape} "
                          f"and {lost_b.shape}")
