@@ -7,8 +7,8 @@
 """
 
 from serbench.errors import SerbenchError
-from serbench.frontends import register_frontend
-from serbench.frontends.base import FrontEnd
+from serbench.features.frontends import register_frontend
+from serbench.features.frontends.base import FrontEnd
 from serbench.method import DOMAINS, HP, InputSpec, Method, TaskSpec, register_method
 from serbench.training import Batch
 

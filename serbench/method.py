@@ -22,8 +22,8 @@ import torch
 from torch import Tensor, nn
 
 from serbench.errors import SerbenchError
-from serbench.frontends.base import KINDS
-from serbench.plugins import REGISTRIES, Entry, Registry, convert_setting
+from serbench.features.frontends.base import KINDS
+from serbench.plugins import Entry, PluginRegistry, convert_setting
 
 if TYPE_CHECKING:
     from serbench.training import Batch, SegmentSet
@@ -67,7 +67,7 @@ def declaration(value: Any) -> HP:
 class InputSpec:
     """What the front-end gives a method: the kind of rows and the shape of one row."""
 
-    kind: str = "segments"  # serbench.frontends.base.KINDS
+    kind: str = "segments"  # serbench.features.frontends.base.KINDS
     shape: tuple[int, ...] = (32, 129)  # one row: (time, features) for segments, (features,) or (layers, features)
 
 
@@ -168,8 +168,8 @@ class Method(nn.Module, abc.ABC):
         given where the protocol allows adaptation). False by default: the harness then reads no such batches."""
         return False
 
-    # Training several runs at once (optional; the paper's family does it, methods/fusion.py). Runs whose methods
-    # give equal, non-None keys are trained together by the class's fit_fused.
+    # Training several runs at once (optional; the paper's family does it, serbench/methods/fusion.py). Runs whose
+    # methods give equal, non-None keys are trained together by the class's fit_fused.
     @classmethod
     def fusion_key(cls, hp: Mapping[str, Any], *, adaptation: bool) -> tuple | None:
         return None
@@ -204,23 +204,22 @@ def _check_method(where: str, cls: type[Method], source: str) -> None:
         raise SerbenchError(f"{where}: inputs must name kinds among {', '.join(KINDS)}, not {unknown or '()'}")
 
 
-METHODS = Registry("method", Method, "serbench.methods", "serbench.methods", _check_method)
-REGISTRIES.append(METHODS)
+METHODS = PluginRegistry("method", Method, "serbench.methods", "serbench.methods", _check_method)
 register_method = METHODS.register
 
 
-def discover_methods(plugins: Iterable[str | Path] = ()) -> dict[str, Entry]:
+def discover_methods(plugins: Iterable[str | Path] = ()) -> PluginRegistry[Method]:
     """Register the built-ins, every installed entry point of group `serbench.methods` and the given plugin
     files (which may register front-ends too); return the registry. Safe to call more than once."""
-    from serbench.frontends import FRONTENDS
+    from serbench.features.frontends import FRONTENDS
 
     FRONTENDS.discover()
     return METHODS.discover(plugins)
 
 
-def get_method(name: str) -> Entry:
+def get_method(name: str) -> Entry[Method]:
     """The registered method `name` (call discover_methods first)."""
-    return METHODS.get(name)
+    return METHODS.lookup(name)
 
 
 def parse_settings(assignments: Sequence[str], option: str = "--hp") -> dict[str, str]:
@@ -238,7 +237,7 @@ def parse_settings(assignments: Sequence[str], option: str = "--hp") -> dict[str
     return result
 
 
-def resolve_hparams(entry: Entry, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def resolve_hparams(entry: Entry[Method], overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The method's defaults with `overrides` applied, converted to the defaults' types and checked against
     each hyperparameter's declared values: what a run records."""
     declared = {key: declaration(value) for key, value in entry.cls.hparams.items()}
@@ -255,7 +254,7 @@ def resolve_hparams(entry: Entry, overrides: Mapping[str, Any] | None = None) ->
     return hp
 
 
-def check_input(entry: Entry, spec: InputSpec, frontend: str) -> None:
+def check_input(entry: Entry[Method], spec: InputSpec, frontend: str) -> None:
     """A method given rows it does not accept is an error before any training."""
     if spec.kind not in entry.cls.inputs:
         raise SerbenchError(f"method {entry.name!r} takes {' or '.join(entry.cls.inputs)}, but the front-end "

@@ -70,7 +70,7 @@ class _GradientReversal(torch.autograd.Function):
 
 def grad_reverse(x: Tensor, coefficient: float | Tensor) -> Tensor:
     """Identity in the forward pass; multiplies the gradient by -coefficient in the backward pass (a tensor
-    coefficient broadcasts, e.g. one per replica of methods/fusion.py)."""
+    coefficient broadcasts, e.g. one per replica of serbench/methods/fusion.py)."""
     return _GradientReversal.apply(x, coefficient)
 
 

@@ -1,6 +1,7 @@
-"""Registries of plugins (methods, front-ends) and where plugins come from.
+"""Registries: the one typed `Registry` of named things, and the registries of plugin classes (methods, front-ends)
+and where plugins come from.
 
-A registry is filled by its decorator (`@register_method("name")`, `@register_frontend("name")`) and knows where
+A plugin registry is filled by its decorator (`@register_method("name")`, `@register_frontend("name")`) and knows where
 each entry came from: the built-ins, an installed package (entry-point group `serbench.methods` or
 `serbench.frontends`), or a local file (`--plugin path.py`, which may register entries of either kind). Every
 entry carries a fingerprint of its code, which enters run identities, so editing a plugin retrains its runs.
@@ -14,23 +15,59 @@ import importlib
 import importlib.util
 import inspect
 import sys
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from serbench.errors import SerbenchError
 
 _loading: list[str] = []  # the source being imported right now, so registrations know where they came from
 
+T = TypeVar("T")
+P = TypeVar("P")
+
+
+class Registry(Mapping[str, T]):
+    """Named things of one kind (corpora, bench rows, split kinds, metrics, and the plugin classes below): a
+    read-only mapping from name to entry, filled once per name, whose `lookup` answers an unknown name with the
+    known ones."""
+
+    def __init__(self, kind: str, hint: str = "") -> None:
+        self.kind = kind  # "corpus", "metric", ...: for messages
+        self.hint = hint  # where the names are listed, added to the error for an unknown one
+        self._entries: dict[str, T] = {}  # in registration order
+
+    def add(self, name: str, entry: T) -> T:
+        if name in self._entries:
+            raise SerbenchError(f"{self.kind} {name!r} is registered twice", hint="give each one its own name")
+        self._entries[name] = entry
+        return entry
+
+    def lookup(self, name: str) -> T:
+        """The entry `name`, or an error listing the known names."""
+        if name not in self._entries:
+            known = ", ".join(self._entries) or "none"
+            raise SerbenchError(f"unknown {self.kind} {name!r}", hint=f"use one of: {known}{self.hint}")
+        return self._entries[name]
+
+    def __getitem__(self, name: str) -> T:
+        return self._entries[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
 
 @dataclass(frozen=True)
-class Entry:
-    """A registered class and where it came from."""
+class Entry(Generic[P]):
+    """A registered plugin class and where it came from."""
 
     name: str
-    cls: type
+    cls: type[P]
     source: str  # "built-in", "entry point <name> (<distribution> <version>)", "file <path>" or "module <name>"
 
     @property
@@ -57,46 +94,47 @@ class Entry:
 
 
 # The modules of the registries' base classes: their code is serbench's, versioned with it, not the plugin's.
-BASE_MODULES = {"serbench.method", "serbench.frontends.base"}
+BASE_MODULES = {"serbench.method", "serbench.features.frontends.base"}
 
 
-@dataclass
-class Registry:
-    """One kind of plugin: its base class, the built-in package and the entry-point group it is found in, and a
-    check each registered class must pass (it raises a SerbenchError naming the problem)."""
+class PluginRegistry(Registry[Entry[P]]):
+    """One kind of plugin class: its base class, the built-in package and the entry-point group it is found in,
+    and a check each registered class must pass (it raises a SerbenchError naming the problem)."""
 
-    kind: str  # "method" or "front-end", for messages
-    base: type
-    builtin_package: str
-    entry_point_group: str
-    check: Callable[[str, type, str], None]
-    entries: dict[str, Entry] = field(default_factory=dict)
+    def __init__(self, kind: str, base: type[P], builtin_package: str, entry_point_group: str,
+                 check: Callable[[str, type[P], str], None]) -> None:
+        super().__init__(kind, hint=f"; `serbench {kind.replace('-', '')}s` lists them, --plugin adds a file")
+        self.base = base
+        self.builtin_package = builtin_package
+        self.entry_point_group = entry_point_group
+        self.check = check
+        REGISTRIES.append(self)
 
-    def register(self, name: str) -> Callable[[type], type]:
+    def register(self, name: str) -> Callable[[type[P]], type[P]]:
         """Class decorator: register a subclass of the base under `name`."""
 
-        def register(cls: type) -> type:
+        def register(cls: type[P]) -> type[P]:
             source = _loading[-1] if _loading else self._module_source(cls.__module__)
             where = f"{self.kind} {name!r} ({source})"
             if not name or not name.replace("_", "").replace("-", "").isalnum():
                 raise SerbenchError(f"{where}: a {self.kind} name is letters, digits, '_' and '-'")
-            if not (inspect.isclass(cls) and issubclass(cls, self.base)):
+            if not (inspect.isclass(cls) and issubclass(cls, self.base)):  # type: ignore[arg-type]
                 raise SerbenchError(f"{where}: {cls!r} is not a subclass of {self.base.__module__}."
                                     f"{self.base.__qualname__}",
                                     hint=f"derive the class from {self.base.__module__}.{self.base.__qualname__}")
             if inspect.isabstract(cls):
-                missing = ", ".join(sorted(cls.__abstractmethods__))
+                missing = ", ".join(sorted(cls.__abstractmethods__))  # type: ignore[attr-defined]
                 raise SerbenchError(f"{where}: {cls.__qualname__} does not implement {missing}",
                                     hint="see docs/writing-a-method.md and docs/frontends.md for the interfaces")
             self.check(where, cls, source)
-            existing = self.entries.get(name)
+            existing = self._entries.get(name)
             if existing is not None and existing.source != source:
                 raise SerbenchError(f"{self.kind} name {name!r} from {source} is already taken by the "
                                     f"{existing.source} {self.kind} {existing.cls.__module__}."
                                     f"{existing.cls.__qualname__}",
                                     hint="rename one of them in its @register_... decorator")
-            cls.name = name
-            self.entries[name] = Entry(name, cls, source)  # the same source loaded again replaces its entry
+            cls.name = name  # type: ignore[attr-defined]
+            self._entries[name] = Entry(name, cls, source)  # the same source loaded again replaces its entry
             return cls
 
         return register
@@ -104,9 +142,9 @@ class Registry:
     def _module_source(self, module: str) -> str:
         return "built-in" if module.startswith(f"{self.builtin_package}.") else f"module {module}"
 
-    def discover(self, plugins: Iterable[str | Path] = ()) -> dict[str, Entry]:
+    def discover(self, plugins: Iterable[str | Path] = ()) -> PluginRegistry[P]:
         """Register the built-ins, every installed entry point of this registry's group and the given plugin
-        files; return the entries. Safe to call more than once."""
+        files; return the registry. Safe to call more than once."""
         _import("built-in", lambda: importlib.import_module(self.builtin_package))
         for point in entry_points(group=self.entry_point_group):
             dist = point.dist
@@ -114,19 +152,10 @@ class Registry:
             _import(f"entry point {point.name} ({label})", point.load)
         for path in plugins:
             load_plugin_file(path)
-        return self.entries
-
-    def get(self, name: str) -> Entry:
-        """The registered entry `name` (call discover first)."""
-        if name not in self.entries:
-            known = ", ".join(sorted(self.entries)) or "none"
-            raise SerbenchError(f"unknown {self.kind} {name!r}",
-                                hint=f"use one of: {known}; `serbench {self.kind.replace('-', '')}s` lists them, "
-                                     f"--plugin adds a file")
-        return self.entries[name]
+        return self
 
 
-REGISTRIES: list[Registry] = []  # every registry, so a plugin file's registrations can be counted
+REGISTRIES: list[PluginRegistry] = []  # every registry, so a plugin file's registrations can be counted
 
 
 def _import(source: str, load: Callable[[], Any]) -> Any:
@@ -163,9 +192,9 @@ def load_plugin_file(path: str | Path) -> list[str]:
             del sys.modules[module_name]
             raise
 
-    before = {(registry.kind, name, entry) for registry in REGISTRIES for name, entry in registry.entries.items()}
+    before = {(registry.kind, name, entry) for registry in REGISTRIES for name, entry in registry.items()}
     _import(source, load)
-    added = [name for registry in REGISTRIES for name, entry in registry.entries.items()
+    added = [name for registry in REGISTRIES for name, entry in registry.items()
              if (registry.kind, name, entry) not in before]
     if not added:
         raise SerbenchError("the plugin registered no method or front-end", path=path,

@@ -19,9 +19,9 @@ import torch
 from torch import Tensor
 
 from serbench.errors import SerbenchError
+from serbench.features.normalisation import Normalizer, standardise
 from serbench.method import Method
 from serbench.metrics import scores
-from serbench.normalisation import Normalizer, standardise
 
 
 @dataclass

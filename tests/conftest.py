@@ -9,7 +9,7 @@ os.environ["HF_HUB_OFFLINE"] = "1"  # before huggingface_hub is imported: it rea
 
 import pytest
 
-from serbench.synth import synthesize
+from serbench.data.synth import synthesize
 
 # The smallest stand-ins: every speaker still has every main category (about 200 utterances in all).
 TINY_SCALE = 0.002
@@ -44,13 +44,11 @@ def torch_threads():
 
 
 @pytest.fixture
-def method_registry():
+def method_registry(monkeypatch):
     """The methods a test's plugins register leave with it: the next test (and `--method all`) sees the
     built-ins."""
     from serbench.method import METHODS, discover_methods
 
     discover_methods()
-    saved = dict(METHODS.entries)
+    monkeypatch.setattr(METHODS, "_entries", dict(METHODS))
     yield METHODS
-    METHODS.entries.clear()
-    METHODS.entries.update(saved)

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
-from serbench.runner import SweepConfig, plan, prepare
+from serbench.runs.runner import SweepConfig, plan, prepare
 from serbench.training import fit
 
 SMALL = {"preset": "small", "epochs": 1}
@@ -100,11 +100,11 @@ def test_the_baselines_ignore_the_adaptation_audio(tiny_releases):
 
 
 def test_the_record_says_what_adaptation_and_normalisation_saw(tiny_releases, tmp_path):
-    from serbench.launch import run
+    from serbench.runs.launch import run
 
     run("dann2_s", "cross", tasks=["arousal"], seeds=1, data=str(tiny_releases), results=tmp_path, preset="small",
         epochs=1, device="cpu")
-    from serbench.store import ResultsStore
+    from serbench.runs.store import ResultsStore
 
     store = ResultsStore(tmp_path)
     record = store.record(next(iter(store.done_ids()))).to_dict()

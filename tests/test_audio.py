@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from serbench.audio import audio_length, decode_audio, load_audio, resample, resampled_length
+from serbench.data.audio import audio_length, decode_audio, load_audio, resample, resampled_length
 from serbench.errors import SerbenchError
-from serbench.frontends import make_frontend
-from serbench.protocol import load_protocol
-from serbench.runner import SweepConfig, sweep_frontend
+from serbench.features.frontends import make_frontend
+from serbench.protocols.protocol import load_protocol
+from serbench.runs.runner import SweepConfig, sweep_frontend
 
 TARGET = 16_000
 SECONDS = 2.0

@@ -5,9 +5,9 @@ import json
 
 import pytest
 
-from serbench.bench import PIPELINES, select_pipelines
 from serbench.cli import main
 from serbench.errors import SerbenchError
+from serbench.runs.bench import PIPELINES, select_pipelines
 
 
 def test_bench_measures_every_pipeline(tmp_path, capsys):

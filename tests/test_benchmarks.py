@@ -14,10 +14,10 @@ from itertools import count
 import numpy as np
 import torch
 
-from serbench.bench import FUSED_METHODS, TASK, UTTERANCE_SECONDS, BenchSetup, bench_method, speechlike_corpus
-from serbench.cache import build_features
+from serbench.features.cache import build_features
 from serbench.method import build_method, discover_methods
 from serbench.methods.fusion import LOSS_TERMS, FusedReplicas
+from serbench.runs.bench import FUSED_METHODS, TASK, UTTERANCE_SECONDS, BenchSetup, bench_method, speechlike_corpus
 from serbench.training import Batch
 
 MINUTES = 10

@@ -16,14 +16,14 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-import serbench.cache
-from serbench.audio import load_audio
-from serbench.cache import FeatureSet, build_features
-from serbench.corpora.schema import Corpus, make_table
+import serbench.features.cache
+from serbench.data.audio import load_audio
+from serbench.data.corpora.schema import Corpus, make_table
 from serbench.errors import Problem, SerbenchError
+from serbench.features.cache import FeatureSet, build_features
+from serbench.features.frontends import make_frontend
+from serbench.features.frontends.spectrogram import Spectrogram, segment_spectrograms
 from serbench.files import TEMP_PREFIX, cache_root, host_tag
-from serbench.frontends import make_frontend
-from serbench.frontends.spectrogram import Spectrogram, segment_spectrograms
 
 RNG = np.random.default_rng(11)
 # (seconds, sample rate) per utterance: short (padded), several segments, a resampled one
@@ -96,7 +96,7 @@ def test_second_build_reuses_the_cache_without_computing(corpus, tmp_path, monke
         raise AssertionError("the cache was recomputed")
 
     monkeypatch.setattr(Spectrogram, "compute", no_compute)
-    monkeypatch.setattr(serbench.cache, "decode_audio", no_compute)
+    monkeypatch.setattr(serbench.features.cache, "decode_audio", no_compute)
     again = build_features(corpus, cache_dir=tmp_path / "cache")
     assert again.path == first.path
     np.testing.assert_array_equal(again.features, first.features)
@@ -199,8 +199,8 @@ def test_files_failing_only_when_decoded_are_dropped_cleanly(corpus, tmp_path) -
 BUILDER = """
 import pickle, sys, time
 from pathlib import Path
-import serbench.cache
-from serbench.frontends.spectrogram import Spectrogram
+import serbench.features.cache
+from serbench.features.frontends.spectrogram import Spectrogram
 corpus = pickle.loads(Path(sys.argv[1]).read_bytes())
 if sys.argv[3] == "slow":
     compute = Spectrogram.compute
@@ -211,7 +211,7 @@ if sys.argv[3] == "slow":
 go = Path(sys.argv[2]) / "go"
 while not go.exists():
     time.sleep(0.01)
-print(serbench.cache.build_features(corpus, cache_dir=sys.argv[2], jobs=1).path)
+print(serbench.features.cache.build_features(corpus, cache_dir=sys.argv[2], jobs=1).path)
 """
 
 

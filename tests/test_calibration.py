@@ -1,5 +1,6 @@
-"""The simulation model of serbench/calibration.py, and the calibration itself at a smaller, seeded size: the tests of
-serbench/stats.py must hold their error rates in every regime the harness produces, and find large effects."""
+"""The simulation model of serbench/reports/calibration.py, and the calibration itself at a smaller, seeded size:
+the tests of serbench/reports/stats.py must hold their error rates in every regime the harness produces, and find
+large effects."""
 
 import dataclasses
 import json
@@ -8,9 +9,10 @@ import numpy as np
 import pytest
 from scipy import stats as sp
 
-from serbench import calibration, metrics, stats
-from serbench.calibration import BETTER, REFERENCE, REPROFILED, TWIN
+from serbench import metrics
 from serbench.cli import main
+from serbench.reports import calibration, stats
+from serbench.reports.calibration import BETTER, REFERENCE, REPROFILED, TWIN
 
 # Small enough for the test suite, large enough that two simulation errors (about 0.018 at 600) keep the band tight.
 COMPARISONS = 600

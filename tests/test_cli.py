@@ -10,7 +10,7 @@ from corpus_trees import make_corpus, make_emodb, write_wav
 from test_store import scored
 
 from serbench.cli import main
-from serbench.store import ResultsStore
+from serbench.runs.store import ResultsStore
 
 EMODB = Path(__file__).resolve().parents[2] / "shared" / "data" / "emodb"
 

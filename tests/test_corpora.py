@@ -19,10 +19,10 @@ from corpus_trees import (
     write_wav,
 )
 
-from serbench.corpora import CORPORA, emodb, iemocap, msp_improv, read_corpus, savee
-from serbench.corpora.schema import COLUMNS, make_table
+from serbench.data.corpora import CORPORA, emodb, iemocap, msp_improv, read_corpus, savee
+from serbench.data.corpora.schema import COLUMNS, make_table
+from serbench.data.labels import EMOTIONS, apply_task, get_task
 from serbench.errors import CorpusError
-from serbench.labels import EMOTIONS, apply_task, get_task
 
 TREES: dict[str, Callable[[Path], Tree]] = {
     "iemocap": lambda root: make_iemocap(root / "IEMOCAP_full_release"),
@@ -417,7 +417,7 @@ def test_tasks_on_msp_improv_and_emodb(tmp_path: Path) -> None:
 def test_every_column_of_the_utterance_table_is_metadata_or_a_label() -> None:
     """Adaptation drops the label columns from the test corpora's audio (runner.prepare): a column that is neither
     would reach it unclassified, and a label column there would leak."""
-    from serbench.corpora.schema import COLUMNS, LABEL_COLUMNS, METADATA_COLUMNS
+    from serbench.data.corpora.schema import COLUMNS, LABEL_COLUMNS, METADATA_COLUMNS
 
     assert set(METADATA_COLUMNS) | set(LABEL_COLUMNS) == set(COLUMNS)
     assert not set(METADATA_COLUMNS) & set(LABEL_COLUMNS)

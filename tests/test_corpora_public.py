@@ -27,10 +27,10 @@ from corpus_trees import (
 )
 
 from serbench.cli import main
-from serbench.corpora import CORPORA, crema_d, emovo, msp_podcast, ravdess, read_corpus, tess
-from serbench.corpora.schema import COLUMNS, make_table
+from serbench.data.corpora import CORPORA, crema_d, emovo, msp_podcast, ravdess, read_corpus, tess
+from serbench.data.corpora.schema import COLUMNS, make_table
+from serbench.data.labels import EMOTIONS, apply_task, get_task
 from serbench.errors import CorpusError
-from serbench.labels import EMOTIONS, apply_task, get_task
 
 PUBLIC = ("ravdess", "crema-d", "crema-d-voice", "tess", "emovo", "msp-podcast")
 TREES: dict[str, Callable[[Path], Tree]] = {

@@ -9,9 +9,9 @@ import pytest
 import torch
 from toy_features import make_toy
 
+from serbench.features.normalisation import fit_normalizer
 from serbench.method import build_method, discover_methods
 from serbench.methods.fusion import FusedReplicas, fit_fused
-from serbench.normalisation import fit_normalizer
 from serbench.training import FeatureBank, SegmentSet, fit, utterance_posteriors
 
 pytestmark = [pytest.mark.cuda,
@@ -88,8 +88,8 @@ def test_a_training_step_never_waits_for_the_device(toy):
 
 
 def test_runs_record_their_peak_gpu_memory(tiny_releases, tmp_path):
-    from serbench.launch import run
-    from serbench.store import ResultsStore
+    from serbench.runs.launch import run
+    from serbench.runs.store import ResultsStore
 
     run("dann2_s", "cross", tasks=["arousal"], seeds=2, data=str(tiny_releases), results=tmp_path, preset="small",
         epochs=1, device="cuda", fuse=2)

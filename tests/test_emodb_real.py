@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from serbench.corpora import read_corpus
+from serbench.data.corpora import read_corpus
 
 EMODB = Path(__file__).parents[2] / "shared" / "data" / "emodb"
 pytestmark = pytest.mark.skipif(not (EMODB / "wav").is_dir(),
@@ -76,8 +76,8 @@ def quiet_split(folder: Path) -> Path:
 
 
 def test_per_speaker_and_per_corpus_normalisation_keep_a_quieter_tilted_corpus_from_collapsing(tmp_path, capsys):
-    from serbench.launch import run
-    from serbench.store import ResultsStore
+    from serbench.runs.launch import run
+    from serbench.runs.store import ResultsStore
 
     data = quiet_split(tmp_path)
     outcome = {}

@@ -19,8 +19,8 @@ from scipy.signal import get_window
 from tiny_ssl import save_tiny_model
 
 from serbench.errors import SerbenchError
-from serbench.frontends import FRONTENDS, egemaps, make_frontend
-from serbench.frontends.base import FrontEnd
+from serbench.features.frontends import FRONTENDS, egemaps, make_frontend
+from serbench.features.frontends.base import FrontEnd
 
 RNG = np.random.default_rng(11)
 
@@ -39,12 +39,12 @@ def run(frontend: FrontEnd, audio: np.ndarray) -> np.ndarray:
 @pytest.mark.parametrize(("name", "kind"), [("logmel", "segments"), ("egemaps", "vectors"),
                                             ("egemaps-lld", "frames"), ("ssl", "vectors"), ("ssl-frames", "frames")])
 def test_built_ins_are_registered(name: str, kind: str) -> None:
-    assert FRONTENDS.get(name).source == "built-in"
+    assert FRONTENDS.lookup(name).source == "built-in"
     assert make_frontend(name).kind == kind
 
 
 def test_importing_serbench_loads_neither_opensmile_nor_transformers() -> None:
-    code = ("import sys, serbench.frontends; "
+    code = ("import sys, serbench.features.frontends; "
             "print(*(name in sys.modules for name in ('opensmile', 'transformers', 'huggingface_hub')))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.split() == ["False", "False", "False"]

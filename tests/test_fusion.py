@@ -8,9 +8,9 @@ import torch
 from toy_features import make_toy
 
 from serbench.errors import SerbenchError
+from serbench.features.normalisation import Normalizer, fit_normalizer, segment_moments
 from serbench.method import METHODS, Method, build_method, discover_methods, get_method, resolve_hparams
 from serbench.methods.fusion import fit_fused
-from serbench.normalisation import Normalizer, fit_normalizer, segment_moments
 from serbench.training import SegmentSet, fit, utterance_posteriors
 
 SMALL = {"preset": "small", "batch_size": 32}
@@ -120,7 +120,7 @@ def test_what_can_be_fused():
 
     assert OwnUpdate.fusion_key(resolve_hparams(entry), adaptation=False) is None
     assert Method.fusion_key({}, adaptation=False) is None  # a method outside the paper's family trains alone
-    assert "coral" not in METHODS.entries or key(get_method("coral")) is None
+    assert "coral" not in METHODS or key(get_method("coral")) is None
 
 
 def test_fit_fused_refuses_what_it_cannot_fuse():

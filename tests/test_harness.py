@@ -18,12 +18,12 @@ import pandas as pd
 import pytest
 from test_store import record
 
-from serbench import launch
 from serbench.cli import main
-from serbench.corpora import read_corpus
+from serbench.data.corpora import read_corpus
 from serbench.errors import SerbenchError
-from serbench.launch import look, run, status
-from serbench.store import ResultsStore
+from serbench.runs import launch
+from serbench.runs.launch import look, run, status
+from serbench.runs.store import ResultsStore
 
 # Small and quick: the small model, one epoch, arousal only, the cross protocol (trains on IEMOCAP alone).
 FAST = {"protocol": "cross", "tasks": ["arousal"], "preset": "small", "epochs": 1, "device": "cpu"}

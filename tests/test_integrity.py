@@ -13,12 +13,12 @@ import pytest
 from corpus_trees import make_emodb
 from test_store import scored
 
-from serbench.cache import FeatureSet, build_features
 from serbench.cli import main
-from serbench.corpora import read_corpus
+from serbench.data.corpora import read_corpus
 from serbench.errors import SerbenchError
+from serbench.features.cache import FeatureSet, build_features
 from serbench.integrity import BLOCK, BLOCKS, CHECKSUMS, damage, write_checksums
-from serbench.store import ResultsStore
+from serbench.runs.store import ResultsStore
 
 
 def serbench(capsys, *words: str) -> tuple[int, str]:
@@ -115,7 +115,7 @@ def test_the_full_checks_refuse_non_finite_features_chunk_by_chunk(cache, tmp_pa
     array.flush()
     write_checksums(path)  # checksums recomputed over the bad features agree with them
     utterance = pd.read_parquet(path / "index.parquet")["utterance_id"].iloc[-1]
-    monkeypatch.setattr("serbench.cache.CHUNK_BYTES", array[0].nbytes * 3)  # a few rows at a time
+    monkeypatch.setattr("serbench.features.cache.CHUNK_BYTES", array[0].nbytes * 3)  # a few rows at a time
     assert FeatureSet.load(path).features.shape == array.shape  # the quick check on every open reads no rows
     with pytest.raises(SerbenchError, match=rf"features.npy holds NaN or infinite values \(row {len(array) - 1}, "
                                             rf"utterance {utterance}\)") as error:

@@ -3,9 +3,9 @@
 import pandas as pd
 import pytest
 
-from serbench.corpora.schema import make_table
+from serbench.data.corpora.schema import make_table
+from serbench.data.labels import EMOTIONS, LABEL_TABLE, TASK_CLASSES, apply_task, get_task
 from serbench.errors import SerbenchError
-from serbench.labels import EMOTIONS, LABEL_TABLE, TASK_CLASSES, apply_task, get_task
 
 
 def table_of(corpus: str, emotions: list[str]) -> pd.DataFrame:

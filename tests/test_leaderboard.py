@@ -10,13 +10,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from serbench import leaderboard, metrics, stats
+from serbench import metrics
 from serbench.cli import leaderboard as cli
 from serbench.errors import SerbenchError
 from serbench.integrity import write_checksums
 from serbench.metrics import scores
-from serbench.record import CorpusScores, RunRecord
-from serbench.store import ResultsStore, speaker_rows
+from serbench.reports import leaderboard, stats
+from serbench.runs.record import CorpusScores, RunRecord
+from serbench.runs.store import ResultsStore, speaker_rows
 
 CORPORA = ("c-one", "c_two")
 # Accuracy of each method's decisions: "strong" is far above the reference, "weak" far below.

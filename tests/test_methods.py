@@ -18,7 +18,7 @@ from serbench.method import (
 )
 from serbench.metrics import ua
 from serbench.plugins import load_plugin_file
-from serbench.probes import NULL_DRAWS, null_accuracy, probe_accuracy
+from serbench.runs.probes import NULL_DRAWS, null_accuracy, probe_accuracy
 from serbench.training import (
     BestValidation,
     ChosenEpoch,
@@ -205,11 +205,11 @@ def test_segment_set_checks_its_arrays():
 def test_baseline_learns_arousal_from_synthetic_stand_ins(tmp_path):
     # The real pipeline on two synthetic stand-ins: read_corpus -> build_features -> normalise -> fit; speakers
     # of the test part are never trained on.
-    from serbench.cache import build_features
-    from serbench.corpora import read_corpus
-    from serbench.labels import apply_task, get_task
-    from serbench.normalisation import fit_normalizer
-    from serbench.synth import synthesize
+    from serbench.data.corpora import read_corpus
+    from serbench.data.labels import apply_task, get_task
+    from serbench.data.synth import synthesize
+    from serbench.features.cache import build_features
+    from serbench.features.normalisation import fit_normalizer
 
     task = get_task("arousal")
     roots = synthesize(tmp_path / "data", scale=0.02, seed=0, jobs=2, corpora=["emodb", "savee"])

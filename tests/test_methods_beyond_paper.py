@@ -13,11 +13,11 @@ import pytest
 import torch
 from toy_features import make_toy, utterance_labels
 
-from serbench.corpora import read_corpus
-from serbench.launch import run
+from serbench.data.corpora import read_corpus
 from serbench.method import InputSpec, TaskSpec, build_method, discover_methods
 from serbench.metrics import ua
-from serbench.store import ResultsStore
+from serbench.runs.launch import run
+from serbench.runs.store import ResultsStore
 from serbench.training import SegmentSet, fit, utterance_posteriors
 
 ESTIMATORS = ("egemaps_lr", "egemaps_svm")

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from serbench.errors import SerbenchError
-from serbench.normalisation import Normalizer, fit_normalizer, group_names, segment_moments
+from serbench.features.normalisation import Normalizer, fit_normalizer, group_names, segment_moments
 
 RNG = np.random.default_rng(7)
 

@@ -13,11 +13,11 @@ from tiny_ssl import save_tiny_model
 
 from serbench.cli import main
 from serbench.errors import SerbenchError
-from serbench.frontends import FRONTENDS, discover_frontends, make_frontend
-from serbench.frontends.spectrogram import SpectrogramSettings
-from serbench.launch import run
-from serbench.leaderboard import write_leaderboards
-from serbench.store import ResultsStore
+from serbench.features.frontends import FRONTENDS, discover_frontends, make_frontend
+from serbench.features.frontends.spectrogram import SpectrogramSettings
+from serbench.reports.leaderboard import write_leaderboards
+from serbench.runs.launch import run
+from serbench.runs.store import ResultsStore
 
 EXAMPLES = Path(__file__).parent.parent / "examples" / "plugins"
 FAST = {"tasks": ["arousal"], "epochs": 1, "device": "cpu"}
@@ -142,7 +142,7 @@ PLUGINS = {  # a plugin of each kind, and how a sweep uses it: (source, method, 
     # one that inherits a built-in's settings-only hash (the spectrogram's): its code must count all the same
     "front-end": ("""
         from serbench.api import register_frontend
-        from serbench.frontends.spectrogram import Spectrogram
+        from serbench.features.frontends.spectrogram import Spectrogram
 
         @register_frontend("myspec")
         class MySpec(Spectrogram):
@@ -183,7 +183,7 @@ def test_the_spectrogram_keeps_its_serbench_0_1_cache_keys_and_frontends_are_lis
     assert make_frontend("spectrogram").hash() == SpectrogramSettings().hash()
     assert make_frontend("logmel").hash() != make_frontend("logmel", {"n_mels": 40}).hash()
     discover_frontends()
-    assert set(FRONTENDS.entries) >= {"spectrogram", "logmel", "egemaps", "egemaps-lld", "ssl", "ssl-frames"}
+    assert set(FRONTENDS) >= {"spectrogram", "logmel", "egemaps", "egemaps-lld", "ssl", "ssl-frames"}
     assert main(["frontends"]) == 0 and "egemaps-lld" in capsys.readouterr().out
     assert main(["frontends", "logmel"]) == 0 and "n_mels" in capsys.readouterr().out
 

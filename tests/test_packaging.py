@@ -10,7 +10,7 @@ REPO = Path(__file__).resolve().parents[1]
 CHECK = textwrap.dedent("""
     import serbench
     from serbench.method import discover_methods
-    from serbench.protocol import builtin_protocols, load_protocol
+    from serbench.protocols.protocol import builtin_protocols, load_protocol
     assert serbench.__file__.startswith({site!r}), serbench.__file__
     methods = discover_methods()
     assert {{"baseline_s", "baseline_cs", "dann1_s", "dann1_cs", "dann2_s", "dann2_cs"}} <= set(methods)

@@ -52,7 +52,7 @@ def write(tmp_path, text, name="plugin.py"):
 def test_example_plugins_register_from_their_files_and_train():
     assert load_plugin_file(EXAMPLES / "coral.py") == ["coral"]
     assert load_plugin_file(EXAMPLES / "dann_all.py") == ["dann_all_cs"]
-    assert METHODS.entries["coral"].source == f"file {(EXAMPLES / 'coral.py').resolve()}"
+    assert METHODS["coral"].source == f"file {(EXAMPLES / 'coral.py').resolve()}"
     assert set(train_briefly("coral")) == {"total", "emotion", "coral"}
     assert train_briefly("coral", adaptation=True)["coral"] > 0  # source against the unlabelled target
     losses = train_briefly("dann_all_cs")

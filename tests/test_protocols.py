@@ -5,9 +5,9 @@ import re
 import pandas as pd
 import pytest
 
-from serbench.corpora.schema import make_table
+from serbench.data.corpora.schema import make_table
 from serbench.errors import SerbenchError
-from serbench.protocol import (
+from serbench.protocols.protocol import (
     Fold,
     builtin_protocols,
     check_disjoint,

@@ -9,7 +9,7 @@ import pytest
 from test_store import record
 
 from serbench.errors import SerbenchError
-from serbench.record import SCHEMA, CorpusScores, RunRecord
+from serbench.runs.record import SCHEMA, CorpusScores, RunRecord
 
 
 def test_a_record_round_trips_through_its_json(tmp_path):

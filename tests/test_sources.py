@@ -3,8 +3,8 @@
 
 import pytest
 
+from serbench.data.sources import data_sources
 from serbench.errors import CorpusError, SerbenchError
-from serbench.sources import data_sources
 
 
 def test_a_folder_of_releases(tmp_path):
@@ -68,7 +68,7 @@ def test_synthetic_stand_ins_are_generated_when_a_corpus_is_first_asked_for(tmp_
         made.append((name, cache_dir))
         return tmp_path / name
 
-    monkeypatch.setattr("serbench.synth.synthetic_corpus", generate)
+    monkeypatch.setattr("serbench.data.synth.synthetic_corpus", generate)
     sources = data_sources("synthetic", cache_dir=tmp_path)
     assert sources.synthetic and made == []  # nothing generated up front
     assert sources.root("savee") == sources.root("savee") == tmp_path / "savee"

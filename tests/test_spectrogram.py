@@ -8,9 +8,9 @@ import soundfile as sf
 import torch
 from scipy.signal import get_window
 
-from serbench.audio import audio_length, load_audio
+from serbench.data.audio import audio_length, load_audio
 from serbench.errors import SerbenchError
-from serbench.frontends.spectrogram import SpectrogramSettings, segment_count, segment_spectrograms
+from serbench.features.frontends.spectrogram import SpectrogramSettings, segment_count, segment_spectrograms
 
 CONFIG = SpectrogramSettings()
 RNG = np.random.default_rng(7)

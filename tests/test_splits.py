@@ -12,12 +12,12 @@ from corpus_trees import make_emodb, make_msp_podcast
 from test_protocols import corpora_table
 
 from serbench.cli import main
-from serbench.corpora import read_corpus
+from serbench.data.corpora import read_corpus
+from serbench.data.labels import apply_task, get_task
 from serbench.errors import SerbenchError
-from serbench.labels import apply_task, get_task
 from serbench.metrics import unweighted_accuracy
-from serbench.protocol import check_disjoint, load_protocol, split_utterances
-from serbench.store import ResultsStore
+from serbench.protocols.protocol import check_disjoint, load_protocol, split_utterances
+from serbench.runs.store import ResultsStore
 
 
 def protocol_file(tmp_path: Path, text: str, name: str = "mine"):

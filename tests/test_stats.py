@@ -1,5 +1,5 @@
-"""serbench.stats against scipy.stats, brute force and the worked example of Demsar, JMLR 7 (2006). Whether the tests
-hold their error rates is checked by simulation in test_calibration.py."""
+"""serbench.reports.stats against scipy.stats, brute force and the worked example of Demsar, JMLR 7 (2006). Whether the
+tests hold their error rates is checked by simulation in test_calibration.py."""
 
 import itertools
 import math
@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from scipy import stats as sp
 
-from serbench import metrics, stats
+from serbench import metrics
+from serbench.reports import stats
 
 # Demsar (2006), Table 6: AUC of C4.5, C4.5+m, C4.5+cf and C4.5+m+cf on fourteen UCI data sets. The printed
 # table rounds to three decimals; on "voting" it shows 0.975 for both C4.5+cf and C4.5+m+cf, but the paper's

@@ -15,8 +15,8 @@ import pytest
 from serbench.errors import SerbenchError
 from serbench.integrity import write_checksums
 from serbench.metrics import scores
-from serbench.record import CorpusScores, RunRecord
-from serbench.store import ResultsStore, cycle_size, variant_names
+from serbench.runs.record import CorpusScores, RunRecord
+from serbench.runs.store import ResultsStore, cycle_size, variant_names
 
 
 def record(run_id: str = "abc", **changes) -> RunRecord:

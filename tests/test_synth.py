@@ -17,15 +17,11 @@ import pytest
 import soundfile as sf
 import torch
 
-from serbench.audio import load_audio
 from serbench.cli import main
-from serbench.corpora import read_corpus
-from serbench.errors import SerbenchError
-from serbench.files import INCOMPLETE, TEMP_PREFIX, host_tag
-from serbench.frontends.spectrogram import segment_spectrograms
-from serbench.labels import apply_task, get_task
-from serbench.metrics import ua
-from serbench.synth import (
+from serbench.data.audio import load_audio
+from serbench.data.corpora import read_corpus
+from serbench.data.labels import apply_task, get_task
+from serbench.data.synth import (
     CORPUS_NAMES,
     GENERATOR_VERSION,
     MARKER,
@@ -36,9 +32,13 @@ from serbench.synth import (
     synthetic_corpus,
     synthetic_data,
 )
-from serbench.synth.corpora import SPECS, allocate, plan_corpus
-from serbench.synth.voice import render
-from serbench.synth.writers import PLACE, TESS_FOLDERS
+from serbench.data.synth.corpora import SPECS, allocate, plan_corpus
+from serbench.data.synth.voice import render
+from serbench.data.synth.writers import PLACE, TESS_FOLDERS
+from serbench.errors import SerbenchError
+from serbench.features.frontends.spectrogram import segment_spectrograms
+from serbench.files import INCOMPLETE, TEMP_PREFIX, host_tag
+from serbench.metrics import ua
 
 SCALE = 0.02  # the paper's four: ~470 utterances, about 10 s to generate on two cores
 NEW_CORPORA = ("ravdess", "crema-d", "tess", "emovo")
@@ -265,7 +265,7 @@ def test_a_killed_generation_is_refused_and_its_temporaries_are_removed(tmp_path
     def killed(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("serbench.synth.WRITE", {name: killed for name in CORPUS_NAMES})
+    monkeypatch.setattr("serbench.data.synth.WRITE", {name: killed for name in CORPUS_NAMES})
     with pytest.raises(KeyboardInterrupt):
         synthesize(tmp_path / "half", scale=0.002, corpora=["emodb"], jobs=1)
     assert (tmp_path / "half" / INCOMPLETE).is_file() and not is_synthetic(tmp_path / "half")
@@ -292,7 +292,7 @@ def quiet(lang, channel, voice, style, duration_s, seed) -> np.ndarray:
 @pytest.fixture(scope="module")
 def new_roots(tmp_path_factory) -> dict[str, Path]:
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("serbench.synth.render", quiet)
+        patch.setattr("serbench.data.synth.render", quiet)
         return synthesize(tmp_path_factory.mktemp("new"), scale=0.002, seed=0, jobs=1, corpora=NEW_CORPORA)
 
 
@@ -352,12 +352,12 @@ def test_a_full_cache_disk_while_generating_is_a_clear_error(tmp_path, monkeypat
             raise sf.LibsndfileError(2, f"Error opening {str(path)!r}: ")
         raise OSError(errno.ENOSPC, "No space left on device", str(path))
 
-    monkeypatch.setattr("serbench.synth.render", quiet)
-    monkeypatch.setattr("serbench.synth._default_jobs", lambda: 1)  # the writer patched here is the one used
+    monkeypatch.setattr("serbench.data.synth.render", quiet)
+    monkeypatch.setattr("serbench.data.synth._default_jobs", lambda: 1)  # the writer patched here is the one used
     if what == "audio":
-        monkeypatch.setattr("serbench.synth.sf.write", full_disk)
+        monkeypatch.setattr("serbench.data.synth.sf.write", full_disk)
     else:
-        monkeypatch.setattr("serbench.synth.WRITE", {name: full_disk for name in CORPUS_NAMES})
+        monkeypatch.setattr("serbench.data.synth.WRITE", {name: full_disk for name in CORPUS_NAMES})
     status = main(["run", "--method", "baseline_s", "--protocol", "cross", "--data", "synthetic", "--cache-dir",
                    str(tmp_path / "cache"), "--results", str(tmp_path / "results"), "--seeds", "1", "--device", "cpu"])
     output = " ".join(capsys.readouterr().err.split())

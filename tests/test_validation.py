@@ -21,7 +21,7 @@ from test_store import record
 
 from serbench.cli import main
 from serbench.errors import SerbenchError
-from serbench.store import STALE_CLAIM_SECONDS, ResultsStore
+from serbench.runs.store import STALE_CLAIM_SECONDS, ResultsStore
 
 FAST = ["--task", "arousal", "--epochs", "1", "--seeds", "1", "--device", "cpu"]
 
@@ -186,7 +186,7 @@ def test_a_write_error_while_storing_is_clear_and_leaves_nothing_half_written(tm
     def full_disk(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("serbench.record.RunRecord.to_json", full_disk)
+    monkeypatch.setattr("serbench.runs.record.RunRecord.to_json", full_disk)
     with pytest.raises(SerbenchError, match=r"cannot store run abc \(No space left on device\)") as raised:
         store.write_run("abc", record(), {})
     assert "free disk space" in raised.value.hint
@@ -242,7 +242,7 @@ def test_the_same_audio_under_two_corpora_and_two_spellings_is_leakage(tmp_path,
 
 def test_a_local_worker_ends_when_its_launcher_is_killed():
     launcher = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-    worker = subprocess.Popen([sys.executable, "-c", "from serbench.launch import exit_with; import sys; "
+    worker = subprocess.Popen([sys.executable, "-c", "from serbench.runs.launch import exit_with; import sys; "
                                f"exit_with({launcher.pid}, every=0.1); sys.exit(0)"])
     launcher.kill()
     launcher.wait()  # reaped, as the shell that started a killed `serbench run` reaps it

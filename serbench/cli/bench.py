@@ -1,4 +1,4 @@
-"""`serbench bench`: how fast the front-end and the training pipelines run here (serbench/bench.py)."""
+"""`serbench bench`: how fast the front-end and the training pipelines run here (serbench/runs/bench.py)."""
 
 from __future__ import annotations
 
@@ -11,13 +11,13 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from serbench.bench import PIPELINES, BenchSetup, report, run_pipelines, select_pipelines
 from serbench.cli import COMMANDS
 from serbench.cli.methods import add_plugin_option
 from serbench.errors import SerbenchError
-from serbench.frontends import DEFAULT_FRONTEND, discover_frontends, make_frontend
+from serbench.features.frontends import DEFAULT_FRONTEND, discover_frontends, make_frontend
 from serbench.method import parse_settings
 from serbench.methods.paper import PRESETS
+from serbench.runs.bench import PIPELINES, BenchSetup, report, run_pipelines, select_pipelines
 from serbench.training import choose_device
 
 

@@ -1,4 +1,5 @@
-"""`serbench calibrate`: type-I error and power of the leaderboards' tests, by simulation (serbench/calibration.py)."""
+"""`serbench calibrate`: type-I error and power of the leaderboards' tests, by simulation
+(serbench/reports/calibration.py)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,9 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from serbench import calibration
 from serbench.cli import COMMANDS
 from serbench.errors import SerbenchError
+from serbench.reports import calibration
 
 TESTS = ("paired", "ranking", "speakers")
 

@@ -15,12 +15,19 @@ from rich.table import Table
 
 from serbench.cli import COMMANDS
 from serbench.cli.methods import add_plugin_option
-from serbench.corpora import CORPORA, read_corpus
-from serbench.corpora.schema import Corpus
+from serbench.data.corpora import CORPORA, read_corpus
+from serbench.data.corpora.schema import Corpus
+from serbench.data.labels import TASKS, apply_task, get_task
+from serbench.data.sources import data_sources
+from serbench.data.synth import (
+    CORPUS_NAMES,
+    DEFAULT_SCALE,
+    SYNTHETIC_EXPLANATION,
+    SYNTHETIC_LABEL,
+    is_synthetic,
+    synthesize,
+)
 from serbench.errors import Problem, SerbenchError
-from serbench.labels import TASKS, apply_task, get_task
-from serbench.sources import data_sources
-from serbench.synth import CORPUS_NAMES, DEFAULT_SCALE, SYNTHETIC_EXPLANATION, SYNTHETIC_LABEL, is_synthetic, synthesize
 
 SYNTHETIC_BANNER = f"[bold yellow]{SYNTHETIC_LABEL}[/]: {SYNTHETIC_EXPLANATION}"
 
@@ -142,8 +149,8 @@ def report_problems(console: Console, problems: list[Problem], verb: str) -> Non
 
 
 def run_check(args: argparse.Namespace) -> int:
-    from serbench.audio import load_audio
-    from serbench.cache import cache_damage
+    from serbench.data.audio import load_audio
+    from serbench.features.cache import cache_damage
 
     corpus = read_args_corpus(args, skip_bad=True)
     problems = list(corpus.problems)
@@ -173,8 +180,8 @@ def progress_bar(console: Console) -> Progress:
 
 
 def run_features(args: argparse.Namespace) -> int:
-    from serbench.cache import build_features
-    from serbench.frontends import discover_frontends, make_frontend
+    from serbench.features.cache import build_features
+    from serbench.features.frontends import discover_frontends, make_frontend
     from serbench.method import parse_settings
 
     discover_frontends(args.plugin)

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from serbench.cli import COMMANDS
 from serbench.cli.methods import add_plugin_option
-from serbench.frontends import FRONTENDS, discover_frontends, make_frontend
+from serbench.features.frontends import FRONTENDS, discover_frontends, make_frontend
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -27,7 +27,7 @@ def run_frontends(args: argparse.Namespace) -> int:
     entries = discover_frontends(args.plugin)
     console = Console()
     if args.name:
-        entry = FRONTENDS.get(args.name)
+        entry = FRONTENDS.lookup(args.name)
         frontend = make_frontend(args.name)
         console.print(f"[bold]{escape(entry.name)}[/] ({escape(entry.source)}): {escape(entry.description)}; "
                       f"{frontend.kind}, each row {' x '.join(map(str, frontend.row_shape))}; hash {frontend.hash()}",

@@ -8,8 +8,8 @@ from rich.console import Console
 from rich.markup import escape
 
 from serbench.cli import COMMANDS
-from serbench.leaderboard import REFERENCES, leaderboard_command, write_leaderboards
-from serbench.stats import CLAIMS
+from serbench.reports.leaderboard import REFERENCES, leaderboard_command, write_leaderboards
+from serbench.reports.stats import CLAIMS
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:

@@ -9,7 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from serbench.cli import COMMANDS
-from serbench.protocol import Protocol, builtin_protocols, load_protocol, template_reference
+from serbench.protocols.protocol import Protocol, builtin_protocols, load_protocol, template_reference
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:

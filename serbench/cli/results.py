@@ -14,8 +14,8 @@ from serbench.cli import COMMANDS
 from serbench.errors import SerbenchError
 from serbench.method import parse_settings
 from serbench.plugins import convert_setting
-from serbench.record import RunRecord
-from serbench.store import ResultsStore
+from serbench.runs.record import RunRecord
+from serbench.runs.store import ResultsStore
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -82,7 +82,7 @@ def built_from(cache: Path, records: Mapping[str, RunRecord]) -> list[str] | Non
 def damaged_caches(cache_dir: Path | None, records: Mapping[str, RunRecord],
                    console: Console) -> dict[Path, tuple[str, list[str] | None]]:
     """Every damaged feature cache under the cache root, read in full: its damage, and the runs built from it."""
-    from serbench.cache import cache_damage
+    from serbench.features.cache import cache_damage
     from serbench.files import cache_root
 
     with console.status("reading every feature cache in full"):

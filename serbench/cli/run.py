@@ -16,10 +16,10 @@ from rich.table import Table
 
 from serbench.cli import COMMANDS
 from serbench.cli.methods import add_hp_option, add_plugin_option
-from serbench.labels import TASKS
-from serbench.launch import LAUNCHERS, STATES, launch, status
+from serbench.data.labels import TASKS
 from serbench.method import parse_settings
-from serbench.runner import SweepConfig
+from serbench.runs.launch import LAUNCHERS, STATES, launch, status
+from serbench.runs.runner import SweepConfig
 
 EXIT_CLAIMED = 3  # this worker's share is done, other workers still train the rest: not a failure
 

@@ -1,1 +1,0 @@
-"""The built-in protocol files (*.toml), installed as package data; see serbench.protocol."""

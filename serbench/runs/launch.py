@@ -1,0 +1,433 @@
+"""Launching a sweep: in this process, in N local worker processes, or as SLURM jobs through submitit.
+
+Every worker plans the same runs from the same SweepConfig and walks through them, claiming each in the results
+store before training it, so workers need no coordinator and a re-launched sweep finishes what is missing.
+The plan is also written to <results>/sweeps/, which is how `serbench status` knows what is pending.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import errno
+import json
+import multiprocessing
+import os
+import sys
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+import pandas as pd
+import torch
+from rich import box
+from rich.console import Console, Group
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+from rich.text import Text
+
+from serbench.data.synth import SYNTHETIC_EXPLANATION, SYNTHETIC_LABEL
+from serbench.errors import SerbenchError
+from serbench.files import pid_alive, stable_hash, write_atomic
+from serbench.metrics import NEAR_COLLAPSE_SHARE
+from serbench.runs.runner import RunSpec, Sweep, SweepConfig, plan, work
+from serbench.runs.store import (
+    STALE_CLAIM_SECONDS,
+    UNWRITABLE_STORE,
+    ResultsStore,
+    cycle_rows,
+    degenerate,
+    json_bytes,
+    name_variants,
+    score_rows,
+)
+from serbench.training import choose_device
+
+LAUNCHERS = ("local", "slurm")
+RUN_LABELS = ("method", "protocol", "fold", "task", "seed")  # what `serbench status` shows of a run
+STATES = ("done", "failed", "pending", "damaged")
+WAIT_SECONDS = 5.0  # how often --wait looks at the store again
+# What a full or read-only disk gives a write that names no file (a file object's write, flush or fsync)
+DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO)
+
+
+def run(methods: str | list[str], protocol: str, *, tasks: list[str] | None = None, seeds: int | list[int] = 5,
+        data: str | None = None, results: str | Path = "results", jobs: int = 1, launcher: str = "local",
+        device: str = "auto", preset: str | None = None, epochs: int | None = None,
+        hp: Mapping[str, str] | None = None, plugins: list[str] | None = None, skip_bad: bool = False,
+        cache: str | None = None, fuse: int = 1, frontend: str | None = None,
+        frontend_settings: Mapping[str, str] | None = None, slurm: Mapping | None = None, wait: bool = False,
+        console: Console | None = None) -> pd.DataFrame:
+    """Run a sweep from Python (e.g. a notebook) and return its records, one row per run and test corpus.
+
+    `methods`: a name, a list of names or "all"; `seeds`: a count (seeds 0 .. n-1) or a list. The other
+    arguments are those of `serbench run`. Runs already in the store are not run again. The frame's attrs count
+    the runs not done (launch).
+    """
+    config = SweepConfig(
+        methods=(methods,) if isinstance(methods, str) else tuple(methods), protocol=str(protocol),
+        tasks=tuple(tasks or ()), seeds=tuple(range(seeds)) if isinstance(seeds, int) else tuple(seeds),
+        data=None if data is None else str(data), results=str(results), device=device, preset=preset,
+        epochs=epochs, hp=dict(hp or {}), plugins=tuple(str(p) for p in plugins or ()), skip_bad=skip_bad,
+        cache=None if cache is None else str(cache), fuse=fuse, frontend=frontend,
+        frontend_settings=dict(frontend_settings or {}))
+    return launch(config, jobs=jobs, launcher=launcher, slurm=slurm, wait=wait,
+                  console=console or Console(quiet=True))
+
+
+def launch(config: SweepConfig, *, jobs: int = 1, launcher: str = "local", slurm: Mapping | None = None,
+           wait: bool = False, console: Console) -> pd.DataFrame:
+    """Plan the sweep, train what no one has done (this worker's share: others may share the store) and report.
+    With `wait` (--wait), runs still claimed by other live workers are waited for, and those their workers left
+    (died) are trained. The frame's attrs count the runs not done when it returns, from one look at the store:
+    "failed", "pending" (neither done nor failed) and "claimed", the pending ones live workers hold."""
+    if launcher not in LAUNCHERS:
+        raise SerbenchError(f"unknown launcher {launcher!r}", hint=f"use one of: {', '.join(LAUNCHERS)}")
+    if jobs < 1:
+        raise SerbenchError(f"--jobs {jobs}: needs at least one worker")
+    config.check()  # bad settings, a bad --device or --results fail here, before any work
+    choose_device(config.device)
+    config = config.absolute()
+    ResultsStore(config.results).check_writable()
+    with loading_display(console) as display:
+        loading = display.add_task("loading data", total=None)
+        sweep = plan(config, progress=lambda what, done, total: display.update(
+            loading, description=escape(what), completed=done, total=total))
+    store = ResultsStore(config.results)
+    with storing(store):
+        save_plan(sweep, store)
+    if sweep.synthetic:
+        console.print(f"[bold yellow]{SYNTHETIC_LABEL}[/]: {SYNTHETIC_EXPLANATION}")
+    damaged = [spec for spec in sweep.runs if store.is_done(spec.run_id) and store.damage(spec.run_id)]
+    if damaged:  # they would count as done, and their scores would be read
+        raise SerbenchError(f"{len(damaged)} runs of this sweep are stored damaged, e.g. {damaged[0].label()}",
+                            path=store.runs / damaged[0].run_id,
+                            hint=f"`serbench verify --results {store.root}` lists them; `serbench prune --damaged "
+                                 f"--results {store.root} --yes` removes them, and the same command then trains "
+                                 "them again")
+    todo = [spec for spec in sweep.runs if not store.is_done(spec.run_id)]
+    console.print(f"{plural(len(sweep.runs), 'run')}, {len(sweep.runs) - len(todo)} already in {store.root}, "
+                  f"{len(todo)} to run")
+
+    def train(only: list[RunSpec] | None) -> None:
+        """Train the sweep's runs no one has done, or only those of `only`."""
+        part = sweep if only is None else dataclasses.replace(sweep, runs=only)
+        ids = None if only is None else [spec.run_id for spec in only]
+        if launcher == "slurm":
+            run_slurm(config, jobs, dict(slurm or {}), store, part, console, ids)
+        elif jobs == 1:
+            run_here(part, store, config.device, console)
+        else:
+            run_processes(config, jobs, store, part, console, ids)
+
+    with storing(store):
+        if todo:
+            train(None)
+        state = look(store, sweep)
+        while wait and state.claimed:
+            await_claims(store, state.claimed, console)
+            state = look(store, sweep)
+            if state.left:  # their workers died without them; failed runs are not tried again in this sweep
+                train(state.left)
+                state = look(store, sweep)
+    # named as their runs were on the console: by the settings --hp chose
+    records = name_variants([store.record(spec.run_id) for spec in state.done], always=config.hp)
+    frame = score_rows(records).drop(columns="confusion")
+    frame.attrs.update(failed=len(state.failed), pending=len(state.claimed) + len(state.left),
+                       claimed=len(state.claimed))
+    console.print(summary_table(cycle_rows(records), sweep.protocol.test_corpora, sweep.synthetic))
+    if records:
+        console.print(f"records in {escape(str(store.root))}; next: `serbench leaderboard --results "
+                      f"{escape(str(store.root))}` writes the pages with their significance tests", soft_wrap=True)
+    for spec, failure in state.failed:
+        console.print(f"[red]failed[/] {escape(spec.label())}: {escape(failure['message'])}  "
+                      f"(traceback in {store.failed / (spec.run_id + '.json')})")
+    shown = escape(f"`serbench status --results {store.root}`")
+    if state.claimed:  # never reported as a finished sweep
+        console.print(f"[yellow]{plural(len(state.claimed), 'run')} still claimed by other workers[/], which finish "
+                      f"the sweep ({shown} shows them); with --wait, the same command waits for them", soft_wrap=True)
+    if state.left:
+        console.print(f"[yellow]{plural(len(state.left), 'run')} not finished[/] by the workers that claimed them "
+                      f"(they died; {shown} lists them): run the same command again", soft_wrap=True)
+    return frame
+
+
+@dataclasses.dataclass(frozen=True)
+class SweepState:
+    """Where each run of a sweep stands in the store, from one look at it (look)."""
+
+    done: list[RunSpec]
+    failed: list[tuple[RunSpec, dict]]  # with its failure record
+    claimed: list[tuple[RunSpec, dict]]  # held by a live worker (its run in flight), with the claim's owner
+    left: list[RunSpec]  # none of these: not started, or left by a worker that died
+
+
+def look(store: ResultsStore, sweep: Sweep) -> SweepState:
+    """Where the sweep's runs stand, every count from one look: the live claims are listed first, and a worker
+    stores a run (or records its failure) before releasing its claim, so a run that changes hands meanwhile is
+    seen done or failed, never missing from the counts or counted as claimed after it was done."""
+    claims = store.live_claims()
+    done_ids = store.done_ids()
+    state = SweepState([], [], [], [])
+    for spec in sweep.runs:
+        if spec.run_id in done_ids:
+            state.done.append(spec)
+        elif spec.run_id in claims:  # in flight (a failed run too, while it is tried again)
+            state.claimed.append((spec, claims[spec.run_id]))
+        elif (failure := store.failure(spec.run_id)) is not None:
+            state.failed.append((spec, failure))
+        else:
+            state.left.append(spec)
+    return state
+
+
+@contextmanager
+def storing(store: ResultsStore) -> Iterator[None]:
+    """A write to the store that fails (its filesystem turned read-only or full during the sweep) is a
+    SerbenchError naming the file, not a traceback; the runs stored before it are kept."""
+    try:
+        yield
+    except OSError as error:
+        if not (Path(error.filename).is_relative_to(store.root) if error.filename else error.errno in DISK_ERRORS):
+            raise  # not the store's (a broken pipe to the console, a process that could not start)
+        raise SerbenchError(f"cannot write to the results store ({error.strerror or error})",
+                            path=error.filename or store.root, hint=UNWRITABLE_STORE) from None
+
+
+def await_claims(store: ResultsStore, claimed: list[tuple[RunSpec, dict]], console: Console) -> None:
+    """--wait: poll the store until no live worker holds any of the runs `claimed`: each is done or failed, or
+    its worker died and the claim went stale."""
+    owners = sorted({f"{owner.get('host', '?')}:{owner.get('pid', '?')}" for _, owner in claimed})
+    labels = ", ".join(spec.label() for spec, _ in claimed[:3]) + (", ..." if len(claimed) > 3 else "")
+    console.print(escape(f"waiting for {plural(len(claimed), 'run')} claimed by "
+                         f"{'another worker' if len(owners) == 1 else 'other workers'} ({', '.join(owners)}): "
+                         f"{labels}, until each is done or failed, or its worker dies (its claim lapses at once on "
+                         f"this host, after {STALE_CLAIM_SECONDS // 3600} hours without a heartbeat on another)"),
+                  soft_wrap=True)
+    with progress_display(console) as progress:
+        task = progress.add_task("runs of other workers", total=len(claimed))
+        while held := sum(store.is_claimed(spec.run_id) for spec, _ in claimed):
+            progress.update(task, completed=len(claimed) - held)
+            time.sleep(WAIT_SECONDS)
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def save_plan(sweep: Sweep, store: ResultsStore) -> None:
+    """Record the sweep's runs, so that `serbench status` can tell what is still pending."""
+    runs = [{"run_id": spec.run_id, **run_labels(spec)} for spec in sweep.runs]
+    store.root.joinpath("sweeps").mkdir(parents=True, exist_ok=True)
+    path = store.root / "sweeps" / f"{stable_hash(sweep.config.to_dict())}.json"
+    write_atomic(path, json_bytes({"config": sweep.config.to_dict(), "runs": runs}))
+
+
+def run_labels(spec: RunSpec) -> dict:
+    return dict(zip(RUN_LABELS, (spec.name, spec.protocol.name, spec.fold.name, spec.task, spec.seed), strict=True))
+
+
+def progress_display(console: Console) -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    TextColumn("left"), TimeRemainingColumn(), console=console, transient=True)
+
+
+def loading_display(console: Console) -> Progress:
+    """The bar shown while the sweep's data is generated, read and turned into features."""
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                    console=console, transient=True)
+
+
+def run_here(sweep: Sweep, store: ResultsStore, device: str, console: Console) -> None:
+    with progress_display(console) as progress:
+        overall = progress.add_task("runs", total=sum(not store.is_done(s.run_id) for s in sweep.runs))
+        current = progress.add_task("", total=None, visible=False)
+
+        def on_start(specs: list[RunSpec]) -> None:
+            together = f" + {len(specs) - 1} fused" if len(specs) > 1 else ""
+            progress.reset(current, total=specs[0].hparams.get("epochs"), visible=True,
+                           description=f"{escape(specs[0].label())}{together}: epoch 0")
+
+        def on_done(spec: RunSpec, outcome: str) -> None:
+            progress.advance(overall)
+            progress.update(current, visible=False)
+            if outcome == "failed":
+                console.print(f"[red]failed[/] {escape(spec.label())} (traceback in the results store)")
+
+        def on_epoch(epoch: int, epochs: int, losses: dict[str, float]) -> None:
+            description = progress.tasks[current].description.split(": epoch")[0]
+            progress.update(current, completed=epoch + 1, total=epochs,
+                            description=f"{description}: epoch {epoch + 1}/{epochs} loss {losses.get('total', 0):.3f}")
+
+        work(sweep, store, device, on_start=on_start, on_done=on_done, on_epoch=on_epoch,
+             on_step=lambda done: progress.update(current, completed=done))
+
+
+def worker(config: dict, device: str, threads: int | None = None, parent: int | None = None,
+           only: list[str] | None = None) -> None:
+    """One worker process (local or a SLURM job): plan the sweep and work through it (through the runs of ids
+    `only`, if given). Ctrl-C ends it quietly (the launching command reports it once); an error the user can act
+    on is printed without a traceback. A local worker ends when its launching process `parent` does (killed): its
+    run in flight is left as a kill leaves it."""
+    if threads is not None:
+        torch.set_num_threads(threads)
+    if parent is not None:
+        threading.Thread(target=exit_with, args=(parent,), daemon=True).start()
+    try:
+        sweep = plan(SweepConfig.from_dict(config))
+        if only is not None:
+            sweep = dataclasses.replace(sweep, runs=[spec for spec in sweep.runs if spec.run_id in only])
+        store = ResultsStore(sweep.config.results)
+        with storing(store):
+            work(sweep, store, device)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except SerbenchError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
+
+
+def exit_with(parent: int, every: float = 2.0) -> None:
+    """End this process as soon as process `parent` is gone."""
+    while pid_alive(parent):
+        time.sleep(every)
+    os._exit(143)
+
+
+def worker_devices(device: str, jobs: int) -> list[str]:
+    """Spread the workers over the GPUs when there are several."""
+    gpus = torch.cuda.device_count() if device in ("auto", "cuda") else 0
+    if gpus > 1:
+        return [f"cuda:{i % gpus}" for i in range(jobs)]
+    return [device] * jobs
+
+
+def wait_for(store: ResultsStore, sweep: Sweep, console: Console, alive) -> None:
+    """Show overall progress from the store while workers run elsewhere; return when they are all gone."""
+    ids = [spec.run_id for spec in sweep.runs]
+    with progress_display(console) as progress:
+        overall = progress.add_task("runs (all workers)", total=len(ids))
+        while True:
+            finished = sum(store.is_done(i) or store.failure(i) is not None for i in ids)
+            progress.update(overall, completed=finished)
+            if not alive():
+                return
+            time.sleep(1.0)
+
+
+def run_processes(config: SweepConfig, jobs: int, store: ResultsStore, sweep: Sweep, console: Console,
+                  only: list[str] | None = None) -> None:
+    """Train `sweep`'s runs in `jobs` worker processes, showing progress from the store; the workers plan the
+    whole sweep again and keep the runs of ids `only`, if given."""
+    context = multiprocessing.get_context("spawn")  # torch and fork do not mix
+    jobs = min(jobs, len(sweep.runs))
+    threads = max(1, torch.get_num_threads() // jobs)  # CPU workers share the cores instead of fighting for them
+    processes = [context.Process(target=worker, args=(config.to_dict(), device, threads, os.getpid(), only))
+                 for device in worker_devices(config.device, jobs)]
+    for process in processes:
+        process.start()
+    try:
+        wait_for(store, sweep, console, lambda: any(p.is_alive() for p in processes))
+    finally:
+        for process in processes:
+            process.join()
+    crashed = [p.exitcode for p in processes if p.exitcode]
+    if crashed:
+        raise SerbenchError(f"{len(crashed)} worker process(es) died (exit codes {crashed})",
+                            hint="re-run the same command: finished runs are kept and the rest is resumed")
+
+
+def run_slurm(config: SweepConfig, jobs: int, options: dict, store: ResultsStore, sweep: Sweep,
+              console: Console, only: list[str] | None = None) -> None:
+    """Submit `jobs` SLURM jobs through submitit, each a worker (keeping the runs of ids `only`, if given);
+    `options` go to update_parameters (e.g. slurm_partition, timeout_min, gpus_per_node); `cluster="local"` runs
+    them as local processes."""
+    try:
+        import submitit
+    except ImportError:
+        raise SerbenchError("the slurm launcher needs submitit", hint="pip install 'serbench[slurm]'") from None
+    executor = submitit.AutoExecutor(folder=store.root / "slurm" / "%j", cluster=options.pop("cluster", None))
+    executor.update_parameters(name="serbench", **options)
+    device = config.device
+    submitted = [executor.submit(worker, config.to_dict(), device, only=only)
+                 for _ in range(min(jobs, len(sweep.runs)))]
+    console.print(f"submitted {len(submitted)} job(s): {', '.join(job.job_id for job in submitted)}; "
+                  f"logs in {store.root / 'slurm'}")
+    wait_for(store, sweep, console, lambda: not all(job.done() for job in submitted))
+    for job in submitted:
+        if job.state not in ("COMPLETED", "FINISHED", "DONE") and job.exception() is not None:
+            raise SerbenchError(f"SLURM job {job.job_id} failed: {job.exception()}",
+                                hint=f"see its log under {store.root / 'slurm'}; re-run to resume")
+
+
+def summary_table(cycles: pd.DataFrame, corpora: tuple[str, ...], synthetic: bool) -> Group:
+    """UA (%) per test corpus, mean ± std over seeds, one table per task with a row per method (variants apart)
+    and the protocol's corpora in its order, narrow enough for 80 columns; each seed's UA pooled over the
+    protocol's folds (store.cycle_rows). `!` marks cells with runs that predicted a single class; a cell with
+    fewer seeds than the table says gives its count."""
+    complete = cycles[cycles["complete"]]
+    notes = [f"{SYNTHETIC_LABEL}: runs on the generated stand-ins"] if synthetic else []
+    if degenerate(complete).any():
+        notes.append(f"! some runs gave every test utterance of the corpus one class (or at least "
+                     f"{NEAR_COLLAPSE_SHARE:.0%} of them)")
+    if len(complete) < len(cycles):
+        notes.append(f"{len(cycles) - len(complete)} seed(s) without every fold left out")
+    shown = [c for c in corpora if c in set(complete["corpus"])]
+    tables = []
+    for task, rows in complete.groupby("task", sort=True):
+        seeds = int(rows.groupby(["method", "corpus"])["seed"].nunique().max())
+        title = f"{task}: UA (%), mean ± std over {seeds} seed{'s' if seeds > 1 else ''}"
+        table = Table(title=escape(title), box=box.SIMPLE_HEAD, pad_edge=False)
+        table.add_column("method", overflow="fold")
+        for corpus in shown:
+            table.add_column(escape(corpus), justify="right", no_wrap=True)
+        for method, method_rows in rows.groupby("method", sort=True):
+            cells = []
+            for corpus in shown:
+                cell = method_rows[method_rows["corpus"] == corpus]
+                ua = 100 * cell["ua"]
+                flag = " !" if degenerate(cell).any() else ""
+                count = f" ({len(ua)})" if len(ua) != seeds else ""
+                spread = f" ± {ua.std(ddof=1):.1f}" if len(ua) > 1 else ""
+                cells.append(f"{ua.mean():.1f}{spread}{count}{flag}" if len(ua) else "-")
+            table.add_row(escape(str(method)), *cells)
+        tables.append(table)
+    return Group(*tables, *(Text(note) for note in notes))
+
+
+def status(results: str | Path) -> dict:
+    """Done, failed, pending and damaged runs of every sweep launched on `results`, and the store's files that
+    could not be read (`problems`)."""
+    store = ResultsStore(results)
+    if not store.root.is_dir():
+        raise SerbenchError("no results store here" if not store.root.exists() else "not a folder",
+                            path=store.root, hint="give --results the folder `serbench run --results` wrote")
+    runs: dict[str, dict] = {}
+    problems: list[str] = []
+    for path in sorted((store.root / "sweeps").glob("*.json")) if (store.root / "sweeps").is_dir() else []:
+        try:
+            planned = json.loads(path.read_text())["runs"]
+            for run in planned:
+                runs[run["run_id"]] = {key: run[key] for key in ("run_id", *RUN_LABELS)}
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            problems.append(f"{path}: not a sweep plan ({type(error).__name__}); delete it, and re-run the "
+                            f"sweep to plan it again")
+    records, damaged = store.read_all()
+    for run_id, error in damaged.items():
+        problems.append(str(error).replace("\n", " "))
+        runs.setdefault(run_id, {"run_id": run_id, **{key: "?" for key in RUN_LABELS}})
+    for run_id, record in records.items():
+        runs.setdefault(run_id, {"run_id": run_id, **{key: getattr(record, key) for key in RUN_LABELS}})
+    listed = []
+    def order(item: tuple[str, dict]) -> tuple:
+        run = item[1]
+        return (*(str(run[key]) for key in RUN_LABELS[:-1]), run["seed"] if isinstance(run["seed"], int) else -1)
+
+    for run_id, run in sorted(runs.items(), key=order):
+        state = ("damaged" if run_id in damaged else "done" if store.is_done(run_id)
+                 else "failed" if store.failure(run_id) is not None else "pending")
+        listed.append({**run, "state": state, "running": store.is_claimed(run_id)})
+    counts = {state: sum(run["state"] == state for run in listed) for state in STATES}
+    return {**counts, "runs": listed, "problems": problems}
