@@ -2,7 +2,7 @@
 
 Each `make_<corpus>(root)` writes a small release below `root` (the release folder itself, e.g.
 `make_iemocap(tmp_path / "IEMOCAP_full_release")`) and returns a `Tree`: what to pass to
-`serbench.corpora.read_corpus` and the utterance table a reader must return. Audio is a short tone plus a little
+`serbench.data.corpora.read_corpus` and the utterance table a reader must return. Audio is a short tone plus a little
 noise (a different pitch per utterance), 16-bit PCM, written with soundfile. Nothing here uses the readers.
 
     tree = make_corpus("iemocap", tmp_path / "IEMOCAP_full_release")
