@@ -1,8 +1,14 @@
-"""Scores of one test corpus: unweighted accuracy (the paper's metric), weighted accuracy, macro-F1."""
+"""Scores of one test corpus: unweighted accuracy (the paper's metric), weighted accuracy, macro-F1, each
+registered as a `Metric` with its direction and its rule for pooling folds; the near-collapse rule."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
 import numpy as np
+
+from serbench.plugins import Registry
 
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
@@ -63,13 +69,39 @@ def near_collapsed(matrix: np.ndarray) -> bool:
     return bool(degenerate(matrix)) and int(matrix.sum(axis=0).max()) < int(matrix.sum())
 
 
+@dataclass(frozen=True)
+class Metric:
+    """A score of one test corpus, computed from its confusion matrix. Its folds (and its utterances) pool by
+    summing their confusion matrices before the score is taken, never by averaging fold scores: a fold with few
+    utterances of a class would otherwise weigh as much as the rest."""
+
+    name: str  # the key in run records and tables: "ua"
+    title: str  # on pages: "UA"
+    description: str
+    of_matrix: Callable[[np.ndarray], float]
+    higher_is_better: bool = True
+
+    def pooled(self, matrices: Sequence[np.ndarray]) -> float:
+        """The score of several folds (or cycles) of one corpus together."""
+        return self.of_matrix(np.sum(np.asarray(matrices), axis=0))
+
+
+METRICS: Registry[Metric] = Registry("metric")
+for metric in (Metric("ua", "UA", "unweighted accuracy: the mean recall over the classes present",
+                      unweighted_accuracy),
+               Metric("wa", "WA", "weighted accuracy: correct decisions over all decisions", weighted_accuracy),
+               Metric("macro_f1", "macro-F1", "the mean F1 over the classes present or predicted", macro_f1)):
+    METRICS.add(metric.name, metric)
+MAIN_METRIC = "ua"  # the paper's, and the default of a protocol's main score
+
+
 def scores(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> dict:
-    """UA, WA, macro-F1, n and the confusion matrix, JSON-ready."""
+    """Every registered metric, n and the confusion matrix, JSON-ready."""
     return matrix_scores(confusion_matrix(y_true, y_pred, n_classes))
 
 
 def matrix_scores(matrix: np.ndarray) -> dict:
-    """UA, WA, macro-F1, n and the confusion matrix of a confusion matrix (e.g. one summed over folds)."""
+    """Every registered metric, n and the confusion matrix of a confusion matrix (e.g. one summed over folds)."""
     matrix = np.asarray(matrix)
-    return {"ua": unweighted_accuracy(matrix), "wa": weighted_accuracy(matrix), "macro_f1": macro_f1(matrix),
-            "n": int(matrix.sum()), "confusion": matrix.tolist()}
+    return {**{name: metric.of_matrix(matrix) for name, metric in METRICS.items()}, "n": int(matrix.sum()),
+            "confusion": matrix.tolist()}
