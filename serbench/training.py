@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 
 from serbench.errors import SerbenchError
-from serbench.features.normalisation import Normalizer, standardise
+from serbench.features.normalisation import Normaliser, standardise
 from serbench.method import Method
 from serbench.metrics import scores
 
@@ -105,7 +105,7 @@ class SegmentSet:
 
     `features` holds the rows, maybe shared with other sets (a FeatureBank; a plain array is wrapped in one);
     `rows` picks this set's among them (None: every row, in order), an utterance's rows consecutive.
-    `normalizer`, if given, is applied to each batch as it is read, row i with the statistics of its group
+    `normaliser`, if given, is applied to each batch as it is read, row i with the statistics of its group
     norm_group[i] (default: the first group), so no normalised copy of the data is ever made. utterance[i] is the
     index (0 .. n_utterances - 1) of the utterance row i belongs to. An unlabelled set (adaptation audio) has
     emotion None. `kind` decides what a batch is: rows for segments and vectors, whole utterances for frames.
@@ -116,7 +116,7 @@ class SegmentSet:
     emotion: np.ndarray | None  # (n,)
     domains: dict[str, np.ndarray]  # name -> (n,)
     rows: np.ndarray | None = None  # (n,) indices into features
-    normalizer: Normalizer | None = None
+    normaliser: Normaliser | None = None
     norm_group: np.ndarray | None = None  # (n,) row of the normaliser's statistics for each row
     kind: str = "segments"
     _on_device: dict[torch.device, dict[str, Tensor]] = field(default_factory=dict, init=False, repr=False)
@@ -158,11 +158,11 @@ class SegmentSet:
                       **{f"domain_{name}": labels for name, labels in self.domains.items()}}
             tensors = {key: torch.as_tensor(np.asarray(values), dtype=torch.int64).to(device)
                        for key, values in arrays.items()}
-            if self.normalizer is not None:
+            if self.normaliser is not None:
                 groups = self.norm_group if self.norm_group is not None else np.zeros(len(self), dtype=np.int64)
                 tensors["norm_group"] = torch.as_tensor(groups, dtype=torch.int64).to(device)
-                tensors["mean"] = torch.as_tensor(self.normalizer.mean, dtype=torch.float64).to(device)
-                tensors["std"] = torch.as_tensor(self.normalizer.safe_std, dtype=torch.float64).to(device)
+                tensors["mean"] = torch.as_tensor(self.normaliser.mean, dtype=torch.float64).to(device)
+                tensors["std"] = torch.as_tensor(self.normaliser.safe_std, dtype=torch.float64).to(device)
             self._on_device[device] = tensors
         return self._on_device[device]
 
@@ -170,9 +170,9 @@ class SegmentSet:
         """The (normalised) rows at `positions` of this set, on positions' device."""
         on = self.on(positions.device)
         rows = self.features.take(on["rows"][positions])
-        if self.normalizer is None:
+        if self.normaliser is None:
             return rows
-        features = self.normalizer.shape  # the statistics' axes: the last of a row
+        features = self.normaliser.shape  # the statistics' axes: the last of a row
         shape = (len(positions), *([1] * (rows.dim() - 1 - len(features))), *features)
         group = on["norm_group"][positions]
         return standardise(rows, on["mean"][group].view(shape), on["std"][group].view(shape))

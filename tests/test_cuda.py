@@ -9,7 +9,7 @@ import pytest
 import torch
 from toy_features import make_toy
 
-from serbench.features.normalisation import fit_normalizer
+from serbench.features.normalisation import fit_normaliser
 from serbench.method import build_method, discover_methods
 from serbench.methods.fusion import FusedReplicas, fit_fused
 from serbench.training import FeatureBank, SegmentSet, fit, utterance_posteriors
@@ -28,10 +28,10 @@ def methods():
 @pytest.fixture
 def toy():
     task, data = make_toy(speakers=3, takes=2, segments=2)
-    data.normalizer = fit_normalizer(data.features, data.rows)
+    data.normaliser = fit_normaliser(data.features, data.rows)
     _, other = make_toy(speakers=3, takes=2, segments=2, seed=1, corpus_strength=3.0)
     pool = SegmentSet(data.features, other.utterance, None, other.domains, rows=data.rows,
-                      normalizer=data.normalizer)  # unlabelled, same shared bank
+                      normaliser=data.normaliser)  # unlabelled, same shared bank
     return task, data, pool
 
 

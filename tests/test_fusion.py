@@ -8,7 +8,7 @@ import torch
 from toy_features import make_toy
 
 from serbench.errors import SerbenchError
-from serbench.features.normalisation import Normalizer, fit_normalizer, segment_moments
+from serbench.features.normalisation import Normaliser, fit_normaliser, segment_moments
 from serbench.method import METHODS, Method, build_method, discover_methods, get_method, resolve_hparams
 from serbench.methods.fusion import fit_fused
 from serbench.training import SegmentSet, fit, utterance_posteriors
@@ -27,14 +27,14 @@ def subset(data: SegmentSet, utterances: np.ndarray) -> SegmentSet:
     keep = np.isin(data.utterance, utterances)
     _, renumbered = np.unique(data.utterance[keep], return_inverse=True)
     return SegmentSet(data.features, renumbered, data.emotion[keep], {d: v[keep] for d, v in data.domains.items()},
-                      rows=data.rows[keep], normalizer=data.normalizer,
+                      rows=data.rows[keep], normaliser=data.normaliser,
                       norm_group=data.norm_group[keep] if data.norm_group is not None else None)
 
 
 def test_fused_runs_equal_runs_trained_alone():
     torch.set_num_threads(1)  # the same kernels' thread split for both paths
     task, data = make_toy(speakers=3, takes=2, segments=2)
-    data.normalizer = fit_normalizer(data.features, data.rows[::2])
+    data.normaliser = fit_normaliser(data.features, data.rows[::2])
     utterances = np.unique(data.utterance)
     # Different methods, seeds, hyperparameters and training parts (so different numbers of steps).
     runs = [("baseline_s", 0, {}, utterances), ("dann2_cs", 1, {"grl_schedule": "ganin"}, utterances[::2]),
@@ -74,13 +74,13 @@ def test_fused_runs_with_adaptation_and_group_normalisation_equal_runs_trained_a
     task, data = make_toy(speakers=3, takes=2, segments=2)
     # per-speaker statistics: one group per speaker, as the protocols' default normalisation makes them
     speaker = data.domains["speaker"]
-    data.normalizer = Normalizer.from_moments(segment_moments(data.features, data.rows, speaker, speaker.max() + 1),
+    data.normaliser = Normaliser.from_moments(segment_moments(data.features, data.rows, speaker, speaker.max() + 1),
                                               tuple(map(str, range(speaker.max() + 1))), "speaker")
     data.norm_group = speaker
     utterances = np.unique(data.utterance)
     train, pool = subset(data, utterances[::2]), subset(data, utterances[1::2])
     pool = SegmentSet(pool.features, pool.utterance, None, pool.domains, rows=pool.rows,
-                      normalizer=pool.normalizer, norm_group=pool.norm_group)  # unlabelled
+                      normaliser=pool.normaliser, norm_group=pool.norm_group)  # unlabelled
     runs = [("dann2_cs", 0, {}), ("dann1_s", 1, {"grl_schedule": "ganin"}), ("dann2_s", 2, {"gamma": 0.7})]
 
     def build(name, seed, hp):

@@ -209,7 +209,7 @@ def test_baseline_learns_arousal_from_synthetic_stand_ins(tmp_path):
     from serbench.data.labels import apply_task, get_task
     from serbench.data.synth import synthesize
     from serbench.features.cache import build_features
-    from serbench.features.normalisation import fit_normalizer
+    from serbench.features.normalisation import fit_normaliser
 
     task = get_task("arousal")
     roots = synthesize(tmp_path / "data", scale=0.02, seed=0, jobs=2, corpora=["emodb", "savee"])
@@ -238,7 +238,7 @@ def test_baseline_learns_arousal_from_synthetic_stand_ins(tmp_path):
                           {d: np.array(v) for d, v in domains.items()})
 
     train, test = segment_set(False), segment_set(True)
-    train.normalizer = test.normalizer = fit_normalizer(train.features, train.rows)
+    train.normaliser = test.normaliser = fit_normaliser(train.features, train.rows)
     method = build_method("baseline_s", spec, SMALL, seed=0)
     fit(method, train, epochs=4, batch_size=32, seed=0, device="cpu")
     predicted = utterance_posteriors(method, test, device="cpu").argmax(axis=1)

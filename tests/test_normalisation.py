@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from serbench.errors import SerbenchError
-from serbench.features.normalisation import Normalizer, fit_normalizer, group_names, segment_moments
+from serbench.features.normalisation import Normaliser, fit_normaliser, normalisation_groups, segment_moments
 
 RNG = np.random.default_rng(7)
 
@@ -19,10 +19,10 @@ def frames_of(features: np.ndarray) -> np.ndarray:
 
 def test_one_group_equals_numpys_statistics() -> None:
     features = RNG.normal(3.0, 2.0, (50, 32, 129)).astype(np.float32)
-    normalizer = fit_normalizer(features)
-    np.testing.assert_allclose(normalizer.mean[0], frames_of(features).mean(axis=0), rtol=1e-10)
-    np.testing.assert_allclose(normalizer.std[0], frames_of(features).std(axis=0), rtol=1e-9)
-    standardised = frames_of(normalizer.apply(features))
+    normaliser = fit_normaliser(features)
+    np.testing.assert_allclose(normaliser.mean[0], frames_of(features).mean(axis=0), rtol=1e-10)
+    np.testing.assert_allclose(normaliser.std[0], frames_of(features).std(axis=0), rtol=1e-9)
+    standardised = frames_of(normaliser.apply(features))
     np.testing.assert_allclose(standardised.mean(axis=0), 0, atol=1e-5)
     np.testing.assert_allclose(standardised.std(axis=0), 1, atol=1e-5)
 
@@ -56,28 +56,28 @@ def test_merging_per_utterance_moments_equals_computing_per_group() -> None:
 def test_apply_to_tensors_equals_numpy_and_a_constant_bin_stays_finite() -> None:
     features = RNG.normal(-5, 3, (10, 32, 129)).astype(np.float32)
     features[..., 0] = 1.0  # a constant bin must not divide by zero
-    normalizer = fit_normalizer(features)
-    tensor = normalizer.apply(torch.from_numpy(features))
+    normaliser = fit_normaliser(features)
+    tensor = normaliser.apply(torch.from_numpy(features))
     assert isinstance(tensor, torch.Tensor) and tensor.dtype == torch.float32
-    np.testing.assert_array_equal(tensor.numpy(), normalizer.apply(features))  # both in float64
-    assert np.isfinite(normalizer.apply(features)).all()
+    np.testing.assert_array_equal(tensor.numpy(), normaliser.apply(features))  # both in float64
+    assert np.isfinite(normaliser.apply(features)).all()
 
 
 def test_refuses_no_segments_and_empty_groups() -> None:
     with pytest.raises(SerbenchError, match="zero segments"):
-        fit_normalizer(np.zeros((5, 32, 129), dtype=np.float32), rows=np.array([], dtype=np.int64))
+        fit_normaliser(np.zeros((5, 32, 129), dtype=np.float32), rows=np.array([], dtype=np.int64))
     moments = segment_moments(np.ones((2, 32, 129), np.float32), np.arange(2), np.zeros(2, np.int64), 2)
     with pytest.raises(SerbenchError, match="group 'b' has no audio"):
-        Normalizer.from_moments(moments, ("a", "b"), "speaker")
+        Normaliser.from_moments(moments, ("a", "b"), "speaker")
 
 
 def test_group_names_of_each_mode() -> None:
     split = pd.DataFrame({"utterance_id": ["u1", "u2", "u3", "u4"], "corpus": ["a", "a", "b", "b"],
                           "speaker": ["a:1", "a:2", "b:1", "b:1"], "part": ["train", "test", "test", "test"]})
-    names, contributes = group_names(split, "training")
+    names, contributes = normalisation_groups(split, "training")
     assert set(names) == {"training"} and list(contributes) == [True, False, False, False]
-    assert list(group_names(split, "corpus")[0]) == ["train:a", "test:a", "test:b", "test:b"]
-    assert list(group_names(split, "speaker")[0]) == ["a:1", "a:2", "b:1", "b:1"]
-    assert list(group_names(split, "utterance")[0]) == ["a/u1", "a/u2", "b/u3", "b/u4"]
+    assert list(normalisation_groups(split, "corpus")[0]) == ["train:a", "test:a", "test:b", "test:b"]
+    assert list(normalisation_groups(split, "speaker")[0]) == ["a:1", "a:2", "b:1", "b:1"]
+    assert list(normalisation_groups(split, "utterance")[0]) == ["a/u1", "a/u2", "b/u3", "b/u4"]
     for mode in ("corpus", "speaker", "utterance"):
-        assert group_names(split, mode)[1].all()  # every utterance's audio counts, labelled or not
+        assert normalisation_groups(split, mode)[1].all()  # every utterance's audio counts, labelled or not

@@ -105,7 +105,7 @@ class FeatureSet:
         return self.features[start:stop]
 
     def rows(self, utterance_ids: Iterable[str]) -> np.ndarray:
-        """The feature rows of all segments of `utterance_ids`, in that order (e.g. for fit_normalizer)."""
+        """The feature rows of all segments of `utterance_ids`, in that order (e.g. for fit_normaliser)."""
         ranges = [self._range(u) for u in utterance_ids]
         return np.concatenate([np.arange(start, stop) for start, stop in ranges] or [np.zeros(0, np.int64)])
 

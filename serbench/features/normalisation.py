@@ -21,7 +21,6 @@ import pandas as pd
 import torch
 
 from serbench.errors import SerbenchError
-from serbench.protocols.protocol import NORMALISATIONS
 
 
 @dataclass(frozen=True)
@@ -95,7 +94,7 @@ def segment_moments(features: np.ndarray, rows: np.ndarray, owner: np.ndarray, o
 
 
 @dataclass(frozen=True)
-class Normalizer:
+class Normaliser:
     """Per-bin standardisation (x - mean) / std with one row of statistics per group. Bins with (almost) no
     spread are divided by MIN_STD instead of 0."""
 
@@ -109,7 +108,7 @@ class Normalizer:
 
     @classmethod
     def from_moments(cls, moments: Moments, groups: tuple[str, ...], mode: str,
-                     feature_shape: tuple[int, ...] = ()) -> Normalizer:
+                     feature_shape: tuple[int, ...] = ()) -> Normaliser:
         empty = [name for name, n in zip(groups, moments.count, strict=True) if n == 0]
         if empty:
             raise SerbenchError(f"cannot fit the feature normalisation: group {empty[0]!r} has no audio frames",
@@ -139,22 +138,31 @@ class Normalizer:
 
 
 def standardise(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
-    """(x - mean) / std in float64, returned as float32: bit for bit what numpy computes for Normalizer.apply.
+    """(x - mean) / std in float64, returned as float32: bit for bit what numpy computes for Normaliser.apply.
     mean and std broadcast against x: (bins,) for one group, or (batch, 1, bins) for each segment's own."""
     return ((x.double() - mean) / std).float()
 
 
-def fit_normalizer(features: np.ndarray, rows: np.ndarray | None = None) -> Normalizer:
+def fit_normaliser(features: np.ndarray, rows: np.ndarray | None = None) -> Normaliser:
     """One group: the statistics of every frame of `features` (segments, frames, bins), or of its segments `rows`."""
     rows = np.arange(len(features)) if rows is None else np.asarray(rows, dtype=np.int64)
     if not len(rows):
         raise SerbenchError("cannot fit the feature normaliser on zero segments",
                             hint="check that the protocol's training part has utterances")
-    return Normalizer.from_moments(segment_moments(features, rows, np.zeros(len(rows), np.int64), 1), ("all",),
+    return Normaliser.from_moments(segment_moments(features, rows, np.zeros(len(rows), np.int64), 1), ("all",),
                                    "training")
 
 
-def group_names(split: pd.DataFrame, mode: str) -> tuple[pd.Series, pd.Series]:
+# The normalisation modes a protocol may name, with the words the pages use.
+NORMALISATIONS = {
+    "training": "with the training part's statistics",
+    "corpus": "per corpus and part (test corpora with their own unlabelled audio's statistics)",
+    "speaker": "per speaker (test speakers with their own unlabelled audio's statistics)",
+    "utterance": "per utterance",
+}
+
+
+def normalisation_groups(split: pd.DataFrame, mode: str) -> tuple[pd.Series, pd.Series]:
     """For the utterances of a split (with its `part` column): each one's normalisation group, and whether its
     audio enters its group's statistics (under `training`, only the training part's does)."""
     if mode == "training":

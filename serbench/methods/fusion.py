@@ -288,7 +288,7 @@ class _Stacked:
         bins = self.bank.shape[-1]
         means, stds, groups, offset = [], [], [], 0
         for data, tensors in zip(sets, on, strict=True):
-            if data.normalizer is None:  # the identity: mean 0, std 1
+            if data.normaliser is None:  # the identity: mean 0, std 1
                 tensors = {"mean": torch.zeros(1, bins, dtype=torch.float64, device=device),
                            "std": torch.ones(1, bins, dtype=torch.float64, device=device),
                            "norm_group": torch.zeros(len(data), dtype=torch.int64, device=device)}

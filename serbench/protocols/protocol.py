@@ -58,25 +58,21 @@ from serbench.data.corpora import CORPORA
 from serbench.data.labels import CATEGORICAL, PAPER_SUBSETS, TASKS, Task, get_task
 from serbench.errors import SerbenchError
 from serbench.features.frontends import DEFAULT_FRONTEND
+from serbench.features.normalisation import NORMALISATIONS
 from serbench.files import read_toml, stable_hash
 
 SPLITS = ("corpus", "speaker-folds", "leave-one-corpus-out", "leave-one-speaker-out", "leave-one-session-out",
           "official")
 PARTS = ("train", "validation", "test")
 PART_NAMES = {"train": "training", "validation": "validation", "test": "test"}
-# What a protocol may say of adaptation, normalisation and model selection, each with the words the pages use.
+# What a protocol may say of adaptation and model selection, each with the words the pages use (normalisation's
+# are beside its code, serbench.features.normalisation).
 ADAPTATIONS = {
     "none": "domain generalisation: training sees the training corpora only",
     "unlabelled-test": "adaptation to the test corpora: methods that read it (the DANN systems) train on the test "
                        "part's audio and its metadata too, never on its emotion labels: their domain classifiers "
                        "learn the test utterances' corpus, speaker, gender and language, so DANN_1's speaker head "
                        "is trained on the test speakers' identities",
-}
-NORMALISATIONS = {
-    "training": "with the training part's statistics",
-    "corpus": "per corpus and part (test corpora with their own unlabelled audio's statistics)",
-    "speaker": "per speaker (test speakers with their own unlabelled audio's statistics)",
-    "utterance": "per utterance",
 }
 SELECTIONS = {
     "last": "the last epoch of each method's fixed schedule",

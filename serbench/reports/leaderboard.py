@@ -39,9 +39,10 @@ import pandas as pd
 
 from serbench.data.synth import SYNTHETIC_EXPLANATION, SYNTHETIC_LABEL
 from serbench.errors import SerbenchError
+from serbench.features.normalisation import NORMALISATIONS
 from serbench.files import stable_hash, write_atomic
 from serbench.metrics import NEAR_COLLAPSE_SHARE, unweighted_accuracy
-from serbench.protocols.protocol import ADAPTATIONS, NORMALISATIONS, SELECTIONS
+from serbench.protocols.protocol import ADAPTATIONS, SELECTIONS
 from serbench.reports import stats
 from serbench.runs.record import RunRecord
 from serbench.runs.store import ResultsStore, cycle_rows, degenerate, name_variants, speaker_rows

@@ -34,7 +34,7 @@ from serbench.features.cache import build_features
 from serbench.features.frontends import make_frontend
 from serbench.features.frontends.base import FrontEnd
 from serbench.features.frontends.spectrogram import DEFAULT_SETTINGS, segment_count, segment_spectrograms
-from serbench.features.normalisation import Normalizer, fit_normalizer
+from serbench.features.normalisation import Normaliser, fit_normaliser
 from serbench.method import Method, TaskSpec, build_method, discover_methods
 from serbench.methods.fusion import fit_fused
 from serbench.methods.paper import PRESETS
@@ -272,8 +272,8 @@ class WavSegments(IterableDataset):
     their segments and normalises them, and yields them one by one for the default collate to batch. It goes
     through the files epoch after epoch (a new seeded order each time), so it never runs dry."""
 
-    def __init__(self, paths: list[str], normalizer: Normalizer, seed: int = 0) -> None:
-        self.paths, self.normalizer, self.seed = paths, normalizer, seed
+    def __init__(self, paths: list[str], normaliser: Normaliser, seed: int = 0) -> None:
+        self.paths, self.normaliser, self.seed = paths, normaliser, seed
 
     def __iter__(self) -> Iterator[tuple[Tensor, int, dict[str, int]]]:
         info = get_worker_info()
@@ -282,7 +282,7 @@ class WavSegments(IterableDataset):
         while True:
             for i in rng.permutation(len(self.paths))[worker::workers].tolist():
                 audio, _ = sf.read(self.paths[i], dtype="float32")
-                segments = self.normalizer.apply(segment_spectrograms(audio))
+                segments = self.normaliser.apply(segment_spectrograms(audio))
                 domains = {name: i % len(labels) for name, labels in TASK.domains.items()}
                 for segment in segments:
                     yield torch.from_numpy(segment), i % len(TASK.classes), domains
@@ -298,8 +298,8 @@ def conventional(setup: BenchSetup) -> Measurement:
     files = max(setup.workers, math.ceil((warmup + setup.steps) * setup.batch_size / per_file))
     corpus = speechlike_corpus(setup.tmp / "conventional", files * UTTERANCE_SECONDS / 60)
     paths = corpus.table["path"].tolist()
-    normalizer = fit_normalizer(segment_spectrograms(sf.read(paths[0], dtype="float32")[0]))
-    loader = DataLoader(WavSegments(paths, normalizer), batch_size=setup.batch_size, num_workers=setup.workers,
+    normaliser = fit_normaliser(segment_spectrograms(sf.read(paths[0], dtype="float32")[0]))
+    loader = DataLoader(WavSegments(paths, normaliser), batch_size=setup.batch_size, num_workers=setup.workers,
                         persistent_workers=setup.workers > 0, prefetch_factor=PREFETCH if setup.workers else None,
                         pin_memory=setup.device.type == "cuda")
     batches = (_on_device(*batch, setup.device) for batch in loader)
@@ -321,19 +321,19 @@ def host_memory(setup: BenchSetup) -> Measurement:
     return time_training(setup, batches, notes="TensorDataset, shuffle=True, num_workers=0")
 
 
-def _segment_set(setup: BenchSetup, bank: FeatureBank, rows: np.ndarray, normalizer: Normalizer) -> SegmentSet:
+def _segment_set(setup: BenchSetup, bank: FeatureBank, rows: np.ndarray, normaliser: Normaliser) -> SegmentSet:
     """Rows of the synthetic data as the harness reads them: shared bank, normalised per batch."""
     return SegmentSet(bank, np.arange(len(rows)), setup.emotion[rows],
-                      {name: labels[rows] for name, labels in setup.domains.items()}, rows=rows, normalizer=normalizer)
+                      {name: labels[rows] for name, labels in setup.domains.items()}, rows=rows, normaliser=normaliser)
 
 
 def _harness_sets(setup: BenchSetup) -> tuple[SegmentSet, SegmentSet]:
     """The warm-up part (at least one batch: it also uploads the bank) and the timed part of the synthetic data,
     as two sets over one FeatureBank."""
-    bank, normalizer = FeatureBank([setup.features]), fit_normalizer(setup.features)
+    bank, normaliser = FeatureBank([setup.features]), fit_normaliser(setup.features)
     warm = setup.warmup * setup.batch_size
-    return (_segment_set(setup, bank, np.arange(max(warm, setup.batch_size)), normalizer),
-            _segment_set(setup, bank, np.arange(warm, len(setup.features)), normalizer))
+    return (_segment_set(setup, bank, np.arange(max(warm, setup.batch_size)), normaliser),
+            _segment_set(setup, bank, np.arange(warm, len(setup.features)), normaliser))
 
 
 @register_pipeline("resident")

@@ -38,7 +38,7 @@ from serbench.errors import SerbenchError
 from serbench.features.cache import CACHE_FORMAT, FeatureSet, build_features
 from serbench.features.frontends import make_frontend
 from serbench.features.frontends.base import FrontEnd
-from serbench.features.normalisation import Moments, Normalizer, group_names
+from serbench.features.normalisation import Moments, Normaliser, normalisation_groups
 from serbench.files import stable_hash
 from serbench.method import (
     DOMAINS,
@@ -388,7 +388,7 @@ def check_test_classes(protocol: Protocol, tasks: Sequence[str], table: pd.DataF
 
 
 def segment_set(utterances: pd.DataFrame, corpora: Mapping[str, CorpusData], domains: Mapping[str, tuple[str, ...]],
-                normalisation: Normalisation, kind: str, *, labelled: bool = True) -> tuple[SegmentSet, pd.DataFrame]:
+                normalisation: SplitNormaliser, kind: str, *, labelled: bool = True) -> tuple[SegmentSet, pd.DataFrame]:
     """The rows of `utterances` (rows of the corpora's shared bank, nothing copied) with their labels
     (domain labels as indices into `domains`; no emotion labels unless `labelled`), normalised by their groups,
     and the utterance table in the order of the set's utterance indices (sorted by corpus and id)."""
@@ -408,25 +408,25 @@ def segment_set(utterances: pd.DataFrame, corpora: Mapping[str, CorpusData], dom
     bank = next(iter(corpora.values())).bank
     groups = repeat(normalisation.group_of(utterances))
     return SegmentSet(bank, repeat(np.arange(len(utterances))), repeat(utterances["y"]) if labelled else None,
-                      labels, rows=np.concatenate(rows), normalizer=normalisation.normalizer,
+                      labels, rows=np.concatenate(rows), normaliser=normalisation.normaliser,
                       norm_group=groups, kind=kind), utterances
 
 
 @dataclass
-class Normalisation:
+class SplitNormaliser:
     """A run's normaliser and which of its groups each utterance (corpus, utterance id) belongs to."""
 
-    normalizer: Normalizer
+    normaliser: Normaliser
     groups: pd.Series  # (corpus, utterance_id) -> row of the normaliser's statistics
 
     def group_of(self, utterances: pd.DataFrame) -> np.ndarray:
         return self.groups.loc[list(zip(utterances["corpus"], utterances["utterance_id"], strict=True))].to_numpy()
 
 
-def fit_normalisation(split: pd.DataFrame, corpora: Mapping[str, CorpusData], mode: str) -> Normalisation:
+def fit_split_normaliser(split: pd.DataFrame, corpora: Mapping[str, CorpusData], mode: str) -> SplitNormaliser:
     """The protocol's normalisation for a split: each group's statistics from its utterances' audio (every
     utterance of the group, whatever its label; under `training`, the training part's only)."""
-    names, contributes = group_names(split, mode)
+    names, contributes = normalisation_groups(split, mode)
     codes, groups = pd.factorize(names, sort=True)
     codes = pd.Series(codes, index=split.index)
     moments, owners = [], []
@@ -436,7 +436,7 @@ def fit_normalisation(split: pd.DataFrame, corpora: Mapping[str, CorpusData], mo
     merged = Moments.concat(moments).merge(np.concatenate(owners), len(groups))
     keys = pd.MultiIndex.from_arrays([split["corpus"], split["utterance_id"]])
     feature_shape = next(iter(corpora.values())).features.feature_shape
-    return Normalisation(Normalizer.from_moments(merged, tuple(groups), mode, feature_shape),
+    return SplitNormaliser(Normaliser.from_moments(merged, tuple(groups), mode, feature_shape),
                          pd.Series(codes.to_numpy(), index=keys))
 
 
@@ -457,7 +457,7 @@ class PreparedRun:
     held_out: dict[str, tuple[SegmentSet, SegmentSet]]
     test: pd.DataFrame
     method: Method
-    normalizer: Normalizer
+    normaliser: Normaliser
     synthetic: bool
     started: float
 
@@ -486,7 +486,7 @@ def prepare(spec: RunSpec, corpora: Mapping[str, CorpusData]) -> PreparedRun:
         if protocol.adaptation == "unlabelled-test" else None
     domain_source = train if pool is None else pd.concat([train, pool])
     domains = {d: tuple(sorted(domain_source[d].unique())) for d in DOMAINS}
-    normalisation = fit_normalisation(split, corpora, protocol.normalisation)
+    normalisation = fit_split_normaliser(split, corpora, protocol.normalisation)
     kind = spec.frontend.kind
     train_set, _ = segment_set(train, corpora, domains, normalisation, kind)
     test_set, test = segment_set(test, corpora, {}, normalisation, kind)
@@ -508,7 +508,7 @@ def prepare(spec: RunSpec, corpora: Mapping[str, CorpusData]) -> PreparedRun:
     method = build_method(spec.method, TaskSpec(task.classes, domains, InputSpec(kind, spec.frontend.row_shape)),
                           spec.hparams, seed=spec.seed)
     return PreparedRun(spec, task.classes, split, labelled, train_set, test_set, pool_set, validation_set, held_out,
-                       test, method, normalisation.normalizer, any(corpora[c].synthetic for c in spec.data), started)
+                       test, method, normalisation.normaliser, any(corpora[c].synthetic for c in spec.data), started)
 
 
 def finish(run: PreparedRun, curves: list[dict[str, float]], fit_seconds: float, device: str,
@@ -549,7 +549,7 @@ def finish(run: PreparedRun, curves: list[dict[str, float]], fit_seconds: float,
         excluded={c: part.excluded for c, part in run.labelled.items()},
         adaptation={"setting": spec.protocol.adaptation, "read_by_method": run.method.uses_adaptation,
                     "utterances": run.adaptation_set.n_utterances if run.adaptation_set is not None else 0},
-        normalisation={**run.normalizer.summary(), "uses_test_audio": spec.protocol.uses_test_audio},
+        normalisation={**run.normaliser.summary(), "uses_test_audio": spec.protocol.uses_test_audio},
         probes=probes,
         provenance={**provenance(choose_device(device), run.started, fit_seconds), "fused_runs": fused},
     )
