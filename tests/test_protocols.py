@@ -264,3 +264,30 @@ def test_a_part_holding_the_same_audio_under_two_corpora_is_refused():
         check_disjoint(split)
     within = table[table["corpus"] == "emodb"].assign(part="train", sha256="same")  # a release's own identical files
     assert check_disjoint(within) is within
+
+
+def test_the_main_score_and_references_are_read_and_stay_out_of_the_content(tmp_path):
+    """They choose what pages show, not what runs compute: the protocol's content, and so its run ids, stay."""
+    plain = tmp_path / "plain.toml"
+    plain.write_text('split = "corpus"\ntrain = ["a"]\ntest = ["b"]\n')
+    chosen = tmp_path / "chosen.toml"
+    chosen.write_text(plain.read_text() + 'score = "macro_f1"\nreferences = ["egemaps_lr", "baseline_s"]\n')
+    default, reporting = load_protocol(plain), load_protocol(chosen)
+    assert (default.score, default.references) == ("ua", ())
+    assert (reporting.score, reporting.references) == ("macro_f1", ("egemaps_lr", "baseline_s"))
+    assert {**reporting.to_dict(), "name": "x"} == {**default.to_dict(), "name": "x"}
+    assert all(load_protocol(template_reference(name)).references == ("baseline_s", "egemaps_lr", "ssl_mlp")
+               for name in builtin_protocols())
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ('score = "accuracy"\n', "'score': must be one of ua, wa, macro_f1, not 'accuracy'"),
+    ('references = "baseline_s"\n', "'references': must be a list of method names"),
+    ('references = ["baseline_s", 3]\n', "'references': must be a list of method names"),
+])
+def test_a_bad_score_or_references_is_refused(tmp_path, text, message):
+    path = tmp_path / "bad.toml"
+    path.write_text('split = "corpus"\ntrain = ["a"]\ntest = ["b"]\n' + text)
+    with pytest.raises(SerbenchError, match=re.escape(message)) as error:
+        load_protocol(path)
+    assert str(path) in str(error.value)

@@ -60,6 +60,7 @@ from serbench.errors import SerbenchError
 from serbench.features.frontends import DEFAULT_FRONTEND
 from serbench.features.normalisation import NORMALISATIONS
 from serbench.files import read_toml, stable_hash
+from serbench.metrics import MAIN_METRIC, METRICS
 
 SPLITS = ("corpus", "speaker-folds", "leave-one-corpus-out", "leave-one-speaker-out", "leave-one-session-out",
           "official")
@@ -84,7 +85,7 @@ SELECTIONS = {
 GROUP_KINDS = ("speaker", "session")
 KEYS = {"description", "tasks", "split", "train", "test", "corpora", "folds", "groups", "adaptation",
         "normalisation", "frontend", "paper_subsets", "labels", "splits", "validation", "selection", "patience",
-        "gain", "parameters", "oracle"}
+        "gain", "parameters", "oracle", "score", "references"}
 DEFAULT_FOLDS = 5
 DEFAULT_PATIENCE = 5
 # A protocol with its parameters: `within[corpus=emodb]`, `transfer[train=emodb,test=ravdess]`.
@@ -129,6 +130,9 @@ class Protocol:
     patience: int = DEFAULT_PATIENCE  # selection = "best-validation": epochs without a better one before stopping
     oracle: bool = False  # record the best epoch on the test part, as a reported upper bound only
     source: str = ""  # the file it was read from
+    # Reporting settings: what the pages show, not what runs compute, so they stay out of to_dict() and run ids.
+    score: str = MAIN_METRIC  # METRICS: the main score of the protocol's pages
+    references: tuple[str, ...] = ()  # methods in order of preference: the first with runs is a page's reference
 
     @property
     def test_corpora(self) -> tuple[str, ...]:
@@ -163,9 +167,9 @@ class Protocol:
 
     def to_dict(self) -> dict:
         """Everything that determines the protocol's runs: not where the file lies, nor its default front-end
-        (a run's front-end, whichever chose it, is in its identity on its own)."""
+        (a run's front-end, whichever chose it, is in its identity on its own), nor what its pages show."""
         data = asdict(self)
-        for key in ("source", "frontend", "frontend_settings"):
+        for key in ("source", "frontend", "frontend_settings", "score", "references"):
             del data[key]
         if not self.oracle:  # the identities of the runs made before the setting existed stay as they were
             del data["oracle"]
@@ -424,12 +428,16 @@ def parse_protocol(name: str, data: dict, source: str = "") -> Protocol:
     oracle = data.get("oracle", False)
     if not isinstance(oracle, bool):
         raise fail("oracle", "must be true or false")
+    score = choice("score", METRICS, MAIN_METRIC)
+    references = data.get("references", [])
+    if not isinstance(references, list) or not all(isinstance(r, str) and r for r in references):
+        raise fail("references", "must be a list of method names, e.g. [\"baseline_s\", \"egemaps_lr\"]")
     protocol = Protocol(name, str(data.get("description", "")), split, tasks, corpora, train, test, folds,
                         dict(groups), choice("adaptation", ADAPTATIONS, "none"),
                         choice("normalisation", NORMALISATIONS, "speaker"), choice("gain", GAINS, "as-recorded"),
                         frontend, frontend_settings, paper_subsets,
                         overrides, {part: tuple(v) for part, v in splits.items()}, float(validation), selection,
-                        patience, oracle, source)
+                        patience, oracle, source, score, tuple(references))
     for task in overrides:
         if task not in TASKS:
             raise fail(f"labels.{task}", f"unknown task (known: {', '.join(TASKS)})")
