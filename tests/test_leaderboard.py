@@ -16,8 +16,9 @@ from serbench.errors import SerbenchError
 from serbench.integrity import write_checksums
 from serbench.metrics import scores
 from serbench.reports import leaderboard, stats
+from serbench.reports.tables import speaker_rows
 from serbench.runs.record import CorpusScores, RunRecord
-from serbench.runs.store import ResultsStore, speaker_rows
+from serbench.runs.store import ResultsStore
 
 CORPORA = ("c-one", "c_two")
 # Accuracy of each method's decisions: "strong" is far above the reference, "weak" far below.

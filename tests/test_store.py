@@ -15,8 +15,9 @@ import pytest
 from serbench.errors import SerbenchError
 from serbench.integrity import write_checksums
 from serbench.metrics import scores
+from serbench.reports.tables import cycle_size
 from serbench.runs.record import CorpusScores, RunRecord
-from serbench.runs.store import ResultsStore, cycle_size, variant_names
+from serbench.runs.store import ResultsStore, variant_names
 
 
 def record(run_id: str = "abc", **changes) -> RunRecord:

@@ -44,8 +44,9 @@ from serbench.files import stable_hash, write_atomic
 from serbench.metrics import NEAR_COLLAPSE_SHARE, unweighted_accuracy
 from serbench.protocols.protocol import ADAPTATIONS, SELECTIONS
 from serbench.reports import stats
+from serbench.reports.tables import cycle_rows, degenerate, speaker_rows
 from serbench.runs.record import RunRecord
-from serbench.runs.store import ResultsStore, cycle_rows, degenerate, name_variants, speaker_rows
+from serbench.runs.store import ResultsStore, name_variants
 
 # The reference of each page: the first of these with runs on it (the paper's baseline on segments, else
 # eGeMAPS + logistic regression on functionals, else the SSL MLP on SSL features).

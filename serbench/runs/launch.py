@@ -32,17 +32,9 @@ from serbench.data.synth import SYNTHETIC_EXPLANATION, SYNTHETIC_LABEL
 from serbench.errors import SerbenchError
 from serbench.files import pid_alive, stable_hash, write_atomic
 from serbench.metrics import NEAR_COLLAPSE_SHARE
+from serbench.reports.tables import cycle_rows, degenerate, score_rows
 from serbench.runs.runner import RunSpec, Sweep, SweepConfig, plan, work
-from serbench.runs.store import (
-    STALE_CLAIM_SECONDS,
-    UNWRITABLE_STORE,
-    ResultsStore,
-    cycle_rows,
-    degenerate,
-    json_bytes,
-    name_variants,
-    score_rows,
-)
+from serbench.runs.store import STALE_CLAIM_SECONDS, UNWRITABLE_STORE, ResultsStore, json_bytes, name_variants
 from serbench.training import choose_device
 
 LAUNCHERS = ("local", "slurm")

@@ -33,7 +33,7 @@ import pandas as pd
 from serbench.errors import SerbenchError
 from serbench.files import pid_alive, publish_dir, write_atomic
 from serbench.integrity import damage, write_checksums
-from serbench.metrics import confusion_matrix, matrix_scores, near_collapsed, ua
+from serbench.metrics import confusion_matrix, matrix_scores
 from serbench.runs.record import RunRecord
 
 # A claim whose owner cannot be checked (it runs on another host) is stale when its heartbeat, refreshed every
@@ -84,83 +84,6 @@ def name_variants(records: Sequence[RunRecord], always: Iterable[str] = ()) -> l
     """The records with each method named by its variant (variant_names), so that tables keep variants apart."""
     names = variant_names(records, always)
     return [dataclasses.replace(r, method=names[r.run_id]) for r in records]
-
-
-def score_rows(records: Sequence[RunRecord]) -> pd.DataFrame:
-    """One row per run record and test corpus: the run's labels (its method named by its variant), UA, WA,
-    macro-F1, n, confusion matrix, collapse and near-collapse (metrics.near_collapsed), and `cycle_n`: the test
-    utterances of a whole seed cycle."""
-    names = variant_names(records)
-    rows = [{"run_id": r.run_id, "method": names[r.run_id], "protocol": r.protocol, "fold": r.fold, "task": r.task,
-             "frontend": r.frontend, "seed": r.seed, "corpus": corpus, "ua": s.ua, "wa": s.wa,
-             "macro_f1": s.macro_f1, "n": s.n, "cycle_n": cycle_size(r, corpus), "synthetic": r.synthetic,
-             "confusion": s.confusion, "collapsed": s.collapsed, "near_collapsed": near_collapsed(s.confusion)}
-            for r in records for corpus, s in sorted(r.scores.items())]
-    columns = ["run_id", "method", "protocol", "fold", "task", "frontend", "seed", "corpus", "ua", "wa", "macro_f1",
-               "n", "cycle_n", "synthetic", "confusion", "collapsed", "near_collapsed"]
-    return pd.DataFrame(rows, columns=columns)
-
-
-def cycle_size(record: RunRecord, corpus: str) -> int:
-    """How many of `corpus`'s utterances one seed's runs over all of the protocol's folds test, from what a single
-    run recorded of its split: under an official split its one fold's test part; under every other split the folds
-    test disjoint speakers and, together, every labelled utterance of the corpus (all parts of any one fold)."""
-    parts = record.split.get(corpus, {})
-    if record.identity.get("protocol", {}).get("split") == "official":
-        return int(parts.get("test_utterances", 0))
-    return sum(int(count) for key, count in parts.items() if key.endswith("_utterances"))
-
-
-def cycle_rows(records: Sequence[RunRecord]) -> pd.DataFrame:
-    """One row per (protocol, task, front-end, method, seed, test corpus): the scores of one seed's runs pooled
-    over the protocol's folds, from their summed confusion matrices. Each test utterance is scored once per seed
-    cycle (folds test disjoint speakers), so this is the seed's UA on the whole test corpus: what summaries,
-    leaderboards and their tests are computed from (docs/statistics.md).
-
-    `complete` says whether the cycle tests every utterance that the protocol's folds test together (judged
-    against the protocol as the runs recorded their splits, not against the folds other runs happen to have:
-    a store with 2 of 5 folds is incomplete for every method), `cycle_n` how many that is; `collapsed` counts its
-    runs that gave every test utterance of the corpus one class, `near_collapsed` those that gave nearly every
-    one (metrics.near_collapsed)."""
-    runs = score_rows(records)
-    keys = ["protocol", "task", "frontend", "method", "seed", "corpus"]
-    rows = []
-    for key, group in runs.groupby(keys, sort=True):
-        pooled = matrix_scores(np.sum([np.asarray(m) for m in group["confusion"]], axis=0))
-        expected = int(group["cycle_n"].max())
-        rows.append({**dict(zip(keys, key, strict=True)), **pooled, "folds": len(group), "cycle_n": expected,
-                     "complete": pooled["n"] == expected, "collapsed": int(group["collapsed"].sum()),
-                     "near_collapsed": int(group["near_collapsed"].sum()),
-                     "run_ids": sorted(group["run_id"]), "synthetic": bool(group["synthetic"].any())})
-    columns = [*keys, "ua", "wa", "macro_f1", "n", "confusion", "folds", "cycle_n", "complete", "collapsed",
-               "near_collapsed", "run_ids", "synthetic"]
-    # typed even when empty (every run failed): an empty object column would index columns, not rows
-    return pd.DataFrame(rows, columns=columns).astype({"complete": bool, "collapsed": int, "near_collapsed": int,
-                                                       "synthetic": bool})
-
-
-def speaker_rows(store: ResultsStore, cycles: pd.DataFrame) -> pd.DataFrame:
-    """One row per row of cycle_rows and test speaker: the speaker's UA from the seed cycle's predictions (each
-    speaker is tested in one fold of a cycle), over the classes that speaker has. The unit of the new-speaker
-    claim (stats.speaker_test)."""
-    tables: dict[str, pd.DataFrame] = {}
-    rows = []
-    for method, corpus, seed, run_ids in zip(cycles["method"], cycles["corpus"], cycles["seed"], cycles["run_ids"],
-                                             strict=True):
-        parts = []
-        for run_id in run_ids:
-            if run_id not in tables:
-                tables[run_id] = store.table(run_id, "predictions")[["corpus", "speaker", "y", "predicted"]]
-            parts.append(tables[run_id][tables[run_id]["corpus"] == corpus])
-        for speaker, group in pd.concat(parts).groupby("speaker", sort=True):
-            rows.append({"method": method, "corpus": corpus, "seed": seed, "speaker": str(speaker),
-                         "ua": ua(group["y"].to_numpy(), group["predicted"].to_numpy())})
-    return pd.DataFrame(rows, columns=["method", "corpus", "seed", "speaker", "ua"])
-
-
-def degenerate(cycles: pd.DataFrame) -> pd.Series:
-    """Which rows of cycle_rows have a run that collapsed to one class, or nearly."""
-    return (cycles["collapsed"] + cycles["near_collapsed"]) > 0
 
 
 def record_damage(folder: Path, record: RunRecord) -> list[str]:
