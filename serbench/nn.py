@@ -92,6 +92,8 @@ class CenterLoss(nn.Module):
     meaning independent of the batch size, like the softmax loss it is added to.
     """
 
+    centers: Tensor  # a buffer (register_buffer): typed here, as nn.Module's attribute lookup cannot tell
+
     def __init__(self, n_classes: int, embedding_dim: int) -> None:
         super().__init__()
         self.register_buffer("centers", torch.zeros(n_classes, embedding_dim))

@@ -85,7 +85,8 @@ def get_task(name: str, overrides: Mapping[str, str | None] | None = None,
         return categorical_task(table, overrides)
     base, variant = TASK_VARIANTS.get(name, (name, {}))
     column = list(TASK_CLASSES).index(base)
-    mapping = {emotion: row[column] for emotion, row in LABEL_TABLE.items() if row[column] is not None}
+    labels = {emotion: row[column] for emotion, row in LABEL_TABLE.items()}
+    mapping = {emotion: label for emotion, label in labels.items() if label is not None}
     for emotion, label in {**variant, **(overrides or {})}.items():
         if emotion not in LABEL_TABLE:
             raise SerbenchError(f"label override names unknown emotion {emotion!r}",

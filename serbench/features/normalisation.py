@@ -87,7 +87,7 @@ def segment_moments(features: np.ndarray, rows: np.ndarray, owner: np.ndarray, o
         mean = x.mean(axis=1)
         chunk = _sums(np.full(len(part), frames), mean, np.square(x - mean[:, None]).sum(axis=1), owner[part],
                       owners)
-        sums = chunk if sums is None else tuple(a + b for a, b in zip(sums, chunk, strict=True))
+        sums = chunk if sums is None else (sums[0] + chunk[0], sums[1] + chunk[1], sums[2] + chunk[2])
     if sums is None:
         return Moments(np.zeros(owners, np.int64), np.zeros((owners, width)), np.zeros((owners, width)))
     return _finish(sums)

@@ -20,10 +20,11 @@ docs/performance.md has the measurements.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from typing import cast
 
 import numpy as np
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 from torch.nn import functional as F
 
 from serbench.errors import SerbenchError
@@ -45,7 +46,8 @@ class FusedReplicas:
         self.methods, self.k = list(methods), len(methods)
         first = methods[0]
         self.config = first.extractor.config
-        self.bn = first.extractor.cnn[1]  # every block's batch norm has the same momentum and eps
+        # every block's batch norm (CnnBlstm's blocks: conv, batch norm, ReLU, pool) has the same momentum and eps
+        self.bn = cast(nn.BatchNorm2d, first.extractor.cnn[1])
         states = [m.state_dict() for m in methods]
         shared = [name for name in states[0] if name.startswith(("extractor.", "classifier."))]
         self.tensors = {name: torch.stack([s[name] for s in states]).to(device) for name in shared}
@@ -64,7 +66,7 @@ class FusedReplicas:
                 for r, m in enumerate(methods):
                     valid[r, :len(m.task.domains[domain])] = True
                     if domain in m.heads:
-                        hidden, _, out = m.heads[domain]
+                        hidden, out = _head_layers(m.heads[domain])
                         hidden_w[r], hidden_b[r] = hidden.weight, hidden.bias
                         out_w[r, :out.out_features], out_b[r, :out.out_features] = out.weight, out.bias
             for part, value in (("0.weight", hidden_w), ("0.bias", hidden_b), ("2.weight", out_w), ("2.bias", out_b)):
@@ -90,7 +92,7 @@ class FusedReplicas:
             h = F.conv2d(h, t[f"{conv}.weight"].flatten(0, 1), padding=1, groups=k)
             h = F.batch_norm(h, t[f"{bn}.running_mean"].view(-1), t[f"{bn}.running_var"].view(-1),
                              t[f"{bn}.weight"].flatten(), t[f"{bn}.bias"].flatten(), training=True,
-                             momentum=self.bn.momentum, eps=self.bn.eps)
+                             momentum=cast(float, self.bn.momentum), eps=self.bn.eps)  # a float: running averages
             h = F.max_pool2d(F.relu(h), kernel_size=(1, 2))
         batch, _, time, bins = h.shape
         # (batch, K * C, time, bins) -> (K, batch, time, C * bins), as CnnBlstm orders each replica's steps
@@ -157,7 +159,7 @@ class FusedReplicas:
         Replicas with active False get no gradient and no center update."""
         embedding = self.embed(segments)
         losses = self.losses(embedding, emotion, domains, grl)
-        total = sum(losses.values())
+        total = cast(Tensor, sum(losses.values()))  # never the empty sum 0: losses always has the emotion term
         self.optimizer.zero_grad(set_to_none=True)
         torch.where(active, total, torch.zeros_like(total)).sum().backward()
         self.optimizer.step()
@@ -190,6 +192,12 @@ class FusedReplicas:
 LOSS_TERMS = ("total", "emotion", "center", *(f"domain_{d}" for d in DOMAINS))
 
 
+def _head_layers(head: nn.Module) -> tuple[nn.Linear, nn.Linear]:
+    """A domain head's two linear layers (serbench.nn.domain_head: Linear, ReLU, Linear)."""
+    hidden, _, out = cast(nn.Sequential, head)
+    return cast(nn.Linear, hidden), cast(nn.Linear, out)
+
+
 def _reported_terms(method: PaperSystem) -> list[int]:
     """The columns of LOSS_TERMS that PaperSystem.update reports for this method, in its order."""
     terms = ["total", "emotion", *(["center"] if method.centers is not None else []),
@@ -212,19 +220,24 @@ def fit_fused(methods: Sequence[Method], datasets: Sequence[SegmentSet], seeds: 
         raise SerbenchError("fit_fused needs one dataset and one seed per method")
     for method in methods:
         method.to(device).train()
-    model = FusedReplicas(methods, device)  # type: ignore[arg-type]
+    # Only PaperSystems reach here: Method.fit_fused is called with the methods of one class whose fusion_key is
+    # not None, and only PaperSystem gives one (FusedReplicas refuses any other).
+    replicas = cast("Sequence[PaperSystem]", methods)
+    model = FusedReplicas(replicas, device)
     k, batch_size = model.k, methods[0].hp["batch_size"]
     pools = [pool if m.uses_adaptation else None for m, pool in zip(methods, adaptation, strict=True)]
     if len({pool is None for pool in pools}) > 1:
         raise SerbenchError("fused runs must all read adaptation batches, or none of them")
     labelled = _Stacked(datasets, model.domains, device)
-    unlabelled = _Stacked(pools, model.domains, device) if pools[0] is not None else None
+    emotion = cast(Tensor, labelled.emotion)  # the training sets are labelled
+    present = cast("list[SegmentSet]", pools)  # read only where pools[0] is set, and then every pool is (above)
+    unlabelled = _Stacked(present, model.domains, device) if pools[0] is not None else None
     schedules = [_Schedule(d, s, m.hp["epochs"], batch_size) for m, d, s in zip(methods, datasets, seeds, strict=True)]
-    streams = [_pool_stream(pool, seed, batch_size) for pool, seed in zip(pools, seeds, strict=True)] \
+    streams = [_pool_stream(pool, seed, batch_size) for pool, seed in zip(present, seeds, strict=True)] \
         if unlabelled is not None else []
     gamma = [m.hp["gamma"] if m.heads else 0.0 for m in methods]
     ganin = [bool(m.heads) and m.hp["grl_schedule"] == "ganin" for m in methods]
-    terms = [_reported_terms(m) for m in methods]
+    terms = [_reported_terms(m) for m in replicas]
     histories: list[list[dict[str, float]]] = [[] for _ in methods]
     sums = torch.zeros(k, len(LOSS_TERMS), device=device)
     total_steps = max(s.total for s in schedules)
@@ -248,7 +261,7 @@ def fit_fused(methods: Sequence[Method], datasets: Sequence[SegmentSet], seeds: 
                 segments = torch.cat([segments, unlabelled.segments(extra_t[i])], dim=1)
                 domains = {d: torch.cat([labels, unlabelled.domains[d][extra_t[i]]], dim=1)
                            for d, labels in domains.items()}
-            losses = model.step(segments.transpose(0, 1), labelled.emotion[index], domains, grl_t[i], active_t[i])
+            losses = model.step(segments.transpose(0, 1), emotion[index], domains, grl_t[i], active_t[i])
             sums += losses
             for r, schedule in enumerate(schedules):
                 if t < schedule.total and (t + 1) % schedule.steps == 0:  # replica r ends an epoch

@@ -302,7 +302,7 @@ def conventional(setup: BenchSetup) -> Measurement:
     loader = DataLoader(WavSegments(paths, normaliser), batch_size=setup.batch_size, num_workers=setup.workers,
                         persistent_workers=setup.workers > 0, prefetch_factor=PREFETCH if setup.workers else None,
                         pin_memory=setup.device.type == "cuda")
-    batches = (_on_device(*batch, setup.device) for batch in loader)
+    batches = (_on_device(segments, emotion, domains, setup.device) for segments, emotion, domains in loader)
     return time_training(setup, batches, warmup=warmup,
                          notes=f"workers: {setup.workers}; {files} WAVs of 4 s; warm-up +{PREFETCH * setup.workers} "
                                "steps (prefetched batches)")

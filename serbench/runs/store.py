@@ -338,7 +338,8 @@ class ResultsStore:
         """Claim `run_id` for this process; yields False when a live worker holds it. Released on exit. A store that
         cannot be written is a SerbenchError naming claims/."""
         path = self.claims / f"{run_id}.claim"
-        owner = {"host": socket.gethostname(), "pid": os.getpid(), "token": uuid.uuid4().hex}
+        token = uuid.uuid4().hex
+        owner = {"host": socket.gethostname(), "pid": os.getpid(), "token": token}
         try:
             self.claims.mkdir(parents=True, exist_ok=True)
             got = self._create_claim(path, owner) or (self._is_stale(path) and self._take_over(path, owner))
@@ -348,11 +349,11 @@ class ResultsStore:
         try:
             yield got
         finally:
-            if got and self._owner(path).get("token") == owner["token"]:
+            if got and self._owner(path).get("token") == token:
                 try:
                     path.unlink(missing_ok=True)
                 except OSError:  # read-only now: raising here would hide the error that ends the sweep
-                    ABANDONED_CLAIMS.add(owner["token"])
+                    ABANDONED_CLAIMS.add(token)
 
     def live_claims(self) -> dict[str, dict]:
         """run id -> owner (host, pid) of every run a live worker holds now (is_claimed), from one listing."""

@@ -17,8 +17,8 @@ from serbench.data.synth.voice import Channel, Language, Style, Voice
 # The paper's four corpora: what a stand-in set holds unless told otherwise (the others cost time nobody asked for).
 PAPER_CORPORA = ("iemocap", "msp-improv", "savee", "emodb")
 
-EN_CONSONANTS = {"n": 7, "t": 7, "d": 4, "s": 5, "l": 4, "r": 4, "m": 3, "k": 3, "w": 2, "z": 3, "v": 2,
-                 "h": 2, "b": 2, "p": 2, "f": 2, "g": 1, "th": 2, "sh": 1, "j": 1, "ng": 1}
+EN_CONSONANTS: dict[str, float] = {"n": 7, "t": 7, "d": 4, "s": 5, "l": 4, "r": 4, "m": 3, "k": 3, "w": 2, "z": 3,
+                                   "v": 2, "h": 2, "b": 2, "p": 2, "f": 2, "g": 1, "th": 2, "sh": 1, "j": 1, "ng": 1}
 
 # Californian English (IEMOCAP's Los Angeles actors): Hillenbrand et al. (1995) male means, with the
 # West-Coast fronted /u/ and /U/, lowered /ae/ and the cot-caught merger.
@@ -351,7 +351,9 @@ def _style(rng: np.random.Generator, spec: CorpusSpec, emotion: str, acted: floa
     """The latent emotion of one utterance: its category's prototype at a random intensity (scaled by how
     strongly the code is `acted`), scattered."""
     if emotion == "no_agreement":  # raters disagreed: a blend of two plausible categories
-        first, second = rng.choice([STYLES[e] for e in spec.emotions.values() if e in STYLES], 2, replace=False)
+        # an object array of the styles, as choice would make of the list itself
+        styles = np.array([STYLES[e] for e in spec.emotions.values() if e in STYLES], dtype=object)
+        first, second = rng.choice(styles, 2, replace=False)
         base = Style((first.arousal + second.arousal) / 2, (first.valence + second.valence) / 2)
     elif emotion == "other":
         base = Style(*rng.uniform(-0.6, 0.6, 2))

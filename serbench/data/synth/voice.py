@@ -263,7 +263,7 @@ def _pulses(rng: np.random.Generator, voice: Voice, style: Style, f0_hz: np.ndar
     return out[:n_samples]
 
 
-def _resonance(freq: np.ndarray, bandwidth: np.ndarray, f: np.ndarray) -> np.ndarray:
+def _resonance(freq: np.ndarray | float, bandwidth: np.ndarray | float, f: np.ndarray) -> np.ndarray:
     """Log magnitude of a second-order resonator (unity gain at 0 Hz): freq, bandwidth (frames, 1) or
     scalars, f (bins,)."""
     centre2 = freq**2 + bandwidth**2 / 4

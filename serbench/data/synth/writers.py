@@ -7,7 +7,7 @@ import csv
 import math
 import string
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -264,7 +264,7 @@ def write_emodb(root: Path, placed: list[Placed], seed: int) -> None:
 
 # --- fully crossed designs (RAVDESS, CREMA-D, TESS, EMOVO) ---------------------------------------------
 
-def _takes(utterances: list[Utterance], seed: int, corpus: str, slots: dict[str, Sequence]) -> list[tuple]:
+def _takes(utterances: list[Utterance], seed: int, corpus: str, slots: Mapping[str, Sequence]) -> list[tuple]:
     """Each utterance with its slot in the design: the takes of one speaker and code get distinct slots of
     `slots[code]` (sentences, words, repetitions), in an order drawn from the seed."""
     cells: dict[tuple[str, str], list[Utterance]] = defaultdict(list)

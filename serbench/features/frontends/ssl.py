@@ -24,6 +24,7 @@ import hashlib
 import importlib
 import itertools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -101,7 +102,7 @@ class Piece(NamedTuple):
 def folder_fingerprint(folder: Path) -> str:
     """JSON files by content, weight files by size and modification time: cheap for gigabytes of weights, and
     it changes whenever either is rewritten."""
-    parts = []
+    parts: list[list[str | int]] = []
     for path in sorted(folder.iterdir()):
         if path.suffix == ".json":
             parts.append([path.name, hashlib.sha256(path.read_bytes()).hexdigest()])
@@ -271,10 +272,10 @@ class SelfSupervised(FrontEnd):
         if self.masks_padding:
             runs = [ordered]
         else:
-            runs = {}
+            by_length: dict[int, list[Piece]] = {}
             for piece in ordered:
-                runs.setdefault(len(piece.values), []).append(piece)
-            runs = list(runs.values())
+                by_length.setdefault(len(piece.values), []).append(piece)
+            runs = list(by_length.values())
         size = self.settings.batch_size
         return [run[start:start + size] for run in runs for start in range(0, len(run), size)]
 
@@ -292,7 +293,7 @@ class SelfSupervised(FrontEnd):
         with torch.inference_mode():
             return model(inputs.to(device), output_hidden_states=True, **arguments).hidden_states
 
-    def compute_batch(self, audio: list[np.ndarray], out: list[np.ndarray]) -> None:
+    def compute_batch(self, audio: Sequence[np.ndarray], out: Sequence[np.ndarray]) -> None:
         pieces = [piece for index, samples in enumerate(audio) for piece in self.pieces(index, samples)]
         for rows in out:
             rows[:] = 0.0  # `ssl` adds up its chunks
