@@ -15,12 +15,17 @@ from serbench.cli import leaderboard as cli
 from serbench.errors import SerbenchError
 from serbench.integrity import write_checksums
 from serbench.metrics import scores
-from serbench.reports import leaderboard, stats
-from serbench.reports.tables import speaker_rows
+from serbench.reports import stats
+from serbench.reports.comparisons import compare
+from serbench.reports.pages import leaderboard_command, page_markdown, write_leaderboards
+from serbench.reports.records import configuration_id, load_records
+from serbench.reports.sections import title_setting
+from serbench.reports.tables import aggregate, build_page, cell_scores, gaps, page_blocks, rank_table, speaker_rows
 from serbench.runs.record import CorpusScores, RunRecord
 from serbench.runs.store import ResultsStore
 
 CORPORA = ("c-one", "c_two")
+UA = metrics.METRICS["ua"]
 # Accuracy of each method's decisions: "strong" is far above the reference, "weak" far below.
 ACCURACY = {"baseline_s": 0.7, "strong": 0.95, "weak|net": 0.45, "twin": 0.7, "stuck": None, "stuck2": None,
             "stuck3": None, "nearly": None, "egemaps_svm": 0.95, "sure": 0.8, "suer": 0.8}
@@ -105,7 +110,7 @@ def published(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     for method in ("baseline_s", "strong", "weak|net", "twin"):
         for seed in (0, 1, 2):
             add_run(store, method, seed, task="valence")
-    leaderboard.write_leaderboards(root / "results", root / "out")
+    write_leaderboards(root / "results", root / "out")
     return root / "results", root / "out"
 
 
@@ -178,9 +183,9 @@ def test_title_setting_tests_and_provenance_sections(published: tuple[Path, Path
 
 def test_comparisons_match_the_statistics(tmp_path: Path) -> None:
     store = make_store(tmp_path / "results", methods=("baseline_s", "strong", "twin"))
-    records = leaderboard.load_records(store)
-    page = leaderboard.build_page("cross", "arousal", records, "baseline_s")
-    frame = leaderboard.compare(page, "baseline_s")
+    records = load_records(store)
+    page = build_page("cross", "arousal", records, "baseline_s", UA)
+    frame = compare(page, "baseline_s")
     assert len(frame) == 4
     assert frame["p_holm"].tolist() == pytest.approx(stats.holm(frame["p"].tolist()))
     row = frame[(frame["method"] == "strong") & (frame["column"] == "c-one")].iloc[0]
@@ -210,15 +215,15 @@ def two_fold_store(root: Path, monkeypatch: pytest.MonkeyPatch) -> ResultsStore:
 
 def test_folds_are_pooled_per_seed(tmp_path: Path, monkeypatch) -> None:
     store = two_fold_store(tmp_path / "results", monkeypatch)
-    records = leaderboard.load_records(store)
-    page = leaderboard.build_page("cross", "arousal", records, "baseline_s")
-    assert page.incomplete.empty and not leaderboard.gaps(page)
-    cell = leaderboard.cell_scores(page, "strong", "c-one")
+    records = load_records(store)
+    page = build_page("cross", "arousal", records, "baseline_s", UA)
+    assert page.incomplete.empty and not gaps(page)
+    cell = cell_scores(page, "strong", "c-one")
     assert list(cell["seed"]) == [0, 1, 2] and set(cell["n"]) == {120}  # every utterance once per seed
     seed0 = [r for r in records if r.method == "strong" and r.seed == 0]
     summed = np.sum([np.asarray(r.scores["c-one"].confusion) for r in seed0], axis=0)
     assert cell["ua"].iloc[0] == pytest.approx(stats.pooled_ua([summed]))
-    leaderboard.write_leaderboards(tmp_path / "results", tmp_path / "out")
+    write_leaderboards(tmp_path / "results", tmp_path / "out")
     text = (tmp_path / "out" / "cross-arousal.md").read_text()
     assert "folds: 2 (fold-1, fold-2)" in text and "incomplete" not in text.lower()
     assert main_rows(text)["strong"][-2].startswith("51.0 ± 1.0 (3);")  # probes: seeds, each a mean over folds
@@ -229,12 +234,12 @@ def test_an_incomplete_sweep_is_refused_or_stamped(tmp_path: Path, monkeypatch) 
     add_run(store, "strong", 3, fold="fold-1")  # seed 3 lacks fold-2
     add_run(store, "strong", 0, task="valence")  # baseline_s has no valence run
     with pytest.raises(SerbenchError, match="does not cover its protocol") as error:
-        leaderboard.write_leaderboards(tmp_path / "results", tmp_path / "out")
+        write_leaderboards(tmp_path / "results", tmp_path / "out")
     message = str(error.value)
     assert "strong on c-one: seed(s) 3 lack a fold's run (test utterances 30 of 120)" in message
     assert "cross / valence: baseline_s: runs on other tasks of cross, none on valence" in message
     assert "--allow-incomplete" in message and not (tmp_path / "out").exists()  # nothing written
-    leaderboard.write_leaderboards(tmp_path / "results", tmp_path / "out", allow_incomplete=True)
+    write_leaderboards(tmp_path / "results", tmp_path / "out", allow_incomplete=True)
     page = (tmp_path / "out" / "cross-arousal.md").read_text()
     assert "(incomplete sweep)" in page.splitlines()[2]  # the title, under the synthetic banner
     assert "> - strong on c-one: seed(s) 3 lack a fold's run" in page
@@ -257,22 +262,22 @@ def test_a_store_with_some_folds_of_every_method_is_incomplete(tmp_path: Path, m
         for seed in (0, 1):
             for fold in ("fold-1", "fold-2"):
                 add_run(store, method, seed, fold=fold)
-    page = leaderboard.build_page("cross", "arousal", leaderboard.load_records(store), "baseline_s")
+    page = build_page("cross", "arousal", load_records(store), "baseline_s", UA)
     assert page.cycles.empty and len(page.incomplete) == 8  # 2 methods x 2 seeds x 2 corpora
     assert set(page.incomplete["n"]) == {48} and set(page.incomplete["cycle_n"]) == {120}
     with pytest.raises(SerbenchError, match="test utterances 48 of 120"):
-        leaderboard.write_leaderboards(tmp_path / "results", tmp_path / "out")
+        write_leaderboards(tmp_path / "results", tmp_path / "out")
 
 
 def test_tasks_of_the_protocol_without_runs_are_named(tmp_path: Path) -> None:
     """A sweep of one task (`serbench run --task arousal`) publishes: its pages are whole, and the index says which
     tasks of the protocol have none."""
     make_store(tmp_path / "results", methods=("baseline_s", "strong"), seeds=(0, 1), tasks=("arousal", "valence"))
-    leaderboard.write_leaderboards(tmp_path / "results", tmp_path / "out")
+    write_leaderboards(tmp_path / "results", tmp_path / "out")
     index = (tmp_path / "out" / "README.md").read_text()
     assert "Protocol cross also defines task(s) valence, on which no run was made" in index
     assert "Incomplete" not in index and "incomplete" not in (tmp_path / "out" / "cross-arousal.md").read_text()
-    leaderboard.write_leaderboards(tmp_path / "results", tmp_path / "one", task="arousal")  # asked for one task
+    write_leaderboards(tmp_path / "results", tmp_path / "one", task="arousal")  # asked for one task
     assert "also defines" not in (tmp_path / "one" / "README.md").read_text()
 
 
@@ -280,8 +285,8 @@ def test_a_method_with_fewer_seeds_is_left_out_of_the_ranking_not_cutting_every_
     store = make_store(tmp_path / "results", methods=("baseline_s", "strong", "twin"), seeds=(0, 1, 2, 3, 4))
     add_run(store, "weak|net", 0)
     add_run(store, "weak|net", 1)
-    page = leaderboard.build_page("cross", "arousal", leaderboard.load_records(store), "baseline_s")
-    ranked, seeds, scores, left_out = leaderboard.rank_table(leaderboard.page_blocks(page), page.methods)
+    page = build_page("cross", "arousal", load_records(store), "baseline_s", UA)
+    ranked, seeds, scores, left_out = rank_table(page_blocks(page), page.methods, page.metric)
     assert ranked == ["baseline_s", "strong", "twin"] and seeds == [0, 1, 2, 3, 4] and scores.shape == (5, 3, 2)
     assert left_out == {"weak|net": "fewer seeds (2 of the 5 the ranking uses)"}
     # Many methods with few seeds outweigh one with many: the ranking keeps the methods and their common seeds.
@@ -291,14 +296,14 @@ def test_a_method_with_fewer_seeds_is_left_out_of_the_ranking_not_cutting_every_
     for method in ("baseline_s", "weak|net", "stuck", "nearly"):
         for seed in (0, 1, 2):
             add_run(store, method, seed, task="valence")
-    page = leaderboard.build_page("cross", "valence", leaderboard.load_records(store, task="valence"), "baseline_s")
-    ranked, seeds, _, left_out = leaderboard.rank_table(leaderboard.page_blocks(page), page.methods)
+    page = build_page("cross", "valence", load_records(store, task="valence"), "baseline_s", UA)
+    ranked, seeds, _, left_out = rank_table(page_blocks(page), page.methods, page.metric)
     assert len(ranked) == 6 and seeds == [0, 1, 2] and not left_out  # 6 x 3 cells, not 2 x 5
 
 
 def test_a_one_seed_ranking_says_no_test(tmp_path: Path) -> None:
     make_store(tmp_path / "results", methods=("baseline_s", "strong", "twin"), seeds=(0,))
-    leaderboard.write_leaderboards(tmp_path / "results", tmp_path / "out")
+    write_leaderboards(tmp_path / "results", tmp_path / "out")
     ranking = (tmp_path / "out" / "cross-arousal.md").read_text().split("## Ranking across the test corpora")[1]
     assert "No test (one seed)" in ranking and "CD =" not in ranking and "cd.png" not in ranking
     assert not (tmp_path / "out" / "figures" / "cross-arousal-cd.png").exists()
@@ -312,8 +317,8 @@ def test_always_collapsed_methods_get_no_ua_test_and_identical_comparisons_count
     for method in ("sure", "suer"):  # deterministic, equally long names: the same predictions in every seed
         for seed in (0, 1, 2):
             add_run(store, method, seed, deterministic=True)
-    page = leaderboard.build_page("cross", "arousal", leaderboard.load_records(store), "baseline_s")
-    frame = leaderboard.compare(page, "baseline_s")
+    page = build_page("cross", "arousal", load_records(store), "baseline_s", UA)
+    frame = compare(page, "baseline_s")
     assert len(frame) == 12 and frame["distinct"].nunique() == 4  # per corpus: strong, and sure and suer as one
     stuck = frame[frame["method"].str.startswith("stuck")]
     assert stuck["p"].isna().all() and stuck["p_holm"].isna().all() and (stuck["working"] == 0).all()
@@ -327,7 +332,7 @@ def test_always_collapsed_methods_get_no_ua_test_and_identical_comparisons_count
     tested = frame.dropna(subset=["distinct"])
     assert tested["p_holm"].tolist() == pytest.approx([expected[key] for key in tested["distinct"]])
     page.comparisons = frame
-    text = leaderboard.page_markdown(page, "baseline_s", "serbench leaderboard")[0]
+    text = page_markdown(page, "serbench leaderboard")[0]
     assert "Holm's correction across the 4 distinct comparisons of this page, its family" in text
     assert "| c-one | stuck | - | - | - | - | 0 of 3 | - | 3 / 0, p 0.250 |" in text
 
@@ -338,13 +343,13 @@ def test_the_new_speaker_claim_tests_per_speaker_differences_over_seeds_and_spea
     add_run(store, "strong", 4, speakers=6, utterances=240, stuck=True)  # a collapsed seed leaves both tests
     add_run(store, "baseline_s", 4, speakers=6, utterances=240)
     add_run(store, "weak|net", 4, speakers=6, utterances=240)
-    written = leaderboard.write_leaderboards(tmp_path / "results", tmp_path / "out", claim="speakers")
+    written = write_leaderboards(tmp_path / "results", tmp_path / "out", claim="speakers")
     page = (tmp_path / "out" / "cross-arousal.md").read_text()
     assert "The claim is about new speakers of the corpus and new training seeds" in page
     assert "new-speaker test over seeds and test speakers" in page and "--claim speakers" in page
     assert "| c-one | strong |" in page and "| 4 of 5 x 6 |" in page
     # By hand: each speaker's UA in each seed, from the predictions, then stats.speaker_test of the differences.
-    records = leaderboard.load_records(store)
+    records = load_records(store)
     by_speaker = {}
     for record in records:
         predictions = store.table(record.run_id, "predictions")
@@ -354,15 +359,15 @@ def test_the_new_speaker_claim_tests_per_speaker_differences_over_seeds_and_spea
             for _, g in rows.groupby("speaker", sort=True)]
     differences = np.array([np.subtract(by_speaker[("strong", s)], by_speaker[("baseline_s", s)]) for s in range(4)])
     expected = stats.speaker_test(differences)
-    built = leaderboard.build_page("cross", "arousal", records, "baseline_s")
-    built.claim, built.speakers = "speakers", speaker_rows(store, built.cycles)
-    row = leaderboard.compare(built, "baseline_s").set_index(["column", "method"]).loc[("c-one", "strong")]
+    built = build_page("cross", "arousal", records, "baseline_s", UA)
+    built.claim, built.speakers = "speakers", speaker_rows(store, built.cycles, built.metric)
+    row = compare(built, "baseline_s").set_index(["column", "method"]).loc[("c-one", "strong")]
     assert (row["p"], row["difference"], row["speakers"], row["working"]) == pytest.approx(
         (expected.p, expected.difference, 6, 4))
     assert row["detectable"] == pytest.approx(stats.detectable_shift(expected.standard_error, expected.df))
     assert any(path.name == "cross-arousal.md" for path in written)
     with pytest.raises(SerbenchError, match="unknown claim"):
-        leaderboard.write_leaderboards(tmp_path / "results", tmp_path / "out", claim="utterances")
+        write_leaderboards(tmp_path / "results", tmp_path / "out", claim="utterances")
 
 
 def test_seeds_where_a_run_collapsed_leave_the_ua_test(tmp_path: Path) -> None:
@@ -370,8 +375,8 @@ def test_seeds_where_a_run_collapsed_leave_the_ua_test(tmp_path: Path) -> None:
     store = make_store(tmp_path / "results", methods=("baseline_s", "strong"), seeds=(0, 1, 2, 3))
     add_run(store, "baseline_s", 4)
     add_run(store, "strong", 4, stuck=True)
-    page = leaderboard.build_page("cross", "arousal", leaderboard.load_records(store), "baseline_s")
-    frame = leaderboard.compare(page, "baseline_s")
+    page = build_page("cross", "arousal", load_records(store), "baseline_s", UA)
+    frame = compare(page, "baseline_s")
     row = frame[frame["column"] == "c-one"].iloc[0]
     assert (row["seeds"], row["working"], row["collapsed"], row["reference_collapsed"]) == (5, 4, 1, 0)
     cells = page.cycles[page.cycles["corpus"] == "c-one"].set_index(["method", "seed"])["ua"]
@@ -383,7 +388,7 @@ def test_seeds_where_a_run_collapsed_leave_the_ua_test(tmp_path: Path) -> None:
 
 def test_collapsed_runs_are_flagged_and_intervals_stay_in_range(tmp_path: Path) -> None:
     make_store(tmp_path / "results", methods=("baseline_s", "stuck", "twin"), seeds=(0, 1), utterances=8)
-    leaderboard.write_leaderboards(tmp_path / "results", tmp_path / "out")
+    write_leaderboards(tmp_path / "results", tmp_path / "out")
     page = (tmp_path / "out" / "cross-arousal.md").read_text()
     rows = main_rows(page)
     assert all("†" in cell for cell in rows["stuck"][1:3]) and not any("†" in c for c in rows["twin"][1:3])
@@ -396,7 +401,7 @@ def test_collapsed_runs_are_flagged_and_intervals_stay_in_range(tmp_path: Path) 
 def test_near_collapsed_runs_are_flagged_and_their_cells_get_no_interval(tmp_path: Path) -> None:
     """A run that gives all but 1 of 200 utterances one class has learnt practically nothing either."""
     make_store(tmp_path / "results", methods=("baseline_s", "nearly", "twin"), seeds=(0, 1, 2), utterances=200)
-    leaderboard.write_leaderboards(tmp_path / "results", tmp_path / "out")
+    write_leaderboards(tmp_path / "results", tmp_path / "out")
     page = (tmp_path / "out" / "cross-arousal.md").read_text()
     rows = main_rows(page)
     assert all("†" in cell for cell in rows["nearly"][1:3]) and not any("†" in c for c in rows["twin"][1:3])
@@ -408,8 +413,8 @@ def test_near_collapsed_runs_are_flagged_and_their_cells_get_no_interval(tmp_pat
 
 def test_aggregate(tmp_path: Path) -> None:
     store = make_store(tmp_path / "results", methods=("baseline_s",), seeds=(0, 1, 2, 3))
-    records = leaderboard.load_records(store)
-    frame = leaderboard.aggregate(records)
+    records = load_records(store)
+    frame = aggregate(records)
     assert set(frame.columns) >= {"protocol", "task", "method", "corpus", "ua_mean", "n"}
     row = frame[frame["corpus"] == "c_two"].iloc[0]
     ua = [r.scores["c_two"].ua for r in sorted(records, key=lambda r: r.seed)]
@@ -423,7 +428,7 @@ def test_aggregate(tmp_path: Path) -> None:
 def test_same_store_gives_identical_files(tmp_path: Path) -> None:
     make_store(tmp_path / "results", methods=("baseline_s", "strong"), seeds=(0, 1))
     for out in ("a", "b"):
-        leaderboard.write_leaderboards(tmp_path / "results", tmp_path / out,
+        write_leaderboards(tmp_path / "results", tmp_path / out,
                                        command="serbench leaderboard")
     first, second = written(tmp_path / "a"), written(tmp_path / "b")
     assert first.keys() == second.keys() and len(first) > 3
@@ -433,7 +438,7 @@ def test_same_store_gives_identical_files(tmp_path: Path) -> None:
 def test_real_data_has_no_banner_and_probes_can_be_missing(tmp_path: Path) -> None:
     store = make_store(tmp_path / "results", methods=("baseline_s",), seeds=(0, 1), synthetic=False, probes=False)
     add_run(store, "strong", 0, synthetic=False)
-    leaderboard.write_leaderboards(tmp_path / "results", tmp_path / "out")
+    write_leaderboards(tmp_path / "results", tmp_path / "out")
     page = (tmp_path / "out" / "cross-arousal.md").read_text()
     assert "SYNTHETIC" not in page and "Data: real corpora" in page
     assert main_rows(page)["baseline\\_s"][-1] == "-"
@@ -443,23 +448,23 @@ def test_different_data_is_never_mixed(tmp_path: Path) -> None:
     store = make_store(tmp_path / "results", methods=("baseline_s",), seeds=(0, 1))
     other = add_run(store, "strong", 0, data={**FINGERPRINTS, "c_two": "d" * 64})
     with pytest.raises(SerbenchError, match="2 different configurations") as error:
-        leaderboard.write_leaderboards(tmp_path / "results", tmp_path / "out")
+        write_leaderboards(tmp_path / "results", tmp_path / "out")
     message = str(error.value)
     assert "data fingerprint of c_two" in message and "--config" in message
     assert "data fingerprint of c-one" not in message  # only what differs
-    chosen = leaderboard.configuration_id(store.record(other))
+    chosen = configuration_id(store.record(other))
     assert f"--config {chosen}" in message
-    leaderboard.write_leaderboards(tmp_path / "results", tmp_path / "out", configs=[chosen])
+    write_leaderboards(tmp_path / "results", tmp_path / "out", configs=[chosen])
     assert "strong" in (tmp_path / "out" / "cross-arousal.md").read_text()
     with pytest.raises(SerbenchError, match="no run has this configuration"):
-        leaderboard.write_leaderboards(tmp_path / "results", tmp_path / "out", configs=["zzzz"])
+        write_leaderboards(tmp_path / "results", tmp_path / "out", configs=["zzzz"])
 
 
 def test_different_frontend_configurations_are_never_mixed(tmp_path: Path) -> None:
     store = make_store(tmp_path / "results", methods=("baseline_s",), seeds=(0,))
     add_run(store, "strong", 0, frontend_hash="f1")
     with pytest.raises(SerbenchError, match="front-end configuration f0") as error:
-        leaderboard.write_leaderboards(tmp_path / "results", tmp_path / "out")
+        write_leaderboards(tmp_path / "results", tmp_path / "out")
     assert "front-end configuration f1" in str(error.value)
 
 
@@ -473,13 +478,13 @@ def test_front_ends_share_the_page_of_their_protocol_and_task(tmp_path: Path) ->
             add_run(store, "egemaps_svm", seed, task=task, frontend="egemaps", frontend_hash="f3", hparams={"C": 0.0},
                     selection={**svm, "C": 0.1 if (task, seed) == ("arousal", 0) else 1.0})
     records = store.records()
-    ids = {r.frontend: leaderboard.configuration_id(r) for r in records}
+    ids = {r.frontend: configuration_id(r) for r in records}
     assert len(set(ids.values())) == 3  # a configuration per front-end
     # baseline_s ran on two front-ends: two variants, so the reference must name one
     with pytest.raises(SerbenchError, match=r"baseline_s has several variants.*baseline_s\[frontend=logmel\]"):
-        leaderboard.write_leaderboards(tmp_path / "results", tmp_path / "out")
+        write_leaderboards(tmp_path / "results", tmp_path / "out")
     out = tmp_path / "out"
-    leaderboard.write_leaderboards(tmp_path / "results", out, references=["baseline_s[frontend=spectrogram]"])
+    write_leaderboards(tmp_path / "results", out, references=["baseline_s[frontend=spectrogram]"])
     assert {p.name for p in out.glob("*.md")} == {"README.md", "cross-arousal.md", "cross-valence.md"}
     page = (out / "cross-arousal.md").read_text()
     rows = main_rows(page)
@@ -507,15 +512,15 @@ def test_front_ends_of_one_page_share_data_and_protocol(tmp_path: Path) -> None:
     for seed in (0, 1):
         add_run(store, "egemaps_svm", seed, frontend="egemaps", frontend_hash="f3")
     with pytest.raises(SerbenchError, match="spectrogram front-end: its runs use 2 different configurations"):
-        leaderboard.write_leaderboards(tmp_path / "results", tmp_path / "out")
+        write_leaderboards(tmp_path / "results", tmp_path / "out")
     # --config chooses within its front-end: the egemaps runs stay
-    current = leaderboard.configuration_id(store.record(sorted(store.done_ids() - {stale})[0]))
-    leaderboard.write_leaderboards(tmp_path / "results", tmp_path / "out", configs=[current[:6]])
+    current = configuration_id(store.record(sorted(store.done_ids() - {stale})[0]))
+    write_leaderboards(tmp_path / "results", tmp_path / "out", configs=[current[:6]])
     assert "egemaps\\_svm" in main_rows((tmp_path / "out" / "cross-arousal.md").read_text())
     # the other configuration's data differ from the egemaps runs': they cannot share the page
-    chosen = leaderboard.configuration_id(store.record(stale))
+    chosen = configuration_id(store.record(stale))
     with pytest.raises(SerbenchError, match="front-ends' runs differ in their data or protocol content") as error:
-        leaderboard.write_leaderboards(tmp_path / "results", tmp_path / "out", configs=[chosen])
+        write_leaderboards(tmp_path / "results", tmp_path / "out", configs=[chosen])
     message = str(error.value)
     assert f"--config {chosen} (spectrogram): 1 runs (strong); data fingerprint of c_two dddddddddddd" in message
     assert "(egemaps): 2 runs (egemaps_svm); data fingerprint of c_two cccccccccccc" in message
@@ -527,7 +532,7 @@ def test_model_selection_is_reported(tmp_path: Path) -> None:
     for method in ("baseline_s", "strong"):
         for seed, epoch in zip((0, 1, 2), (3, 12, 7), strict=True):
             add_run(store, method, seed, policy="best-validation", selection={"epoch": epoch, "validation_ua": 0.6})
-    leaderboard.write_leaderboards(tmp_path / "results", tmp_path / "out")
+    write_leaderboards(tmp_path / "results", tmp_path / "out")
     page = (tmp_path / "out" / "cross-arousal.md").read_text()
     assert ("Model selection: the epoch with the best UA on the validation speakers, early stopping after 5 epochs "
             "without a better one.") in page.split("## UA per test corpus")[0]
@@ -538,7 +543,7 @@ def test_variants_are_rows_of_their_own(tmp_path: Path) -> None:
     store = make_store(tmp_path / "results", methods=("baseline_s", "strong"), seeds=(0, 1))
     for seed in (0, 1):
         add_run(store, "strong", seed, hparams={"epochs": 30})
-    leaderboard.write_leaderboards(tmp_path / "results", tmp_path / "out")
+    write_leaderboards(tmp_path / "results", tmp_path / "out")
     page = (tmp_path / "out" / "cross-arousal.md").read_text()
     assert list(main_rows(page)) == ["baseline\\_s", "strong\\[epochs=30\\]", "strong\\[epochs=3\\]"]
     # a reference with several variants must be named
@@ -546,20 +551,20 @@ def test_variants_are_rows_of_their_own(tmp_path: Path) -> None:
         add_run(store, "baseline_s", seed, hparams={"epochs": 30})
     several = r"(?s)baseline_s has several variants.*--reference 'baseline_s\[epochs=30\]'"
     with pytest.raises(SerbenchError, match=several):
-        leaderboard.write_leaderboards(tmp_path / "results", tmp_path / "out")
-    leaderboard.write_leaderboards(tmp_path / "results", tmp_path / "out", references=["baseline_s[epochs=30]"])
+        write_leaderboards(tmp_path / "results", tmp_path / "out")
+    write_leaderboards(tmp_path / "results", tmp_path / "out", references=["baseline_s[epochs=30]"])
     assert next(iter(main_rows((tmp_path / "out" / "cross-arousal.md").read_text()))) == "baseline\\_s\\[epochs=30\\]"
 
 
 def test_reference_choices(tmp_path: Path) -> None:
     make_store(tmp_path / "results", methods=("strong", "twin"), seeds=(0, 1))
     with pytest.raises(SerbenchError, match="--reference nope: no finished run"):
-        leaderboard.write_leaderboards(tmp_path / "results", tmp_path / "out", references=["nope"])
-    leaderboard.write_leaderboards(tmp_path / "results", tmp_path / "out")
+        write_leaderboards(tmp_path / "results", tmp_path / "out", references=["nope"])
+    write_leaderboards(tmp_path / "results", tmp_path / "out")
     page = (tmp_path / "out" / "cross-arousal.md").read_text()
     assert "No paired tests: the reference baseline\\_s has no runs" in page
     # The first of the references with runs on the page.
-    leaderboard.write_leaderboards(tmp_path / "results", tmp_path / "out", references=["nope", "twin", "strong"])
+    write_leaderboards(tmp_path / "results", tmp_path / "out", references=["nope", "twin", "strong"])
     page = (tmp_path / "out" / "cross-arousal.md").read_text()
     assert list(main_rows(page)) == ["twin", "strong"] and "▲" in page
     assert "--reference nope --reference twin --reference strong" in page
@@ -567,10 +572,10 @@ def test_reference_choices(tmp_path: Path) -> None:
 
 def test_bad_store_contents_name_the_file(tmp_path: Path) -> None:
     with pytest.raises(SerbenchError, match="no finished runs"):
-        leaderboard.write_leaderboards(tmp_path / "empty", tmp_path / "out")
+        write_leaderboards(tmp_path / "empty", tmp_path / "out")
     store = make_store(tmp_path / "results", methods=("baseline_s",), seeds=(0,))
     with pytest.raises(SerbenchError, match="no finished runs of protocol multi") as error:
-        leaderboard.write_leaderboards(tmp_path / "results", tmp_path / "out", protocol="multi")
+        write_leaderboards(tmp_path / "results", tmp_path / "out", protocol="multi")
     assert "cross/arousal" in str(error.value)
     run_id = add_run(store, "strong", 0)
     path = store.runs / run_id / "record.json"
@@ -578,11 +583,11 @@ def test_bad_store_contents_name_the_file(tmp_path: Path) -> None:
     del record["scores"]
     path.write_text(json.dumps(record))
     with pytest.raises(SerbenchError, match=r"(?s)1 damaged run folder.*record.json has") as error:
-        leaderboard.write_leaderboards(tmp_path / "results", tmp_path / "out")
+        write_leaderboards(tmp_path / "results", tmp_path / "out")
     assert str(path.parent) in str(error.value) and "serbench prune --damaged" in str(error.value)
     write_checksums(path.parent)  # checksums that match a record written wrong: its schema check names it
     with pytest.raises(SerbenchError, match="it lacks 'scores'") as error:
-        leaderboard.write_leaderboards(tmp_path / "results", tmp_path / "out")
+        write_leaderboards(tmp_path / "results", tmp_path / "out")
     assert str(path) in str(error.value)
 
 
@@ -593,7 +598,7 @@ def test_an_edited_score_is_refused(tmp_path: Path) -> None:
     ua = re.search(r'"ua": (0\.\d+)', text)[1]
     path.write_text(text.replace(f'"ua": {ua}', f'"ua": 0.{"9" * (len(ua) - 2)}', 1))  # same size
     with pytest.raises(SerbenchError, match=r"record\.json differs from its checksum"):
-        leaderboard.write_leaderboards(tmp_path / "results", tmp_path / "out")
+        write_leaderboards(tmp_path / "results", tmp_path / "out")
 
 
 def test_settings_never_share_a_page(tmp_path: Path) -> None:
@@ -601,7 +606,7 @@ def test_settings_never_share_a_page(tmp_path: Path) -> None:
     store = ResultsStore(tmp_path / "results")
     for seed in (0, 1):
         add_run(store, "baseline_s", seed, protocol="cross-dg", adaptation="none")
-    leaderboard.write_leaderboards(tmp_path / "results", tmp_path / "out")
+    write_leaderboards(tmp_path / "results", tmp_path / "out")
     assert "domain generalisation" in (tmp_path / "out" / "cross-dg-arousal.md").read_text().splitlines()[2]
     index = (tmp_path / "out" / "README.md").read_text()
     assert "| unlabelled-test |" in index and "| none |" in index
@@ -612,7 +617,7 @@ def test_runs_on_different_test_utterances_cannot_be_paired(tmp_path: Path) -> N
     add_run(store, "strong", 0, utterances=100)
     add_run(store, "strong", 1, utterances=100)
     with pytest.raises(SerbenchError, match="different c-one test utterances"):
-        leaderboard.write_leaderboards(tmp_path / "results", tmp_path / "out")
+        write_leaderboards(tmp_path / "results", tmp_path / "out")
 
 
 def test_command_line(tmp_path: Path) -> None:
@@ -624,7 +629,7 @@ def test_command_line(tmp_path: Path) -> None:
     assert args.func(args) == 0
     page = (tmp_path / "out" / "cross-arousal.md").read_text()
     assert f"--out {tmp_path / 'out'} --protocol cross --task arousal\n```" in page
-    words = leaderboard.leaderboard_command("r", "o", configs=["5ca91fba", "7e01aa42"]).split()
+    words = leaderboard_command("r", "o", configs=["5ca91fba", "7e01aa42"]).split()
     assert words[-4:] == ["--config", "5ca91fba", "--config", "7e01aa42"]
     assert parser.parse_args(["leaderboard", "--config", "5c", "--config", "7e"]).config == ["5c", "7e"]
 
@@ -643,7 +648,7 @@ def test_an_introduction_opens_the_index(tmp_path: Path) -> None:
     assert f"--intro {intro}\n```" in index and f"--intro {intro}\n```" in (tmp_path / "out" / "cross-arousal.md"
                                                                            ).read_text()
     with pytest.raises(SerbenchError, match="cannot read the index's introduction") as error:
-        leaderboard.write_leaderboards(tmp_path / "results", tmp_path / "out", intro=tmp_path / "missing.md")
+        write_leaderboards(tmp_path / "results", tmp_path / "out", intro=tmp_path / "missing.md")
     assert "missing.md" in str(error.value)
 
 
@@ -652,7 +657,7 @@ def test_deterministic_systems_get_no_test_over_seeds_and_no_zero_width_interval
     for seed in (0, 1, 2):
         for method in ("strong", "twin"):
             add_run(store, method, seed, deterministic=True)
-    leaderboard.write_leaderboards(tmp_path / "results", tmp_path / "out", references=["strong"])
+    write_leaderboards(tmp_path / "results", tmp_path / "out", references=["strong"])
     page = (tmp_path / "out" / "cross-arousal.md").read_text()
     tests = page.split("## Paired tests against the reference")[1].split("## Ranking")[0]
     twin = next(line for line in tests.splitlines() if line.startswith("| c-one | twin |")).split("|")
@@ -668,7 +673,7 @@ def test_deterministic_systems_get_no_test_over_seeds_and_no_zero_width_interval
 
 
 def test_titles_say_what_is_new_to_the_model() -> None:
-    assert leaderboard.title_setting({"adaptation": "none", "split": "corpus"}) == "domain generalisation"
-    assert leaderboard.title_setting({"adaptation": "none", "split": "speaker-folds"}) == "new speakers"
-    assert leaderboard.title_setting({"adaptation": "unlabelled-test", "split": "speaker-folds"}) == \
+    assert title_setting({"adaptation": "none", "split": "corpus"}) == "domain generalisation"
+    assert title_setting({"adaptation": "none", "split": "speaker-folds"}) == "new speakers"
+    assert title_setting({"adaptation": "unlabelled-test", "split": "speaker-folds"}) == \
         "adapted to unlabelled test audio"

@@ -15,7 +15,7 @@ from serbench.cli import main
 from serbench.errors import SerbenchError
 from serbench.features.frontends import FRONTENDS, discover_frontends, make_frontend
 from serbench.features.frontends.spectrogram import SpectrogramSettings
-from serbench.reports.leaderboard import write_leaderboards
+from serbench.reports.pages import write_leaderboards
 from serbench.runs.launch import run
 from serbench.runs.store import ResultsStore
 

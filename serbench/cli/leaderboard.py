@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from serbench.cli import COMMANDS
-from serbench.reports.leaderboard import REFERENCES, leaderboard_command, write_leaderboards
+from serbench.reports.pages import leaderboard_command, write_leaderboards
 from serbench.reports.stats import CLAIMS
 
 
@@ -26,7 +26,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--task", metavar="T", help="only this task's runs")
     parser.add_argument("--reference", action="append", metavar="M",
                         help="the method the others are tested against: on each page the first --reference with "
-                             f"runs there (repeatable; default {', '.join(REFERENCES)})")
+                             "runs there (repeatable; default: the references its protocol names)")
     parser.add_argument("--config", action="append", default=[], metavar="ID",
                         help="for the protocol and front-end of this configuration (data fingerprints, front-end "
                              "configuration, protocol content), only its runs, when the store holds several; "
@@ -46,12 +46,12 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 
 def run_leaderboard(args: argparse.Namespace) -> int:
     command = leaderboard_command(args.results, args.out, protocol=args.protocol, task=args.task,
-                                  references=args.reference or REFERENCES, configs=args.config, intro=args.intro,
+                                  references=args.reference, configs=args.config, intro=args.intro,
                                   allow_incomplete=args.allow_incomplete, claim=args.claim)
     console = Console()
     with console.status("computing leaderboards"):
         written = write_leaderboards(args.results, args.out, protocol=args.protocol, task=args.task,
-                                     references=args.reference or REFERENCES, configs=args.config,
+                                     references=args.reference, configs=args.config,
                                      intro=args.intro, allow_incomplete=args.allow_incomplete, command=command,
                                      claim=args.claim)
     pages = [path for path in written if path.suffix == ".md"]

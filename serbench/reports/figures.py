@@ -1,0 +1,112 @@
+"""The leaderboards' figures as PNG bytes: critical-difference diagrams and confusion matrices. matplotlib's
+default style and fonts (the user's matplotlibrc is ignored) and no date or software metadata: the same numbers
+give the same bytes."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+
+import numpy as np
+
+from serbench.errors import SerbenchError
+from serbench.reports import stats
+from serbench.reports.tables import Page, cell_scores
+
+
+def _figure_style() -> dict:
+    return {"font.family": "DejaVu Sans", "font.size": 9, "svg.hashsalt": "serbench", "figure.dpi": 100,
+            "savefig.dpi": 100, "path.simplify": False}
+
+
+def _png(figure) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", metadata={"Software": None})
+    return buffer.getvalue()
+
+
+def _matplotlib():
+    try:
+        import matplotlib
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise SerbenchError("leaderboard figures need matplotlib", hint="pip install matplotlib") from None
+    return matplotlib, Figure
+
+
+def cd_diagram(names: Sequence[str], ranks: Sequence[float], cd: float, title: str) -> bytes:
+    """A critical-difference diagram (Demsar 2006) as PNG bytes: average ranks on an axis (1 = best, left),
+    the CD as a scale bar, and thick bars joining methods whose ranks differ by less than the CD."""
+    matplotlib, Figure = _matplotlib()
+    order = sorted(range(len(names)), key=lambda i: (ranks[i], names[i]))
+    k = len(names)
+    labels = [f"{names[i]} ({ranks[i]:.2f})" for i in order]
+    bars = stats.cliques([ranks[i] for i in order], cd)
+    left, right = order[: (k + 1) // 2], order[(k + 1) // 2:]
+    text_width = 0.075 * max(len(label) for label in labels) + 0.3  # inches for the label columns
+    width, axis_width = 2 * text_width + 3.5, 3.5
+    rows = max(len(left), len(right))
+    height = 1.4 + 0.25 * rows + 0.12 * len(bars)
+    with matplotlib.rc_context():
+        matplotlib.rcdefaults()  # the user's matplotlibrc must not change the bytes
+        matplotlib.rcParams.update(_figure_style())
+        figure = Figure(figsize=(width, height))
+        ax = figure.add_axes((text_width / width, 0.0, axis_width / width, 1.0))
+        ax.set_xlim(1, max(k, 2))
+        ax.set_ylim(-(rows + 1) * 0.25 - 0.12 * len(bars), 1.0)
+        ax.axis("off")
+        ax.plot([1, k], [0, 0], color="black", linewidth=1)
+        for tick in range(1, k + 1):
+            ax.plot([tick, tick], [0, 0.05], color="black", linewidth=1)
+            ax.text(tick, 0.08, str(tick), ha="center", va="bottom")
+        ax.plot([1, 1 + cd], [0.45, 0.45], color="black", linewidth=1.5, clip_on=False)
+        ax.text(1 + cd / 2, 0.5, f"CD = {cd:.2f}", ha="center", va="bottom", clip_on=False)
+        ax.text((1 + k) / 2, 0.95, title, ha="center", va="top", fontweight="bold", clip_on=False)
+        base = -0.12 * (len(bars) + 1)
+        for level, (first, last) in enumerate(bars):
+            y = -0.12 * (level + 1)
+            ax.plot([ranks[order[first]] - 0.03, ranks[order[last]] + 0.03], [y, y], color="black", linewidth=3)
+        for row, i in enumerate(left):
+            y = base - 0.25 * (row + 1)
+            ax.plot([ranks[i], ranks[i], 1 - 0.05], [0, y, y], color="black", linewidth=0.8, clip_on=False)
+            ax.text(1 - 0.1, y, f"{names[i]} ({ranks[i]:.2f})", ha="right", va="center", clip_on=False)
+        for row, i in enumerate(reversed(right)):
+            y = base - 0.25 * (row + 1)
+            ax.plot([ranks[i], ranks[i], k + 0.05], [0, y, y], color="black", linewidth=0.8, clip_on=False)
+            ax.text(k + 0.1, y, f"{names[i]} ({ranks[i]:.2f})", ha="left", va="center", clip_on=False)
+        return _png(figure)
+
+
+def confusion_figure(method: str, classes: Sequence[str], panels: Sequence[tuple[str, np.ndarray, int]]) -> bytes:
+    """Confusion matrices (rows = true class) of one method, one panel per test corpus, summed over seeds;
+    colour = share of the true class, text = count. `panels`: (corpus label, matrix, seeds)."""
+    matplotlib, Figure = _matplotlib()
+    with matplotlib.rc_context():
+        matplotlib.rcdefaults()
+        matplotlib.rcParams.update(_figure_style())
+        figure = Figure(figsize=(2.6 * len(panels) + 0.4, 3.0))
+        axes = figure.subplots(1, len(panels), squeeze=False)[0]
+        for ax, (label, matrix, seeds) in zip(axes, panels, strict=True):
+            totals = matrix.sum(axis=1, keepdims=True)
+            share = np.divide(matrix, totals, out=np.zeros(matrix.shape), where=totals > 0)
+            ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+            for (row, col), count in np.ndenumerate(matrix):
+                ax.text(col, row, str(int(count)), ha="center", va="center",
+                        color="white" if share[row, col] > 0.6 else "black")
+            ax.set_xticks(range(len(classes)), list(classes), rotation=45, ha="right")
+            ax.set_yticks(range(len(classes)), list(classes))
+            ax.set_xlabel("predicted")
+            ax.set_ylabel("true")
+            ax.set_title(f"{label} ({seeds} seed{'s' if seeds != 1 else ''})", fontsize=9)
+        figure.suptitle(method, fontweight="bold")
+        figure.subplots_adjust(left=0.12, right=0.98, bottom=0.25, top=0.8, wspace=0.6)
+        return _png(figure)
+
+
+def page_confusions(page: Page, method: str) -> bytes | None:
+    panels = []
+    for corpus in page.columns:
+        rows = cell_scores(page, method, corpus)
+        if len(rows):
+            panels.append((corpus, np.sum([np.asarray(m) for m in rows["confusion"]], axis=0), len(rows)))
+    return confusion_figure(method, page.records[0].classes, panels) if panels else None

@@ -1,0 +1,435 @@
+"""The sections of a leaderboard page in markdown: the setting in words, the main table, the paired tests, the
+ranking, the scores, the oracle gap and the provenance. A page's main score is its protocol's (`Page.metric`); the
+other registered metrics are columns beside it."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import shlex
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from serbench.features.normalisation import NORMALISATIONS
+from serbench.metrics import METRICS, NEAR_COLLAPSE_SHARE, Metric
+from serbench.protocols.protocol import ADAPTATIONS, SELECTIONS
+from serbench.reports import stats
+from serbench.reports.figures import cd_diagram
+from serbench.reports.markdown import escape_md, number, p_value, percent, score_cell, table
+from serbench.reports.records import configuration, configuration_id
+from serbench.reports.tables import Block, Page, average_score, cell_scores, degenerate, gaps, rank_table
+
+
+@dataclass(frozen=True)
+class ClaimWords:
+    """How a page words one claim (stats.CLAIMS)."""
+
+    test: str  # the test behind the markers
+    statement: str  # what a marker claims
+    computation: str  # how the difference and its test are made, {score} the main score's title
+
+
+CLAIM_WORDS = {
+    "seeds": ClaimWords(
+        "seed-level paired t-test",
+        "The claim is about these test speakers, over training seeds: it does not say that new speakers of the "
+        "corpus would show the difference (`serbench leaderboard --claim speakers` makes that claim).",
+        "mean over the seeds where neither run collapsed (seeds trained: that many of the seeds both have). 95% CI "
+        "and p: one paired t-test on those seeds' differences (n - 1 degrees of freedom)"),
+    "speakers": ClaimWords(
+        "new-speaker test over seeds and test speakers",
+        "The claim is about new speakers of the corpus and new training seeds: on average over speakers like these "
+        "test speakers (each weighing the same), of whom they are taken as a sample.",
+        "mean over the seeds where neither run collapsed (seeds trained: that many of the seeds both have) and over "
+        "the test speakers of each speaker's {score} difference (speakers weigh the same, so it can differ from the "
+        "difference of the cells, where utterances do). 95% CI and p: one t-test whose standard error carries the "
+        "seed, the speaker and the residual variance (two-way mean squares, Satterthwaite's degrees of freedom)"),
+}
+
+
+@dataclass(frozen=True)
+class ScoreWords:
+    """How pages word a score where its registry entry (Metric.title, Metric.description) is not enough."""
+
+    opening: str = ""  # in a page's opening: "unweighted accuracy (UA, mean of per-class recalls)"
+    index: str = ""  # in the index's opening: "Unweighted accuracy (UA)"
+    listed: str = ""  # in a list of the scores: "WA (plain accuracy)"
+    chance: str = ""  # where a collapsed run's score lies: " (100 / classes)"
+
+
+SCORE_WORDS = {"ua": ScoreWords("unweighted accuracy (UA, mean of per-class recalls)", "Unweighted accuracy (UA)",
+                                chance=" (100 / classes)"),
+               "wa": ScoreWords(listed="WA (plain accuracy)")}
+# training.EpochOracle keeps each test corpus's epoch of best UA, so the oracle's gap is one of UA.
+ORACLE_METRIC = METRICS["ua"]
+
+
+def score_words(metric: Metric) -> ScoreWords:
+    """The words of `metric`: its own (SCORE_WORDS), else its registry title and description."""
+    own = SCORE_WORDS.get(metric.name, ScoreWords())
+    return ScoreWords(own.opening or f"{metric.title} ({metric.description})", own.index or metric.title,
+                      own.listed or metric.title, own.chance)
+
+
+def gap_lines(page: Page, markdown: bool = True) -> list[str]:
+    shown = escape_md if markdown else str
+    return [f"{shown(method)}{f' on {shown(corpus)}' if corpus else ''}: {shown(text)}"
+            for (method, corpus), text in sorted(gaps(page).items())]
+
+
+def setting_line(setting: Mapping) -> str:
+    """What the protocol lets training and normalisation see, and which model a run keeps, in words."""
+    selection = SELECTIONS[setting["selection"]].format(patience=setting["patience"])
+    gain = " Audio: every file scaled to a peak of 1 (gain **peak**)." if setting["gain"] == "peak" else ""
+    if setting.get("oracle"):
+        selection += "; the best epoch on the test part is recorded too, as an upper bound only (oracle)"
+    return (f"Adaptation: **{escape_md(setting['adaptation'])}** ({ADAPTATIONS[setting['adaptation']]}). "
+            f"Normalisation: **{escape_md(setting['normalisation'])}**, "
+            f"{NORMALISATIONS[setting['normalisation']]}.{gain} Model selection: {selection}.")
+
+
+def frontends_line(page: Page, ids: bool = False) -> str:
+    """Every front-end of the page with its configuration hash (and, with `ids`, its configuration id) and rows:
+    "Front-ends: spectrogram (configuration `abc`) for baseline_s, dann1_s; egemaps (`def`) for egemaps_svm"."""
+    parts = []
+    for place, (frontend, record) in enumerate(page.frontends.items()):
+        config = ("configuration " if place == 0 else "") + f"`{record.identity['frontend']['hash']}`"
+        config += f", --config `{configuration_id(record)}`" if ids else ""
+        rows = ", ".join(escape_md(m) for m in page.methods if page.frontend(m) == frontend)
+        parts.append(f"{escape_md(frontend)} ({config}) for {rows}")
+    return f"Front-ends: {'; '.join(parts)}"
+
+
+def title_setting(setting: Mapping) -> str:
+    if setting["adaptation"] != "none":
+        return "adapted to unlabelled test audio"
+    # Whole corpora held out are new domains; held-out speakers of the training corpora are new speakers.
+    return "domain generalisation" if setting["split"] in ("corpus", "leave-one-corpus-out") else "new speakers"
+
+
+def ranking_section(blocks: list[Block], methods: Sequence[str], metric: Metric, figure: str,
+                    title: str) -> tuple[list[str], dict[str, bytes], dict[str, float]]:
+    """Markdown, figure bytes (by relative path) and average ranks of a permutation ranking of `metric` over
+    blocks."""
+    complete, seeds, scores, left_out = rank_table(blocks, methods, metric)
+    lines: list[str] = []
+    if left_out:
+        lines += ["Left out of the ranking: " + "; ".join(f"{escape_md(m)} ({reason})"
+                                                          for m, reason in sorted(left_out.items())) + ".", ""]
+    if len(complete) < 2 or len(blocks) < 2 or not seeds:
+        lines.append(f"No ranking: it needs at least 2 methods and 2 blocks with a seed in common ({len(complete)} "
+                     f"methods, {len(blocks)} blocks and {len(seeds)} common seeds here).")
+        return lines, {}, {}
+    draw_seed = int(hashlib.sha256(title.encode()).hexdigest()[:8], 16)
+    result = stats.permutation_ranking(scores, seed=draw_seed)
+    ranks = dict(zip(complete, result.ranks, strict=True))
+    lines += [f"Blocks: {', '.join(escape_md(name) for name, _ in blocks)} ({result.blocks}); methods: "
+              f"{result.methods}; seeds in common: {result.seeds}. Each seed's runs rank the methods in each block "
+              f"(1 = best, ties share the mean rank); a method's average rank is over those seed x block cells.", ""]
+    lines += table(["method", "average rank"],
+                   [[escape_md(m), f"{ranks[m]:.3f}"] for m in sorted(complete, key=lambda m: (ranks[m], m))])
+    if result.seeds < 2:
+        lines += ["", "No test (one seed): relabelling the methods within a single seed moves every block together "
+                      "and changes no rank sum, so there is no p-value and no critical difference. Run --seeds 2 "
+                      "or more."]
+        return lines, {}, ranks
+    pairs = [f"{escape_md(complete[a])} vs {escape_md(complete[b])}" for a, b in result.pairs]
+    verdict = (f"pairs whose average ranks differ by at least the CD: {', '.join(pairs) or 'none'}"
+               if result.p < stats.ALPHA else "the omnibus test does not reject, so no pair is declared different")
+    lines += ["", f"- Friedman chi2 (tie-corrected) = {number(result.statistic)} over the seed x block cells; "
+                  f"permutation p = {p_value(result.p)} ({result.permutations} relabellings of the methods within "
+                  f"each seed, each trained model's scores on all blocks moving together; docs/statistics.md)",
+              f"- Critical difference of average ranks at family-wise alpha {stats.ALPHA} (permutation, max over "
+              f"pairs): CD = {number(result.cd, 3)}; {verdict}"]
+    collapsed = [f"{escape_md(m)} ({escape_md(name)})" for name, frame in blocks for m in complete
+                 if degenerate(frame[(frame["method"] == m) & frame["seed"].isin(seeds)]).any()]
+    if collapsed:
+        lines.append(f"- † Runs that predicted one class (or nearly only one) for a whole test corpus are ranked by "
+                     f"the near-chance {metric.title} they got: {', '.join(collapsed)}")
+    lines += ["", f"![critical-difference diagram: {escape_md(title)}]({figure})"]
+    png = cd_diagram(complete, list(result.ranks), result.cd, title)
+    return lines, {figure: png}, ranks
+
+
+def main_table(page: Page, ranks: Mapping[str, float]) -> list[str]:
+    """Rows = systems (method, front-end); columns = test corpora, the average, the average rank and the probe
+    accuracies; the legend below."""
+    score = page.metric.name
+    cells = {(m, c): cell_scores(page, m, c) for m in page.methods for c in page.columns}
+    averages = {m: average_score(page, m) for m in page.methods}
+    best = {c: max((float(v[score].mean()) for (m, col), v in cells.items() if col == c and len(v)),
+                   default=math.nan) for c in page.columns}
+    best_average = max((a.mean for a in averages.values() if a.n), default=math.nan)
+    comparisons = page.comparisons.to_dict("records")
+    markers = {(row["column"], row["method"]): ("▲" if row["difference"] > 0 else "▼")
+               for row in comparisons if row["p_holm"] < stats.ALPHA}
+    probes = sorted({d for r in page.records for d in (r.probes or {})})
+    stamped = set(gaps(page))
+    header = ["method", "front-end", *(escape_md(c) for c in page.columns), "average", "average rank",
+              *(f"{escape_md(d)} probe UA" for d in probes)]
+    rows = []
+    for method in page.methods:
+        row = [escape_md(method), escape_md(page.frontend(method))]
+        for corpus in page.columns:
+            cell = cells[(method, corpus)]
+            summary = stats.summarize(cell[score].tolist())
+            marker = markers.get((corpus, method), "")
+            flag = " †" if degenerate(cell).any() else ""
+            flag += " ‡" if {(method, corpus), (method, "")} & stamped else ""
+            row.append(score_cell(summary, summary.mean == best[corpus]) + flag + (f" {marker}" if marker else ""))
+        row.append(score_cell(averages[method], averages[method].mean == best_average))
+        row.append(f"{ranks[method]:.2f}" if method in ranks else "-")
+        row += [probe_cell(page, method, domain) for domain in probes]
+        rows.append(row)
+    lines = [f"## {page.metric.title} per test corpus", "",
+             *table(header, rows, ["l", "l", *["r"] * (len(header) - 2)]), "", main_legend(page)]
+    return lines + collapse_note(page) + probe_note(page, probes)
+
+
+def main_legend(page: Page) -> str:
+    """What the main table's cells and markers say."""
+    title = page.metric.title
+    tests = page.comparisons["distinct"].nunique() if len(page.comparisons) else 0
+    words = CLAIM_WORDS[page.claim]
+    if page.reference is None:
+        markers = "No markers: the page has no reference to test against. "
+    else:
+        markers = (f"▲ / ▼: significantly higher / lower {title} than {escape_md(page.reference)} on that corpus in "
+                   f"the seeds where neither collapsed († counts the others; {words.test}, p < {stats.ALPHA} after "
+                   f"Holm's correction across the {tests} distinct comparisons of this page, its family: each page "
+                   f"is corrected on its own; docs/statistics.md"
+                   f"{'; here no comparison had two seeds to test' if not tests else ''}). {words.statement} ")
+    return (f"Cells: mean ± standard deviation of {title} (%) over seeds (number of seeds); **bold**: the best mean of "
+            f"the column. {markers}Average: {title} averaged over the test corpora per seed. Average rank: over the "
+            f"test corpora (1 = best).")
+
+
+def collapse_note(page: Page) -> list[str]:
+    """The † note: which cells have seeds with a collapsed or near-collapsed run, and what that does to them."""
+    flagged = page.cycles[degenerate(page.cycles)]
+    if not len(flagged):
+        return []
+    counts = []
+    for (method, corpus), seeds in flagged.groupby(["method", "corpus"], sort=True):
+        cell = cell_scores(page, method, corpus)
+        runs, near = int(seeds["collapsed"].sum()), int(seeds["near_collapsed"].sum())
+        counts.append(f"{escape_md(method)} on {escape_md(corpus)}: {len(seeds)} of {len(cell)} seeds, "
+                      f"{runs} collapsed and {near} near-collapsed of their {int(cell['folds'].sum())} runs")
+    return ["", f"† Seeds with a collapsed run, one that gave every test utterance of the corpus one class, or "
+                f"a near-collapsed one, that gave at least {NEAR_COLLAPSE_SHARE:.0%} of them one class "
+                f"(docs/leaderboards.md). Such a run's {page.metric.title} on its test speakers is at or near chance"
+                f"{score_words(page.metric).chance}; a seed pooling it with other folds, and a cell averaging such "
+                f"seeds with working ones, mix the two, so the cell's mean is neither, and its interval is not shown "
+                f"(below). Counts: " + "; ".join(counts) + "."]
+
+
+def probe_note(page: Page, probes: Sequence[str]) -> list[str]:
+    """What the probe columns say; nothing without probes."""
+    if not probes:
+        return []
+    classes = {d: sorted({(r.probes or {})[d]["classes"] for r in page.records if (r.probes or {}).get(d)})
+               for d in probes}
+    chance = "; ".join(f"{escape_md(d)}: {', '.join(str(c) for c in classes[d])} classes" for d in probes)
+    return ["", f"Probe UA (%): how well a logistic-regression probe recovers the domain from the test "
+                f"utterances' embeddings, trained and scored on different speakers (speaker-grouped "
+                f"cross-validation; gender within each test corpus); chance is 100 / classes ({chance}). Lower "
+                f"means a more domain-invariant embedding, which is what DANN aims for. Mean ± standard "
+                f"deviation over seeds (number of seeds), a seed's probe UA being the mean over its folds. "
+                f"Null: what the same probe scores on labels shuffled between the test speakers (mean ± "
+                f"standard deviation over its runs' shufflings, averaged over the runs): with few speakers "
+                f"chance spreads widely, and a probe UA within about two of its standard deviations of the "
+                f"null says nothing. '-': the method exposes no embedding (or, for the null, its runs predate "
+                f"it)."]
+
+
+def probe_cell(page: Page, method: str, domain: str) -> str:
+    """The probe UA of a row over seeds (each seed's folds averaged, as its seed cycle pools them) and the
+    null reference of its runs. A probe is always scored in UA, whatever the page's main score."""
+    probes = {r.run_id: (r.probes or {})[domain] for r in page.records
+              if r.method == method and (r.probes or {}).get(domain)}
+    if not probes:
+        return "-"
+    by_seed: dict[int, list[float]] = {}
+    for record in page.records:
+        if record.run_id in probes:
+            by_seed.setdefault(record.seed, []).append(probes[record.run_id]["ua"])
+    summary = stats.summarize([float(np.mean(values)) for _, values in sorted(by_seed.items())])
+    nulls = [probe.get("null") or {} for probe in probes.values()]
+    null = ("null -" if not all(nulls) else
+            f"null {percent(float(np.mean([n['mean'] for n in nulls])))} ± "
+            f"{percent(float(np.mean([n['std'] for n in nulls])))}")
+    return f"{score_cell(summary, False)}; {null}"
+
+
+def tests_section(page: Page) -> list[str]:
+    """The paired tests against the page's reference, and how to read them."""
+    if page.reference is None:
+        return ["No paired tests: the page has no reference (its protocol names none; name one with --reference)."]
+    if page.comparisons.empty:
+        return [f"No paired tests: the reference {escape_md(page.reference)} has no runs here, or no other method "
+                f"shares at least two of its seeds (run --seeds 2 or more; name another reference with --reference)."]
+    title = page.metric.title
+    rows = [comparison_row(row) for row in page.comparisons.itertuples()]
+    trained, words = "seeds trained" + (" x speakers" if page.claim == "speakers" else ""), CLAIM_WORDS[page.claim]
+    lines = table(["test corpus", "method", f"Δ{title}", "95% CI (unadjusted)", "p", "p Holm", trained,
+                   "detectable", "collapsed seeds"], rows, ["l", "l", *["r"] * 7])
+    lines += ["", f"Δ{title}: {title} of the method minus {title} of {escape_md(page.reference)}, in points, "
+                  f"{words.computation.format(score=title)}, "
+                  "so p < 0.05 exactly when the interval excludes 0; both are unadjusted, so an interval that "
+                  f"excludes 0 without a marker is not significant after the correction. {words.statement} "
+                  "Both are about the runs where both systems train: a method that collapses in some runs has no "
+                  f"valid test of its mean {title} over all of them with a few seeds (docs/statistics.md), so its "
+                  "collapses are a second claim. p "
+                  "Holm: Holm-corrected across this page's distinct comparisons (the ▲/▼ markers; comparisons with "
+                  "the same per-seed differences on one corpus count once). The test's type-I error is measured by "
+                  "simulation in docs/statistics.md, collapsing methods included. Detectable: the smallest true "
+                  f"Δ{title} (points) this design finds with 80% power at p < {stats.ALPHA}, given the test's "
+                  "standard error and degrees of freedom; Holm's correction only raises it. A difference below it "
+                  "may well exist without a marker: no marker is not no difference. Collapsed seeds: the method's / "
+                  "the reference's seeds with a collapsed or near-collapsed run (†), and where any, p of McNemar's "
+                  "exact test that the two collapse equally often (unadjusted; with fewer than 6 seeds it cannot "
+                  "reach 0.05)."]
+    if page.comparisons["p"].isna().any():
+        lines += ["", "'-': no test. Fewer than two seeds where both trained"
+                      + (f", or fewer than {stats.MIN_SPEAKERS} test speakers" if page.claim == "speakers" else
+                         f", or both systems gave the same {title} in every such seed (deterministic, as the "
+                         "scikit-learn estimators are), so their difference is exact on these test speakers and the "
+                         "seeds are no replications to test it over") + "."]
+    return lines
+
+
+def comparison_row(row: Any) -> list[str]:
+    """A row of compare() as the tests table shows it, differences in points."""
+    def points(value: float, digits: str = "+.1f") -> str:
+        return "-" if math.isnan(value) else f"{100 * value:{digits}}"
+
+    interval = "-" if math.isnan(row.ci_low) else f"[{points(row.ci_low)}, {points(row.ci_high)}]"
+    collapsed = f"{row.collapsed} / {row.reference_collapsed}"
+    if row.collapsed or row.reference_collapsed:
+        collapsed += f", p {p_value(row.collapse_p)}"
+    trained = f"{row.working} of {row.seeds}" + (f" x {row.speakers}" if row.speakers else "")
+    return [escape_md(row.column), escape_md(row.method), points(row.difference), interval, p_value(row.p),
+            p_value(row.p_holm), trained, points(row.detectable, ".1f"), collapsed]
+
+
+def scores_section(page: Page) -> list[str]:
+    """Per test corpus and system: the main score's mean, interval and std over seeds, the other registered
+    metrics' means, the seeds and the test utterances."""
+    title, others = page.metric.title, [m for m in METRICS.values() if m != page.metric]
+    rows = []
+    for corpus in page.columns:
+        for method in page.methods:
+            cell = cell_scores(page, method, corpus)
+            if cell.empty:
+                continue
+            main = stats.summarize(cell[page.metric.name].tolist())
+            honest = main.n > 1 and main.std > 0 and not degenerate(cell).any()
+            interval = f"[{percent(main.ci_low)}, {percent(main.ci_high)}]" if honest else "-"
+            rows.append([escape_md(corpus), escape_md(method), percent(main.mean), interval, percent(main.std),
+                         *(percent(float(cell[m.name].mean())) for m in others), str(main.n),
+                         str(int(cell["n"].iloc[0]))])
+    lines = table(["test corpus", "method", title, f"{title} 95% CI", f"{title} std", *(m.title for m in others),
+                   "seeds", "utterances"], rows, ["l", "l", *["r"] * (5 + len(others))])
+    listed = [score_words(m).listed for m in [page.metric, *others]]
+    return [*lines, "", f"{', '.join(listed[:-1])} and {listed[-1]} in percent, means over seeds; the {title} "
+                        "interval is Student's t over seeds, clipped to [0, 100], and '-' where the seeds do not vary "
+                        "(one seed, or a deterministic system: a zero-width interval would claim a certainty the "
+                        "design does not have) or where some seed has a collapsed run († above: seeds that are a "
+                        "mixture of working and collapsed runs are far from the normal model behind the interval, "
+                        "which then covers the mean less often than it says). Utterances: test utterances of the "
+                        "corpus in one seed, over all folds."]
+
+
+def oracle_section(page: Page) -> list[str]:
+    """Under a protocol with `oracle = true`: each cell's score as its protocol chose the model beside the score of
+    the best epoch on the test part (per run and test corpus, pooled per seed as the cells are), an upper bound
+    that no method may claim; nothing for methods without epochs. In ORACLE_METRIC, the score the oracle
+    chooses by, whatever the page's main score."""
+    title = ORACLE_METRIC.title
+    runs = {r.run_id: r for r in page.records}
+    rows = []
+    for corpus in page.columns:
+        for method in page.methods:
+            cell = cell_scores(page, method, corpus)
+            best = [[runs[i].selection.get("oracle", {}).get(corpus) for i in ids] for ids in cell["run_ids"]]
+            if cell.empty or not all(all(seed) for seed in best):
+                continue
+            oracle = float(np.mean([ORACLE_METRIC.pooled([np.asarray(b["confusion"]) for b in seed])
+                                    for seed in best]))
+            chosen, epochs = float(cell[ORACLE_METRIC.name].mean()), [b["epoch"] for seed in best for b in seed]
+            rows.append([escape_md(corpus), escape_md(method), percent(chosen), percent(oracle),
+                         f"{100 * (oracle - chosen):+.1f}", f"{min(epochs)}-{max(epochs)}" if len(set(epochs)) > 1
+                         else str(epochs[0])])
+    if not rows:
+        return []
+    return ["", "## Gap to the test-set oracle (an upper bound, not a result)", "",
+            *table(["test corpus", "method", title, f"oracle {title}", "gap", "oracle epochs"], rows,
+                   ["l", "l", "r", "r", "r", "r"]),
+            "", f"{title}: as the protocol's model selection chose (above). Oracle {title}: each run's best epoch on "
+                "the test part itself, per test corpus, pooled over a seed's folds and averaged over seeds: what "
+                "choosing the epoch could give at most. It looks at the test labels, so it is never a method's "
+                "score, only the room model selection leaves. Methods fitted in one call have no epochs and no row "
+                "here."]
+
+
+def provenance(page: Page, command: str) -> list[str]:
+    """The footer: data, setting, folds, front-ends, versions, seeds, settings and what model selection chose, and
+    the commands that made the runs and this file."""
+    records, cycles = page.records, page.cycles
+    first = records[0]
+    setting = first.identity["protocol"]
+    synthetic = any(r.synthetic for r in records)
+    conf = configuration(first)
+    versions = sorted({r.identity["serbench"] for r in records})
+    commits = sorted({str(r.provenance.get("git_commit")) for r in records})
+    seeds = sorted(set(cycles["seed"])) if len(cycles) else []
+    folds = sorted({r.fold for r in records})
+    # "serbench", however the command was started (the script, `python -m serbench`, a worker's path)
+    sweeps = sorted({shlex.join(["serbench", *argv[1:]]) for r in records if (argv := r.provenance.get("argv"))})
+    fingerprints = ", ".join(f"{escape_md(c)} `{f[:16]}`" for c, f in sorted(conf["data"].items()))
+    fold_text = f"{len(folds)} ({', '.join(map(escape_md, folds))}), pooled per seed" if folds != [""] else "one"
+    lines = ["## Provenance", "",
+             f"- Data: {'**SYNTHETIC** stand-ins, not the real corpora' if synthetic else 'real corpora'}; "
+             f"content fingerprints: {fingerprints}",
+             f"- {setting_line(setting)}",
+             f"- Split: {escape_md(setting['split'])}; folds: {fold_text}",
+             f"- {frontends_line(page, ids=True)}; protocol content `{conf['protocol']}`",
+             f"- serbench {', '.join(versions)}; git commit(s) of the runs: {', '.join(f'`{c}`' for c in commits)}",
+             f"- Seeds: {', '.join(map(str, seeds))}; runs: {len(records)}", "",
+             "Hyperparameters of each method:", ""]
+    hparams: dict[str, dict] = {}
+    for record in records:
+        hparams.setdefault(record.method, record.identity["hparams"])
+    lines += table(["method", "hyperparameters", "chosen on training speakers"],
+                   [[escape_md(m), escape_md(", ".join(f"{k}={v}" for k, v in sorted(h.items()))),
+                     escape_md(selection_summary([r.selection for r in records if r.method == m]))]
+                    for m, h in sorted(hparams.items())], ["l", "l", "l"])
+    lines += ["", "The runs were produced by:", "", "```", *sweeps, "```", "",
+              "This file was generated by:", "", "```", command, "```"]
+    return lines
+
+
+# What a run's `selection` says besides its choices: the policy, how it chose, and the score it chose by.
+SELECTION_CONTEXT = ("policy", "chosen_by", "selection_ua", "validation_ua", "oracle", "held_out")
+
+
+def selection_summary(selections: Sequence[Mapping]) -> str:
+    """What model selection chose over these runs: the kept epoch as its range and median, every other setting as
+    counts of its values over the runs (`C=1 (4), C=0.1 (1); gamma=0.25 (5)`); "-" when nothing was chosen."""
+    def shown(value: object) -> str:
+        return f"{value:g}" if isinstance(value, float) else str(value)
+
+    parts = []
+    for key in sorted({k for s in selections for k in s} - set(SELECTION_CONTEXT)):
+        values = [s[key] for s in selections if key in s]
+        if key == "epoch":
+            low, high, median = min(values), max(values), shown(float(np.median(values)))
+            parts.append(f"epoch {low}" if low == high else f"epoch {low}-{high} (median {median})")
+        else:
+            counts = sorted(Counter(shown(v) for v in values).items(), key=lambda c: (-c[1], c[0]))
+            parts.append(", ".join(f"{key}={v} ({n})" for v, n in counts))
+    return "; ".join(parts) or "-"
