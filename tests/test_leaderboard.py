@@ -1,6 +1,7 @@
 """Leaderboards from hand-made results stores: pages, markers, figures, determinism, and the mixing guards."""
 
 import argparse
+import dataclasses
 import hashlib
 import json
 import re
@@ -15,12 +16,22 @@ from serbench.cli import leaderboard as cli
 from serbench.errors import SerbenchError
 from serbench.integrity import write_checksums
 from serbench.metrics import scores
-from serbench.reports import stats
+from serbench.protocols.protocol import load_protocol
+from serbench.reports import pages, stats
 from serbench.reports.comparisons import compare
 from serbench.reports.pages import leaderboard_command, page_markdown, write_leaderboards
 from serbench.reports.records import configuration_id, load_records
 from serbench.reports.sections import title_setting
-from serbench.reports.tables import aggregate, build_page, cell_scores, gaps, page_blocks, rank_table, speaker_rows
+from serbench.reports.tables import (
+    aggregate,
+    build_page,
+    cell_scores,
+    cycle_rows,
+    gaps,
+    page_blocks,
+    rank_table,
+    speaker_rows,
+)
 from serbench.runs.record import CorpusScores, RunRecord
 from serbench.runs.store import ResultsStore
 
@@ -677,3 +688,51 @@ def test_titles_say_what_is_new_to_the_model() -> None:
     assert title_setting({"adaptation": "none", "split": "speaker-folds"}) == "new speakers"
     assert title_setting({"adaptation": "unlabelled-test", "split": "speaker-folds"}) == \
         "adapted to unlabelled test audio"
+
+
+def protocol_with(monkeypatch: pytest.MonkeyPatch, **changes) -> None:
+    """The leaderboards load every protocol with `changes` (its score, its references)."""
+    monkeypatch.setattr(pages, "load_protocol", lambda name: dataclasses.replace(load_protocol(name), **changes))
+
+
+def test_the_protocol_names_the_main_score_and_the_references(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    store = make_store(tmp_path / "results", methods=("baseline_s", "strong", "weak|net"), seeds=(0, 1, 2))
+    protocol_with(monkeypatch, score="macro_f1", references=("strong", "baseline_s"))
+    write_leaderboards(tmp_path / "results", tmp_path / "out")
+    page = (tmp_path / "out" / "cross-arousal.md").read_text()
+    assert "## macro-F1 per test corpus" in page and "Reference for the significance markers: **strong**" in page
+    rows = page.split("## macro-F1 per test corpus")[1].split("\n\n")[1].splitlines()[2:]
+    assert rows[0].startswith("| strong |")  # the protocol's first reference with runs leads
+    cycles = cycle_rows(load_records(store))
+    f1 = cycles[(cycles["method"] == "strong") & (cycles["corpus"] == "c-one")]["macro_f1"]
+    assert f"{100 * f1.mean():.1f}" in rows[0].split("|")[3]  # the cell is the macro-F1 mean over seeds
+    assert "| test corpus | method | macro-F1 | macro-F1 95% CI | macro-F1 std | UA | WA | seeds |" in page
+    assert "Δmacro-F1" in page
+    frame = aggregate(load_records(store), metrics.METRICS["wa"])
+    assert {"wa_mean", "wa_std", "wa_ci_low", "ua_mean", "macro_f1_mean"} <= set(frame.columns)
+    assert "ua_std" not in frame.columns
+
+
+def test_a_page_without_references_has_no_paired_tests(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    make_store(tmp_path / "results", methods=("baseline_s", "strong"), seeds=(0, 1))
+
+    def unknown(name: str) -> None:
+        raise SerbenchError(f"no protocol {name!r}")
+
+    monkeypatch.setattr(pages, "load_protocol", unknown)  # a protocol file that is not here: UA, no references
+    write_leaderboards(tmp_path / "results", tmp_path / "out")
+    page = (tmp_path / "out" / "cross-arousal.md").read_text()
+    assert "No reference for the significance markers" in page and "▲" not in page
+    assert "No paired tests: the page has no reference" in page and "## UA per test corpus" in page
+    write_leaderboards(tmp_path / "results", tmp_path / "out", references=["baseline_s"])  # the command line's
+    assert "▲" in (tmp_path / "out" / "cross-arousal.md").read_text()
+
+
+def test_a_score_better_when_lower_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    make_store(tmp_path / "results", methods=("baseline_s", "strong"), seeds=(0, 1))
+    error_rate = metrics.Metric("ua", "error", "share of wrong decisions", lambda m: 1 - metrics.weighted_accuracy(m),
+                                higher_is_better=False)
+    monkeypatch.setattr(pages, "METRICS", {"ua": error_rate})
+    with pytest.raises(SerbenchError, match="better when lower"):
+        write_leaderboards(tmp_path / "results", tmp_path / "out")
