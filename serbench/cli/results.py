@@ -147,10 +147,9 @@ def hp_matches(hparams: Mapping[str, object], wanted: Mapping[str, str]) -> bool
     return True
 
 
-def run_prune(args: argparse.Namespace) -> int:
-    store = existing_store(args.results)
-    hp = parse_settings(args.hp, "--hp")
-    described = any((args.method, args.protocol, args.task, args.seed, hp))
+def check_prune_filters(args: argparse.Namespace, described: bool) -> None:
+    """Refuse a prune without a filter, and filters that do not go together. `described`: a run label or --hp is
+    given."""
     if args.cache and not args.damaged:
         raise SerbenchError("--cache selects the runs built from a damaged feature cache: it goes with --damaged",
                             hint="prune --damaged --cache")
@@ -160,6 +159,28 @@ def run_prune(args: argparse.Namespace) -> int:
     if described and args.damaged:
         raise SerbenchError("--damaged cannot be combined with --method, --protocol, --task, --seed or --hp",
                             hint="a damaged run's record cannot be read to match them: prune --damaged alone")
+
+
+def described_runs(args: argparse.Namespace, hp: Mapping[str, str],
+                   records: Mapping[str, RunRecord]) -> list[tuple[str, str]]:
+    """(run id, what it is) of the runs that match every given --method, --protocol, --task, --seed and --hp."""
+    chosen: list[tuple[str, str]] = []
+    for run_id, record in records.items():
+        if ((args.method is None or record.method in args.method)
+                and (args.protocol is None or record.protocol in args.protocol)
+                and (args.task is None or record.task in args.task)
+                and (args.seed is None or record.seed in args.seed)
+                and hp_matches(record.identity.get("hparams") or {}, hp)):
+            chosen.append((run_id, f"{record.method} {record.protocol} {record.fold} {record.task} seed "
+                                   f"{record.seed}"))
+    return chosen
+
+
+def run_prune(args: argparse.Namespace) -> int:
+    store = existing_store(args.results)
+    hp = parse_settings(args.hp, "--hp")
+    described = any((args.method, args.protocol, args.task, args.seed, hp))
+    check_prune_filters(args, described)
     records, damaged = store.read_all()
     unknown_values(args, hp, records)
     console = Console()
@@ -173,14 +194,8 @@ def run_prune(args: argparse.Namespace) -> int:
         chosen += [(run_id, f"built from the damaged feature cache {path}") for run_id, path in caches.items()]
     if args.failed:
         chosen += [(run_id, "failed") for run_id in sorted(store.failed_ids())]
-    for run_id, record in records.items() if described else ():
-        if ((args.method is None or record.method in args.method)
-                and (args.protocol is None or record.protocol in args.protocol)
-                and (args.task is None or record.task in args.task)
-                and (args.seed is None or record.seed in args.seed)
-                and hp_matches(record.identity.get("hparams") or {}, hp)):
-            chosen.append((run_id, f"{record.method} {record.protocol} {record.fold} {record.task} seed "
-                                   f"{record.seed}"))
+    if described:
+        chosen += described_runs(args, hp, records)
     for run_id, what in chosen:
         console.print(f"{'removed' if args.yes else 'would remove'} {run_id}: {escape(what)}", soft_wrap=True)
     runs = plural(len(chosen), "run")
