@@ -92,13 +92,7 @@ def launch(config: SweepConfig, *, jobs: int = 1, launcher: str = "local", slurm
         save_plan(sweep, store)
     if sweep.synthetic:
         console.print(f"[bold yellow]{SYNTHETIC_LABEL}[/]: {SYNTHETIC_EXPLANATION}")
-    damaged = [spec for spec in sweep.runs if store.is_done(spec.run_id) and store.damage(spec.run_id)]
-    if damaged:  # they would count as done, and their scores would be read
-        raise SerbenchError(f"{len(damaged)} runs of this sweep are stored damaged, e.g. {damaged[0].label()}",
-                            path=store.runs / damaged[0].run_id,
-                            hint=f"`serbench verify --results {store.root}` lists them; `serbench prune --damaged "
-                                 f"--results {store.root} --yes` removes them, and the same command then trains "
-                                 "them again")
+    refuse_damaged(sweep, store)
     todo = [spec for spec in sweep.runs if not store.is_done(spec.run_id)]
     console.print(f"{plural(len(sweep.runs), 'run')}, {len(sweep.runs) - len(todo)} already in {store.root}, "
                   f"{len(todo)} to run")
@@ -130,7 +124,26 @@ def launch(config: SweepConfig, *, jobs: int = 1, launcher: str = "local", slurm
     frame.attrs.update(failed=len(state.failed), pending=len(state.claimed) + len(state.left),
                        claimed=len(state.claimed))
     console.print(summary_table(cycle_rows(records), sweep.protocol.test_corpora, sweep.synthetic))
-    if records:
+    report_outcome(store, state, bool(records), console)
+    return frame
+
+
+def refuse_damaged(sweep: Sweep, store: ResultsStore) -> None:
+    """Runs of the sweep stored damaged would count as done, and their scores would be read: a SerbenchError that
+    says how to remove them."""
+    damaged = [spec for spec in sweep.runs if store.is_done(spec.run_id) and store.damage(spec.run_id)]
+    if damaged:
+        raise SerbenchError(f"{len(damaged)} runs of this sweep are stored damaged, e.g. {damaged[0].label()}",
+                            path=store.runs / damaged[0].run_id,
+                            hint=f"`serbench verify --results {store.root}` lists them; `serbench prune --damaged "
+                                 f"--results {store.root} --yes` removes them, and the same command then trains "
+                                 "them again")
+
+
+def report_outcome(store: ResultsStore, state: SweepState, stored: bool, console: Console) -> None:
+    """After the summary table: where the records are (`stored`: the sweep has some), each failed run, and the
+    runs other workers still hold or left unfinished."""
+    if stored:
         console.print(f"records in {escape(str(store.root))}; next: `serbench leaderboard --results "
                       f"{escape(str(store.root))}` writes the pages with their significance tests", soft_wrap=True)
     for spec, failure in state.failed:
@@ -143,7 +156,6 @@ def launch(config: SweepConfig, *, jobs: int = 1, launcher: str = "local", slurm
     if state.left:
         console.print(f"[yellow]{plural(len(state.left), 'run')} not finished[/] by the workers that claimed them "
                       f"(they died; {shown} lists them): run the same command again", soft_wrap=True)
-    return frame
 
 
 @dataclasses.dataclass(frozen=True)
@@ -407,8 +419,8 @@ def status(results: str | Path) -> dict:
             problems.append(f"{path}: not a sweep plan ({type(error).__name__}); delete it, and re-run the "
                             f"sweep to plan it again")
     records, damaged = store.read_all()
-    for run_id, error in damaged.items():
-        problems.append(str(error).replace("\n", " "))
+    for run_id, damage in damaged.items():
+        problems.append(str(damage).replace("\n", " "))
         runs.setdefault(run_id, {"run_id": run_id, **{key: "?" for key in RUN_LABELS}})
     for run_id, record in records.items():
         runs.setdefault(run_id, {"run_id": run_id, **{key: getattr(record, key) for key in RUN_LABELS}})
