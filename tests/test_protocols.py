@@ -1,6 +1,7 @@
 """Protocol files and speaker splits: parsing, clear errors, disjoint and reproducible splits, the leakage guard."""
 
 import re
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -8,6 +9,7 @@ import pytest
 from serbench.data.corpora.schema import make_table
 from serbench.errors import SerbenchError
 from serbench.protocols.protocol import (
+    PROTOCOL_KEYS,
     Fold,
     builtin_protocols,
     check_disjoint,
@@ -15,6 +17,8 @@ from serbench.protocols.protocol import (
     split_utterances,
     template_reference,
 )
+from serbench.protocols.schema import key_table
+from serbench.protocols.splits import SPLIT_KINDS
 
 # Speakers per corpus as in the real corpora: (female, male); IEMOCAP and MSP-IMPROV have one of each per session.
 SPEAKERS = {"iemocap": (5, 5), "msp-improv": (6, 6), "savee": (0, 4), "emodb": (5, 5)}
@@ -85,6 +89,10 @@ def test_a_path_works_like_a_name(tmp_path):
      "'patience'"),
     ('split = "speaker-folds"\ncorpora = ["{a}"]\n', "not a parameter"),
     ('split = "speaker-folds"\ncorpora = ["a"]\nparameters = ["a"]\n', "'parameters'"),
+    ('split = "speaker-folds"\ncorpora = ["a"]\ntrain = ["b"]\n', "'train': split = \"speaker-folds\" does not"),
+    ('split = "corpus"\ntrain = ["a"]\ntest = ["b"]\ncorpora = ["a"]\n', "'corpora': split = \"corpus\" does not"),
+    ('split = "official"\ncorpora = ["a"]\n', "'splits': missing"),
+    ('corpora = ["a"]\n', "'split': missing: .* one of corpus, speaker-folds"),
 ])
 def test_malformed_files_name_the_key_or_line(tmp_path, text, names):
     path = tmp_path / "bad.toml"
@@ -291,3 +299,71 @@ def test_a_bad_score_or_references_is_refused(tmp_path, text, message):
     with pytest.raises(SerbenchError, match=re.escape(message)) as error:
         load_protocol(path)
     assert str(path) in str(error.value)
+
+
+def test_an_unknown_key_is_refused_with_the_known_ones(tmp_path):
+    path = tmp_path / "typo.toml"
+    path.write_text('split = "speaker-folds"\ncorpora = ["a"]\nnormalization = "speaker"\n')
+    with pytest.raises(SerbenchError, match="key 'normalization': unknown key") as error:
+        load_protocol(path)
+    assert str(path) in str(error.value)
+    assert f"(known: {', '.join(sorted(PROTOCOL_KEYS))})" in error.value.message
+
+
+@pytest.mark.parametrize(("line", "message"), [
+    ('folds = "5"', "'folds': must be a whole number of at least 2"),
+    ("description = 3", "'description': must be a string"),
+    ('tasks = "arousal"', "'tasks': must be a non-empty list of names"),
+    ("paper_subsets = 1", "'paper_subsets': must be true or false"),
+    ('validation = "0.2"', "'validation': must be a share of the training speakers"),
+    ("frontend = 3", "'frontend': must be a front-end name, or a table with a name"),
+    ('groups = ["a"]', "'groups': must be a table of corpus = one of speaker, session"),
+    ("labels = 3", "'labels': must be tables of emotion = class"),
+    ("adaptation = true", "'adaptation': must be a string (one of none, unlabelled-test)"),
+])
+def test_a_value_of_the_wrong_type_is_refused(tmp_path, line, message):
+    path = tmp_path / "typed.toml"
+    path.write_text(f'split = "speaker-folds"\ncorpora = ["a"]\n{line}\n')
+    with pytest.raises(SerbenchError, match=re.escape(message)) as error:
+        load_protocol(path)
+    assert str(path) in str(error.value)
+
+
+def test_the_docs_list_every_key_of_the_schema():
+    """docs/protocols.md's table of keys is the schema's, so the two cannot drift."""
+    table = key_table(PROTOCOL_KEYS.values())
+    docs = (Path(__file__).parents[1] / "docs" / "protocols.md").read_text()
+    assert table in docs, f"write this table of keys into docs/protocols.md:\n{table}"
+
+
+# A protocol of every registered split kind, over corpora_table(): (file text, how many folds it makes).
+SPLIT_EXAMPLES = {
+    "corpus": ('train = ["iemocap"]\ntest = ["savee", "emodb"]\n', 1),
+    "speaker-folds": ('corpora = ["emodb", "iemocap"]\nfolds = 5\n', 5),
+    "leave-one-corpus-out": ('corpora = ["savee", "emodb"]\n', 2),
+    "leave-one-speaker-out": ('corpora = ["savee"]\n', 4),
+    "leave-one-session-out": ('corpora = ["iemocap"]\n', 5),
+    "official": ('corpora = ["emodb"]\n[splits]\ntrain = ["Train"]\ntest = ["Test"]\n', 1),
+}
+
+
+def test_every_split_kind_has_an_example():
+    assert set(SPLIT_EXAMPLES) == set(SPLIT_KINDS)
+
+
+@pytest.mark.parametrize("kind", list(SPLIT_EXAMPLES))
+def test_each_split_kind_makes_its_folds(tmp_path, kind):
+    text, count = SPLIT_EXAMPLES[kind]
+    path = tmp_path / "kind.toml"
+    path.write_text(f'split = "{kind}"\n{text}')
+    protocol = load_protocol(path)
+    table = corpora_table()
+    table["split"] = table["speaker"].map(lambda s: "Test" if s.endswith("0") else "Train")  # official partitions
+    folds = protocol.make_folds(table)
+    assert len(folds) == count and folds == protocol.make_folds(table)  # deterministic
+    tested = set()
+    for fold in folds:
+        split = split_utterances(table, protocol, fold)
+        assert set(split["part"]) == {"train", "test"}
+        tested |= set(split.loc[split["part"] == "test", "corpus"])
+    assert tested == set(protocol.test_corpora)
