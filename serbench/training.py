@@ -111,11 +111,11 @@ class SegmentSet:
     emotion None. `kind` decides what a batch is: rows for segments and vectors, whole utterances for frames.
     """
 
-    features: FeatureBank | np.ndarray
+    features: FeatureBank  # a plain array is accepted too, and wrapped in one
     utterance: np.ndarray  # (n,)
     emotion: np.ndarray | None  # (n,)
     domains: dict[str, np.ndarray]  # name -> (n,)
-    rows: np.ndarray | None = None  # (n,) indices into features
+    rows: np.ndarray = None  # type: ignore[assignment]  # (n,) indices into features; None (every row) is filled in
     normaliser: Normaliser | None = None
     norm_group: np.ndarray | None = None  # (n,) row of the normaliser's statistics for each row
     kind: str = "segments"
@@ -391,53 +391,78 @@ def fit(method: Method, data: SegmentSet, *, adaptation: SegmentSet | None = Non
         if unlabelled is not None else None
     data.features.make_resident(device)  # on a GPU: gather batches there, no host copy per step
     method.to(device).train()
-    history = []
-    on_cpu = device.type == "cpu"
+    history: list[dict[str, float]] = []
     for epoch in range(epochs):
         # one upload of the epoch's batch positions; each step then only slices tensors already on the device
         batches = torch.as_tensor(epoch_batches(order_rng, data.units, batch_size)).to(device)
-        steps = len(batches)
-        extra = torch.as_tensor(stream.take(steps)).to(device) if stream is not None else None
-        totals: dict[str, Tensor] = {}
-        first_bad: dict[str, Tensor] = {}  # off a CPU, per loss term: the first step whose value was not finite
-        for step in range(steps):
+        extra = torch.as_tensor(stream.take(len(batches))).to(device) if stream is not None else None
+        losses = EpochLosses(epoch, len(batches), on_cpu=device.type == "cpu")
+        for step in range(len(batches)):
             batch = data.batch(batches[step])
-            if extra is not None:
+            if unlabelled is not None and extra is not None:
                 batch.adaptation = unlabelled.batch(extra[step])
-            losses = method.update(batch, (epoch * steps + step) / (epochs * steps))
-            check_losses(method, losses)
-            for key, value in losses.items():
-                value = value.detach()
-                totals[key] = totals[key] + value if key in totals else value
-                if on_cpu:  # free to look on a CPU: stop at once
-                    if not math.isfinite(value):
-                        raise diverged(key, float(value), epoch, step, steps)
-                    continue
-                finite = torch.isfinite(value).long()  # tracked on the device: no step waits for a GPU
-                bad = finite * steps + (1 - finite) * step
-                first_bad[key] = torch.minimum(first_bad[key], bad) if key in first_bad else bad
+            step_losses = method.update(batch, (epoch * len(batches) + step) / (epochs * len(batches)))
+            check_losses(method, step_losses)
+            losses.add(step, step_losses)
             if on_step is not None:
-                on_step(epoch + (step + 1) / steps)
-        history.append({key: float(total) / steps for key, total in totals.items()})  # one sync per epoch
-        for key, mean in history[-1].items():
-            if not math.isfinite(mean):
-                raise diverged(key, mean, epoch, int(first_bad[key]) if key in first_bad else None, steps)
-        ua, stop = None, False
-        if validation is not None:
-            ua = history[-1]["validation_ua"] = validation_ua(method, validation, device)
-            method.train()
-            stop = method.after_epoch(epoch, ua)
-        if selection is not None:
-            stop = selection.observe(method, epoch, ua) or stop
-        if oracle is not None:
-            oracle.observe(method, epoch, device)
-        if on_epoch is not None:
-            on_epoch(epoch, history[-1])
-        if stop:
+                on_step(epoch + (step + 1) / len(batches))
+        history.append(losses.means())
+        if end_epoch(method, epoch, history[-1], validation=validation, selection=selection, oracle=oracle,
+                     device=device, on_epoch=on_epoch):
             break
     if selection is not None:
         selection.restore(method)
     return history
+
+
+class EpochLosses:
+    """An epoch's loss terms summed over its steps, checked for divergence: at once on a CPU (free to look), and
+    elsewhere tracked on the device (no step waits for a GPU) with the first step whose value was not finite."""
+
+    def __init__(self, epoch: int, steps: int, *, on_cpu: bool) -> None:
+        self.epoch, self.steps, self.on_cpu = epoch, steps, on_cpu
+        self.totals: dict[str, Tensor] = {}
+        self.first_bad: dict[str, Tensor] = {}
+
+    def add(self, step: int, losses: Mapping[str, Tensor]) -> None:
+        for key, value in losses.items():
+            value = value.detach()
+            self.totals[key] = self.totals[key] + value if key in self.totals else value
+            if self.on_cpu:
+                if not math.isfinite(value):
+                    raise diverged(key, float(value), self.epoch, step, self.steps)
+                continue
+            finite = torch.isfinite(value).long()
+            bad = finite * self.steps + (1 - finite) * step
+            self.first_bad[key] = torch.minimum(self.first_bad[key], bad) if key in self.first_bad else bad
+
+    def means(self) -> dict[str, float]:
+        """Each term's mean over the epoch (one sync per epoch), or the divergence error."""
+        means = {key: float(total) / self.steps for key, total in self.totals.items()}
+        for key, mean in means.items():
+            if not math.isfinite(mean):
+                first = int(self.first_bad[key]) if key in self.first_bad else None
+                raise diverged(key, mean, self.epoch, first, self.steps)
+        return means
+
+
+def end_epoch(method: Method, epoch: int, losses: dict[str, float], *, validation: SegmentSet | None,
+              selection: EpochSelection | None, oracle: EpochOracle | None, device: torch.device,
+              on_epoch: Callable[[int, dict[str, float]], None] | None) -> bool:
+    """After an epoch: its validation UA (added to `losses`, the epoch's record), the selection's and the
+    oracle's look, the progress callback; whether training stops early."""
+    ua, stop = None, False
+    if validation is not None:
+        ua = losses["validation_ua"] = validation_ua(method, validation, device)
+        method.train()
+        stop = method.after_epoch(epoch, ua)
+    if selection is not None:
+        stop = selection.observe(method, epoch, ua) or stop
+    if oracle is not None:
+        oracle.observe(method, epoch, device)
+    if on_epoch is not None:
+        on_epoch(epoch, losses)
+    return stop
 
 
 def fit_all(method: Method, data: SegmentSet, validation: SegmentSet | None, seed: int,
@@ -461,6 +486,7 @@ def validation_ua(method: Method, data: SegmentSet, device: torch.device) -> flo
 
 def utterance_labels(data: SegmentSet) -> np.ndarray:
     """Each utterance's emotion class in a labelled set, from its rows' labels."""
+    assert data.emotion is not None, "an unlabelled set (adaptation audio) has no emotion classes"
     labels = np.zeros(data.n_utterances, dtype=np.int64)
     labels[data.utterance] = data.emotion
     return labels

@@ -8,7 +8,9 @@ import pandas as pd
 import pytest
 import torch
 
-from serbench.runs.runner import SweepConfig, plan, prepare
+from serbench.runs.plan import plan
+from serbench.runs.prepare import prepare
+from serbench.runs.settings import SweepConfig
 from serbench.training import fit
 
 SMALL = {"preset": "small", "epochs": 1}

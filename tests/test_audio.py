@@ -17,7 +17,8 @@ from serbench.data.audio import audio_length, decode_audio, load_audio, resample
 from serbench.errors import SerbenchError
 from serbench.features.frontends import make_frontend
 from serbench.protocols.protocol import load_protocol
-from serbench.runs.runner import SweepConfig, sweep_frontend
+from serbench.runs.plan import sweep_frontend
+from serbench.runs.settings import SweepConfig
 
 TARGET = 16_000
 SECONDS = 2.0

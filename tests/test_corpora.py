@@ -415,8 +415,8 @@ def test_tasks_on_msp_improv_and_emodb(tmp_path: Path) -> None:
 
 
 def test_every_column_of_the_utterance_table_is_metadata_or_a_label() -> None:
-    """Adaptation drops the label columns from the test corpora's audio (runner.prepare): a column that is neither
-    would reach it unclassified, and a label column there would leak."""
+    """Adaptation drops the label columns from the test corpora's audio (serbench.runs.prepare): a column that is
+    neither would reach it unclassified, and a label column there would leak."""
     from serbench.data.corpora.schema import COLUMNS, LABEL_COLUMNS, METADATA_COLUMNS
 
     assert set(METADATA_COLUMNS) | set(LABEL_COLUMNS) == set(COLUMNS)

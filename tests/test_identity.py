@@ -17,7 +17,8 @@ from serbench.features.cache import cache_key
 from serbench.features.frontends import FRONTENDS, make_frontend
 from serbench.method import discover_methods, get_method
 from serbench.protocols.protocol import Fold, builtin_protocols, load_protocol
-from serbench.runs.runner import RunSpec, SweepConfig, method_hparams, sweep_frontend
+from serbench.runs.plan import RunSpec, method_hparams, sweep_frontend
+from serbench.runs.settings import SweepConfig
 
 PINNED = Path(__file__).with_name("identities.json")
 ARGUMENTS = {"transfer": "[train=emodb,test=ravdess]", "transfer-dg": "[train=emodb,test=ravdess]",

@@ -19,7 +19,7 @@ from serbench.cli.methods import add_hp_option, add_plugin_option
 from serbench.data.labels import TASKS
 from serbench.method import parse_settings
 from serbench.runs.launch import LAUNCHERS, STATES, launch, status
-from serbench.runs.runner import SweepConfig
+from serbench.runs.settings import SweepConfig
 
 EXIT_CLAIMED = 3  # this worker's share is done, other workers still train the rest: not a failure
 

@@ -33,8 +33,10 @@ from serbench.errors import SerbenchError
 from serbench.files import pid_alive, stable_hash, write_atomic
 from serbench.metrics import NEAR_COLLAPSE_SHARE
 from serbench.reports.tables import cycle_rows, degenerate, score_rows
-from serbench.runs.runner import RunSpec, Sweep, SweepConfig, plan, work
+from serbench.runs.plan import RunSpec, Sweep, plan
+from serbench.runs.settings import SweepConfig
 from serbench.runs.store import STALE_CLAIM_SECONDS, UNWRITABLE_STORE, ResultsStore, json_bytes, name_variants
+from serbench.runs.worker import work
 from serbench.training import choose_device
 
 LAUNCHERS = ("local", "slurm")

@@ -38,7 +38,7 @@ class RunRecord:
     """Everything a run leaves besides its tables (predictions, split)."""
 
     run_id: str
-    identity: dict[str, Any]  # what the run id hashes (runner.RunSpec.identity)
+    identity: dict[str, Any]  # what the run id hashes (serbench.runs.plan.RunSpec.identity)
     method: str
     protocol: str
     fold: str

@@ -1,0 +1,124 @@
+"""A sweep's settings: everything `serbench run` (or `serbench.runs.launch.run`) was asked for, checked before
+anything is loaded, and the same on every worker that plans the sweep."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from serbench.data.sources import SYNTHETIC
+from serbench.errors import SerbenchError
+from serbench.protocols.protocol import split_reference
+
+MAX_SEED = 2**63 - 1  # the largest seed torch.manual_seed and numpy's generators both take
+MAX_EPOCHS = 100_000  # the most epochs a run may train: more is a typo, or a run that never ends
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """Everything `serbench run` was asked for: enough for any worker, on any machine, to plan the same runs."""
+
+    methods: tuple[str, ...]
+    protocol: str  # a built-in name or a file path
+    tasks: tuple[str, ...] = ()  # empty: the protocol's tasks
+    seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
+    data: str | None = None  # --data; None: $SERBENCH_DATA or ./serbench.toml
+    results: str = "results"
+    device: str = "auto"
+    preset: str | None = None
+    epochs: int | None = None
+    hp: Mapping[str, str] = field(default_factory=dict)
+    plugins: tuple[str, ...] = ()
+    skip_bad: bool = False
+    cache: str | None = None
+    fuse: int = 1  # runs trained together at most (methods that can: Method.fusion_key)
+    frontend: str | None = None  # --frontend; None: the protocol's
+    frontend_settings: Mapping[str, str] = field(default_factory=dict)  # --frontend-setting KEY=VALUE
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "hp": dict(self.hp), "frontend_settings": dict(self.frontend_settings)}
+
+    def check(self) -> None:
+        """Refuse settings no sweep can run with, before anything is loaded: the one place they are checked
+        (each hyperparameter's own range is checked by resolve_hparams when the sweep is planned)."""
+        self._check_methods()
+        self._check_seeds()
+        self._check_hp()
+        if self.epochs is not None and self.epochs < 1:
+            raise SerbenchError(f"--epochs {self.epochs}: a run trains for at least one epoch")
+        if self.epochs is not None and self.epochs > MAX_EPOCHS:
+            raise SerbenchError(f"--epochs {self.epochs}: more than {MAX_EPOCHS:,}, the most epochs a run may train",
+                                hint=f"give --epochs {MAX_EPOCHS} or fewer")
+        for option, path in (("--results", self.results), ("--data", self.data), ("--cache-dir", self.cache)):
+            if path is not None and not path.strip():  # an empty path is the current folder
+                raise SerbenchError(f"{option} {path!r}: an empty path would use the current folder",
+                                    hint=f"name a folder (or file), or leave {option} out for its default")
+        if self.fuse < 1:
+            raise SerbenchError(f"--fuse {self.fuse}: needs at least 1 (1 trains every run alone)")
+
+    def _check_methods(self) -> None:
+        if not self.methods:
+            raise SerbenchError("no method given", hint="name one with --method, or --method all")
+        if "all" in self.methods and len(self.methods) > 1:
+            raise SerbenchError("--method all cannot be combined with other methods")
+        repeated = given_twice(self.methods)
+        if repeated is not None:
+            raise SerbenchError(f"--method {repeated} is given twice", hint="name each method once")
+
+    def _check_seeds(self) -> None:
+        if not self.seeds:
+            raise SerbenchError("no seeds: the sweep would run nothing", hint="give --seeds 1 or more")
+        for seed in self.seeds:
+            if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+                raise SerbenchError(f"seed {seed!r} is not an integer from 0 to {MAX_SEED}",
+                                    hint="seeds seed numpy's and torch's generators, which take 64-bit values")
+        repeated = given_twice(self.seeds)
+        if repeated is not None:
+            raise SerbenchError(f"seed {repeated} is given twice", hint="give each --seed once")
+
+    def _check_hp(self) -> None:
+        for key, values in self.hp_grid().items():
+            if "" in values:
+                raise SerbenchError(f"--hp {key}={self.hp[key]}: an empty value",
+                                    hint="write one value, or several separated by commas: --hp gamma=0.1,0.3")
+            repeated = given_twice(values)
+            if repeated is not None:
+                raise SerbenchError(f"--hp {key}: the value {repeated} is given twice", hint="give each value once")
+        for option, key, value in (("--epochs", "epochs", self.epochs), ("--preset", "preset", self.preset)):
+            if value is not None and key in self.hp:
+                raise SerbenchError(f"{option} {value} and --hp {key}={self.hp[key]} both set {key}",
+                                    hint="give one of them")
+
+    def hp_grid(self) -> dict[str, list[str]]:
+        """--hp as a grid: `gamma=0.1,0.3` sweeps both values (every combination of the keys' values is run)."""
+        return {key: [v.strip() for v in value.split(",")] for key, value in self.hp.items()}
+
+    def absolute(self) -> SweepConfig:
+        """The same sweep with every path made absolute, so workers started elsewhere read the same files."""
+        def absolute(path: str) -> str:
+            return str(Path(path).expanduser().resolve())
+
+        data = self.data if self.data is None or self.data == SYNTHETIC else absolute(self.data)
+        base, _ = split_reference(self.protocol)
+        protocol = f"{absolute(base)}{self.protocol[len(base):]}" if base.endswith(".toml") else self.protocol
+        return replace(self, data=data, protocol=protocol, results=absolute(self.results),
+                       plugins=tuple(absolute(p) for p in self.plugins),
+                       cache=None if self.cache is None else absolute(self.cache))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SweepConfig:
+        sequences = ("methods", "tasks", "seeds", "plugins")
+        values: dict[str, Any] = {k: tuple(v) if k in sequences else v for k, v in data.items()}
+        return cls(**values)
+
+
+def given_twice(values: Sequence) -> Any:
+    """The first value that occurs twice in `values` (None when each occurs once)."""
+    seen = set()
+    for value in values:
+        if value in seen:
+            return value
+        seen.add(value)
+    return None
