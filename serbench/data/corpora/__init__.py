@@ -11,49 +11,12 @@ audio is read: the feature pass and `serbench data check`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
-import pandas as pd
-
+from serbench.data.corpora.registry import CORPORA, CorpusInfo, Reader, register_corpus
 from serbench.data.corpora.schema import Corpus
 from serbench.errors import CorpusError, Problem
 from serbench.files import INCOMPLETE
-from serbench.plugins import Registry
-
-Reader = Callable[[Path], tuple[pd.DataFrame, list[Problem]]]
-
-
-@dataclass(frozen=True)
-class CorpusInfo:
-    """Metadata of a built-in corpus (mteb-style), and its reader."""
-
-    name: str  # the name used on the command line: iemocap, msp-improv, savee, emodb
-    title: str
-    release_dir: str  # the release's usual folder name, as distributed
-    languages: tuple[str, ...]
-    native_sample_rate: int
-    licence: str
-    homepage: str
-    read: Reader
-    # What a speaker-grouped fold holds out: "session" where a session's actors improvise the same dialogues
-    # together (a speaker tested while the partner trains would leak the dialogue), else "speaker".
-    split_groups: str = "speaker"
-
-
-CORPORA: Registry[CorpusInfo] = Registry("corpus", hint=", or give a manifest CSV as the root")
-
-
-def register_corpus(name: str, **metadata: object) -> Callable[[Reader], Reader]:
-    """Register the decorated reader as the built-in corpus `name`, with CorpusInfo's other fields."""
-
-    def register(read: Reader) -> Reader:
-        CORPORA.add(name, CorpusInfo(name=name, read=read, **metadata))  # type: ignore[arg-type]
-        return read
-
-    return register
-
 
 MAX_LISTED = 20
 
@@ -94,3 +57,5 @@ def read_corpus(name: str, root: str | Path, *, skip_bad: bool = False) -> Corpu
 
 # The built-in readers register themselves on import.
 from serbench.data.corpora import crema_d, emodb, emovo, iemocap, msp_improv, msp_podcast, ravdess, savee, tess  # noqa: E402, F401
+
+__all__ = ["CORPORA", "CorpusInfo", "Reader", "read_corpus", "register_corpus"]

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from serbench.data.corpora import register_corpus
+from serbench.data.corpora.registry import register_corpus
 from serbench.data.corpora.release import csv_records
 from serbench.data.corpora.schema import make_table
 from serbench.data.labels import NO_AGREEMENT

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from serbench.data.corpora import register_corpus
+from serbench.data.corpora.registry import register_corpus
 from serbench.data.corpora.release import wav_files
 from serbench.data.corpora.schema import make_table
 from serbench.errors import CorpusError, Problem

@@ -4,43 +4,15 @@ Built-ins: `spectrogram` (the paper's, the default), `logmel`, `egemaps` and `ss
 through the entry-point group `serbench.frontends`, local files through `--plugin`. docs/frontends.md is the guide.
 """
 
-from __future__ import annotations
+# The built-ins register themselves when imported (the heavy libraries, opensmile and transformers, load on first
+# use); the registry is their own module, so they do not import this package back.
+from serbench.features.frontends import egemaps, logmel, spectrogram, ssl  # noqa: F401
+from serbench.features.frontends.registry import (
+    DEFAULT_FRONTEND,
+    FRONTENDS,
+    discover_frontends,
+    make_frontend,
+    register_frontend,
+)
 
-from collections.abc import Iterable, Mapping
-from pathlib import Path
-from typing import Any
-
-from serbench.features.frontends.base import KINDS, FrontEnd, make_settings
-from serbench.plugins import PluginRegistry
-
-
-def _check(where: str, cls: type[FrontEnd], source: str) -> None:
-    from serbench.errors import SerbenchError
-
-    if cls.kind not in KINDS:
-        raise SerbenchError(f"{where}: kind {cls.kind!r} is not one of {', '.join(KINDS)}")
-    if not hasattr(cls, "Settings"):
-        raise SerbenchError(f"{where}: no Settings dataclass", hint="declare Settings, a frozen dataclass of defaults")
-
-
-FRONTENDS = PluginRegistry("front-end", FrontEnd, "serbench.features.frontends", "serbench.frontends", _check)
-register_frontend = FRONTENDS.register
-DEFAULT_FRONTEND = "spectrogram"
-
-
-def discover_frontends(plugins: Iterable[str | Path] = ()) -> PluginRegistry[FrontEnd]:
-    """The built-in front-ends, those of installed packages and of the plugin files."""
-    return FRONTENDS.discover(plugins)
-
-
-def make_frontend(name: str = DEFAULT_FRONTEND, settings: Mapping[str, Any] | None = None) -> FrontEnd:
-    """The registered front-end `name` with `settings` applied to its defaults (call discover_frontends first for
-    plugins; the built-ins are always there)."""
-    entry = FRONTENDS.lookup(name)
-    frontend = entry.cls(make_settings(entry.cls, settings))
-    frontend.code = "" if entry.source == "built-in" else entry.code
-    return frontend
-
-
-# The built-ins register themselves on import; the heavy libraries (opensmile, transformers) load on first use.
-from serbench.features.frontends import egemaps, logmel, spectrogram, ssl  # noqa: E402, F401
+__all__ = ["DEFAULT_FRONTEND", "FRONTENDS", "discover_frontends", "make_frontend", "register_frontend"]

@@ -16,8 +16,8 @@ import torch
 from torchaudio.transforms import MelSpectrogram
 
 from serbench.errors import SerbenchError
-from serbench.features.frontends import register_frontend
 from serbench.features.frontends.base import SAMPLE_RATE, AudioSettings, FrontEnd
+from serbench.features.frontends.registry import register_frontend
 
 MEL_SCALES = ("htk", "slaney")
 

@@ -18,8 +18,8 @@ import torch
 from scipy.signal import get_window
 
 from serbench.errors import SerbenchError
-from serbench.features.frontends import register_frontend
 from serbench.features.frontends.base import AudioSettings, FrontEnd
+from serbench.features.frontends.registry import register_frontend
 from serbench.files import stable_hash
 
 

@@ -33,8 +33,8 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from serbench.errors import SerbenchError
-from serbench.features.frontends import register_frontend
 from serbench.features.frontends.base import SAMPLE_RATE, AudioSettings, FrontEnd
+from serbench.features.frontends.registry import register_frontend
 from serbench.files import stable_hash
 
 INSTALL_HINT = "install it with `pip install transformers` (or reinstall serbench, which depends on it)"
