@@ -20,7 +20,7 @@ docs/performance.md has the measurements.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import torch
@@ -30,9 +30,11 @@ from torch.nn import functional as F
 from serbench.errors import SerbenchError
 from serbench.features.normalisation import standardise
 from serbench.method import DOMAINS, Method
-from serbench.methods.paper import PaperSystem
 from serbench.nn import center_step, ganin_ramp, grad_reverse
 from serbench.training import BatchStream, SegmentSet, adaptation_seed, choose_device, epoch_batches
+
+if TYPE_CHECKING:  # for types only: paper.py imports this module when it fuses
+    from serbench.methods.paper import PaperSystem
 
 CHUNK_STEPS = 256  # batch positions are planned and uploaded this many steps at a time
 class FusedReplicas:
