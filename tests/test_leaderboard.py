@@ -26,13 +26,13 @@ from serbench.reports.tables import (
     aggregate,
     build_page,
     cell_scores,
-    cycle_rows,
     gaps,
     page_blocks,
     rank_table,
     speaker_rows,
 )
 from serbench.runs.record import CorpusScores, RunRecord
+from serbench.runs.scores import cycle_rows
 from serbench.runs.store import ResultsStore
 
 CORPORA = ("c-one", "c_two")

@@ -15,8 +15,8 @@ import pytest
 from serbench.errors import SerbenchError
 from serbench.integrity import write_checksums
 from serbench.metrics import scores
-from serbench.reports.tables import cycle_size
 from serbench.runs.record import CorpusScores, RunRecord
+from serbench.runs.scores import cycle_size
 from serbench.runs.store import ResultsStore, variant_names
 
 

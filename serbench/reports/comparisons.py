@@ -10,7 +10,8 @@ import pandas as pd
 
 from serbench.errors import SerbenchError
 from serbench.reports import stats
-from serbench.reports.tables import Page, cell_scores, degenerate
+from serbench.reports.tables import Page, cell_scores
+from serbench.runs.scores import degenerate
 
 COLUMNS = ["column", "method", "difference", "ci_low", "ci_high", "p", "seeds", "working", "speakers", "detectable",
            "distinct", "collapsed", "reference_collapsed", "collapse_p"]

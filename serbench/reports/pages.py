@@ -9,7 +9,7 @@
     figures/<protocol>-<task>-cd.png        the same across the page's test corpora
     figures/<protocol>-<task>-confusion-<method>.png   confusion matrices summed over seeds
 The unit of every number is a seed: a seed's runs over all of a protocol's folds, their confusion matrices summed
-per test corpus (serbench.reports.tables.cycle_rows). A page's main score and its reference methods are its
+per test corpus (serbench.runs.scores.cycle_rows). A page's main score and its reference methods are its
 protocol's (Protocol.score, Protocol.references); --reference overrides the references. The same store gives
 byte-identical files: everything is sorted, floats have fixed formats, permutation draws are seeded from the names
 they compare, and PNGs carry no software or date metadata.

@@ -21,7 +21,8 @@ from serbench.reports import stats
 from serbench.reports.figures import cd_diagram
 from serbench.reports.markdown import escape_md, number, p_value, percent, score_cell, table
 from serbench.reports.records import configuration, configuration_id
-from serbench.reports.tables import Block, Page, average_score, cell_scores, degenerate, gaps, rank_table
+from serbench.reports.tables import Block, Page, average_score, cell_scores, gaps, rank_table
+from serbench.runs.scores import degenerate
 
 
 @dataclass(frozen=True)

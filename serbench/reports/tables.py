@@ -1,6 +1,5 @@
-"""Run records become score tables: one row per run and test corpus (score_rows), per seed cycle, a seed's runs
-over all of the protocol's folds pooled (cycle_rows), and per test speaker of a cycle (speaker_rows); a page's
-cells, gaps and ranking blocks are read from them. A table's score columns are the registered metrics' names
+"""A page's tables: from the seed cycles of its runs (serbench.runs.scores.cycle_rows), its cells, gaps and ranking
+blocks, and per test speaker of a cycle (speaker_rows). A table's score columns are the registered metrics' names
 (serbench.metrics.METRICS); the main score of a page is one of them, its `Metric`."""
 
 from __future__ import annotations
@@ -11,67 +10,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from serbench.metrics import MAIN_METRIC, METRICS, Metric, confusion_matrix, near_collapsed
+from serbench.metrics import MAIN_METRIC, METRICS, Metric, confusion_matrix
 from serbench.reports import stats
 from serbench.reports.markdown import slug
 from serbench.runs.record import RunRecord
-from serbench.runs.store import ResultsStore, variant_names
-
-
-def score_rows(records: Sequence[RunRecord]) -> pd.DataFrame:
-    """One row per run record and test corpus: the run's labels (its method named by its variant), every
-    registered metric, n, confusion matrix, collapse and near-collapse (metrics.near_collapsed), and `cycle_n`: the
-    test utterances of a whole seed cycle."""
-    names = variant_names(records)
-    rows = [{"run_id": r.run_id, "method": names[r.run_id], "protocol": r.protocol, "fold": r.fold, "task": r.task,
-             "frontend": r.frontend, "seed": r.seed, "corpus": corpus, **{m: getattr(s, m) for m in METRICS},
-             "n": s.n, "cycle_n": cycle_size(r, corpus), "synthetic": r.synthetic, "confusion": s.confusion,
-             "collapsed": s.collapsed, "near_collapsed": near_collapsed(np.asarray(s.confusion))}
-            for r in records for corpus, s in sorted(r.scores.items())]
-    columns = ["run_id", "method", "protocol", "fold", "task", "frontend", "seed", "corpus", *METRICS, "n",
-               "cycle_n", "synthetic", "confusion", "collapsed", "near_collapsed"]
-    return pd.DataFrame(rows, columns=columns)
-
-
-def cycle_size(record: RunRecord, corpus: str) -> int:
-    """How many of `corpus`'s utterances one seed's runs over all of the protocol's folds test, from what a single
-    run recorded of its split: under an official split its one fold's test part; under every other split the folds
-    test disjoint speakers and, together, every labelled utterance of the corpus (all parts of any one fold)."""
-    parts = record.split.get(corpus, {})
-    if record.identity.get("protocol", {}).get("split") == "official":
-        return int(parts.get("test_utterances", 0))
-    return sum(int(count) for key, count in parts.items() if key.endswith("_utterances"))
-
-
-def cycle_rows(records: Sequence[RunRecord]) -> pd.DataFrame:
-    """One row per (protocol, task, front-end, method, seed, test corpus): the scores of one seed's runs pooled
-    over the protocol's folds (Metric.pooled). Each test utterance is scored once per seed cycle (folds test
-    disjoint speakers), so this is the seed's score on the whole test corpus: what summaries, leaderboards and
-    their tests are computed from (docs/statistics.md).
-
-    `complete` says whether the cycle tests every utterance that the protocol's folds test together (judged
-    against the protocol as the runs recorded their splits, not against the folds other runs happen to have:
-    a store with 2 of 5 folds is incomplete for every method), `cycle_n` how many that is; `collapsed` counts its
-    runs that gave every test utterance of the corpus one class, `near_collapsed` those that gave nearly every
-    one (metrics.near_collapsed)."""
-    runs = score_rows(records)
-    keys = ["protocol", "task", "frontend", "method", "seed", "corpus"]
-    rows = []
-    for key, group in runs.groupby(keys, sort=True):
-        matrices = [np.asarray(m) for m in group["confusion"]]
-        confusion = np.sum(matrices, axis=0)
-        expected = int(group["cycle_n"].max())
-        rows.append({**dict(zip(keys, key, strict=True)),
-                     **{name: metric.pooled(matrices) for name, metric in METRICS.items()},
-                     "n": int(confusion.sum()), "confusion": confusion.tolist(), "folds": len(group),
-                     "cycle_n": expected, "complete": int(confusion.sum()) == expected,
-                     "collapsed": int(group["collapsed"].sum()), "near_collapsed": int(group["near_collapsed"].sum()),
-                     "run_ids": sorted(group["run_id"]), "synthetic": bool(group["synthetic"].any())})
-    columns = [*keys, *METRICS, "n", "confusion", "folds", "cycle_n", "complete", "collapsed", "near_collapsed",
-               "run_ids", "synthetic"]
-    # typed even when empty (every run failed): an empty object column would index columns, not rows
-    return pd.DataFrame(rows, columns=columns).astype({"complete": bool, "collapsed": int, "near_collapsed": int,
-                                                       "synthetic": bool})
+from serbench.runs.scores import cycle_rows
+from serbench.runs.store import ResultsStore
 
 
 def speaker_rows(store: ResultsStore, cycles: pd.DataFrame, metric: Metric) -> pd.DataFrame:
@@ -92,11 +36,6 @@ def speaker_rows(store: ResultsStore, cycles: pd.DataFrame, metric: Metric) -> p
             rows.append({"method": method, "corpus": corpus, "seed": seed, "speaker": str(speaker),
                          metric.name: metric.of_matrix(matrix)})
     return pd.DataFrame(rows, columns=["method", "corpus", "seed", "speaker", metric.name])
-
-
-def degenerate(cycles: pd.DataFrame) -> pd.Series:
-    """Which rows of cycle_rows have a run that collapsed to one class, or nearly."""
-    return (cycles["collapsed"] + cycles["near_collapsed"]) > 0
 
 
 def aggregate(records: Sequence[RunRecord], metric: Metric = METRICS[MAIN_METRIC]) -> pd.DataFrame:

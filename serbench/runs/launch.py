@@ -32,8 +32,8 @@ from serbench.data.synth import SYNTHETIC_EXPLANATION, SYNTHETIC_LABEL
 from serbench.errors import SerbenchError
 from serbench.files import pid_alive, stable_hash, write_atomic
 from serbench.metrics import NEAR_COLLAPSE_SHARE
-from serbench.reports.tables import cycle_rows, degenerate, score_rows
 from serbench.runs.plan import RunSpec, Sweep, plan
+from serbench.runs.scores import cycle_rows, degenerate, score_rows
 from serbench.runs.settings import SweepConfig
 from serbench.runs.store import STALE_CLAIM_SECONDS, UNWRITABLE_STORE, ResultsStore, json_bytes, name_variants
 from serbench.runs.worker import work
@@ -371,8 +371,8 @@ def run_slurm(config: SweepConfig, jobs: int, options: dict, store: ResultsStore
 def summary_table(cycles: pd.DataFrame, corpora: tuple[str, ...], synthetic: bool) -> Group:
     """UA (%) per test corpus, mean ± std over seeds, one table per task with a row per method (variants apart)
     and the protocol's corpora in its order, narrow enough for 80 columns; each seed's UA pooled over the
-    protocol's folds (store.cycle_rows). `!` marks cells with runs that predicted a single class; a cell with
-    fewer seeds than the table says gives its count."""
+    protocol's folds (serbench.runs.scores.cycle_rows). `!` marks cells with runs that predicted a single class; a
+    cell with fewer seeds than the table says gives its count."""
     complete = cycles[cycles["complete"]]
     notes = [f"{SYNTHETIC_LABEL}: runs on the generated stand-ins"] if synthetic else []
     if degenerate(complete).any():
