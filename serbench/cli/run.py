@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import fields
 
 from rich.console import Console
 from rich.markup import escape
@@ -19,7 +20,7 @@ from serbench.cli.methods import add_hp_option, add_plugin_option
 from serbench.data.labels import TASKS
 from serbench.method import parse_settings
 from serbench.runs.launch import LAUNCHERS, STATES, launch, status
-from serbench.runs.settings import SweepConfig
+from serbench.runs.settings import DEFAULT_SEEDS, SweepConfig
 
 EXIT_CLAIMED = 3  # this worker's share is done, other workers still train the rest: not a failure
 
@@ -28,22 +29,23 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     run = commands.add_parser("run", help=COMMANDS["run"][1],
                               description="Expand the grid methods x protocol x tasks x seeds, skip runs already "
                                           "in the results store, run the rest and print UA per test corpus.")
-    run.add_argument("--method", action="append", required=True, metavar="M",
+    # dest: the SweepConfig field each option sets (run_command reads them by name; SweepConfig has the defaults)
+    run.add_argument("--method", dest="methods", action="append", required=True, metavar="M",
                      help="a method name (repeatable), or 'all'")
     run.add_argument("--protocol", required=True, metavar="P", help="a built-in protocol name or a .toml file")
-    run.add_argument("--task", action="append", choices=TASKS, help="label task (repeatable; default: the "
-                                                                    "protocol's tasks, arousal and valence)")
+    run.add_argument("--task", dest="tasks", action="append", choices=TASKS,
+                     help="label task (repeatable; default: the protocol's tasks, arousal and valence)")
     seeds = run.add_mutually_exclusive_group()
-    seeds.add_argument("--seeds", type=int, default=5, metavar="N", help="seeds 0 .. N-1 (default 5)")
-    seeds.add_argument("--seed", type=int, action="append", metavar="S", help="a seed (repeatable)")
+    seeds.add_argument("--seeds", type=int, metavar="N", help=f"seeds 0 .. N-1 (default {DEFAULT_SEEDS})")
+    seeds.add_argument("--seed", dest="seeds", type=int, action="append", metavar="S", help="a seed (repeatable)")
     run.add_argument("--data", metavar="DIR|FILE.toml|synthetic",
                      help="where the corpora are (default: $SERBENCH_DATA, then ./serbench.toml)")
-    run.add_argument("--results", default="results", metavar="DIR", help="the results store (default ./results)")
+    run.add_argument("--results", metavar="DIR", help="the results store (default ./results)")
     run.add_argument("--jobs", type=int, default=1, metavar="N", help="worker processes or SLURM jobs")
     run.add_argument("--wait", action="store_true",
                      help="when other workers still hold runs of the sweep, wait until they are done (or those "
                           "workers died: then train what they left) instead of exiting with status 3")
-    run.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
+    run.add_argument("--device", help="auto (default), cpu, cuda or cuda:N")
     run.add_argument("--launcher", choices=LAUNCHERS, default="local")
     run.add_argument("--slurm", action="append", default=[], metavar="KEY=VALUE",
                      help="a submitit/SLURM option, e.g. slurm_partition=gpu, timeout_min=240, gpus_per_node=1")
@@ -53,15 +55,16 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     run.add_argument("--epochs", type=int, help="training epochs for every method")
     add_hp_option(run)
     add_plugin_option(run)
-    run.add_argument("--fuse", type=int, default=1, metavar="N",
+    run.add_argument("--fuse", type=int, metavar="N",
                      help="train up to N runs of the paper's model family at once as one model (default 1: every "
                           "run alone; docs/running.md)")
     run.add_argument("--frontend", metavar="NAME", help="the front-end (default: the protocol's, usually "
                                                         "spectrogram; `serbench frontends` lists them)")
-    run.add_argument("--frontend-setting", action="append", default=[], metavar="KEY=VALUE",
+    run.add_argument("--frontend-setting", dest="frontend_settings", action="append", default=[], metavar="KEY=VALUE",
                      help="a setting of --frontend, e.g. n_mels=40 (repeatable)")
     run.add_argument("--skip-bad", action="store_true", help="skip unreadable corpus files, listing them")
-    run.add_argument("--cache-dir", metavar="DIR", help="feature cache (default: $SERBENCH_CACHE or ~/.cache/serbench)")
+    run.add_argument("--cache-dir", dest="cache", metavar="DIR",
+                     help="feature cache (default: $SERBENCH_CACHE or ~/.cache/serbench)")
     run.set_defaults(func=run_command)
 
     show = commands.add_parser("status", help=COMMANDS["status"][1])
@@ -78,12 +81,9 @@ def slurm_options(assignments: list[str]) -> dict:
 
 
 def run_command(args: argparse.Namespace) -> int:
-    config = SweepConfig(methods=tuple(args.method), protocol=args.protocol, tasks=tuple(args.task or ()),
-                         seeds=tuple(args.seed) if args.seed else tuple(range(args.seeds)), data=args.data,
-                         results=args.results, device=args.device, preset=args.preset, epochs=args.epochs,
-                         hp=parse_settings(args.hp, "--hp"), plugins=tuple(args.plugin), skip_bad=args.skip_bad,
-                         cache=args.cache_dir, fuse=args.fuse, frontend=args.frontend,
-                         frontend_settings=parse_settings(args.frontend_setting, "--frontend-setting"))
+    settings = {f.name: getattr(args, f.name) for f in fields(SweepConfig) if hasattr(args, f.name)}
+    config = SweepConfig.create(**{**settings, "plugins": args.plugin, "hp": parse_settings(args.hp, "--hp"),
+                                   "frontend_settings": parse_settings(args.frontend_settings, "--frontend-setting")})
     frame = launch(config, jobs=args.jobs, launcher=args.launcher, slurm=slurm_options(args.slurm),
                    wait=args.wait, console=Console())
     if frame.attrs["failed"] or frame.attrs["pending"] > frame.attrs["claimed"]:

@@ -15,9 +15,10 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import torch
@@ -47,26 +48,18 @@ WAIT_SECONDS = 5.0  # how often --wait looks at the store again
 DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO)
 
 
-def run(methods: str | list[str], protocol: str, *, tasks: list[str] | None = None, seeds: int | list[int] = 5,
-        data: str | None = None, results: str | Path = "results", jobs: int = 1, launcher: str = "local",
-        device: str = "auto", preset: str | None = None, epochs: int | None = None,
-        hp: Mapping[str, str] | None = None, plugins: list[str] | None = None, skip_bad: bool = False,
-        cache: str | None = None, fuse: int = 1, frontend: str | None = None,
-        frontend_settings: Mapping[str, str] | None = None, slurm: Mapping | None = None, wait: bool = False,
-        console: Console | None = None) -> pd.DataFrame:
+def run(methods: str | Sequence[str], protocol: str | Path, *, jobs: int = 1, launcher: str = "local",
+        slurm: Mapping | None = None, wait: bool = False, console: Console | None = None,
+        **settings: Any) -> pd.DataFrame:
     """Run a sweep from Python (e.g. a notebook) and return its records, one row per run and test corpus.
 
-    `methods`: a name, a list of names or "all"; `seeds`: a count (seeds 0 .. n-1) or a list. The other
-    arguments are those of `serbench run`. Runs already in the store are not run again. The frame's attrs count
-    the runs not done (launch).
+    `methods`: a name, a list of names or "all". `settings` are the sweep's other settings, named as the fields
+    of SweepConfig (serbench/runs/settings.py), which are `serbench run`'s options: tasks, seeds (a count, seeds
+    0 .. n-1, or a list), data, results, device, preset, epochs, hp, plugins, skip_bad, cache, fuse, frontend,
+    frontend_settings. Runs already in the store are not run again. The frame's attrs count the runs not done
+    (launch).
     """
-    config = SweepConfig(
-        methods=(methods,) if isinstance(methods, str) else tuple(methods), protocol=str(protocol),
-        tasks=tuple(tasks or ()), seeds=tuple(range(seeds)) if isinstance(seeds, int) else tuple(seeds),
-        data=None if data is None else str(data), results=str(results), device=device, preset=preset,
-        epochs=epochs, hp=dict(hp or {}), plugins=tuple(str(p) for p in plugins or ()), skip_bad=skip_bad,
-        cache=None if cache is None else str(cache), fuse=fuse, frontend=frontend,
-        frontend_settings=dict(frontend_settings or {}))
+    config = SweepConfig.create(methods=methods, protocol=protocol, **settings)
     return launch(config, jobs=jobs, launcher=launcher, slurm=slurm, wait=wait,
                   console=console or Console(quiet=True))
 

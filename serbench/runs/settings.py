@@ -4,7 +4,7 @@ anything is loaded, and the same on every worker that plans the sweep."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -14,16 +14,19 @@ from serbench.protocols.protocol import split_reference
 
 MAX_SEED = 2**63 - 1  # the largest seed torch.manual_seed and numpy's generators both take
 MAX_EPOCHS = 100_000  # the most epochs a run may train: more is a typo, or a run that never ends
+DEFAULT_SEEDS = 5
 
 
 @dataclass(frozen=True)
 class SweepConfig:
-    """Everything `serbench run` was asked for: enough for any worker, on any machine, to plan the same runs."""
+    """Everything `serbench run` was asked for: enough for any worker, on any machine, to plan the same runs. Its
+    fields are the one list of a sweep's settings and their defaults: the command line and the Python `run` build
+    it with `create`, by these names."""
 
     methods: tuple[str, ...]
     protocol: str  # a built-in name or a file path
     tasks: tuple[str, ...] = ()  # empty: the protocol's tasks
-    seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
+    seeds: tuple[int, ...] = tuple(range(DEFAULT_SEEDS))
     data: str | None = None  # --data; None: $SERBENCH_DATA or ./serbench.toml
     results: str = "results"
     device: str = "auto"
@@ -36,6 +39,30 @@ class SweepConfig:
     fuse: int = 1  # runs trained together at most (methods that can: Method.fusion_key)
     frontend: str | None = None  # --frontend; None: the protocol's
     frontend_settings: Mapping[str, str] = field(default_factory=dict)  # --frontend-setting KEY=VALUE
+
+    @classmethod
+    def create(cls, **settings: Any) -> SweepConfig:
+        """A sweep from settings as a person gives them, by field name: `methods` (and `tasks`, `plugins`) a name
+        or several, `seeds` a count (seeds 0 .. n-1) or the seeds, paths as str or Path, `hp` and
+        `frontend_settings` mappings; None leaves a field's default. A name that is no field is an error."""
+        names = [f.name for f in fields(cls)]
+        unknown = sorted(set(settings) - set(names))
+        if unknown:
+            raise SerbenchError(f"unknown sweep setting {', '.join(unknown)}", hint=f"the settings: {', '.join(names)}")
+        values = {key: value for key, value in settings.items() if value is not None}
+        for key in ("methods", "tasks", "plugins"):
+            if key in values:
+                values[key] = (values[key],) if isinstance(values[key], str) else tuple(map(str, values[key]))
+        if "seeds" in values:
+            seeds = values["seeds"]
+            values["seeds"] = tuple(range(seeds)) if isinstance(seeds, int) else tuple(seeds)
+        for key in ("protocol", "data", "results", "cache"):
+            if key in values:
+                values[key] = str(values[key])
+        for key in ("hp", "frontend_settings"):
+            if key in values:
+                values[key] = dict(values[key])
+        return cls(**values)
 
     def to_dict(self) -> dict:
         return {**asdict(self), "hp": dict(self.hp), "frontend_settings": dict(self.frontend_settings)}
