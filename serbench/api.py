@@ -9,8 +9,7 @@
 from serbench.errors import SerbenchError
 from serbench.features.frontends import register_frontend
 from serbench.features.frontends.base import FrontEnd
-from serbench.method import DOMAINS, HP, InputSpec, Method, TaskSpec, register_method
-from serbench.training import Batch
+from serbench.method import DOMAINS, HP, Batch, InputSpec, Method, TaskSpec, register_method
 
 __all__ = ["DOMAINS", "HP", "Batch", "FrontEnd", "InputSpec", "Method", "SerbenchError", "TaskSpec",
            "register_frontend", "register_method"]

@@ -2,7 +2,7 @@
 
 A method declares its hyperparameters (each a default, and where it matters a range or a set of choices: `HP`),
 the kinds of input it accepts (the rows a front-end produces: segments, frames or vectors), builds its model from
-a TaskSpec, performs one training update on a mini-batch (serbench.training.Batch) and predicts class
+a TaskSpec, performs one training update on a mini-batch (Batch) and predicts class
 posteriors; it may expose the embedding its emotion classifier sees and turn row posteriors into an utterance's
 decision its own way. Methods come from the built-ins (the package serbench.methods), installed packages
 (entry-point group `serbench.methods`) and local files (`--plugin path/to/file.py`); serbench.plugins keeps the
@@ -26,10 +26,29 @@ from serbench.features.frontends.base import KINDS
 from serbench.plugins import Entry, PluginRegistry, convert_setting
 
 if TYPE_CHECKING:
-    from serbench.training import Batch, SegmentSet
+    from serbench.training import SegmentSet
 
 DOMAINS = ("speaker", "corpus", "gender", "language")
 HP_TYPES = (bool, int, float, str)
+
+
+@dataclass
+class Batch:
+    """One mini-batch on the training device.
+
+    `inputs` are the rows a front-end made: segments (batch, time, features), vectors (batch, features) or
+    (batch, layers, features), or for frames whole utterances, padded (batch, longest, features) with their
+    `lengths`. `utterance` is each row's utterance (its index in the set). `adaptation` is an unlabelled batch of
+    the test part (its emotion is None), present where the protocol allows adaptation and the method reads it
+    (Method.uses_adaptation): domain heads may use it, emotion losses never.
+    """
+
+    inputs: Tensor
+    emotion: Tensor | None  # (batch,), int64 class index; None in an unlabelled batch and when predicting
+    domains: dict[str, Tensor]  # domain name (speaker, corpus, gender, language) -> (batch,), int64 label index
+    utterance: Tensor  # (batch,), int64
+    lengths: Tensor | None = None  # frames: (batch,) valid frames of each padded sequence
+    adaptation: Batch | None = None
 
 
 @dataclass(frozen=True)

@@ -20,27 +20,11 @@ from torch import Tensor
 
 from serbench.errors import SerbenchError
 from serbench.features.normalisation import Normaliser, standardise
-from serbench.method import Method
+
+# Batch belongs to the method contract (serbench.method); the built-in methods import it from here, and their
+# files' bytes enter run identities, so the name stays importable here too.
+from serbench.method import Batch, Method
 from serbench.metrics import scores
-
-
-@dataclass
-class Batch:
-    """One mini-batch on the training device.
-
-    `inputs` are the rows a front-end made: segments (batch, time, features), vectors (batch, features) or
-    (batch, layers, features), or for frames whole utterances, padded (batch, longest, features) with their
-    `lengths`. `utterance` is each row's utterance (its index in the set). `adaptation` is an unlabelled batch of
-    the test part (its emotion is None), present where the protocol allows adaptation and the method reads it
-    (Method.uses_adaptation): domain heads may use it, emotion losses never.
-    """
-
-    inputs: Tensor
-    emotion: Tensor | None  # (batch,), int64 class index; None in an unlabelled batch and when predicting
-    domains: dict[str, Tensor]  # domain name (speaker, corpus, gender, language) -> (batch,), int64 label index
-    utterance: Tensor  # (batch,), int64
-    lengths: Tensor | None = None  # frames: (batch,) valid frames of each padded sequence
-    adaptation: Batch | None = None
 
 
 class FeatureBank:

@@ -15,10 +15,9 @@ import numpy as np
 import torch
 
 from serbench.features.cache import build_features
-from serbench.method import build_method, discover_methods
+from serbench.method import Batch, build_method, discover_methods
 from serbench.methods.fusion import LOSS_TERMS, FusedReplicas
 from serbench.runs.bench import FUSED_METHODS, TASK, UTTERANCE_SECONDS, BenchSetup, bench_method, speechlike_corpus
-from serbench.training import Batch
 
 MINUTES = 10
 BATCH = 128

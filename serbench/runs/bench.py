@@ -35,11 +35,11 @@ from serbench.features.frontends import make_frontend
 from serbench.features.frontends.base import FrontEnd
 from serbench.features.frontends.spectrogram import DEFAULT_SETTINGS, segment_count, segment_spectrograms
 from serbench.features.normalisation import Normaliser, fit_normaliser
-from serbench.method import Method, TaskSpec, build_method, discover_methods
+from serbench.method import Batch, Method, TaskSpec, build_method, discover_methods
 from serbench.methods.fusion import fit_fused
 from serbench.methods.paper import PRESETS
 from serbench.plugins import Registry
-from serbench.training import Batch, FeatureBank, SegmentSet, fit
+from serbench.training import FeatureBank, SegmentSet, fit
 
 UTTERANCE_SECONDS = 4.0  # typical of acted emotional speech
 METHOD = "baseline_s"  # the training step every training row times, but `fused`
