@@ -6,6 +6,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from serbench.cli import main
 from serbench.data.corpora.schema import make_table
 from serbench.errors import SerbenchError
 from serbench.protocols.protocol import (
@@ -367,3 +368,18 @@ def test_each_split_kind_makes_its_folds(tmp_path, kind):
         assert set(split["part"]) == {"train", "test"}
         tested |= set(split.loc[split["part"] == "test", "corpus"])
     assert tested == set(protocol.test_corpora)
+
+
+DESCRIPTIONS = {"corpus": "iemocap -> savee+emodb", "speaker-folds": "emodb+iemocap: 5 folds",
+                "leave-one-corpus-out": "each corpus tested once", "leave-one-speaker-out": "each speaker tested once",
+                "leave-one-session-out": "each session tested once", "official": "the releases' own partitions"}
+
+
+@pytest.mark.parametrize("kind", list(SPLIT_EXAMPLES))
+def test_serbench_protocols_describes_each_split_kind(tmp_path, kind, capsys):
+    """`serbench protocols FILE` says what the split does, for every kind (it failed on official splits when the
+    words were an if/elif of their own)."""
+    path = tmp_path / "kind.toml"
+    path.write_text(f'description = "d"\nsplit = "{kind}"\n{SPLIT_EXAMPLES[kind][0]}')
+    assert main(["protocols", str(path)]) == 0
+    assert DESCRIPTIONS[kind] in " ".join(capsys.readouterr().out.split())

@@ -9,7 +9,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from serbench.cli import COMMANDS
-from serbench.protocols.protocol import Protocol, builtin_protocols, load_protocol, template_reference
+from serbench.protocols.protocol import builtin_protocols, load_protocol, template_reference
+from serbench.protocols.splits import SPLIT_KINDS
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -33,16 +34,5 @@ def run_protocols(args: argparse.Namespace) -> int:
     console.print(table)
     for protocol in protocols:  # below the table, so that it stays readable in 80 columns
         console.print(f"[bold]{escape(protocol.name)}[/]: {escape(protocol.description)} "
-                      f"({escape(describe_split(protocol))})", highlight=False)
+                      f"({escape(SPLIT_KINDS[protocol.split].describe(protocol))})", highlight=False)
     return 0
-
-
-def describe_split(protocol: Protocol) -> str:
-    corpora = "+".join(protocol.corpora)
-    if protocol.split == "corpus":
-        return f"{'+'.join(protocol.train)} -> {'+'.join(protocol.test)}"
-    if protocol.split == "speaker-folds":
-        return f"{corpora}: {protocol.folds} folds, each speaker group tested once"
-    if protocol.split == "leave-one-corpus-out":
-        return f"{corpora}: each corpus tested once, the others train"
-    return f"{corpora}: each {protocol.split.split('-')[-2]} tested once, the rest trains"

@@ -71,6 +71,10 @@ class SplitKind(ABC):
         return len(self.corpora(settings))
 
     @abstractmethod
+    def describe(self, protocol: Protocol) -> str:
+        """The protocol's split in a few words, for `serbench protocols`."""
+
+    @abstractmethod
     def make_folds(self, protocol: Protocol, table: pd.DataFrame) -> tuple[Fold, ...]:
         """The protocol's folds over the utterance table of its corpora."""
 
@@ -102,6 +106,9 @@ class CorpusSplit(SplitKind):
     name = "corpus"
     keys = ("train", "test")
 
+    def describe(self, protocol: Protocol) -> str:
+        return f"{'+'.join(protocol.train)} -> {'+'.join(protocol.test)}"
+
     def check(self, settings: Settings) -> None:
         if set(settings["train"]) & set(settings["test"]):
             raise settings.fail("test", "a corpus cannot be on both sides of a corpus split")
@@ -122,6 +129,9 @@ class SpeakerFolds(SplitKind):
 
     name = "speaker-folds"
     keys = ("corpora", "folds", "groups")
+
+    def describe(self, protocol: Protocol) -> str:
+        return f"{'+'.join(protocol.corpora)}: {protocol.folds} folds, each speaker group tested once"
 
     def check(self, settings: Settings) -> None:
         unread = sorted(set(settings["groups"]) - set(settings["corpora"]))
@@ -146,6 +156,9 @@ class LeaveOneCorpusOut(SplitKind):
 
     name = "leave-one-corpus-out"
 
+    def describe(self, protocol: Protocol) -> str:
+        return f"{'+'.join(protocol.corpora)}: each corpus tested once, the others train"
+
     def check(self, settings: Settings) -> None:
         if len(settings["corpora"]) < 2:
             raise settings.fail("corpora", "leaving one corpus out needs at least two")
@@ -162,6 +175,10 @@ class LeaveOneSpeakerOut(SplitKind):
     """One fold per speaker of the protocol's corpora."""
 
     name = "leave-one-speaker-out"
+    unit = "speaker"  # what one fold tests
+
+    def describe(self, protocol: Protocol) -> str:
+        return f"{'+'.join(protocol.corpora)}: each {self.unit} tested once, the rest trains"
 
     def make_folds(self, protocol: Protocol, table: pd.DataFrame) -> tuple[Fold, ...]:
         ordered = sorted(split_groups(table, protocol), key=lambda g: (protocol.corpora.index(g.corpus), g.name))
@@ -173,6 +190,7 @@ class LeaveOneSessionOut(LeaveOneSpeakerOut):
     """One fold per recording session; a corpus without sessions is an error."""
 
     name = "leave-one-session-out"
+    unit = "session"
 
     def by_session(self, protocol: Protocol, table: pd.DataFrame) -> pd.Series:
         return pd.Series(True, index=table.index)
@@ -184,6 +202,9 @@ class OfficialSplit(SplitKind):
 
     name = "official"
     keys = ("corpora", "splits")
+
+    def describe(self, protocol: Protocol) -> str:
+        return f"{'+'.join(protocol.corpora)}: the releases' own partitions"
 
     def check(self, settings: Settings) -> None:
         named = [partition for partitions in settings["splits"].values() for partition in partitions]
