@@ -26,7 +26,7 @@ from serbench.features.frontends.base import KINDS
 from serbench.plugins import Entry, PluginRegistry, convert_setting
 
 if TYPE_CHECKING:
-    from serbench.training import SegmentSet
+    from serbench.training import RowSet
 
 DOMAINS = ("speaker", "corpus", "gender", "language")
 HP_TYPES = (bool, int, float, str)
@@ -194,8 +194,8 @@ class Method(nn.Module, abc.ABC):
         return None
 
     @classmethod
-    def fit_fused(cls, methods: Sequence[Method], datasets: Sequence[SegmentSet], seeds: Sequence[int], *,
-                  adaptation: Sequence[SegmentSet | None], device: torch.device,
+    def fit_fused(cls, methods: Sequence[Method], datasets: Sequence[RowSet], seeds: Sequence[int], *,
+                  adaptation: Sequence[RowSet | None], device: torch.device,
                   on_epoch: Callable[[int, int, dict[str, float]], None] | None = None
                   ) -> list[list[dict[str, float]]]:
         raise NotImplementedError(f"{cls.__qualname__} does not train runs together")

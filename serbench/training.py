@@ -84,7 +84,7 @@ class FeatureBank:
 
 
 @dataclass
-class SegmentSet:
+class RowSet:
     """The rows (segments, frames or vectors) of a set of utterances with their labels.
 
     `features` holds the rows, maybe shared with other sets (a FeatureBank; a plain array is wrapped in one);
@@ -189,6 +189,11 @@ class SegmentSet:
     def _utterance_ranges(self) -> tuple[np.ndarray, np.ndarray]:
         counts = np.bincount(self.utterance, minlength=self.n_utterances)
         return np.concatenate([[0], np.cumsum(counts)[:-1]]), counts
+
+
+# The class's name until it held frames and vectors too: methods/paper.py imports it by that name, and its bytes
+# enter run identities (as with Batch above).
+SegmentSet = RowSet
 
 
 def epoch_batches(order_rng: np.random.Generator, n: int, batch_size: int) -> np.ndarray:
@@ -300,8 +305,8 @@ class ChosenEpoch(EpochSelection):
         method.selection = self.chosen
 
 
-def held_out_epoch(build: Callable[[], Method], held_out: Mapping[str, tuple[SegmentSet, SegmentSet]], *,
-                   adaptation: SegmentSet | None, seed: int, device: str | torch.device,
+def held_out_epoch(build: Callable[[], Method], held_out: Mapping[str, tuple[RowSet, RowSet]], *,
+                   adaptation: RowSet | None, seed: int, device: str | torch.device,
                    on_epoch: Callable[[int, dict[str, float]], None] | None = None) -> ChosenEpoch:
     """Leave-one-training-corpus-out model selection (DomainBed's leave-one-domain-out, for the epoch): for each
     training corpus, a fresh model (`build`) trains on the other training corpora (`held_out[corpus]`: those and
@@ -326,7 +331,7 @@ class EpochOracle:
     epoch and its confusion matrix. Only reported, as an upper bound of what choosing an epoch could give, and
     labelled as chosen on the test part: it never chooses, stops or restores anything."""
 
-    data: SegmentSet  # the test part, labelled
+    data: RowSet  # the test part, labelled
     corpora: np.ndarray  # each test utterance's corpus, in the set's utterance order
     best: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -341,10 +346,10 @@ class EpochOracle:
                 self.best[str(corpus)] = {"epoch": epoch + 1, "ua": result["ua"], "confusion": result["confusion"]}
 
 
-def fit(method: Method, data: SegmentSet, *, adaptation: SegmentSet | None = None, epochs: int | None = None,
+def fit(method: Method, data: RowSet, *, adaptation: RowSet | None = None, epochs: int | None = None,
         batch_size: int | None = None, seed: int = 0, device: str | torch.device = "auto",
         on_epoch: Callable[[int, dict[str, float]], None] | None = None,
-        validation: SegmentSet | None = None, on_step: Callable[[float], None] | None = None,
+        validation: RowSet | None = None, on_step: Callable[[float], None] | None = None,
         selection: EpochSelection | None = None, oracle: EpochOracle | None = None) -> list[dict[str, float]]:
     """Train `method` on `data` for a fixed number of epochs (default: the method's `epochs` and `batch_size`
     hyperparameters) and return the mean losses of every epoch; a method that trains in one call (fit_all) gets
@@ -430,7 +435,7 @@ class EpochLosses:
         return means
 
 
-def end_epoch(method: Method, epoch: int, losses: dict[str, float], *, validation: SegmentSet | None,
+def end_epoch(method: Method, epoch: int, losses: dict[str, float], *, validation: RowSet | None,
               selection: EpochSelection | None, oracle: EpochOracle | None, device: torch.device,
               on_epoch: Callable[[int, dict[str, float]], None] | None) -> bool:
     """After an epoch: its validation UA (added to `losses`, the epoch's record), the selection's and the
@@ -449,10 +454,10 @@ def end_epoch(method: Method, epoch: int, losses: dict[str, float], *, validatio
     return stop
 
 
-def fit_all(method: Method, data: SegmentSet, validation: SegmentSet | None, seed: int,
+def fit_all(method: Method, data: RowSet, validation: RowSet | None, seed: int,
             device: torch.device) -> list[dict[str, float]]:
     """Train a method that fits in one call (Method.fit_all) on every row of `data`; no curve."""
-    def everything(rows: SegmentSet) -> Batch:
+    def everything(rows: RowSet) -> Batch:
         return rows.batch(torch.arange(rows.units, device=device))
 
     torch.manual_seed(seed)
@@ -462,13 +467,13 @@ def fit_all(method: Method, data: SegmentSet, validation: SegmentSet | None, see
     return []
 
 
-def validation_ua(method: Method, data: SegmentSet, device: torch.device) -> float:
+def validation_ua(method: Method, data: RowSet, device: torch.device) -> float:
     """The method's UA now on a labelled set of utterances (its decisions by Method.aggregate)."""
     decided = utterance_posteriors(method, data, device=device).argmax(axis=1)
     return float(scores(utterance_labels(data), decided, len(method.task.classes))["ua"])
 
 
-def utterance_labels(data: SegmentSet) -> np.ndarray:
+def utterance_labels(data: RowSet) -> np.ndarray:
     """Each utterance's emotion class in a labelled set, from its rows' labels."""
     assert data.emotion is not None, "an unlabelled set (adaptation audio) has no emotion classes"
     labels = np.zeros(data.n_utterances, dtype=np.int64)
@@ -486,7 +491,7 @@ def diverged(term: str, value: float, epoch: int, step: int | None = None, steps
 
 
 @torch.no_grad()
-def _per_row(compute: Callable[[Batch], Tensor], data: SegmentSet, batch_size: int,
+def _per_row(compute: Callable[[Batch], Tensor], data: RowSet, batch_size: int,
              device: torch.device) -> tuple[Tensor, Tensor]:
     """compute(batch) over the whole set, in batches: the values (units, dim) and each one's utterance."""
     if not data.units:
@@ -501,7 +506,7 @@ def _per_row(compute: Callable[[Batch], Tensor], data: SegmentSet, batch_size: i
     return torch.cat(values), torch.cat(utterances)
 
 
-def utterance_posteriors(method: Method, data: SegmentSet, *, batch_size: int = 512,
+def utterance_posteriors(method: Method, data: RowSet, *, batch_size: int = 512,
                          device: str | torch.device = "auto") -> np.ndarray:
     """(n_utterances, n_classes): each utterance's decision, from its rows' posteriors by Method.aggregate
     (the mean by default)."""
@@ -522,7 +527,7 @@ def utterance_posteriors(method: Method, data: SegmentSet, *, batch_size: int = 
     return decided.cpu().numpy()
 
 
-def utterance_embeddings(method: Method, data: SegmentSet, *, batch_size: int = 512,
+def utterance_embeddings(method: Method, data: RowSet, *, batch_size: int = 512,
                          device: str | torch.device = "auto") -> np.ndarray:
     """(n_utterances, dim): the mean of each utterance's row embeddings (Method.embed), for diagnostics."""
     device = choose_device(device) if isinstance(device, str) else device

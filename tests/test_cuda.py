@@ -12,7 +12,7 @@ from toy_features import make_toy
 from serbench.features.normalisation import fit_normaliser
 from serbench.method import build_method, discover_methods
 from serbench.methods.fusion import FusedReplicas, fit_fused
-from serbench.training import FeatureBank, SegmentSet, fit, utterance_posteriors
+from serbench.training import FeatureBank, RowSet, fit, utterance_posteriors
 
 pytestmark = [pytest.mark.cuda,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (run on a GPU machine)")]
@@ -30,7 +30,7 @@ def toy():
     task, data = make_toy(speakers=3, takes=2, segments=2)
     data.normaliser = fit_normaliser(data.features, data.rows)
     _, other = make_toy(speakers=3, takes=2, segments=2, seed=1, corpus_strength=3.0)
-    pool = SegmentSet(data.features, other.utterance, None, other.domains, rows=data.rows,
+    pool = RowSet(data.features, other.utterance, None, other.domains, rows=data.rows,
                       normaliser=data.normaliser)  # unlabelled, same shared bank
     return task, data, pool
 

@@ -11,7 +11,7 @@ from serbench.errors import SerbenchError
 from serbench.features.normalisation import Normaliser, fit_normaliser, segment_moments
 from serbench.method import METHODS, Method, build_method, discover_methods, get_method, resolve_hparams
 from serbench.methods.fusion import fit_fused
-from serbench.training import SegmentSet, fit, utterance_posteriors
+from serbench.training import RowSet, fit, utterance_posteriors
 
 SMALL = {"preset": "small", "batch_size": 32}
 BUILT_INS = ("baseline_s", "baseline_cs", "dann1_s", "dann1_cs", "dann2_s", "dann2_cs")
@@ -22,11 +22,11 @@ def methods():
     discover_methods()
 
 
-def subset(data: SegmentSet, utterances: np.ndarray) -> SegmentSet:
+def subset(data: RowSet, utterances: np.ndarray) -> RowSet:
     """The segments of some utterances, as a set over the same shared features (renumbered utterances)."""
     keep = np.isin(data.utterance, utterances)
     _, renumbered = np.unique(data.utterance[keep], return_inverse=True)
-    return SegmentSet(data.features, renumbered, data.emotion[keep], {d: v[keep] for d, v in data.domains.items()},
+    return RowSet(data.features, renumbered, data.emotion[keep], {d: v[keep] for d, v in data.domains.items()},
                       rows=data.rows[keep], normaliser=data.normaliser,
                       norm_group=data.norm_group[keep] if data.norm_group is not None else None)
 
@@ -79,7 +79,7 @@ def test_fused_runs_with_adaptation_and_group_normalisation_equal_runs_trained_a
     data.norm_group = speaker
     utterances = np.unique(data.utterance)
     train, pool = subset(data, utterances[::2]), subset(data, utterances[1::2])
-    pool = SegmentSet(pool.features, pool.utterance, None, pool.domains, rows=pool.rows,
+    pool = RowSet(pool.features, pool.utterance, None, pool.domains, rows=pool.rows,
                       normaliser=pool.normaliser, norm_group=pool.norm_group)  # unlabelled
     runs = [("dann2_cs", 0, {}), ("dann1_s", 1, {"grl_schedule": "ganin"}), ("dann2_s", 2, {"gamma": 0.7})]
 
@@ -129,7 +129,7 @@ def test_fit_fused_refuses_what_it_cannot_fuse():
     with pytest.raises(SerbenchError, match="cannot be trained together"):
         fit_fused([small, build_method("baseline_s", task, {**SMALL, "batch_size": 8})], [data, data], [0, 0],
                   device="cpu")
-    other = SegmentSet(np.asarray(data.features[data.rows]), data.utterance, data.emotion, data.domains)
+    other = RowSet(np.asarray(data.features[data.rows]), data.utterance, data.emotion, data.domains)
     with pytest.raises(SerbenchError, match="shared feature bank"):
         fit_fused([small, build_method("baseline_s", task, SMALL)], [data, other], [0, 0], device="cpu")
     tiny = subset(data, np.arange(2))

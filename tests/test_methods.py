@@ -22,7 +22,7 @@ from serbench.runs.probes import NULL_DRAWS, null_accuracy, probe_accuracy
 from serbench.training import (
     BestValidation,
     ChosenEpoch,
-    SegmentSet,
+    RowSet,
     choose_device,
     fit,
     utterance_embeddings,
@@ -194,10 +194,10 @@ def test_device_choice():
 def test_segment_set_checks_its_arrays():
     segments = np.zeros((3, 32, 129), dtype=np.float32)
     with pytest.raises(SerbenchError, match="3 rows but 2 emotion labels"):
-        SegmentSet(segments, np.array([0, 0, 1]), np.array([0, 1]), {})
+        RowSet(segments, np.array([0, 0, 1]), np.array([0, 1]), {})
     with pytest.raises(SerbenchError, match=r"not 0 \.\. n_utterances - 1"):
-        SegmentSet(segments, np.array([0, 0, 2]), np.array([0, 1, 1]), {})
-    empty = SegmentSet(segments[:0], np.zeros(0, dtype=int), np.zeros(0, dtype=int), {})
+        RowSet(segments, np.array([0, 0, 2]), np.array([0, 1, 1]), {})
+    empty = RowSet(segments[:0], np.zeros(0, dtype=int), np.zeros(0, dtype=int), {})
     with pytest.raises(SerbenchError, match="no training rows"):
         fit(build_method("baseline_s", make_toy(takes=1)[0], SMALL), empty, device="cpu")
 
@@ -220,7 +220,7 @@ def test_baseline_learns_arousal_from_synthetic_stand_ins(tmp_path):
         features.append(build_features(corpus, cache_dir=tmp_path / "cache", jobs=2))
     spec = TaskSpec(task.classes, {d: tuple(sorted({v for t in tables for v in t[d]})) for d in DOMAINS})
 
-    def segment_set(test_part):
+    def row_set(test_part):
         rows, utterance, emotion, domains = [], [], [], {d: [] for d in DOMAINS}
         for table, feats in zip(tables, features, strict=True):
             speakers = sorted(table["speaker"].unique())
@@ -234,10 +234,10 @@ def test_baseline_learns_arousal_from_synthetic_stand_ins(tmp_path):
                 emotion += [row.y] * len(segments)
                 for d in DOMAINS:
                     domains[d] += [spec.domains[d].index(getattr(row, d))] * len(segments)
-        return SegmentSet(np.concatenate(rows), np.array(utterance), np.array(emotion),
+        return RowSet(np.concatenate(rows), np.array(utterance), np.array(emotion),
                           {d: np.array(v) for d, v in domains.items()})
 
-    train, test = segment_set(False), segment_set(True)
+    train, test = row_set(False), row_set(True)
     train.normaliser = test.normaliser = fit_normaliser(train.features, train.rows)
     method = build_method("baseline_s", spec, SMALL, seed=0)
     fit(method, train, epochs=4, batch_size=32, seed=0, device="cpu")

@@ -18,7 +18,7 @@ from serbench.method import InputSpec, TaskSpec, build_method, discover_methods
 from serbench.metrics import ua
 from serbench.runs.launch import run
 from serbench.runs.store import ResultsStore
-from serbench.training import SegmentSet, fit, utterance_posteriors
+from serbench.training import RowSet, fit, utterance_posteriors
 
 ESTIMATORS = ("egemaps_lr", "egemaps_svm")
 
@@ -28,7 +28,7 @@ def methods():
     return discover_methods()
 
 
-def as_kind(data: SegmentSet, kind: str, layers: int = 3, seed: int = 0) -> SegmentSet:
+def as_kind(data: RowSet, kind: str, layers: int = 3, seed: int = 0) -> RowSet:
     """vectors: each utterance's segments averaged over segments and time (129,); layers: that vector under
     `layers` noisy gains, one of them clean (layers, 129); frames: the utterance's time frames, one row each."""
     rng = np.random.default_rng(seed)
@@ -40,14 +40,14 @@ def as_kind(data: SegmentSet, kind: str, layers: int = 3, seed: int = 0) -> Segm
         frames = np.concatenate([features[data.utterance == u].reshape(-1, features.shape[-1]) for u in utterances])
         per = len(frames) // len(utterances)
         repeat = {name: np.repeat(values, per) for name, values in labels.items()}
-        return SegmentSet(frames.astype(np.float32), np.repeat(utterances, per), np.repeat(data.emotion[first], per),
+        return RowSet(frames.astype(np.float32), np.repeat(utterances, per), np.repeat(data.emotion[first], per),
                           repeat, kind="frames")
     vectors = np.stack([features[data.utterance == u].mean(axis=(0, 1)) for u in utterances])
     vectors = (vectors - vectors.mean(0)) / vectors.std(0)
     if kind == "layers":  # layer 0 carries the signal, the others mostly noise
         vectors = np.stack([vectors] + [0.2 * vectors + rng.normal(size=vectors.shape) for _ in range(layers - 1)],
                            axis=1)
-    return SegmentSet(vectors.astype(np.float32), np.arange(len(utterances)), data.emotion[first], labels,
+    return RowSet(vectors.astype(np.float32), np.arange(len(utterances)), data.emotion[first], labels,
                       kind="vectors")
 
 
@@ -107,14 +107,14 @@ def test_estimators_learn_and_choose_their_settings_by_speaker_cross_validation(
     assert given.selection == {**{key: method.grid[key][0] for key in method.grid}, "chosen_by": "given"}
 
 
-def imbalanced(n: int, minority: float, seed: int) -> SegmentSet:
+def imbalanced(n: int, minority: float, seed: int) -> RowSet:
     """Two overlapping classes (one standard deviation apart on one of five features), `minority` of class 1,
     ten speakers."""
     rng = np.random.default_rng(seed)
     y = (rng.random(n) < minority).astype(np.int64)
     x = rng.normal(size=(n, 5))
     x[:, 0] += y
-    return SegmentSet(x.astype(np.float32), np.arange(n), y, {"speaker": rng.integers(0, 10, n)}, kind="vectors")
+    return RowSet(x.astype(np.float32), np.arange(n), y, {"speaker": rng.integers(0, 10, n)}, kind="vectors")
 
 
 @pytest.mark.parametrize("name", ESTIMATORS)

@@ -15,7 +15,7 @@ from serbench.cli import methods as methods_cli
 from serbench.errors import SerbenchError
 from serbench.method import METHODS, build_method, discover_methods
 from serbench.plugins import load_plugin_file
-from serbench.training import SegmentSet, fit, utterance_embeddings, utterance_posteriors
+from serbench.training import RowSet, fit, utterance_embeddings, utterance_posteriors
 
 torch.set_num_threads(2)
 EXAMPLES = Path(__file__).parent.parent / "examples" / "plugins"
@@ -34,7 +34,7 @@ def train_briefly(name, adaptation=False):
     target = None
     if adaptation:  # another corpus's audio, unlabelled, as a protocol with adaptation passes it
         _, other = make_toy(takes=1, seed=1, corpus_strength=3.0)
-        target = SegmentSet(other.features, other.utterance, None, other.domains)
+        target = RowSet(other.features, other.utterance, None, other.domains)
     method = build_method(name, task, {"preset": "small"}, seed=0)
     history = fit(method, data, adaptation=target, epochs=1, batch_size=32, seed=0, device="cpu")
     posteriors = utterance_posteriors(method, data, device="cpu")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from serbench.method import TaskSpec
-from serbench.training import SegmentSet
+from serbench.training import RowSet
 
 EMOTIONS = ("anger", "happiness", "sadness", "neutral")
 TIME, BINS = 32, 129
@@ -19,7 +19,7 @@ def _bump(centre: float, width: float) -> np.ndarray:
 def make_toy(*, corpora: int = 2, speakers: int = 4, takes: int = 3, segments: int = 3,
              emotion_strength: float = 1.0, corpus_strength: float = 1.0,
              corpus_overlap: float = 0.3, noise: float = 1.0,
-             seed: int = 0) -> tuple[TaskSpec, SegmentSet]:
+             seed: int = 0) -> tuple[TaskSpec, RowSet]:
     """`takes` utterances per (corpus, speaker, emotion), `segments` segments each; speakers alternate F, M.
 
     Emotion k: a frequency band (centres 25 apart, so neighbours overlap) pulsing at its own rate over time.
@@ -53,7 +53,7 @@ def make_toy(*, corpora: int = 2, speakers: int = 4, takes: int = 3, segments: i
         "gender": ("F", "M"),
         "language": ("en-US", "de"),
     })
-    data = SegmentSet(
+    data = RowSet(
         features=np.stack(features).astype(np.float32),
         utterance=np.arange(len(rows)) // segments,
         emotion=np.array(emotion),
@@ -63,7 +63,7 @@ def make_toy(*, corpora: int = 2, speakers: int = 4, takes: int = 3, segments: i
     return task, data
 
 
-def utterance_labels(data: SegmentSet, labels: np.ndarray) -> np.ndarray:
+def utterance_labels(data: RowSet, labels: np.ndarray) -> np.ndarray:
     """Per-utterance labels from per-segment ones (all segments of an utterance share them)."""
     first = np.unique(data.utterance, return_index=True)[1]
     return labels[first]

@@ -31,7 +31,7 @@ from serbench.errors import SerbenchError
 from serbench.features.normalisation import standardise
 from serbench.method import DOMAINS, Method
 from serbench.nn import center_step, ganin_ramp, grad_reverse
-from serbench.training import BatchStream, SegmentSet, adaptation_seed, choose_device, epoch_batches
+from serbench.training import BatchStream, RowSet, adaptation_seed, choose_device, epoch_batches
 
 if TYPE_CHECKING:  # for types only: paper.py imports this module when it fuses
     from serbench.methods.paper import PaperSystem
@@ -207,8 +207,8 @@ def _reported_terms(method: PaperSystem) -> list[int]:
     return [LOSS_TERMS.index(term) for term in terms]
 
 
-def fit_fused(methods: Sequence[Method], datasets: Sequence[SegmentSet], seeds: Sequence[int], *,
-              adaptation: Sequence[SegmentSet | None] | None = None, device: str | torch.device = "auto",
+def fit_fused(methods: Sequence[Method], datasets: Sequence[RowSet], seeds: Sequence[int], *,
+              adaptation: Sequence[RowSet | None] | None = None, device: str | torch.device = "auto",
               on_epoch: Callable[[int, int, dict[str, float]], None] | None = None) -> list[list[dict[str, float]]]:
     """Train methods[r] on datasets[r] (with the unlabelled adaptation[r], where given) with seeds[r], all at
     once; returns each one's history, as serbench.training.fit would. on_epoch(r, epoch, mean losses) is called
@@ -232,7 +232,7 @@ def fit_fused(methods: Sequence[Method], datasets: Sequence[SegmentSet], seeds: 
         raise SerbenchError("fused runs must all read adaptation batches, or none of them")
     labelled = _Stacked(datasets, model.domains, device)
     emotion = cast(Tensor, labelled.emotion)  # the training sets are labelled
-    present = cast("list[SegmentSet]", pools)  # read only where pools[0] is set, and then every pool is (above)
+    present = cast("list[RowSet]", pools)  # read only where pools[0] is set, and then every pool is (above)
     unlabelled = _Stacked(present, model.domains, device) if pools[0] is not None else None
     schedules = [_Schedule(d, s, m.hp["epochs"], batch_size) for m, d, s in zip(methods, datasets, seeds, strict=True)]
     streams = [_pool_stream(pool, seed, batch_size) for pool, seed in zip(present, seeds, strict=True)] \
@@ -278,7 +278,7 @@ def fit_fused(methods: Sequence[Method], datasets: Sequence[SegmentSet], seeds: 
     return histories
 
 
-def _pool_stream(pool: SegmentSet, seed: int, batch_size: int) -> BatchStream:
+def _pool_stream(pool: RowSet, seed: int, batch_size: int) -> BatchStream:
     """Replica's adaptation batches, in the order serbench.training.fit draws them."""
     if len(pool) < batch_size:
         raise SerbenchError(f"a fused run needs at least one full batch ({batch_size} segments) of adaptation audio, "
@@ -290,7 +290,7 @@ class _Stacked:
     """Several segment sets of one feature bank as one array each (set r's positions from base[r] on), with
     their normalisation tables stacked, so that one gather per step serves every replica."""
 
-    def __init__(self, sets: Sequence[SegmentSet], domains: Sequence[str], device: torch.device) -> None:
+    def __init__(self, sets: Sequence[RowSet], domains: Sequence[str], device: torch.device) -> None:
         self.bank = sets[0].features
         if any(s.features is not self.bank for s in sets) or any(not len(s) for s in sets):
             raise SerbenchError("fused runs must read non-empty segment sets of one shared feature bank")
@@ -325,7 +325,7 @@ class _Schedule:
     """One replica's batches in order: the positions fit would give it at each global step (epoch_batches
     with its own seed's generator), repeating its last batch once it is done (masked then)."""
 
-    def __init__(self, data: SegmentSet, seed: int, epochs: int, batch_size: int) -> None:
+    def __init__(self, data: RowSet, seed: int, epochs: int, batch_size: int) -> None:
         self.rng, self.n, self.batch_size = np.random.default_rng(seed), len(data), batch_size
         if self.n < batch_size:
             raise SerbenchError(f"a fused run needs at least one full batch ({batch_size} segments), got {self.n}",

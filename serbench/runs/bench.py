@@ -39,7 +39,7 @@ from serbench.method import Batch, Method, TaskSpec, build_method, discover_meth
 from serbench.methods.fusion import fit_fused
 from serbench.methods.paper import PRESETS
 from serbench.plugins import Registry
-from serbench.training import FeatureBank, SegmentSet, fit
+from serbench.training import FeatureBank, RowSet, fit
 
 UTTERANCE_SECONDS = 4.0  # typical of acted emotional speech
 METHOD = "baseline_s"  # the training step every training row times, but `fused`
@@ -321,19 +321,19 @@ def host_memory(setup: BenchSetup) -> Measurement:
     return time_training(setup, batches, notes="TensorDataset, shuffle=True, num_workers=0")
 
 
-def _segment_set(setup: BenchSetup, bank: FeatureBank, rows: np.ndarray, normaliser: Normaliser) -> SegmentSet:
+def _row_set(setup: BenchSetup, bank: FeatureBank, rows: np.ndarray, normaliser: Normaliser) -> RowSet:
     """Rows of the synthetic data as the harness reads them: shared bank, normalised per batch."""
-    return SegmentSet(bank, np.arange(len(rows)), setup.emotion[rows],
+    return RowSet(bank, np.arange(len(rows)), setup.emotion[rows],
                       {name: labels[rows] for name, labels in setup.domains.items()}, rows=rows, normaliser=normaliser)
 
 
-def _harness_sets(setup: BenchSetup) -> tuple[SegmentSet, SegmentSet]:
+def _harness_sets(setup: BenchSetup) -> tuple[RowSet, RowSet]:
     """The warm-up part (at least one batch: it also uploads the bank) and the timed part of the synthetic data,
     as two sets over one FeatureBank."""
     bank, normaliser = FeatureBank([setup.features]), fit_normaliser(setup.features)
     warm = setup.warmup * setup.batch_size
-    return (_segment_set(setup, bank, np.arange(max(warm, setup.batch_size)), normaliser),
-            _segment_set(setup, bank, np.arange(warm, len(setup.features)), normaliser))
+    return (_row_set(setup, bank, np.arange(max(warm, setup.batch_size)), normaliser),
+            _row_set(setup, bank, np.arange(warm, len(setup.features)), normaliser))
 
 
 @register_pipeline("resident")

@@ -42,15 +42,15 @@ from serbench.runs.plan import (
 from serbench.runs.probes import embedding_probes
 from serbench.runs.record import CorpusScores, RunRecord
 from serbench.training import (
-    SegmentSet,
+    RowSet,
     choose_device,
     diverged,
     utterance_posteriors,
 )
 
 
-def segment_set(utterances: pd.DataFrame, corpora: Mapping[str, CorpusData], domains: Mapping[str, tuple[str, ...]],
-                normalisation: SplitNormaliser, kind: str, *, labelled: bool = True) -> tuple[SegmentSet, pd.DataFrame]:
+def row_set(utterances: pd.DataFrame, corpora: Mapping[str, CorpusData], domains: Mapping[str, tuple[str, ...]],
+                normalisation: SplitNormaliser, kind: str, *, labelled: bool = True) -> tuple[RowSet, pd.DataFrame]:
     """The rows of `utterances` (rows of the corpora's shared bank, nothing copied) with their labels
     (domain labels as indices into `domains`; no emotion labels unless `labelled`), normalised by their groups,
     and the utterance table in the order of the set's utterance indices (sorted by corpus and id)."""
@@ -70,7 +70,7 @@ def segment_set(utterances: pd.DataFrame, corpora: Mapping[str, CorpusData], dom
     bank = next(iter(corpora.values())).bank
     assert bank is not None, "load_corpora gives every corpus of a sweep the bank they share"
     groups = repeat(normalisation.group_of(utterances))
-    return SegmentSet(bank, repeat(np.arange(len(utterances))), repeat(utterances["y"]) if labelled else None,
+    return RowSet(bank, repeat(np.arange(len(utterances))), repeat(utterances["y"]) if labelled else None,
                       labels, rows=np.concatenate(rows), normaliser=normalisation.normaliser,
                       norm_group=groups, kind=kind), utterances
 
@@ -112,12 +112,12 @@ class PreparedRun:
     classes: tuple[str, ...]
     split: pd.DataFrame
     labelled: dict[str, Labelled]
-    train_set: SegmentSet
-    test_set: SegmentSet
-    adaptation_set: SegmentSet | None
-    validation_set: SegmentSet | None  # training speakers held out, where the protocol asks for it
+    train_set: RowSet
+    test_set: RowSet
+    adaptation_set: RowSet | None
+    validation_set: RowSet | None  # training speakers held out, where the protocol asks for it
     # selection = "leave-one-corpus-out": per training corpus, (the other training corpora, its own training part)
-    held_out: dict[str, tuple[SegmentSet, SegmentSet]]
+    held_out: dict[str, tuple[RowSet, RowSet]]
     test: pd.DataFrame
     method: Method
     normaliser: Normaliser
@@ -151,11 +151,11 @@ def prepare(spec: RunSpec, corpora: Mapping[str, CorpusData]) -> PreparedRun:
     domains = {d: tuple(sorted(domain_source[d].unique())) for d in DOMAINS}
     normalisation = fit_split_normaliser(split, corpora, protocol.normalisation)
     kind = spec.frontend.kind
-    train_set, _ = segment_set(train, corpora, domains, normalisation, kind)
-    test_set, test = segment_set(test, corpora, {}, normalisation, kind)
+    train_set, _ = row_set(train, corpora, domains, normalisation, kind)
+    test_set, test = row_set(test, corpora, {}, normalisation, kind)
     validation = used[used["part"] == "validation"]
-    validation_set = segment_set(validation, corpora, {}, normalisation, kind)[0] if len(validation) else None
-    pool_set = segment_set(pool, corpora, domains, normalisation, kind, labelled=False)[0] \
+    validation_set = row_set(validation, corpora, {}, normalisation, kind)[0] if len(validation) else None
+    pool_set = row_set(pool, corpora, domains, normalisation, kind, labelled=False)[0] \
         if pool is not None else None
     held_out = {}
     if protocol.selection == "leave-one-corpus-out":
@@ -165,8 +165,8 @@ def prepare(spec: RunSpec, corpora: Mapping[str, CorpusData]) -> PreparedRun:
                                 f"{train['corpus'].nunique()}", hint="train on more corpora, or choose another "
                                                                     "selection in the protocol")
         # The held-out models read the run's domains and normalisation: never a held-out corpus's labels.
-        held_out = {str(c): (segment_set(train[train["corpus"] != c], corpora, domains, normalisation, kind)[0],
-                             segment_set(train[train["corpus"] == c], corpora, {}, normalisation, kind)[0])
+        held_out = {str(c): (row_set(train[train["corpus"] != c], corpora, domains, normalisation, kind)[0],
+                             row_set(train[train["corpus"] == c], corpora, {}, normalisation, kind)[0])
                     for c in sorted(train["corpus"].unique())}
     method = build_method(spec.method, TaskSpec(task.classes, domains, InputSpec(kind, spec.frontend.row_shape)),
                           spec.hparams, seed=spec.seed)

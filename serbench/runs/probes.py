@@ -23,7 +23,7 @@ from sklearn.preprocessing import StandardScaler
 
 from serbench.method import Method
 from serbench.metrics import confusion_matrix, unweighted_accuracy
-from serbench.training import SegmentSet, utterance_embeddings
+from serbench.training import RowSet, utterance_embeddings
 
 MAX_FOLDS = 5
 PROBED = ("corpus", "gender")
@@ -76,7 +76,7 @@ def null_accuracy(features: np.ndarray, labels: np.ndarray, groups: np.ndarray, 
     return {"mean": float(np.mean(draws)), "std": float(np.std(draws, ddof=1)), "draws": NULL_DRAWS}
 
 
-def embedding_probes(method: Method, test_set: SegmentSet, test: pd.DataFrame, device: str,
+def embedding_probes(method: Method, test_set: RowSet, test: pd.DataFrame, device: str,
                      seed: int) -> dict[str, dict] | None:
     """The corpus probe over all test utterances and the gender probe within each test corpus (averaged over the
     corpora where it is possible), on the utterances' mean embeddings, each with its null reference
