@@ -9,7 +9,7 @@ import pytest
 from corpus_trees import make_corpus, make_emodb, write_wav
 from test_store import scored
 
-from serbench.cli import main
+from serbench.cli import COMMANDS, main
 from serbench.runs.store import ResultsStore
 
 EMODB = Path(__file__).resolve().parents[2] / "shared" / "data" / "emodb"
@@ -132,6 +132,26 @@ def test_help_and_version_load_neither_torch_nor_pandas(option):
             "print('torch' in sys.modules, 'pandas' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip().splitlines()[-1] == "False False"
+
+
+
+@pytest.mark.parametrize("argv", [*([name, "--help"] for name in COMMANDS),
+                                  ["run", "--method", "baseline_s"],  # --protocol missing
+                                  ["run", "--method", "baseline_s", "--protocol", "cross", "--task", "nosuch"]])
+def test_command_help_and_argument_errors_load_no_torch(argv):
+    # A fresh process: the modules other tests imported would hide a command module that loads torch at its top.
+    code = (f"import sys\nfrom serbench.cli import build_parser\n"
+            f"try:\n    build_parser({argv!r}).parse_args({argv!r})\nexcept SystemExit:\n    pass\n"
+            "print('torch' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_unknown_launcher_is_a_clear_error(tmp_path, capsys):
+    # --launcher has no argparse choices (they live with the torch-heavy launcher): launch checks it first
+    assert main(["run", "--method", "baseline_s", "--protocol", "cross", "--data", "synthetic", "--launcher", "nosuch",
+                 "--results", str(tmp_path / "results")]) == 2
+    assert "unknown launcher 'nosuch'" in capsys.readouterr().err
 
 
 def test_prune_of_a_method_the_store_lacks_is_an_error_not_an_empty_match(tmp_path):

@@ -14,11 +14,6 @@ from rich.table import Table
 from serbench.cli import COMMANDS
 from serbench.cli.methods import add_plugin_option
 from serbench.errors import SerbenchError
-from serbench.features.frontends import DEFAULT_FRONTEND, discover_frontends, make_frontend
-from serbench.method import parse_settings
-from serbench.methods.paper import PRESETS
-from serbench.runs.bench import PIPELINES, BenchSetup, report, run_pipelines, select_pipelines
-from serbench.training import choose_device
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -27,8 +22,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
                                              "(no corpus needed) and print one table; docs/performance.md "
                                              "explains every row.")
     parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
-    parser.add_argument("--preset", choices=tuple(PRESETS), default="paper",
-                        help="model size of the timed training step (default paper; small for a quick CPU run)")
+    parser.add_argument("--preset", default="paper", metavar="NAME",
+                        help="model size of the timed training step (default paper; small for a quick CPU run; "
+                             "`serbench methods baseline_s` lists them)")
     parser.add_argument("--batch-size", type=int, default=128, metavar="N", help="segments per batch (default 128)")
     parser.add_argument("--steps", type=int, default=20, metavar="N",
                         help="timed training steps per pipeline (default 20)")
@@ -41,22 +37,31 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--replicas", type=int, metavar="K",
                         help="runs trained together in the fused row (default 30 on a GPU: 6 methods x 5 seeds; "
                              "6 on a CPU)")
-    parser.add_argument("--frontend", default=DEFAULT_FRONTEND, metavar="NAME",
+    parser.add_argument("--frontend", metavar="NAME",
                         help="the front-end of the feature pass (default spectrogram; `serbench frontends`)")
     parser.add_argument("--frontend-setting", action="append", default=[], metavar="KEY=VALUE",
                         help="a setting of --frontend, e.g. model=/path/to/wavlm-base-plus for ssl (repeatable)")
     add_plugin_option(parser)
     parser.add_argument("--only", action="append", default=[], metavar="NAME",
-                        help=f"run only this pipeline (repeatable): {', '.join(PIPELINES)}")
+                        help="run only this pipeline, a row of the table (repeatable; docs/performance.md lists "
+                             "them)")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the figures to FILE as JSON")
     parser.set_defaults(func=run_bench)
 
 
 def run_bench(args: argparse.Namespace) -> int:
+    # imported here, not at the top: they load torch, and `--help` or a mistyped option should answer at once
+    # (the preset and the pipeline names are checked here too, by BenchSetup and select_pipelines)
+    from serbench.features.frontends import DEFAULT_FRONTEND, discover_frontends, make_frontend
+    from serbench.method import parse_settings
+    from serbench.runs.bench import BenchSetup, report, run_pipelines, select_pipelines
+    from serbench.training import choose_device
+
     names = select_pipelines(args.only)
     device = choose_device(args.device)
     discover_frontends(args.plugin)
-    frontend = make_frontend(args.frontend, parse_settings(args.frontend_setting, "--frontend-setting"))
+    settings = parse_settings(args.frontend_setting, "--frontend-setting")
+    frontend = make_frontend(args.frontend or DEFAULT_FRONTEND, settings)
     console = Console()
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="serbench-bench-") as tmp:

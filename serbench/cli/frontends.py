@@ -11,7 +11,6 @@ from rich.table import Table
 
 from serbench.cli import COMMANDS
 from serbench.cli.methods import add_plugin_option
-from serbench.features.frontends import FRONTENDS, discover_frontends, make_frontend
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -24,6 +23,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 
 
 def run_frontends(args: argparse.Namespace) -> int:
+    # imported here, not at the top: the front-ends load torch, and `--help` should answer at once
+    from serbench.features.frontends import FRONTENDS, discover_frontends, make_frontend
+
     entries = discover_frontends(args.plugin)
     console = Console()
     if args.name:

@@ -8,7 +8,6 @@ from rich.console import Console
 from rich.markup import escape
 
 from serbench.cli import COMMANDS
-from serbench.reports.pages import leaderboard_command, write_leaderboards
 from serbench.reports.stats import CLAIMS
 
 
@@ -45,6 +44,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 
 
 def run_leaderboard(args: argparse.Namespace) -> int:
+    # imported here, not at the top: the pages load torch, and `--help` or a mistyped option should answer at once
+    from serbench.reports.pages import leaderboard_command, write_leaderboards
+
     command = leaderboard_command(args.results, args.out, protocol=args.protocol, task=args.task,
                                   references=args.reference, configs=args.config, intro=args.intro,
                                   allow_incomplete=args.allow_incomplete, claim=args.claim)

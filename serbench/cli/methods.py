@@ -9,7 +9,6 @@ from rich.markup import escape
 from rich.table import Table
 
 from serbench.cli import COMMANDS
-from serbench.method import declaration, discover_methods, get_method
 
 
 def add_plugin_option(parser: argparse.ArgumentParser) -> None:
@@ -34,6 +33,10 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 
 
 def run_methods(args: argparse.Namespace) -> int:
+    # imported here, not at the top: serbench.method loads torch, and `--help` or a mistyped option should answer
+    # at once (so should every command that takes add_plugin_option from this module)
+    from serbench.method import declaration, discover_methods, get_method
+
     methods = discover_methods(args.plugin)
     console = Console()
     if args.name:

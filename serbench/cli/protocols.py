@@ -9,8 +9,6 @@ from rich.markup import escape
 from rich.table import Table
 
 from serbench.cli import COMMANDS
-from serbench.protocols.protocol import builtin_protocols, load_protocol, template_reference
-from serbench.protocols.splits import SPLIT_KINDS
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -22,6 +20,10 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 
 
 def run_protocols(args: argparse.Namespace) -> int:
+    # imported here, not at the top: the protocols' module loads torch, and `--help` should answer at once
+    from serbench.protocols.protocol import builtin_protocols, load_protocol, template_reference
+    from serbench.protocols.splits import SPLIT_KINDS
+
     console = Console()
     table = Table(title="protocols")
     for column in ("name", "split", "adaptation", "normalisation", "tasks"):

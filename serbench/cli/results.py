@@ -12,7 +12,6 @@ from rich.markup import escape
 
 from serbench.cli import COMMANDS
 from serbench.errors import SerbenchError
-from serbench.method import parse_settings
 from serbench.plugins import convert_setting
 from serbench.runs.record import RunRecord
 from serbench.runs.store import ResultsStore
@@ -177,6 +176,10 @@ def described_runs(args: argparse.Namespace, hp: Mapping[str, str],
 
 
 def run_prune(args: argparse.Namespace) -> int:
+    # imported here, not at the top: serbench.method loads torch, and `--help` or a mistyped option should answer
+    # at once
+    from serbench.method import parse_settings
+
     store = existing_store(args.results)
     hp = parse_settings(args.hp, "--hp")
     described = any((args.method, args.protocol, args.task, args.seed, hp))

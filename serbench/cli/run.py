@@ -18,9 +18,6 @@ from rich.table import Table
 from serbench.cli import COMMANDS
 from serbench.cli.methods import add_hp_option, add_plugin_option
 from serbench.data.labels import TASKS
-from serbench.method import parse_settings
-from serbench.runs.launch import LAUNCHERS, STATES, launch, status
-from serbench.runs.settings import DEFAULT_SEEDS, SweepConfig
 
 EXIT_CLAIMED = 3  # this worker's share is done, other workers still train the rest: not a failure
 
@@ -36,7 +33,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     run.add_argument("--task", dest="tasks", action="append", choices=TASKS,
                      help="label task (repeatable; default: the protocol's tasks, arousal and valence)")
     seeds = run.add_mutually_exclusive_group()
-    seeds.add_argument("--seeds", type=int, metavar="N", help=f"seeds 0 .. N-1 (default {DEFAULT_SEEDS})")
+    seeds.add_argument("--seeds", type=int, metavar="N", help="seeds 0 .. N-1 (default 5)")
     seeds.add_argument("--seed", dest="seeds", type=int, action="append", metavar="S", help="a seed (repeatable)")
     run.add_argument("--data", metavar="DIR|FILE.toml|synthetic",
                      help="where the corpora are (default: $SERBENCH_DATA, then ./serbench.toml)")
@@ -46,7 +43,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
                      help="when other workers still hold runs of the sweep, wait until they are done (or those "
                           "workers died: then train what they left) instead of exiting with status 3")
     run.add_argument("--device", help="auto (default), cpu, cuda or cuda:N")
-    run.add_argument("--launcher", choices=LAUNCHERS, default="local")
+    run.add_argument("--launcher", default="local", help="local (default) or slurm (through submitit)")
     run.add_argument("--slurm", action="append", default=[], metavar="KEY=VALUE",
                      help="a submitit/SLURM option, e.g. slurm_partition=gpu, timeout_min=240, gpus_per_node=1")
     run.add_argument("--preset", metavar="NAME",
@@ -74,6 +71,10 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 
 
 def slurm_options(assignments: list[str]) -> dict:
+    # the runs' modules are imported in the functions that use them, not at the top: they load torch, and
+    # `serbench run --help` or a mistyped option should answer at once (the launcher is checked by launch)
+    from serbench.method import parse_settings
+
     options = {}
     for key, value in parse_settings(assignments, "--slurm").items():
         options[key] = int(value) if value.isdigit() else value
@@ -81,6 +82,10 @@ def slurm_options(assignments: list[str]) -> dict:
 
 
 def run_command(args: argparse.Namespace) -> int:
+    from serbench.method import parse_settings
+    from serbench.runs.launch import launch
+    from serbench.runs.settings import SweepConfig
+
     settings = {f.name: getattr(args, f.name) for f in fields(SweepConfig) if hasattr(args, f.name)}
     config = SweepConfig.create(**{**settings, "plugins": args.plugin, "hp": parse_settings(args.hp, "--hp"),
                                    "frontend_settings": parse_settings(args.frontend_settings, "--frontend-setting")})
@@ -92,6 +97,8 @@ def run_command(args: argparse.Namespace) -> int:
 
 
 def status_command(args: argparse.Namespace) -> int:
+    from serbench.runs.launch import STATES, status
+
     report = status(args.results)
     if args.json:  # the same exit status as the table's: a script reading the JSON learns of damage from it too
         print(json.dumps(report, indent=1))
