@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "leaderboard": ("leaderboard", "write markdown leaderboards with significance tests from a results store"),
     "bench": ("bench", "measure the front-ends and the training pipelines on this machine"),
     "calibrate": ("calibrate", "check by simulation that the leaderboards' tests keep their error rates"),
+    "splits": ("splits", "export a protocol's folds as files another toolkit reads"),
 }
 
 

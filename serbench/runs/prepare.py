@@ -22,7 +22,7 @@ import torch
 
 from serbench import __version__
 from serbench.data.corpora.schema import LABEL_COLUMNS
-from serbench.data.labels import PAPER_SUBSETS, Labelled, apply_task
+from serbench.data.labels import PAPER_SUBSETS, Labelled, Task, apply_task
 from serbench.errors import SerbenchError
 from serbench.features.normalisation import Moments, Normaliser, normalisation_groups
 from serbench.method import (
@@ -33,7 +33,7 @@ from serbench.method import (
     build_method,
 )
 from serbench.metrics import scores
-from serbench.protocols.protocol import PARTS, split_utterances
+from serbench.protocols.protocol import PARTS, Fold, Protocol, split_utterances
 from serbench.runs.plan import (
     CorpusData,
     RunSpec,
@@ -125,16 +125,23 @@ class PreparedRun:
     started: float
 
 
+def labelled_split(protocol: Protocol, fold: Fold, task_name: str,
+                   corpora: Mapping[str, CorpusData]) -> tuple[Task, pd.DataFrame, dict[str, Labelled]]:
+    """A fold's utterances with their parts (`split`), and per corpus those the task labels: what a run trains
+    and is tested on, and what `serbench splits export` writes for other toolkits."""
+    table = pd.concat([corpora[c].table for c in dict.fromkeys((*fold.train, *fold.test))], ignore_index=True)
+    task = protocol.task(task_name, table)  # the same for every fold: `categorical` reads the whole corpus
+    split = split_utterances(table, protocol, fold)
+    subsets = PAPER_SUBSETS if protocol.paper_subsets else {}
+    labelled = {str(c): apply_task(rows, task, subsets) for c, rows in split.groupby("corpus", sort=True)}
+    return task, split, labelled
+
+
 def prepare(spec: RunSpec, corpora: Mapping[str, CorpusData]) -> PreparedRun:
     """Split, label and normalise a run's data and build its method (seeded by the run's seed)."""
     started = time.time()
     protocol = spec.protocol
-    table = pd.concat([corpora[c].table for c in dict.fromkeys((*spec.fold.train, *spec.fold.test))],
-                      ignore_index=True)
-    task = protocol.task(spec.task, table)  # the same for every fold: `categorical` reads the whole corpus
-    split = split_utterances(table, protocol, spec.fold)
-    subsets = PAPER_SUBSETS if protocol.paper_subsets else {}
-    labelled = {str(c): apply_task(rows, task, subsets) for c, rows in split.groupby("corpus", sort=True)}
+    task, split, labelled = labelled_split(protocol, spec.fold, spec.task, corpora)
     for name, part in labelled.items():  # what the release holds but its reader left out (RAVDESS's songs) too
         part.excluded = {**corpora[name].excluded, **part.excluded}
     used = pd.concat([part.table for part in labelled.values()])
