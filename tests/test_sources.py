@@ -2,6 +2,7 @@
 ./serbench.toml."""
 
 import pytest
+from corpus_trees import make_corpus
 
 from serbench.data.sources import data_sources
 from serbench.errors import CorpusError, SerbenchError
@@ -12,9 +13,34 @@ def test_a_folder_of_releases(tmp_path):
     (tmp_path / "SAVEE").mkdir()
     sources = data_sources(tmp_path)
     assert sources.root("emodb") == tmp_path / "emodb" and sources.root("savee") == tmp_path / "SAVEE"
-    with pytest.raises(CorpusError, match="no IEMOCAP") as error:
+    with pytest.raises(CorpusError, match="lacks 'iemocap'") as error:
         sources.root("iemocap")
-    assert "IEMOCAP_full_release" in str(error.value) and "--data synthetic" in str(error.value)
+    assert str(tmp_path / "IEMOCAP_full_release") in str(error.value) and "--data synthetic" in str(error.value)
+
+
+def test_every_missing_corpus_of_a_protocol_in_one_error(tmp_path):
+    (tmp_path / "emodb").mkdir()
+    with pytest.raises(CorpusError, match="lacks 'iemocap', 'savee', 'mine'") as error:
+        data_sources(tmp_path).require(["iemocap", "emodb", "savee", "mine"])
+    message = str(error.value)
+    assert str(tmp_path / "IEMOCAP_full_release") in message and str(tmp_path / "SAVEE") in message
+    assert "mine: not a built-in corpus" in message and "itself" not in message
+    config = tmp_path / "data.toml"
+    config.write_text('[corpora.emodb]\nroot = "emodb"\n')
+    with pytest.raises(CorpusError, match=r"\[corpora.iemocap\], \[corpora.savee\]"):
+        data_sources(config).require(["iemocap", "emodb", "savee"])
+    with pytest.raises(CorpusError, match="stand-in of 'casia', 'mine'"):
+        data_sources("synthetic", cache_dir=tmp_path).require(["savee", "casia", "mine"])
+
+
+@pytest.mark.parametrize(("name", "folder", "title"), [("emodb", "emodb", "Emo-DB"),  # known by its name
+                                                       ("iemocap", "session-data", "IEMOCAP"),  # by its layout
+                                                       ("savee", "surrey", "SAVEE")])
+def test_a_release_given_as_the_folder_of_releases_is_recognised(tmp_path, name, folder, title):
+    tree = make_corpus(name, tmp_path / folder)
+    with pytest.raises(CorpusError, match="lacks") as error:
+        data_sources(tree.root).require(["iemocap", "msp-improv"])
+    assert f"this folder is itself the {title} release; pass its parent folder" in str(error.value)
 
 
 def test_a_configuration_file_with_relative_paths(tmp_path):

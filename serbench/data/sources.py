@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import difflib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from serbench.data.corpora import CORPORA
+from serbench.data.corpora import CORPORA, CorpusInfo
 from serbench.errors import CorpusError, SerbenchError
 from serbench.files import read_toml
 
@@ -49,22 +49,74 @@ class DataSources:
         if name in self.roots:
             return self.roots[name]
         if self.kind == SYNTHETIC:
-            from serbench.data.synth import CORPUS_NAMES, stand_in, synthetic_corpus
+            from serbench.data.synth import stand_in, synthetic_corpus
 
             held = stand_in(name)
             if held is None:
-                raise CorpusError(f"there is no synthetic stand-in of {name!r}",
-                                  hint=f"--data synthetic has {', '.join(CORPUS_NAMES)}; for other corpora pass "
-                                       "--data with a folder of releases or a data configuration file (docs/data.md)")
+                raise self.missing_error([name])
             self.roots[name] = synthetic_corpus(held, cache_dir=self.cache_dir, progress=progress)
             return self.roots[name]
-        if self.kind == "folder" and name in CORPORA:
-            info = CORPORA[name]
-            raise CorpusError(f"no {info.title} release found", path=Path(self.origin) / info.release_dir,
-                              hint=f"put the release there under the name {info.release_dir}, or {HOW_TO_POINT}")
-        hint = (f"add a [corpora.{name}] table with root = ... or manifest = ... to it" if self.kind == "config"
-                else HOW_TO_POINT)
-        raise CorpusError(f"corpus {name!r} is not in the data {self.origin}", hint=hint)
+        raise self.missing_error([name])
+
+    def require(self, names: Sequence[str]) -> None:
+        """Raise one error naming every corpus of `names` these sources lack (a protocol's corpora, before any is
+        read), so that a user fixes the data layout once rather than once per corpus."""
+        if self.kind == SYNTHETIC:
+            from serbench.data.synth import stand_in
+
+            missing = [name for name in names if name not in self.roots and stand_in(name) is None]
+        else:
+            missing = [name for name in names if name not in self.roots]
+        if missing:
+            raise self.missing_error(missing)
+
+    def missing_error(self, names: Sequence[str]) -> CorpusError:
+        """The error for corpora these sources lack: which, where they were looked for, and what to do."""
+        quoted = ", ".join(map(repr, names))
+        if self.kind == SYNTHETIC:
+            from serbench.data.synth import CORPUS_NAMES
+
+            return CorpusError(f"there is no synthetic stand-in of {quoted}",
+                               hint=f"--data synthetic has {', '.join(CORPUS_NAMES)}; for other corpora pass --data "
+                                    "with a folder of releases or a data configuration file (docs/data.md)")
+        if self.kind == "config":
+            tables = ", ".join(f"[corpora.{name}]" for name in names)
+            return CorpusError(f"no corpus {quoted} in this data configuration", path=self.origin,
+                               hint=f"add {tables} with root = ... or manifest = ... to it (docs/data.md)")
+        folder = Path(self.origin)
+        looked = [f"{short_title(CORPORA[name])}: {folder / CORPORA[name].release_dir}" if name in CORPORA
+                  else f"{name}: not a built-in corpus; give its manifest CSV in a data configuration file"
+                  for name in names]
+        hint = f"put each release in that folder under the name shown, or {HOW_TO_POINT}"
+        itself = release_at(folder) if not self.roots else None  # only a folder that holds no release at all
+        if itself is not None:
+            hint = (f"this folder is itself the {short_title(itself)} release; pass its parent folder as --data "
+                    f"(with the release named {itself.release_dir} in it), or a data configuration file (docs/data.md)")
+        return CorpusError(f"the data folder lacks {quoted}; it looked for\n    " + "\n    ".join(looked),
+                           path=folder, hint=hint)
+
+
+def short_title(info: CorpusInfo) -> str:
+    """A corpus's title without its expansion: Emo-DB, IEMOCAP."""
+    return info.title.split(" (")[0].split(",")[0]
+
+
+def release_at(folder: Path) -> CorpusInfo | None:
+    """The built-in corpus whose release `folder` itself is (a user passed a release as the folder of releases):
+    known by its usual name, else by its reader finding more of its utterances there than files it cannot parse
+    (a folder holding releases under other names is not one). Only on the error path: the reader of the matching
+    corpus reads the whole release."""
+    for info in CORPORA.values():
+        if folder.name.lower() == info.release_dir.lower():
+            return info
+    for info in CORPORA.values():
+        try:
+            table, problems = info.read(folder)
+        except (CorpusError, OSError, ValueError):  # not this corpus's layout
+            continue
+        if len(table) > len(problems):
+            return info
+    return None
 
 
 def data_sources(data: str | Path | None = None, cache_dir: str | Path | None = None) -> DataSources:

@@ -119,6 +119,7 @@ def load_corpora(protocol: Protocol, config: SweepConfig, frontend: FrontEnd,
                  progress: LoadProgress | None = None) -> dict[str, CorpusData]:
     """The protocol's corpora: their tables and features (computed into the cache on first use)."""
     sources = data_sources(config.data, config.cache)
+    sources.require(protocol.corpora)  # every missing corpus in one error, before any is read
     corpora = {}
     for name in protocol.corpora:
         def report(what: str, done: float, total: float | None, name: str = name) -> None:
