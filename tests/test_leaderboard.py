@@ -17,7 +17,7 @@ from serbench.errors import SerbenchError
 from serbench.integrity import write_checksums
 from serbench.metrics import scores
 from serbench.protocols.protocol import load_protocol
-from serbench.reports import pages, stats
+from serbench.reports import figures, markdown, pages, stats
 from serbench.reports.comparisons import compare
 from serbench.reports.pages import leaderboard_command, page_markdown, write_leaderboards
 from serbench.reports.records import configuration_id, load_records
@@ -149,6 +149,51 @@ def test_pages_index_and_figures(published: tuple[Path, Path]) -> None:
     assert page.startswith("> **SYNTHETIC DATA**")
     for link in ("figures/cross-arousal-cd.png", "figures/cross-arousal-confusion-baseline_s.png"):
         assert f"]({link})" in page and link in files
+    stems = [name[:-4] for name in files if name.endswith(".png")]
+    assert all(files[f"{stem}.svg"].startswith(b"<?xml") and files[f"{stem}.pdf"].startswith(b"%PDF")
+               for stem in stems)
+    assert not any(word in files[f"{stem}.{kind}"] for stem in stems for kind in ("svg", "pdf")
+                   for word in (b"Matplotlib", b"CreationDate", b"<dc:date>"))
+
+
+def test_main_table_as_csv_and_latex(published: tuple[Path, Path]) -> None:
+    _, out = published
+    rows = main_rows((out / "cross-arousal.md").read_text())
+    table = pd.read_csv(out / "cross-arousal.csv", keep_default_na=False)
+    assert list(table["method"].unique()) == ["baseline_s", "strong", "twin", "weak|net"]
+    assert list(table["corpus"].unique()) == list(CORPORA)
+    for row in table.itertuples():
+        cell = rows[row.method.replace("_", "\\_").replace("|", "\\|")][1 + CORPORA.index(row.corpus)]
+        mean, spread = re.match(r"\**([\d.]+)\** ± ([\d.]+) \(3\)", cell).groups()
+        assert (float(mean), float(spread), row.seeds) == (pytest.approx(row.ua_mean, abs=0.05),
+                                                           pytest.approx(row.ua_std, abs=0.05), 3)
+        assert row.marker == (cell[-1] if cell[-1] in "▲▼" else "")
+        assert (row.p_holm == "") == (row.method == "baseline_s")
+    strong = table[table["method"] == "strong"].iloc[0]
+    assert float(strong["difference"]) > 0 and float(strong["ci_low"]) > 0 and float(strong["p_holm"]) < 0.05
+    tex = (out / "cross-arousal.tex").read_text()
+    body = tex.split("\\midrule\n")[1].split("\\bottomrule")[0].splitlines()
+    assert "\\toprule\nmethod & front-end & c-one & c\\_two & average" in tex and tex.endswith("\\end{tabular}\n")
+    assert [line.split(" & ")[0] for line in body] == ["baseline\\_s", "strong", "twin", "weak\\textbar{}net"]
+    assert body[1].split(" & ")[2].startswith("\\textbf{") and body[1].split(" & ")[2].endswith("(3) $\\blacktriangle$")
+    index = pd.read_csv(out / "index.csv")
+    assert list(index["page"]) == ["cross-arousal.md", "cross-valence.md"] and set(index["runs"]) == {12}
+    assert "\\bottomrule" in (out / "index.tex").read_text()
+
+
+def test_latex_escapes_what_it_treats_as_commands() -> None:
+    assert markdown.tex_cell(markdown.escape_md("a_b 50% {x} & #1 \\ ~^$")) == (
+        "a\\_b 50\\% \\{x\\} \\& \\#1 \\textbackslash{} \\textasciitilde{}\\textasciicircum{}\\$")
+    assert markdown.tex_cell("**70.0** ± 1.0 (3) † ▼") == "\\textbf{70.0} $\\pm$ 1.0 (3) \\dag{} $\\blacktriangledown$"
+
+
+def test_confusion_figures_have_a_colour_bar_and_the_class_names() -> None:
+    matrix = np.array([[5, 1], [2, 4]])
+    images = figures.confusion_figure("m_1", ["anger", "happiness"], [("c-one", matrix, 2)])
+    assert set(images) == {"png", "svg", "pdf"}
+    assert images == figures.confusion_figure("m_1", ["anger", "happiness"], [("c-one", matrix, 2)])
+    for text in ("anger", "happiness", "share of the true class"):
+        assert f"<!-- {text} -->".encode() in images["svg"]
 
 
 def test_main_table_markers_bold_and_escaping(published: tuple[Path, Path]) -> None:

@@ -1,6 +1,6 @@
-"""The leaderboards' figures as PNG bytes: critical-difference diagrams and confusion matrices. matplotlib's
-default style and fonts (the user's matplotlibrc is ignored) and no date or software metadata: the same numbers
-give the same bytes."""
+"""The leaderboards' figures, each as PNG, SVG and PDF bytes: critical-difference diagrams and confusion matrices.
+matplotlib's default style and fonts (the user's matplotlibrc is ignored) and no date or software metadata: the
+same numbers give the same bytes."""
 
 from __future__ import annotations
 
@@ -19,10 +19,25 @@ def _figure_style() -> dict:
             "savefig.dpi": 100, "path.simplify": False}
 
 
-def _png(figure) -> bytes:
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", metadata={"Software": None})
-    return buffer.getvalue()
+# Each format's metadata that would name the software or the date, and so change the bytes across versions and days.
+FORMATS = {"png": {"Software": None},
+           "svg": {"Creator": None, "Date": None},
+           "pdf": {"Creator": None, "Producer": None, "CreationDate": None}}
+Images = dict[str, bytes]  # a figure's bytes by format (file extension)
+
+
+def _encoded(figure) -> Images:
+    images = {}
+    for kind, metadata in FORMATS.items():
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format=kind, metadata=metadata)
+        images[kind] = buffer.getvalue()
+    return images
+
+
+def figure_files(stem: str, images: Images) -> dict[str, bytes]:
+    """The files of a figure by relative path: `stem` (figures/<name>) and each format's extension."""
+    return {f"{stem}.{kind}": data for kind, data in images.items()}
 
 
 def _matplotlib():
@@ -34,8 +49,8 @@ def _matplotlib():
     return matplotlib, Figure
 
 
-def cd_diagram(names: Sequence[str], ranks: Sequence[float], cd: float, title: str) -> bytes:
-    """A critical-difference diagram (Demsar 2006) as PNG bytes: average ranks on an axis (1 = best, left),
+def cd_diagram(names: Sequence[str], ranks: Sequence[float], cd: float, title: str) -> Images:
+    """A critical-difference diagram (Demsar 2006) in every format: average ranks on an axis (1 = best, left),
     the CD as a scale bar, and thick bars joining methods whose ranks differ by less than the CD."""
     matplotlib, Figure = _matplotlib()
     order = sorted(range(len(names)), key=lambda i: (ranks[i], names[i]))
@@ -74,22 +89,23 @@ def cd_diagram(names: Sequence[str], ranks: Sequence[float], cd: float, title: s
             y = base - 0.25 * (row + 1)
             ax.plot([ranks[i], ranks[i], k + 0.05], [0, y, y], color="black", linewidth=0.8, clip_on=False)
             ax.text(k + 0.1, y, f"{names[i]} ({ranks[i]:.2f})", ha="left", va="center", clip_on=False)
-        return _png(figure)
+        return _encoded(figure)
 
 
-def confusion_figure(method: str, classes: Sequence[str], panels: Sequence[tuple[str, np.ndarray, int]]) -> bytes:
+def confusion_figure(method: str, classes: Sequence[str], panels: Sequence[tuple[str, np.ndarray, int]]) -> Images:
     """Confusion matrices (rows = true class) of one method, one panel per test corpus, summed over seeds;
-    colour = share of the true class, text = count. `panels`: (corpus label, matrix, seeds)."""
+    colour = share of the true class (the colour bar), text = count. `panels`: (corpus label, matrix, seeds)."""
     matplotlib, Figure = _matplotlib()
+    width, height = 2.6 * len(panels) + 1.2, 3.4  # inches: the panels, and the colour bar at the right
     with matplotlib.rc_context():
         matplotlib.rcdefaults()
         matplotlib.rcParams.update(_figure_style())
-        figure = Figure(figsize=(2.6 * len(panels) + 0.4, 3.0))
+        figure = Figure(figsize=(width, height))
         axes = figure.subplots(1, len(panels), squeeze=False)[0]
         for ax, (label, matrix, seeds) in zip(axes, panels, strict=True):
             totals = matrix.sum(axis=1, keepdims=True)
             share = np.divide(matrix, totals, out=np.zeros(matrix.shape), where=totals > 0)
-            ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+            image = ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
             for (row, col), count in np.ndenumerate(matrix):
                 ax.text(col, row, str(int(count)), ha="center", va="center",
                         color="white" if share[row, col] > 0.6 else "black")
@@ -99,11 +115,15 @@ def confusion_figure(method: str, classes: Sequence[str], panels: Sequence[tuple
             ax.set_ylabel("true")
             ax.set_title(f"{label} ({seeds} seed{'s' if seeds != 1 else ''})", fontsize=9)
         figure.suptitle(method, fontweight="bold")
-        figure.subplots_adjust(left=0.12, right=0.98, bottom=0.25, top=0.8, wspace=0.6)
-        return _png(figure)
+        # room in inches below for the rotated class names and "predicted", above for the titles
+        bottom, top = 1.0 / height, 1 - 0.6 / height
+        figure.subplots_adjust(left=1.05 / width, right=1 - 1.0 / width, bottom=bottom, top=top, wspace=0.8)
+        bar = figure.colorbar(image, cax=figure.add_axes((1 - 0.75 / width, bottom, 0.12 / width, top - bottom)))
+        bar.set_label("share of the true class")
+        return _encoded(figure)
 
 
-def page_confusions(page: Page, method: str) -> bytes | None:
+def page_confusions(page: Page, method: str) -> Images | None:
     panels = []
     for corpus in page.columns:
         rows = cell_scores(page, method, corpus)

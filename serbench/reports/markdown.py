@@ -1,7 +1,10 @@
-"""Markdown of the leaderboards: escaping names, file names, tables and the fixed formats of numbers."""
+"""Markdown of the leaderboards: escaping names, file names, tables and the fixed formats of numbers; a markdown
+table's LaTeX (booktabs) and CSV forms, for pasting into a paper or reading by a program."""
 
 from __future__ import annotations
 
+import csv
+import io
 import math
 import re
 from collections.abc import Sequence
@@ -47,3 +50,44 @@ def score_cell(summary: Summary, bold: bool) -> str:
     mean = f"**{percent(summary.mean)}**" if bold else percent(summary.mean)
     spread = f" ± {percent(summary.std)}" if summary.n > 1 else ""
     return f"{mean}{spread} ({summary.n})"
+
+
+# LaTeX for the characters that are special to it or outside ASCII in the pages' tables (amssymb: the triangles).
+TEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
+       "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "<": r"\textless{}",
+       ">": r"\textgreater{}", "|": r"\textbar{}", "±": r"$\pm$", "†": r"\dag{}", "‡": r"\ddag{}",
+       "▲": r"$\blacktriangle$", "▼": r"$\blacktriangledown$", "Δ": r"$\Delta$"}
+
+
+def escape_tex(text: str) -> str:
+    """Text shown literally in LaTeX (names come from users)."""
+    return "".join(TEX.get(char, char) for char in str(text))
+
+
+def tex_cell(markdown: str) -> str:
+    """A markdown table cell (escape_md's escapes, **bold**) in LaTeX: the same text, bold as \\textbf."""
+    parts, bold = [], False
+    for escaped, star, char in re.findall(r"\\(.)|(\*\*)|(.)", markdown):
+        if star:
+            parts.append("}" if bold else r"\textbf{")
+            bold = not bold
+        else:
+            parts.append(escape_tex(escaped or char))
+    return "".join(parts)
+
+
+def tex_table(header: Sequence[str], rows: Sequence[Sequence[str]], align: Sequence[str], comment: str) -> str:
+    """A markdown table (its cells, as table() takes them) as a booktabs tabular, `comment` above it."""
+    lines = [f"% {line}" for line in comment.splitlines()]
+    lines += [f"\\begin{{tabular}}{{{''.join(align)}}}", r"\toprule",
+              " & ".join(map(tex_cell, header)) + r" \\", r"\midrule",
+              *(" & ".join(map(tex_cell, row)) + r" \\" for row in rows), r"\bottomrule", r"\end{tabular}"]
+    return "\n".join(lines) + "\n"
+
+
+def csv_text(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A CSV file's text: a header line, then the rows; Unix line ends."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerows([header, *rows])
+    return buffer.getvalue()

@@ -3,16 +3,20 @@
 `write_leaderboards(results, out)` writes into `out`:
     README.md                               the index: every page, and per protocol the ranking across test
                                             corpora and tasks (permutation test, critical-difference diagram)
+    index.tex, index.csv                    the index's table of pages as LaTeX and CSV
     <protocol>-<task>.md                    one page per (protocol, task): rows = systems (a method on a
                                             front-end), columns = test corpora
+    <protocol>-<task>.tex, .csv             its main table as a booktabs tabular, and per system and test corpus
+                                            its numbers and paired test as CSV (sections.main_tex, main_csv)
     figures/<protocol>-cd.png               critical-difference diagram across test corpora and tasks
     figures/<protocol>-<task>-cd.png        the same across the page's test corpora
     figures/<protocol>-<task>-confusion-<method>.png   confusion matrices summed over seeds
+    (each figure also as .svg and .pdf)
 The unit of every number is a seed: a seed's runs over all of a protocol's folds, their confusion matrices summed
 per test corpus (serbench.runs.scores.cycle_rows). A page's main score and its reference methods are its
 protocol's (Protocol.score, Protocol.references); --reference overrides the references. The same store gives
 byte-identical files: everything is sorted, floats have fixed formats, permutation draws are seeded from the names
-they compare, and PNGs carry no software or date metadata.
+they compare, and figures carry no software or date metadata.
 
 A page shows every front-end its protocol's runs used: the systems are all scored on the same test utterances of
 the same split (serbench.reports.records.select_configuration). The statistics are in serbench/reports/stats.py
@@ -32,13 +36,15 @@ from serbench.metrics import MAIN_METRIC, METRICS, Metric
 from serbench.protocols.protocol import load_protocol
 from serbench.reports import stats
 from serbench.reports.comparisons import compare
-from serbench.reports.figures import page_confusions
-from serbench.reports.markdown import escape_md, slug, table
+from serbench.reports.figures import figure_files, page_confusions
+from serbench.reports.markdown import csv_text, escape_md, slug, table, tex_table
 from serbench.reports.records import configuration_id, load_records, select_configuration
 from serbench.reports.sections import (
     frontends_line,
     gap_lines,
+    main_csv,
     main_table,
+    main_tex,
     oracle_section,
     provenance,
     ranking_section,
@@ -56,8 +62,9 @@ SYNTHETIC_BANNER = f"> **{SYNTHETIC_LABEL}**: {SYNTHETIC_EXPLANATION}."
 
 
 def page_markdown(page: Page, command: str) -> tuple[str, dict[str, bytes]]:
-    """The markdown of one page and its figures (relative path -> PNG bytes)."""
-    figures: dict[str, bytes] = {}
+    """The markdown of one page and its other files by relative path: its figures, and its main table as LaTeX
+    and CSV."""
+    files: dict[str, bytes] = {}
     synthetic = any(r.synthetic for r in page.records)
     setting = page.setting
     lines = [SYNTHETIC_BANNER, ""] if synthetic else []
@@ -78,10 +85,12 @@ def page_markdown(page: Page, command: str) -> tuple[str, dict[str, bytes]]:
                   "number below; ‡ marks the cells concerned:", ">",
                   *(f"> - {line}" for line in missing), ""]
     ranking, ranking_figures, ranks = ranking_section(page_blocks(page), page.methods, page.metric,
-                                                      f"figures/{page.name}-cd.png",
+                                                      f"figures/{page.name}-cd",
                                                       f"{page.protocol} / {page.task}: test corpora")
-    figures.update(ranking_figures)
+    files.update(ranking_figures)
     lines += main_table(page, ranks)
+    files[f"{page.name}.tex"] = main_tex(page, ranks).encode()
+    files[f"{page.name}.csv"] = main_csv(page).encode()
     lines += ["", "## Paired tests against the reference", "", *tests_section(page)]
     lines += ["", "## Ranking across the test corpora", "", *ranking]
     lines += ["", "## Scores per test corpus", "", *scores_section(page)]
@@ -89,13 +98,47 @@ def page_markdown(page: Page, command: str) -> tuple[str, dict[str, bytes]]:
     lines += ["", "## Confusion matrices", "",
               "Summed over seeds and folds; rows are the true classes, colours the share of each true class.", ""]
     for method in page.methods:
-        png = page_confusions(page, method)
-        if png is not None:
-            path = f"figures/{page.name}-confusion-{slug(method)}.png"
-            figures[path] = png
-            lines += [f"![confusion matrices of {escape_md(method)}]({path})", ""]
+        images = page_confusions(page, method)
+        if images is not None:
+            stem = f"figures/{page.name}-confusion-{slug(method)}"
+            files.update(figure_files(stem, images))
+            lines += [f"![confusion matrices of {escape_md(method)}]({stem}.png)", ""]
     lines += provenance(page, command)
-    return "\n".join(lines) + "\n", figures
+    return "\n".join(lines) + "\n", files
+
+
+INDEX_HEADER = ["page", "front-ends", "adaptation", "normalisation", "methods", "test corpora", "seeds", "runs",
+                "data", "configuration"]
+INDEX_ALIGN = ["l", "l", "l", "l", "r", "l", "r", "r", "l", "l"]
+
+
+def page_link(page: Page) -> str:
+    incomplete = " (incomplete)" if gaps(page) else ""
+    return f"[{escape_md(page.protocol)} / {escape_md(page.task)}]({page.name}.md){incomplete}"
+
+
+def index_cells(page: Page, markdown: bool = True) -> list[str]:
+    """A page's cells of the index's table after its link (INDEX_HEADER), in markdown or as plain text."""
+    shown, code = (escape_md, "`") if markdown else (str, "")
+    return [", ".join(map(shown, page.frontends)), shown(page.setting["adaptation"]),
+            shown(page.setting["normalisation"]), str(len(page.methods)), ", ".join(map(shown, page.columns)),
+            str(len(set(page.cycles["seed"]))), str(len(page.records)),
+            "synthetic" if any(r.synthetic for r in page.records) else "real",
+            ", ".join(f"{code}{configuration_id(r)}{code}" for r in page.frontends.values())]
+
+
+def index_tables(pages: Sequence[Page]) -> dict[str, bytes]:
+    """The index's table of pages as LaTeX (index.tex) and CSV (index.csv, a page as its protocol, task, file and
+    whether its sweep is incomplete)."""
+    plain = [[p.protocol, p.task, f"{p.name}.md", "yes" if gaps(p) else "no", *index_cells(p, markdown=False)]
+             for p in pages]
+    tex_rows = [[escape_md(f"{row[0]} / {row[1]}" + (" (incomplete)" if row[3] == "yes" else "")),
+                 *map(escape_md, row[4:])] for row in plain]
+    return {"index.tex": tex_table(INDEX_HEADER, tex_rows, INDEX_ALIGN, "The leaderboards' pages (README.md).\n"
+                                   "Needs \\usepackage{booktabs}.").encode(),
+            "index.csv": csv_text(["protocol", "task", "page", "incomplete", *INDEX_HEADER[1:]], plain).encode()}
+
+
 def index_markdown(pages: Sequence[Page], rankings: Mapping[str, list[str]], command: str, intro: str = "",
                    tasks_missing: Mapping[str, list[str]] | None = None) -> str:
     """The index; `intro` (markdown, the publisher's: what the pages hold and how to read them) opens it;
@@ -107,15 +150,7 @@ def index_markdown(pages: Sequence[Page], rankings: Mapping[str, list[str]], com
     lines += [f"{scores} of each method per test corpus, over seeds, with paired significance tests "
               "against a reference and rankings across test corpora and tasks. How to read them: "
               "docs/leaderboards.md; the statistics: docs/statistics.md.", ""]
-    rows = [[f"[{escape_md(p.protocol)} / {escape_md(p.task)}]({p.name}.md)" + (" (incomplete)" if gaps(p) else ""),
-             ", ".join(map(escape_md, p.frontends)),
-             escape_md(p.setting["adaptation"]),
-             escape_md(p.setting["normalisation"]), str(len(p.methods)), ", ".join(map(escape_md, p.columns)),
-             str(len(set(p.cycles["seed"]))), str(len(p.records)),
-             "synthetic" if any(r.synthetic for r in p.records) else "real",
-             ", ".join(f"`{configuration_id(r)}`" for r in p.frontends.values())] for p in pages]
-    lines += table(["page", "front-ends", "adaptation", "normalisation", "methods", "test corpora", "seeds", "runs",
-                    "data", "configuration"], rows, ["l", "l", "l", "l", "r", "l", "r", "r", "l", "l"])
+    lines += table(INDEX_HEADER, [[page_link(p), *index_cells(p)] for p in pages], INDEX_ALIGN)
     incomplete = sum(1 for p in pages if gaps(p))
     if incomplete:
         lines += ["", f"**Incomplete sweeps**, published with `--allow-incomplete`: {incomplete} page(s) lack runs "
@@ -225,13 +260,13 @@ def refuse_gaps(pages: Sequence[Page], store: ResultsStore) -> None:
 
 
 def page_files(page: Page, store: ResultsStore, command: str) -> dict[str, bytes]:
-    """The page's markdown and figures by relative path, after its paired tests against its reference."""
+    """The page's markdown, tables and figures by relative path, after its paired tests against its reference."""
     if page.reference in page.methods:
         if page.claim == "speakers":
             page.speakers = speaker_rows(store, page.cycles, page.metric)
         page.comparisons = compare(page, page.reference)
-    text, figures = page_markdown(page, command)
-    return {f"{page.name}.md": text.encode(), **figures}
+    text, files = page_markdown(page, command)
+    return {f"{page.name}.md": text.encode(), **files}
 
 
 def rankings(pages: Sequence[Page]) -> tuple[dict[str, list[str]], dict[str, bytes]]:
@@ -241,7 +276,7 @@ def rankings(pages: Sequence[Page]) -> tuple[dict[str, list[str]], dict[str, byt
         chosen = [p for p in pages if p.protocol == name]
         blocks = [block for p in chosen for block in page_blocks(p)]
         methods = sorted({m for p in chosen for m in p.methods})
-        sections[name], drawn, _ = ranking_section(blocks, methods, chosen[0].metric, f"figures/{slug(name)}-cd.png",
+        sections[name], drawn, _ = ranking_section(blocks, methods, chosen[0].metric, f"figures/{slug(name)}-cd",
                                                    f"{name}: test corpora x tasks")
         figures.update(drawn)
     return sections, figures
@@ -290,6 +325,7 @@ def write_leaderboards(results: str | Path, out: str | Path = "leaderboards", *,
     sections, figures = rankings(pages)
     files.update(figures)
     files["README.md"] = index_markdown(pages, sections, command, intro_text, tasks_missing).encode()
+    files.update(index_tables(pages))
     for relative, data in sorted(files.items()):
         write_atomic(out / relative, data)
     return [out / relative for relative in sorted(files)]

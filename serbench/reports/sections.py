@@ -18,8 +18,8 @@ from serbench.features.normalisation import NORMALISATIONS
 from serbench.metrics import METRICS, NEAR_COLLAPSE_SHARE, Metric
 from serbench.protocols.protocol import ADAPTATIONS, SELECTIONS
 from serbench.reports import stats
-from serbench.reports.figures import cd_diagram
-from serbench.reports.markdown import escape_md, number, p_value, percent, score_cell, table
+from serbench.reports.figures import cd_diagram, figure_files
+from serbench.reports.markdown import csv_text, escape_md, number, p_value, percent, score_cell, table, tex_table
 from serbench.reports.records import configuration, configuration_id
 from serbench.reports.tables import Block, Page, average_score, cell_scores, gaps, rank_table
 from serbench.runs.scores import degenerate
@@ -114,8 +114,8 @@ def title_setting(setting: Mapping) -> str:
 
 def ranking_section(blocks: list[Block], methods: Sequence[str], metric: Metric, figure: str,
                     title: str) -> tuple[list[str], dict[str, bytes], dict[str, float]]:
-    """Markdown, figure bytes (by relative path) and average ranks of a permutation ranking of `metric` over
-    blocks."""
+    """Markdown, figure files (by relative path: `figure`, figures/<name>, with each format's extension; the page
+    shows the PNG) and average ranks of a permutation ranking of `metric` over blocks."""
     complete, seeds, scores, left_out = rank_table(blocks, methods, metric)
     lines: list[str] = []
     if left_out:
@@ -151,44 +151,97 @@ def ranking_section(blocks: list[Block], methods: Sequence[str], metric: Metric,
     if collapsed:
         lines.append(f"- † Runs that predicted one class (or nearly only one) for a whole test corpus are ranked by "
                      f"the near-chance {metric.title} they got: {', '.join(collapsed)}")
-    lines += ["", f"![critical-difference diagram: {escape_md(title)}]({figure})"]
-    png = cd_diagram(complete, list(result.ranks), result.cd, title)
-    return lines, {figure: png}, ranks
+    lines += ["", f"![critical-difference diagram: {escape_md(title)}]({figure}.png)"]
+    return lines, figure_files(figure, cd_diagram(complete, list(result.ranks), result.cd, title)), ranks
 
 
-def main_table(page: Page, ranks: Mapping[str, float]) -> list[str]:
-    """Rows = systems (method, front-end); columns = test corpora, the average, the average rank and the probe
-    accuracies; the legend below."""
+def significance_markers(page: Page) -> dict[tuple[str, str], str]:
+    """Per (test corpus, system): ▲ / ▼ where the system is significantly higher / lower than the reference."""
+    return {(row["column"], row["method"]): ("▲" if row["difference"] > 0 else "▼")
+            for row in page.comparisons.to_dict("records") if row["p_holm"] < stats.ALPHA}
+
+
+def cell_flags(page: Page, method: str, corpus: str) -> str:
+    """A cell's flags as the main table appends them: † where a seed has a collapsed run, ‡ where the sweep lacks
+    runs of it."""
+    flag = " †" if degenerate(cell_scores(page, method, corpus)).any() else ""
+    return flag + (" ‡" if {(method, corpus), (method, "")} & set(gaps(page)) else "")
+
+
+def main_rows(page: Page, ranks: Mapping[str, float]) -> tuple[list[str], list[list[str]], list[str]]:
+    """The main table's markdown header, rows and alignment: rows = systems (method, front-end); columns = test
+    corpora, the average, the average rank and the probe accuracies."""
     score = page.metric.name
     cells = {(m, c): cell_scores(page, m, c) for m in page.methods for c in page.columns}
     averages = {m: average_score(page, m) for m in page.methods}
     best = {c: max((float(v[score].mean()) for (m, col), v in cells.items() if col == c and len(v)),
                    default=math.nan) for c in page.columns}
     best_average = max((a.mean for a in averages.values() if a.n), default=math.nan)
-    comparisons = page.comparisons.to_dict("records")
-    markers = {(row["column"], row["method"]): ("▲" if row["difference"] > 0 else "▼")
-               for row in comparisons if row["p_holm"] < stats.ALPHA}
+    markers = significance_markers(page)
     probes = sorted({d for r in page.records for d in (r.probes or {})})
-    stamped = set(gaps(page))
     header = ["method", "front-end", *(escape_md(c) for c in page.columns), "average", "average rank",
               *(f"{escape_md(d)} probe UA" for d in probes)]
     rows = []
     for method in page.methods:
         row = [escape_md(method), escape_md(page.frontend(method))]
         for corpus in page.columns:
-            cell = cells[(method, corpus)]
-            summary = stats.summarize(cell[score].tolist())
+            summary = stats.summarize(cells[(method, corpus)][score].tolist())
             marker = markers.get((corpus, method), "")
-            flag = " †" if degenerate(cell).any() else ""
-            flag += " ‡" if {(method, corpus), (method, "")} & stamped else ""
-            row.append(score_cell(summary, summary.mean == best[corpus]) + flag + (f" {marker}" if marker else ""))
+            row.append(score_cell(summary, summary.mean == best[corpus]) + cell_flags(page, method, corpus)
+                       + (f" {marker}" if marker else ""))
         row.append(score_cell(averages[method], averages[method].mean == best_average))
         row.append(f"{ranks[method]:.2f}" if method in ranks else "-")
         row += [probe_cell(page, method, domain) for domain in probes]
         rows.append(row)
-    lines = [f"## {page.metric.title} per test corpus", "",
-             *table(header, rows, ["l", "l", *["r"] * (len(header) - 2)]), "", main_legend(page)]
+    return header, rows, ["l", "l", *["r"] * (len(header) - 2)]
+
+
+def main_table(page: Page, ranks: Mapping[str, float]) -> list[str]:
+    """The main table (main_rows) and the legend below."""
+    header, rows, align = main_rows(page, ranks)
+    probes = sorted({d for r in page.records for d in (r.probes or {})})
+    lines = [f"## {page.metric.title} per test corpus", "", *table(header, rows, align), "", main_legend(page)]
     return lines + collapse_note(page) + probe_note(page, probes)
+
+
+def main_tex(page: Page, ranks: Mapping[str, float]) -> str:
+    """The main table as a booktabs tabular: the same cells, numbers and markers as the page's markdown."""
+    header, rows, align = main_rows(page, ranks)
+    comment = (f"{page.protocol} / {page.task}: {page.metric.title} (%) per test corpus, mean ± standard deviation "
+               f"over seeds (seeds); the legend is on {page.name}.md.\nNeeds \\usepackage{{booktabs}} and "
+               f"\\usepackage{{amssymb}}.")
+    return tex_table(header, rows, align, comment)
+
+
+def main_csv(page: Page) -> str:
+    """One row per system and test corpus: the main score's mean, standard deviation and seeds (in percent, as
+    the page shows them, with more digits), the other registered metrics' means, the cell's flags (†, ‡), and
+    the paired test against the reference where the page has one: difference (points), 95% CI, p, p Holm and
+    the marker. Empty: no value."""
+    def points(value: float) -> str:
+        return "" if value is None or math.isnan(value) else f"{100 * value:.4f}"
+
+    def probability(value: float) -> str:
+        return "" if value is None or math.isnan(value) else f"{value:.6g}"
+
+    name, others = page.metric.name, [m for m in METRICS if m != page.metric.name]
+    tested = {(row["column"], row["method"]): row for row in page.comparisons.to_dict("records")}
+    markers = significance_markers(page)
+    rows = []
+    for method in page.methods:
+        for corpus in page.columns:
+            cell = cell_scores(page, method, corpus)
+            main = stats.summarize(cell[name].tolist())
+            test = tested.get((corpus, method))
+            rows.append([method, page.frontend(method), corpus, points(main.mean), points(main.std), main.n,
+                         *(points(float(cell[m].mean())) if len(cell) else "" for m in others),
+                         cell_flags(page, method, corpus).strip(),
+                         *((points(test["difference"]), points(test["ci_low"]), points(test["ci_high"]),
+                            probability(test["p"]), probability(test["p_holm"])) if test else [""] * 5),
+                         markers.get((corpus, method), "")])
+    header = ["method", "frontend", "corpus", f"{name}_mean", f"{name}_std", "seeds", *(f"{m}_mean" for m in others),
+              "flags", "difference", "ci_low", "ci_high", "p", "p_holm", "marker"]
+    return csv_text(header, rows)
 
 
 def main_legend(page: Page) -> str:
