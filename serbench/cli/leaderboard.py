@@ -56,6 +56,8 @@ def run_leaderboard(args: argparse.Namespace) -> int:
                                      references=args.reference, configs=args.config,
                                      intro=args.intro, allow_incomplete=args.allow_incomplete, command=command,
                                      claim=args.claim)
-    pages = [path for path in written if path.suffix == ".md"]
-    console.print(f"wrote {len(pages)} pages and {len(written) - len(pages)} figures into {escape(str(args.out))}")
+    pages = sum(path.suffix == ".md" for path in written)
+    tables = sum(path.suffix in (".csv", ".tex") for path in written)
+    console.print(f"wrote {pages} pages, {tables} tables (CSV, LaTeX) and {len(written) - pages - tables} figures "
+                  f"into {escape(str(args.out))}")
     return 0
