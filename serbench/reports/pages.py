@@ -43,6 +43,7 @@ from serbench.reports.sections import (
     frontends_line,
     gap_lines,
     main_csv,
+    main_rows,
     main_table,
     main_tex,
     oracle_section,
@@ -88,8 +89,9 @@ def page_markdown(page: Page, command: str) -> tuple[str, dict[str, bytes]]:
                                                       f"figures/{page.name}-cd",
                                                       f"{page.protocol} / {page.task}: test corpora")
     files.update(ranking_figures)
-    lines += main_table(page, ranks)
-    files[f"{page.name}.tex"] = main_tex(page, ranks).encode()
+    main = main_rows(page, ranks)  # the markdown and the LaTeX show the same cells
+    lines += main_table(page, main)
+    files[f"{page.name}.tex"] = main_tex(page, main).encode()
     files[f"{page.name}.csv"] = main_csv(page).encode()
     lines += ["", "## Paired tests against the reference", "", *tests_section(page)]
     lines += ["", "## Ranking across the test corpora", "", *ranking]

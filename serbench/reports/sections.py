@@ -168,7 +168,10 @@ def cell_flags(page: Page, method: str, corpus: str) -> str:
     return flag + (" ‡" if {(method, corpus), (method, "")} & set(gaps(page)) else "")
 
 
-def main_rows(page: Page, ranks: Mapping[str, float]) -> tuple[list[str], list[list[str]], list[str]]:
+MainRows = tuple[list[str], list[list[str]], list[str]]  # the main table's header, rows and alignment
+
+
+def main_rows(page: Page, ranks: Mapping[str, float]) -> MainRows:
     """The main table's markdown header, rows and alignment: rows = systems (method, front-end); columns = test
     corpora, the average, the average rank and the probe accuracies."""
     score = page.metric.name
@@ -178,7 +181,7 @@ def main_rows(page: Page, ranks: Mapping[str, float]) -> tuple[list[str], list[l
                    default=math.nan) for c in page.columns}
     best_average = max((a.mean for a in averages.values() if a.n), default=math.nan)
     markers = significance_markers(page)
-    probes = sorted({d for r in page.records for d in (r.probes or {})})
+    probes = page.probed
     header = ["method", "front-end", *(escape_md(c) for c in page.columns), "average", "average rank",
               *(f"{escape_md(d)} probe UA" for d in probes)]
     rows = []
@@ -196,17 +199,15 @@ def main_rows(page: Page, ranks: Mapping[str, float]) -> tuple[list[str], list[l
     return header, rows, ["l", "l", *["r"] * (len(header) - 2)]
 
 
-def main_table(page: Page, ranks: Mapping[str, float]) -> list[str]:
+def main_table(page: Page, main: MainRows) -> list[str]:
     """The main table (main_rows) and the legend below."""
-    header, rows, align = main_rows(page, ranks)
-    probes = sorted({d for r in page.records for d in (r.probes or {})})
-    lines = [f"## {page.metric.title} per test corpus", "", *table(header, rows, align), "", main_legend(page)]
-    return lines + collapse_note(page) + probe_note(page, probes)
+    lines = [f"## {page.metric.title} per test corpus", "", *table(*main), "", main_legend(page)]
+    return lines + collapse_note(page) + probe_note(page, page.probed)
 
 
-def main_tex(page: Page, ranks: Mapping[str, float]) -> str:
-    """The main table as a booktabs tabular: the same cells, numbers and markers as the page's markdown."""
-    header, rows, align = main_rows(page, ranks)
+def main_tex(page: Page, main: MainRows) -> str:
+    """The main table (main_rows) as a booktabs tabular: the same cells, numbers and markers as the markdown."""
+    header, rows, align = main
     comment = (f"{page.protocol} / {page.task}: {page.metric.title} (%) per test corpus, mean ± standard deviation "
                f"over seeds (seeds); the legend is on {page.name}.md.\nNeeds \\usepackage{{booktabs}} and "
                f"\\usepackage{{amssymb}}.")

@@ -81,6 +81,11 @@ class Page:
         """The protocol's content, as its runs recorded it (the same on every front-end: select_configuration)."""
         return self.records[0].identity["protocol"]
 
+    @property
+    def probed(self) -> list[str]:
+        """The domains its runs' embeddings were probed for (corpus, gender), sorted."""
+        return sorted({domain for r in self.records for domain in (r.probes or {})})
+
     def frontend(self, method: str) -> str:
         """The front-end of a row: one per row, since a method's runs on several front-ends are variants."""
         return next(r.frontend for r in self.records if r.method == method)
