@@ -27,7 +27,7 @@ from serbench.data.labels import Task
 from serbench.errors import SerbenchError
 from serbench.files import write_atomic
 from serbench.protocols.protocol import PARTS, Fold, Protocol, load_protocol
-from serbench.runs.plan import CorpusData, load_corpora, sweep_frontend
+from serbench.runs.plan import CorpusData, protocol_data, sweep_frontend, sweep_tasks
 from serbench.runs.prepare import labelled_split
 from serbench.runs.settings import SweepConfig
 
@@ -42,11 +42,8 @@ def export_splits(config: SweepConfig, out: str | Path, file_format: str = "csv"
     if file_format not in FORMATS:
         raise SerbenchError(f"unknown format {file_format!r}", hint=f"use one of: {', '.join(FORMATS)}")
     protocol = load_protocol(config.protocol)
-    tasks = config.tasks or protocol.tasks
-    for name in tasks:
-        protocol.check_task(name)  # an unknown task fails here, before any data is read
-    corpora = load_corpora(protocol, config, sweep_frontend(config, protocol))
-    folds = protocol.make_folds(pd.concat([c.table for c in corpora.values()], ignore_index=True))
+    tasks = sweep_tasks(config, protocol)
+    corpora, _, folds = protocol_data(protocol, config, sweep_frontend(config, protocol))
     written = []
     for task_name in tasks:
         folder = Path(out) / task_name

@@ -218,13 +218,9 @@ def plan(config: SweepConfig, progress: LoadProgress | None = None) -> Sweep:
         methods = config.methods
     for name in methods:
         check_input(get_method(name), spec, frontend.name)
-    tasks = config.tasks or protocol.tasks
-    for task in tasks:
-        protocol.check_task(task)  # an unknown task fails here, before any work
+    tasks = sweep_tasks(config, protocol)
     variants = method_hparams(methods, config)
-    corpora = load_corpora(protocol, config, frontend, progress=progress)
-    table = pd.concat([c.table for c in corpora.values()], ignore_index=True)
-    folds = protocol.make_folds(table)
+    corpora, table, folds = protocol_data(protocol, config, frontend, progress)
     check_test_classes(protocol, tasks, table, folds)
     runs = [RunSpec(method, hparams, protocol, fold, task, seed,
                     {c: corpora[c].fingerprint for c in dict.fromkeys((*fold.train, *fold.test))},
@@ -232,6 +228,23 @@ def plan(config: SweepConfig, progress: LoadProgress | None = None) -> Sweep:
             for method in methods for hparams in variants[method] for fold in folds for task in tasks
             for seed in config.seeds]
     return Sweep(config, protocol, frontend, corpora, runs)
+
+
+def sweep_tasks(config: SweepConfig, protocol: Protocol) -> tuple[str, ...]:
+    """The sweep's tasks (the protocol's unless it names some), each checked: an unknown one fails here, before
+    any data is read."""
+    tasks = tuple(config.tasks or protocol.tasks)
+    for task in tasks:
+        protocol.check_task(task)
+    return tasks
+
+
+def protocol_data(protocol: Protocol, config: SweepConfig, frontend: FrontEnd, progress: LoadProgress | None = None
+                  ) -> tuple[dict[str, CorpusData], pd.DataFrame, tuple[Fold, ...]]:
+    """The protocol's corpora (their features cached on the way), all their utterances, and its folds."""
+    corpora = load_corpora(protocol, config, frontend, progress=progress)
+    table = pd.concat([c.table for c in corpora.values()], ignore_index=True)
+    return corpora, table, protocol.make_folds(table)
 
 
 def check_test_classes(protocol: Protocol, tasks: Sequence[str], table: pd.DataFrame,
