@@ -11,7 +11,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -182,20 +182,24 @@ def prepare(spec: RunSpec, corpora: Mapping[str, CorpusData]) -> PreparedRun:
 
 
 def finish(run: PreparedRun, curves: list[dict[str, float]], fit_seconds: float, device: str,
-           fused: int = 1) -> tuple[RunRecord, dict[str, pd.DataFrame]]:
+           fused: int = 1, on_stage: Callable[[str], None] | None = None) -> tuple[RunRecord, dict[str, pd.DataFrame]]:
     """Score a trained run on its test part: its record (JSON-ready) and its tables (predictions, split).
-    `fused` is how many runs were trained together with this one (1: alone), kept in the provenance."""
+    `fused` is how many runs were trained together with this one (1: alone), kept in the provenance; `on_stage`
+    hears "scoring" and "probing" as they start (each can take minutes on a large test part)."""
+    stage = on_stage or (lambda name: None)
     spec, classes, test = run.spec, run.classes, run.test
     for epoch, losses in enumerate(curves):  # the fused trainer's runs are checked here, lone runs in fit too
         for term, value in losses.items():
             if not math.isfinite(value):
                 raise diverged(term, value, epoch)
+    stage("scoring")
     posteriors = utterance_posteriors(run.method, run.test_set, device=device)
     if not np.isfinite(posteriors).all():  # argmax would silently make them class 0
         raise SerbenchError(f"the method predicted NaN or infinite posteriors for "
                             f"{int((~np.isfinite(posteriors)).any(axis=1).sum())} of {len(posteriors)} test "
                             "utterances", hint="a plugin's predict must return probabilities")
     predicted = posteriors.argmax(axis=1)
+    stage("probing")
     probes = embedding_probes(run.method, run.test_set, test, device, spec.seed)
 
     predictions = test[["utterance_id", "corpus", "speaker", "gender", "y"]].assign(predicted=predicted)
