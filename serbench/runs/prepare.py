@@ -134,6 +134,8 @@ def labelled_split(protocol: Protocol, fold: Fold, task_name: str,
     split = split_utterances(table, protocol, fold)
     subsets = PAPER_SUBSETS if protocol.paper_subsets else {}
     labelled = {str(c): apply_task(rows, task, subsets) for c, rows in split.groupby("corpus", sort=True)}
+    for name, part in labelled.items():  # what the release holds but its reader left out (RAVDESS's songs) too
+        part.excluded = {**corpora[name].excluded, **part.excluded}
     return task, split, labelled
 
 
@@ -142,8 +144,6 @@ def prepare(spec: RunSpec, corpora: Mapping[str, CorpusData]) -> PreparedRun:
     started = time.time()
     protocol = spec.protocol
     task, split, labelled = labelled_split(protocol, spec.fold, spec.task, corpora)
-    for name, part in labelled.items():  # what the release holds but its reader left out (RAVDESS's songs) too
-        part.excluded = {**corpora[name].excluded, **part.excluded}
     used = pd.concat([part.table for part in labelled.values()])
     train, test = used[used["part"] == "train"], used[used["part"] == "test"]
     if train.empty or test.empty:
@@ -201,7 +201,26 @@ def finish(run: PreparedRun, curves: list[dict[str, float]], fit_seconds: float,
     predicted = posteriors.argmax(axis=1)
     stage("probing")
     probes = embedding_probes(run.method, run.test_set, test, device, spec.seed)
+    predictions, by_corpus = scored_predictions(test, classes, predicted, posteriors)
+    record = RunRecord(
+        run_id=spec.run_id, identity=spec.identity(), method=spec.method, protocol=spec.protocol.name,
+        fold=spec.fold.name, task=spec.task, seed=spec.seed, frontend=spec.frontend.name, classes=list(classes),
+        scores=by_corpus, curves=curves, selection={"policy": spec.protocol.selection, **run.method.selection},
+        synthetic=run.synthetic, split=split_summaries(run.labelled),
+        excluded={c: part.excluded for c, part in run.labelled.items()},
+        adaptation={"setting": spec.protocol.adaptation, "read_by_method": run.method.uses_adaptation,
+                    "utterances": run.adaptation_set.n_utterances if run.adaptation_set is not None else 0},
+        normalisation={**run.normaliser.summary(), "uses_test_audio": spec.protocol.uses_test_audio},
+        probes=probes,
+        provenance={**provenance(choose_device(device), run.started, fit_seconds), "fused_runs": fused},
+    )
+    return record, {"predictions": predictions, "split": split_table(run.split)}
 
+
+def scored_predictions(test: pd.DataFrame, classes: Sequence[str], predicted: np.ndarray,
+                       posteriors: np.ndarray) -> tuple[pd.DataFrame, dict[str, CorpusScores]]:
+    """A run's predictions table (the test utterances, their class `y`, the `predicted` class and a posterior
+    column per class) and its scores per test corpus: of serbench's runs and of external predictions alike."""
     predictions = test[["utterance_id", "corpus", "speaker", "gender", "y"]].assign(predicted=predicted)
     for k, name in enumerate(classes):
         predictions[f"p_{name}"] = posteriors[:, k]
@@ -212,23 +231,20 @@ def finish(run: PreparedRun, curves: list[dict[str, float]], fit_seconds: float,
         # by construction, and the summaries and leaderboards flag it.
         by_corpus[str(corpus)] = CorpusScores(**scores(y, decided, len(classes)),
                                               collapsed=bool(len(set(decided)) == 1 and len(set(y)) > 1))
-    used = pd.concat([part.table for part in run.labelled.values()])
-    parts = [part for part in PARTS if part != "validation" or run.validation_set is not None]
-    record = RunRecord(
-        run_id=spec.run_id, identity=spec.identity(), method=spec.method, protocol=spec.protocol.name,
-        fold=spec.fold.name, task=spec.task, seed=spec.seed, frontend=spec.frontend.name, classes=list(classes),
-        scores=by_corpus, curves=curves, selection={"policy": spec.protocol.selection, **run.method.selection},
-        synthetic=run.synthetic,
-        split={str(c): split_summary(rows, parts) for c, rows in used.groupby("corpus", sort=True)},
-        excluded={c: part.excluded for c, part in run.labelled.items()},
-        adaptation={"setting": spec.protocol.adaptation, "read_by_method": run.method.uses_adaptation,
-                    "utterances": run.adaptation_set.n_utterances if run.adaptation_set is not None else 0},
-        normalisation={**run.normaliser.summary(), "uses_test_audio": spec.protocol.uses_test_audio},
-        probes=probes,
-        provenance={**provenance(choose_device(device), run.started, fit_seconds), "fused_runs": fused},
-    )
-    split_table = run.split[["utterance_id", "corpus", "speaker", "part"]].reset_index(drop=True)
-    return record, {"predictions": predictions.reset_index(drop=True), "split": split_table}
+    return predictions.reset_index(drop=True), by_corpus
+
+
+def split_table(split: pd.DataFrame) -> pd.DataFrame:
+    """What a run stores of its split (split.parquet): every utterance of its fold and its part."""
+    return split[["utterance_id", "corpus", "speaker", "part"]].reset_index(drop=True)
+
+
+def split_summaries(labelled: Mapping[str, Labelled]) -> dict[str, dict[str, Any]]:
+    """Per corpus, the speakers and utterance counts of each part of a run's labelled utterances (the validation
+    part where the protocol has one)."""
+    used = pd.concat([part.table for part in labelled.values()])
+    parts = [part for part in PARTS if part != "validation" or (used["part"] == "validation").any()]
+    return {str(c): split_summary(rows, parts) for c, rows in used.groupby("corpus", sort=True)}
 
 
 def split_summary(rows: pd.DataFrame, parts: Sequence[str]) -> dict[str, Any]:
