@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bench": ("bench", "measure the front-ends and the training pipelines on this machine"),
     "calibrate": ("calibrate", "check by simulation that the leaderboards' tests keep their error rates"),
     "splits": ("splits", "export a protocol's folds as files another toolkit reads"),
+    "score": ("score", "store another toolkit's predictions on exported splits as runs"),
 }
 
 

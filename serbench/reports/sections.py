@@ -22,6 +22,7 @@ from serbench.reports.figures import cd_diagram, figure_files
 from serbench.reports.markdown import csv_text, escape_md, number, p_value, percent, score_cell, table, tex_table
 from serbench.reports.records import configuration, configuration_id
 from serbench.reports.tables import Block, Page, average_score, cell_scores, gaps, rank_table
+from serbench.runs.external import FRONTEND as EXTERNAL
 from serbench.runs.scores import degenerate
 
 
@@ -100,6 +101,8 @@ def frontends_line(page: Page, ids: bool = False) -> str:
     for place, (frontend, record) in enumerate(page.frontends.items()):
         config = ("configuration " if place == 0 else "") + f"`{record.identity['frontend']['hash']}`"
         config += f", --config `{configuration_id(record)}`" if ids else ""
+        if frontend == EXTERNAL:
+            config = "predictions made outside serbench, scored by `serbench score`"
         rows = ", ".join(escape_md(m) for m in page.methods if page.frontend(m) == frontend)
         parts.append(f"{escape_md(frontend)} ({config}) for {rows}")
     return f"Front-ends: {'; '.join(parts)}"
@@ -202,7 +205,20 @@ def main_rows(page: Page, ranks: Mapping[str, float]) -> MainRows:
 def main_table(page: Page, main: MainRows) -> list[str]:
     """The main table (main_rows) and the legend below."""
     lines = [f"## {page.metric.title} per test corpus", "", *table(*main), "", main_legend(page)]
-    return lines + collapse_note(page) + probe_note(page, page.probed)
+    return lines + external_note(page) + collapse_note(page) + probe_note(page, page.probed)
+
+
+def external_note(page: Page) -> list[str]:
+    """What the rows of external systems are, where the page has some: their training is not serbench's."""
+    systems = [escape_md(m) for m in page.methods if page.frontend(m) == EXTERNAL]
+    if not systems:
+        return []
+    return ["", f"External: {', '.join(systems)} {'is a system' if len(systems) == 1 else 'are systems'} trained "
+                "outside serbench on this protocol's exported splits, whose predictions `serbench score` checked "
+                "(every labelled test utterance of each fold predicted once, on the same data) and scored like "
+                "the other rows (docs/running.md). How such a system was trained is its authors' account, not "
+                "serbench's: the adaptation, normalisation and model selection described above are those of "
+                "serbench's runs."]
 
 
 def main_tex(page: Page, main: MainRows) -> str:

@@ -58,6 +58,11 @@ class RunRecord:
     provenance: dict[str, Any]  # versions, device, host, commit, timings, memory, command line, fused runs
     schema: int = field(default=SCHEMA)
 
+    @property
+    def external(self) -> bool:
+        """Whether the run scored another toolkit's predictions (`serbench score`) instead of training a method."""
+        return "external" in self.identity
+
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
