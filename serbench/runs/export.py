@@ -56,13 +56,20 @@ def export_splits(config: SweepConfig, out: str | Path, file_format: str = "csv"
             write_atomic(path, table_bytes(rows, file_format))
             written.append(path)
             entries.append({**asdict(fold), "file": path.name, "utterances": rows["part"].value_counts().to_dict()})
-        manifest = {"serbench": __version__, "protocol": protocol.name, "settings": protocol.to_dict(),
+        manifest = {"serbench": __version__, "protocol": protocol.name, "reference": protocol_reference(config),
+                    "settings": protocol.to_dict(),
                     "task": task_name, "classes": classes,
                     "data": {name: data.fingerprint for name, data in corpora.items()},
                     "seeds": "every seed of a run uses the same folds", "folds": entries}
         write_atomic(folder / "manifest.json", (json.dumps(manifest, indent=1) + "\n").encode())
         written.append(folder / "manifest.json")
     return written
+
+
+def protocol_reference(config: SweepConfig) -> str:
+    """What loads the sweep's protocol again (`serbench score` does): its name, or its file's absolute path."""
+    path = Path(config.protocol)
+    return str(path.resolve()) if path.suffix == ".toml" and path.is_file() else config.protocol
 
 
 def fold_rows(protocol: Protocol, fold: Fold, task_name: str,
