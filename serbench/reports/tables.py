@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from serbench.data.corpora import CORPORA
+from serbench.data.labels import CATEGORICAL
 from serbench.metrics import MAIN_METRIC, METRICS, Metric, confusion_matrix
 from serbench.reports import stats
 from serbench.reports.markdown import slug
@@ -85,6 +87,18 @@ class Page:
     def probed(self) -> list[str]:
         """The domains its runs' embeddings were probed for (corpus, gender), sorted."""
         return sorted({domain for r in self.records for domain in (r.probes or {})})
+
+    @property
+    def class_names(self) -> list[str]:
+        """The task's classes as a reader understands them: under `categorical`, whose classes are a corpus's own
+        codes, each code with the emotion it stands for ("W (anger)" for Emo-DB's letters), from the reader's
+        table (CorpusInfo.codes); the other tasks' classes are words already."""
+        classes = self.records[0].classes
+        if self.task != CATEGORICAL:
+            return list(classes)
+        codes = {code: emotion for corpus in self.columns if corpus in CORPORA
+                 for code, emotion in CORPORA[corpus].codes.items()}
+        return [f"{c} ({codes[c]})" if codes.get(c, c) != c else c for c in classes]
 
     def frontend(self, method: str) -> str:
         """The front-end of a row: one per row, since a method's runs on several front-ends are variants."""

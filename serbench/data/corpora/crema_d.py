@@ -43,7 +43,7 @@ HINT = ("point --root at the CREMA-D repository, cloned with git-lfs: it holds A
         "and processedResults/")
 
 
-@register_corpus(NAME, title="CREMA-D (Crowd-sourced Emotional Multimodal Actors Dataset)", **METADATA)
+@register_corpus(NAME, title="CREMA-D (Crowd-sourced Emotional Multimodal Actors Dataset)", codes=CODES, **METADATA)
 def read(root: Path) -> tuple[pd.DataFrame, list[Problem]]:
     """Every wav in root/AudioWAV labelled with its intended emotion, and the problems found on the way."""
     audio, sexes, problems = _read_release(root)
@@ -57,7 +57,8 @@ def read(root: Path) -> tuple[pd.DataFrame, list[Problem]]:
     return make_table(rows), problems
 
 
-@register_corpus(VOICE_NAME, title="CREMA-D, labelled by the crowd's majority vote on the audio alone", **METADATA)
+@register_corpus(VOICE_NAME, title="CREMA-D, labelled by the crowd's majority vote on the audio alone", codes=VOTES,
+                 **METADATA)
 def read_voice(root: Path) -> tuple[pd.DataFrame, list[Problem]]:
     """Every wav in root/AudioWAV labelled with its VoiceVote in processedResults/summaryTable.csv, and the
     problems found on the way."""

@@ -25,6 +25,7 @@ FILE_NAME = re.compile(r"(\d\d)[ab]\d\d([A-Z])[a-z]")  # 03a01Wa: speaker 03, te
 
 @register_corpus(
     NAME,
+    codes=CODES,
     title="Emo-DB (Berlin Database of Emotional Speech)",
     release_dir="emodb",
     languages=("de",),

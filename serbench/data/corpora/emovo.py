@@ -27,6 +27,7 @@ FILE_NAME = re.compile(r"([a-z]+)-([a-z]\d)-([a-z]\d)", re.IGNORECASE)  # dis-f1
 
 @register_corpus(
     NAME,
+    codes=CODES,
     title="EMOVO (Italian emotional speech database)",
     release_dir="EMOVO",
     languages=("it",),

@@ -34,6 +34,7 @@ RATER = re.compile(r"[A-Z]+-[A-Z]+\d*:")  # C-E2:, C-F1:, A-E3:, A-M1: ...
 
 @register_corpus(
     NAME,
+    codes=CODES,
     title="IEMOCAP (Interactive Emotional Dyadic Motion Capture database)",
     release_dir="IEMOCAP_full_release",
     languages=("en-US",),

@@ -31,6 +31,7 @@ CONSENSUS_FORMAT = "UTD-IMPROV-S01A-F01-S-FM01.avi; N; A:3.0; V:3.5; D:3.0;"
 
 @register_corpus(
     NAME,
+    codes=CODES,
     title="MSP-IMPROV",
     release_dir="MSP-IMPROV",
     languages=("en-US",),

@@ -38,6 +38,7 @@ HINT = "point --root at the MSP-Podcast release folder that holds Audios/ and La
 
 @register_corpus(
     NAME,
+    codes=CODES,
     title="MSP-Podcast",
     release_dir="MSP-Podcast",
     languages=("en-US",),

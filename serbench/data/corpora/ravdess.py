@@ -34,6 +34,7 @@ ACTORS = range(1, 25)
 
 @register_corpus(
     NAME,
+    codes=CODES,
     title="RAVDESS (Ryerson Audio-Visual Database of Emotional Speech and Song), speech",
     release_dir="Audio_Speech_Actors_01-24",
     languages=("en-US",),

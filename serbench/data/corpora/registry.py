@@ -4,8 +4,8 @@ package back."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -31,6 +31,9 @@ class CorpusInfo:
     # What a speaker-grouped fold holds out: "session" where a session's actors improvise the same dialogues
     # together (a speaker tested while the partner trains would leak the dialogue), else "speaker".
     split_groups: str = "speaker"
+    # The release's emotion codes (its utterances' `emotion_code`) and the emotion each stands for: the classes of
+    # the `categorical` task, spelled out on the pages ("W (anger)" for Emo-DB's letters).
+    codes: Mapping[str, str] = field(default_factory=dict)
 
 
 CORPORA: Registry[CorpusInfo] = Registry("corpus", hint=", or give a manifest CSV as the root")

@@ -25,6 +25,7 @@ FILE_NAME = re.compile(r"(?:([A-Z]{2})_)?([a-z]+)(\d\d)")  # a01, sa12, DC_a01
 
 @register_corpus(
     NAME,
+    codes=CODES,
     title="SAVEE (Surrey Audio-Visual Expressed Emotion)",
     release_dir="SAVEE",
     languages=("en-GB",),

@@ -32,6 +32,7 @@ FOLDER = re.compile(r"(OAF|YAF)_(\w+)", re.IGNORECASE)
 
 @register_corpus(
     NAME,
+    codes=CODES,
     title="TESS (Toronto Emotional Speech Set)",
     release_dir="TESS Toronto emotional speech set data",
     languages=("en-CA",),
