@@ -85,14 +85,15 @@ class FeatureBank:
 
 @dataclass
 class RowSet:
-    """The rows (segments, frames or vectors) of a set of utterances with their labels.
+    """The rows (segments, frames, vectors or posteriors) of a set of utterances with their labels.
 
     `features` holds the rows, maybe shared with other sets (a FeatureBank; a plain array is wrapped in one);
     `rows` picks this set's among them (None: every row, in order), an utterance's rows consecutive.
     `normaliser`, if given, is applied to each batch as it is read, row i with the statistics of its group
-    norm_group[i] (default: the first group), so no normalised copy of the data is ever made. utterance[i] is the
-    index (0 .. n_utterances - 1) of the utterance row i belongs to. An unlabelled set (adaptation audio) has
-    emotion None. `kind` decides what a batch is: rows for segments and vectors, whole utterances for frames.
+    norm_group[i] (default: the first group), so no normalised copy of the data is ever made; never to posteriors,
+    which are read as they are. utterance[i] is the index (0 .. n_utterances - 1) of the utterance row i belongs
+    to. An unlabelled set (adaptation audio) has emotion None. `kind` decides what a batch is: rows for segments,
+    vectors and posteriors, whole utterances for frames.
     """
 
     features: FeatureBank  # a plain array is accepted too, and wrapped in one
@@ -154,7 +155,7 @@ class RowSet:
         """The (normalised) rows at `positions` of this set, on positions' device."""
         on = self.on(positions.device)
         rows = self.features.take(on["rows"][positions])
-        if self.normaliser is None:
+        if self.normaliser is None or self.kind == "posteriors":  # probabilities: standardised, they would be none
             return rows
         features = self.normaliser.shape  # the statistics' axes: the last of a row
         shape = (len(positions), *([1] * (rows.dim() - 1 - len(features))), *features)

@@ -9,7 +9,7 @@ override single entries. Utterances a task cannot use are counted per reason, ne
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pandas as pd
@@ -52,6 +52,23 @@ TASK_VARIANTS: dict[str, tuple[str, Mapping[str, str | None]]] = {
 # protocols within one corpus: the classes come from the corpus's table, so two corpora never share them.
 CATEGORICAL = "categorical"
 TASKS = (*TASK_CLASSES, *TASK_VARIANTS, CATEGORICAL)
+
+# How pretrained emotion classifiers spell the emotions (their model.config.id2label): the released checkpoints'
+# words and the codes of the corpora they were trained on (IEMOCAP's, CREMA-D's, TESS's), lower case. Each emotion's
+# own name matches too (emotion_of_label). Single letters are left out: Emo-DB's A is fear, MSP-IMPROV's anger.
+LABEL_ALIASES: dict[str, str] = {
+    "ang": "anger", "angry": "anger",
+    "hap": "happiness", "happy": "happiness", "joy": "happiness",
+    "exc": "excitement", "excited": "excitement",
+    "sad": "sadness",
+    "neu": "neutral",
+    "fea": "fear", "fearful": "fear",
+    "sur": "surprise", "surprised": "surprise", "ps": "surprise", "pleasant_surprise": "surprise",
+    "dis": "disgust", "disgusted": "disgust",
+    "bored": "boredom",
+    "fru": "frustration", "frustrated": "frustration",
+    "oth": OTHER,
+}
 
 # The utterances the paper uses from each corpus ("utterances used" in docs/paper.md): IEMOCAP's and
 # MSP-IMPROV's four-category subsets, all seven categories of SAVEE and Emo-DB. Corpora not named here
@@ -99,6 +116,20 @@ def get_task(name: str, overrides: Mapping[str, str | None] | None = None,
         else:
             mapping[emotion] = label
     return Task(name, TASK_CLASSES[base], mapping)
+
+
+def emotion_of_label(label: str) -> str | None:
+    """The normalised emotion a classifier's label names (LABEL_ALIASES, ignoring case, spaces as `_`); None for a
+    label that names none."""
+    key = "_".join(label.strip().lower().replace("-", " ").split())
+    return key if key in LABEL_TABLE else LABEL_ALIASES.get(key)
+
+
+def task_of_classes(classes: Sequence[str]) -> Task | None:
+    """The built-in task (emotion4, arousal or valence) whose classes these are, as LABEL_TABLE's column defines
+    it, for code that sees a task's classes but not its name or a protocol's overrides; None if none has them."""
+    names = [name for name, own in TASK_CLASSES.items() if own == tuple(classes)]
+    return get_task(names[0]) if names else None
 
 
 def categorical_task(table: pd.DataFrame | None, overrides: Mapping[str, str | None] | None = None) -> Task:

@@ -10,6 +10,10 @@ work batches well, as a neural model on a GPU does):
   one layer of a self-supervised model.
 - `vectors`: one row per utterance, (features,) or (layers, features): eGeMAPS functionals, a self-supervised
   model's hidden states averaged over time.
+- `posteriors`: one row per utterance, POSTERIOR_SHAPE: a pretrained classifier's decision (docs/pretrained.md).
+  Row 0 holds its posterior of each of serbench's normalised emotions (serbench.data.labels.EMOTIONS, in order),
+  row 1 is 1 where it has a label naming that emotion, else 0. They are probabilities, so methods read them as
+  they are: the protocol's normalisation never applies to them (training.RowSet).
 
 The cache lays its file out from the number of rows each utterance gives (`rows`, from the sample count in
 the file's header), then fills them (`compute`); rows are always float32 and must be finite.
@@ -27,11 +31,13 @@ from typing import Any, ClassVar
 import numpy as np
 
 from serbench.data.audio import GAINS
+from serbench.data.labels import EMOTIONS
 from serbench.errors import SerbenchError
 from serbench.files import stable_hash
 from serbench.plugins import convert_setting
 
-KINDS = ("segments", "frames", "vectors")
+KINDS = ("segments", "frames", "vectors", "posteriors")
+POSTERIOR_SHAPE = (2, len(EMOTIONS))  # the row of a `posteriors` front-end: posteriors, and which emotions it names
 SAMPLE_RATE = 16_000  # every front-end reads audio resampled to this rate (serbench.data.audio)
 
 
