@@ -15,7 +15,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,6 @@ import torch
 from rich import box
 from rich.console import Console, Group
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 from rich.text import Text
 
@@ -33,10 +32,12 @@ from serbench.data.synth import SYNTHETIC_EXPLANATION, SYNTHETIC_LABEL
 from serbench.errors import SerbenchError
 from serbench.files import pid_alive, stable_hash, write_atomic
 from serbench.metrics import NEAR_COLLAPSE_SHARE
+from serbench.runs.display import loading_display, sweep_display
 from serbench.runs.plan import RunSpec, Sweep, plan
+from serbench.runs.record import RunRecord
 from serbench.runs.scores import cycle_rows, degenerate, score_rows
 from serbench.runs.settings import SweepConfig
-from serbench.runs.store import STALE_CLAIM_SECONDS, UNWRITABLE_STORE, ResultsStore, json_bytes, name_variants
+from serbench.runs.store import STALE_CLAIM_SECONDS, UNWRITABLE_STORE, ResultsStore, json_bytes
 from serbench.runs.worker import work
 from serbench.training import choose_device
 
@@ -56,8 +57,8 @@ def run(methods: str | Sequence[str], protocol: str | Path, *, jobs: int = 1, la
     `methods`: a name, a list of names or "all". `settings` are the sweep's other settings, named as the fields
     of SweepConfig (serbench/runs/settings.py), which are `serbench run`'s options: tasks, seeds (a count, seeds
     0 .. n-1, or a list), data, results, device, preset, epochs, hp, plugins, skip_bad, cache, fuse, frontend,
-    frontend_settings. Runs already in the store are not run again. The frame's attrs count the runs not done
-    (launch).
+    frontend_settings, normalisation, adaptation, selection. Runs already in the store are not run again. The
+    frame's attrs count the runs not done (launch).
     """
     config = SweepConfig.create(methods=methods, protocol=protocol, **settings)
     return launch(config, jobs=jobs, launcher=launcher, slurm=slurm, wait=wait,
@@ -78,10 +79,8 @@ def launch(config: SweepConfig, *, jobs: int = 1, launcher: str = "local", slurm
     choose_device(config.device)
     config = config.absolute()
     ResultsStore(config.results).check_writable()
-    with loading_display(console) as display:
-        loading = display.add_task("loading data", total=None)
-        sweep = plan(config, progress=lambda what, done, total: display.update(
-            loading, description=escape(what), completed=done, total=total))
+    with loading_display(console) as loading:
+        sweep = plan(config, progress=loading)
     store = ResultsStore(config.results)
     with storing(store):
         save_plan(sweep, store)
@@ -113,8 +112,8 @@ def launch(config: SweepConfig, *, jobs: int = 1, launcher: str = "local", slurm
             if state.left:  # their workers died without them; failed runs are not tried again in this sweep
                 train(state.left)
                 state = look(store, sweep)
-    # named as their runs were on the console: by the settings --hp chose
-    records = name_variants([store.record(spec.run_id) for spec in state.done], always=config.hp)
+    # named as their runs were on the console: by the settings --hp chose for each method
+    records = [dataclasses.replace(store.record(spec.run_id), method=spec.name) for spec in state.done]
     frame = score_rows(records).drop(columns="confusion")
     frame.attrs.update(failed=len(state.failed), pending=len(state.claimed) + len(state.left),
                        claimed=len(state.claimed))
@@ -205,11 +204,9 @@ def await_claims(store: ResultsStore, claimed: list[tuple[RunSpec, dict]], conso
                          f"{labels}, until each is done or failed, or its worker dies (its claim lapses at once on "
                          f"this host, after {STALE_CLAIM_SECONDS // 3600} hours without a heartbeat on another)"),
                   soft_wrap=True)
-    with progress_display(console) as progress:
-        task = progress.add_task("runs of other workers", total=len(claimed))
-        while held := sum(store.is_claimed(spec.run_id) for spec, _ in claimed):
-            progress.update(task, completed=len(claimed) - held)
-            time.sleep(WAIT_SECONDS)
+    runs = [spec for spec, _ in claimed]
+    wait_for(store, runs, console, lambda: any(store.is_claimed(spec.run_id) for spec in runs),
+             "runs of other workers", every=WAIT_SECONDS)
 
 
 def plural(count: int, noun: str) -> str:
@@ -228,40 +225,9 @@ def run_labels(spec: RunSpec) -> dict:
     return dict(zip(RUN_LABELS, (spec.name, spec.protocol.name, spec.fold.name, spec.task, spec.seed), strict=True))
 
 
-def progress_display(console: Console) -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    TextColumn("left"), TimeRemainingColumn(), console=console, transient=True)
-
-
-def loading_display(console: Console) -> Progress:
-    """The bar shown while the sweep's data is generated, read and turned into features."""
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                    console=console, transient=True)
-
-
 def run_here(sweep: Sweep, store: ResultsStore, device: str, console: Console) -> None:
-    with progress_display(console) as progress:
-        overall = progress.add_task("runs", total=sum(not store.is_done(s.run_id) for s in sweep.runs))
-        current = progress.add_task("", total=None, visible=False)
-
-        def on_start(specs: list[RunSpec]) -> None:
-            together = f" + {len(specs) - 1} fused" if len(specs) > 1 else ""
-            progress.reset(current, total=specs[0].hparams.get("epochs"), visible=True,
-                           description=f"{escape(specs[0].label())}{together}: epoch 0")
-
-        def on_done(spec: RunSpec, outcome: str) -> None:
-            progress.advance(overall)
-            progress.update(current, visible=False)
-            if outcome == "failed":
-                console.print(f"[red]failed[/] {escape(spec.label())} (traceback in the results store)")
-
-        def on_epoch(epoch: int, epochs: int, losses: dict[str, float]) -> None:
-            description = progress.tasks[current].description.split(": epoch")[0]
-            progress.update(current, completed=epoch + 1, total=epochs,
-                            description=f"{description}: epoch {epoch + 1}/{epochs} loss {losses.get('total', 0):.3f}")
-
-        work(sweep, store, device, on_start=on_start, on_done=on_done, on_epoch=on_epoch,
-             on_step=lambda done: progress.update(current, completed=done))
+    with sweep_display(console, sum(not store.is_done(s.run_id) for s in sweep.runs)) as display:
+        work(sweep, store, device, display)
 
 
 def worker(config: dict, device: str, threads: int | None = None, parent: int | None = None,
@@ -303,17 +269,32 @@ def worker_devices(device: str, jobs: int) -> list[str]:
     return [device] * jobs
 
 
-def wait_for(store: ResultsStore, sweep: Sweep, console: Console, alive) -> None:
-    """Show overall progress from the store while workers run elsewhere; return when they are all gone."""
-    ids = [spec.run_id for spec in sweep.runs]
-    with progress_display(console) as progress:
-        overall = progress.add_task("runs (all workers)", total=len(ids))
+def wait_for(store: ResultsStore, runs: list[RunSpec], console: Console, alive: Callable[[], bool],
+             what: str = "runs (all workers)", every: float = 1.0) -> None:
+    """Show the runs that workers elsewhere finish, from the store, until `alive` says they are all gone (the
+    runs stored before are not counted)."""
+    began = time.time()
+    pending = {spec.run_id: spec for spec in runs if not store.is_done(spec.run_id)}
+    with sweep_display(console, len(pending), what) as display:
         while True:
-            finished = sum(store.is_done(i) or store.failure(i) is not None for i in ids)
-            progress.update(overall, completed=finished)
-            if not alive():
+            running = alive()  # before the last look, so that a run finished as they end is shown
+            for run_id, spec in list(pending.items()):
+                outcome = run_outcome(store, run_id, began)
+                if outcome is not None:
+                    display.finished(spec, outcome)
+                    del pending[run_id]
+            if not running:
                 return
-            time.sleep(1.0)
+            display.tick()
+            time.sleep(every)
+
+
+def run_outcome(store: ResultsStore, run_id: str, since: float) -> RunRecord | str | None:
+    """A run's record once stored, its error's message if it failed after `since` (a time.time()); else None."""
+    if store.is_done(run_id):
+        return store.record(run_id)
+    failure = store.failure(run_id)
+    return failure["message"] if failure is not None and failure.get("time", since) >= since else None
 
 
 def run_processes(config: SweepConfig, jobs: int, store: ResultsStore, sweep: Sweep, console: Console,
@@ -328,7 +309,7 @@ def run_processes(config: SweepConfig, jobs: int, store: ResultsStore, sweep: Sw
     for process in processes:
         process.start()
     try:
-        wait_for(store, sweep, console, lambda: any(p.is_alive() for p in processes))
+        wait_for(store, sweep.runs, console, lambda: any(p.is_alive() for p in processes))
     finally:
         for process in processes:
             process.join()
@@ -354,7 +335,7 @@ def run_slurm(config: SweepConfig, jobs: int, options: dict, store: ResultsStore
                  for _ in range(min(jobs, len(sweep.runs)))]
     console.print(f"submitted {len(submitted)} job(s): {', '.join(job.job_id for job in submitted)}; "
                   f"logs in {store.root / 'slurm'}")
-    wait_for(store, sweep, console, lambda: not all(job.done() for job in submitted))
+    wait_for(store, sweep.runs, console, lambda: not all(job.done() for job in submitted))
     for job in submitted:
         if job.state not in ("COMPLETED", "FINISHED", "DONE") and job.exception() is not None:
             raise SerbenchError(f"SLURM job {job.job_id} failed: {job.exception()}",

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 import time
 import traceback
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from functools import partial
@@ -26,6 +26,7 @@ from serbench.runs.prepare import (
     finish,
     prepare,
 )
+from serbench.runs.record import RunRecord
 from serbench.runs.store import ResultsStore
 from serbench.training import (
     BestValidation,
@@ -36,7 +37,6 @@ from serbench.training import (
     held_out_epoch,
 )
 
-OnEpoch = Callable[[int, int, dict[str, float]], None]  # (epoch, epochs, mean losses)
 # What a run may raise and still end as a failed run while the sweep goes on: any error, and a plugin's sys.exit.
 # KeyboardInterrupt ends the sweep (finished runs are kept; the same command resumes).
 RUN_ERRORS = (Exception, SystemExit)
@@ -61,15 +61,32 @@ def fusion_groups(runs: Sequence[RunSpec], width: int) -> list[list[RunSpec]]:
     return groups
 
 
-def work(sweep: Sweep, store: ResultsStore, device: str = "auto",
-         on_start: Callable[[list[RunSpec]], None] | None = None,
-         on_done: Callable[[RunSpec, str], None] | None = None, on_epoch: OnEpoch | None = None,
-         on_step: Callable[[float], None] | None = None) -> None:
+class RunEvents:
+    """What the worker loop tells as it goes, to whoever shows it (serbench.runs.display: bars on a terminal, lines
+    in a log). These do nothing: a display overrides what it shows."""
+
+    def started(self, specs: list[RunSpec]) -> None:
+        """A group of runs starts: one run, or several trained together (fused)."""
+
+    def finished(self, spec: RunSpec, outcome: RunRecord | str) -> None:
+        """A run ended: stored (its record), or failed (its error's message, as its failure record keeps it)."""
+
+    def epoch(self, epoch: int, epochs: int, losses: dict[str, float]) -> None:
+        """The group's first run finished epoch `epoch` (from 0) of `epochs`, with these mean losses."""
+
+    def step(self, epochs_done: float) -> None:
+        """The group's first run is this far through its epochs (within an epoch too)."""
+
+    def stage(self, spec: RunSpec, stage: str) -> None:
+        """A trained run starts a stage after training ("scoring", "probing": minutes on a large test part)."""
+
+
+def work(sweep: Sweep, store: ResultsStore, device: str = "auto", events: RunEvents | None = None) -> None:
     """Run every run of `sweep` that no one has finished or is running: claim, train (alone, or fused with
     others up to --fuse where the method can: Method.fusion_key), store. A run that raises is recorded as
-    failed, with its traceback, and the sweep goes on. on_start gets each group of runs as it starts, on_done
-    each run with "done" or "failed", on_epoch and on_step (epochs done, within an epoch too) follow a group's
-    first run."""
+    failed, with its traceback, and the sweep goes on. `events` hears each group start, each run's stages and end,
+    and the epochs of a group's first run."""
+    events = events or RunEvents()
     store.clean()
     for group in fusion_groups(sweep.runs, sweep.config.fuse):
         with ExitStack() as claims:
@@ -80,18 +97,15 @@ def work(sweep: Sweep, store: ResultsStore, device: str = "auto",
                     mine.append(spec)
             if not mine:
                 continue
-            if on_start is not None:
-                on_start(mine)
-            train_group(mine, sweep.corpora, store, device, on_done or (lambda spec, outcome: None), on_epoch,
-                        on_step)
+            events.started(mine)
+            train_group(mine, sweep.corpora, store, device, events)
 
 
 def train_group(specs: list[RunSpec], corpora: Mapping[str, CorpusData], store: ResultsStore, device: str,
-                on_done: Callable[[RunSpec, str], None], on_epoch: OnEpoch | None,
-                on_step: Callable[[float], None] | None = None) -> None:
+                events: RunEvents) -> None:
     """Prepare, train and store claimed runs: fused where there are several (each with at least one full batch
     of training segments), alone otherwise. Every run ends stored or recorded as failed."""
-    group = GroupTraining(specs, store, device, on_done, on_epoch, on_step)
+    group = GroupTraining(specs, store, device, events)
     prepared = []
     for spec in specs:
         try:
@@ -110,14 +124,12 @@ def train_group(specs: list[RunSpec], corpora: Mapping[str, CorpusData], store: 
 @dataclass
 class GroupTraining:
     """What the runs of one claimed group share while they train: the store they end in (stored, or recorded as
-    failed), their claims' heartbeat, and the display, which follows the group's first run."""
+    failed), their claims' heartbeat, and the events they tell (epochs follow the group's first run)."""
 
     specs: list[RunSpec]
     store: ResultsStore
     device: str
-    on_done: Callable[[RunSpec, str], None]
-    on_epoch: OnEpoch | None
-    on_step: Callable[[float], None] | None
+    events: RunEvents
 
     def failed(self, spec: RunSpec) -> None:
         """Record the exception being handled as the run's failure."""
@@ -127,13 +139,13 @@ class GroupTraining:
                    f"{type(error).__name__}: {error}")
         self.store.write_failure(spec.run_id, {**spec.identity(), "label": spec.label()}, traceback.format_exc(),
                                  message)
-        self.on_done(spec, "failed")
+        self.events.finished(spec, message)
 
     def epoch_done(self, shown: bool, epochs: int, epoch: int, losses: dict[str, float]) -> None:
         for spec in self.specs:  # claims on other hosts go stale without a heartbeat
             self.store.heartbeat(spec.run_id)
-        if shown and self.on_epoch is not None:
-            self.on_epoch(epoch, epochs, losses)
+        if shown:
+            self.events.epoch(epoch, epochs, losses)
 
     def train_alone(self, run: PreparedRun, shown: bool) -> None:
         epochs, protocol = run.method.hp.get("epochs", 1), run.spec.protocol
@@ -142,7 +154,7 @@ class GroupTraining:
         try:
             curves = fit(run.method, run.train_set, adaptation=run.adaptation_set, seed=run.spec.seed,
                          device=self.device, validation=run.validation_set, selection=self.selection(run),
-                         oracle=oracle, on_step=self.on_step if shown else None,
+                         oracle=oracle, on_step=self.events.step if shown else None,
                          on_epoch=partial(self.epoch_done, shown, epochs))
         except RUN_ERRORS:
             self.failed(run.spec)
@@ -182,12 +194,13 @@ class GroupTraining:
 
     def store_run(self, run: PreparedRun, curves: list[dict[str, float]], seconds: float, fused: int) -> None:
         try:
-            record, tables = finish(run, curves, seconds, self.device, fused)
+            record, tables = finish(run, curves, seconds, self.device, fused,
+                                    on_stage=partial(self.events.stage, run.spec))
         except RUN_ERRORS:
             self.failed(run.spec)
         else:
             self.store.write_run(run.spec.run_id, record, tables)
-            self.on_done(run.spec, "done")
+            self.events.finished(run.spec, record)
 
 
 def can_fuse(run: PreparedRun) -> bool:
