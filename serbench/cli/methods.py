@@ -19,8 +19,9 @@ def add_plugin_option(parser: argparse.ArgumentParser) -> None:
 
 def add_hp_option(parser: argparse.ArgumentParser) -> None:
     """--hp, for every command that builds methods (pass parse_settings(args.hp) to build_method)."""
-    parser.add_argument("--hp", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a method hyperparameter, e.g. --hp gamma=0.5 (repeatable)")
+    parser.add_argument("--hp", action="append", default=[], metavar="[METHOD.]KEY=VALUES",
+                        help="a hyperparameter of every method (--hp gamma=0.5), or of one (--hp "
+                             "egemaps_svm.C=0.1); values separated by commas sweep each combination (repeatable)")
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:

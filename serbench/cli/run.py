@@ -51,6 +51,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
                           "methods/paper.py, `serbench methods baseline_s` lists them; default: paper)")
     run.add_argument("--epochs", type=int, help="training epochs for every method")
     add_hp_option(run)
+    add_protocol_options(run)
     add_plugin_option(run)
     run.add_argument("--fuse", type=int, metavar="N",
                      help="train up to N runs of the paper's model family at once as one model (default 1: every "
@@ -68,6 +69,16 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     show.add_argument("--results", default="results", metavar="DIR")
     show.add_argument("--json", action="store_true", help="print one JSON object")
     show.set_defaults(func=status_command)
+
+
+def add_protocol_options(parser: argparse.ArgumentParser) -> None:
+    """--normalisation, --adaptation and --selection: the protocol's keys of those names (protocol.OVERRIDES; the
+    SweepConfig fields they set). Their values are checked by the protocol's schema when the sweep is planned,
+    not here: it loads torch, and --help answers without it."""
+    for key in ("normalisation", "adaptation", "selection"):
+        parser.add_argument(f"--{key}", metavar="VALUE",
+                            help=f"the protocol's {key}, instead of its file's (docs/protocols.md lists the "
+                                 f"values); the protocol is then named with it: P[{key}=VALUE]")
 
 
 def slurm_options(assignments: list[str]) -> dict:

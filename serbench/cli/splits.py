@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import fields
 
 from rich.console import Console
 from rich.markup import escape
 
 from serbench.cli import COMMANDS
+from serbench.cli.run import add_protocol_options
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -29,6 +31,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
                              "protocol's; the folds and fingerprints do not depend on it)")
     export.add_argument("--cache-dir", dest="cache", metavar="DIR",
                         help="feature cache (default: $SERBENCH_CACHE or ~/.cache/serbench)")
+    add_protocol_options(export)
     export.add_argument("--format", dest="file_format", choices=("csv", "jsonl"), default="csv")
     export.add_argument("--out", required=True, metavar="DIR", help="the folder to write into")
     export.set_defaults(func=run_export)
@@ -39,8 +42,8 @@ def run_export(args: argparse.Namespace) -> int:
     from serbench.runs.export import export_splits
     from serbench.runs.settings import SweepConfig
 
-    config = SweepConfig.create(methods=(), protocol=args.protocol, tasks=args.tasks, data=args.data,
-                                frontend=args.frontend, cache=args.cache)
+    settings = {f.name: getattr(args, f.name) for f in fields(SweepConfig) if hasattr(args, f.name)}
+    config = SweepConfig.create(**{**settings, "methods": ()})
     written = export_splits(config, args.out, args.file_format)
     Console().print(f"{len(written)} files in {escape(args.out)}: "
                     f"{', '.join(sorted({str(p.parent.name) for p in written}))} (manifest.json and one file per "

@@ -10,7 +10,7 @@ Corpus names are the built-in ones or names given in a data configuration (manif
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -59,6 +59,9 @@ SELECTIONS = {
                             "trained on the others (leave-one-training-corpus-out validation)",
 }
 GROUP_KINDS = ("speaker", "session")
+# The keys a protocol's name may set, besides a template's parameters (`cross[normalisation=utterance]`), as
+# `serbench run --normalisation` etc. do: a grid of these settings needs no file per cell.
+OVERRIDES = ("normalisation", "adaptation", "selection")
 # A protocol with its parameters: `within[corpus=emodb]`, `transfer[train=emodb,test=ravdess]`.
 REFERENCE = re.compile(r"(?P<base>[^\[\]]+)\[(?P<arguments>[^\[\]]*)\]")
 PLACEHOLDER = re.compile(r"\{(\w+)\}")
@@ -258,14 +261,22 @@ def split_reference(reference: str) -> tuple[str, dict[str, str]]:
     return match["base"], arguments
 
 
-def load_protocol(reference: str | Path) -> Protocol:
+def load_protocol(reference: str | Path, overrides: Mapping[str, Any] | None = None) -> Protocol:
     """A built-in protocol by name, or any protocol file by path; either with its parameters, if it has any
-    (`within[corpus=emodb]`)."""
+    (`within[corpus=emodb]`), and with keys of OVERRIDES set in its name or by `overrides`, which win
+    (`cross[normalisation=utterance]`). Those are read as the file's own keys would be (the schema, then the checks
+    across keys), and each that changes the file's value names the protocol, in OVERRIDES' order: its runs get
+    their own ids and pages, and the name loads the same protocol again."""
     base, arguments = split_reference(str(reference))
     path = protocol_file(base)
-    data = instantiate(read_toml(path), arguments, base, str(path))
-    name = path.stem + (f"[{','.join(f'{k}={v}' for k, v in arguments.items())}]" if arguments else "")
-    return parse_protocol(name, data, str(path))
+    parameters = {key: value for key, value in arguments.items() if key not in OVERRIDES}
+    data = instantiate(read_toml(path), parameters, base, str(path))
+    asked = {**{key: value for key, value in arguments.items() if key in OVERRIDES}, **(overrides or {})}
+    changed = {key: asked[key] for key in OVERRIDES
+               if key in asked and asked[key] != data.get(key, PROTOCOL_KEYS[key].default)}
+    named = {**parameters, **changed}
+    name = path.stem + (f"[{','.join(f'{k}={v}' for k, v in named.items())}]" if named else "")
+    return parse_protocol(name, {**data, **changed}, str(path))
 
 
 def protocol_file(name_or_path: str) -> Path:
@@ -291,7 +302,12 @@ def template_reference(name_or_path: str) -> str:
 def protocol_parameters(data: dict, source: str = "") -> dict[str, str]:
     """A protocol file's declared parameters: name -> what it means."""
     parameters = {key: value for key, value in data.items() if key == "parameters"}
-    return read_settings({"parameters": PROTOCOL_KEYS["parameters"]}, parameters, source)["parameters"]
+    declared = read_settings({"parameters": PROTOCOL_KEYS["parameters"]}, parameters, source)["parameters"]
+    clash = sorted(set(declared) & set(OVERRIDES))
+    if clash:
+        raise SerbenchError(f"parameter {clash[0]!r}: a protocol's name sets its key {clash[0]} "
+                            f"(`NAME[{clash[0]}=...]`)", path=source or None, hint="give the parameter another name")
+    return declared
 
 
 def instantiate(data: dict, arguments: dict[str, str], base: str, source: str) -> dict:

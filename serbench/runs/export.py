@@ -26,8 +26,8 @@ from serbench import __version__
 from serbench.data.labels import Task
 from serbench.errors import SerbenchError
 from serbench.files import write_atomic
-from serbench.protocols.protocol import PARTS, Fold, Protocol, load_protocol
-from serbench.runs.plan import CorpusData, protocol_data, sweep_frontend, sweep_tasks
+from serbench.protocols.protocol import PARTS, Fold, Protocol, split_reference
+from serbench.runs.plan import CorpusData, protocol_data, sweep_frontend, sweep_protocol, sweep_tasks
 from serbench.runs.prepare import labelled_split
 from serbench.runs.settings import SweepConfig
 
@@ -41,7 +41,7 @@ def export_splits(config: SweepConfig, out: str | Path, file_format: str = "csv"
     the way: the content fingerprints come from there)."""
     if file_format not in FORMATS:
         raise SerbenchError(f"unknown format {file_format!r}", hint=f"use one of: {', '.join(FORMATS)}")
-    protocol = load_protocol(config.protocol)
+    protocol = sweep_protocol(config)
     tasks = sweep_tasks(config, protocol)
     corpora, _, folds = protocol_data(protocol, config, sweep_frontend(config, protocol))
     written = []
@@ -56,8 +56,8 @@ def export_splits(config: SweepConfig, out: str | Path, file_format: str = "csv"
             write_atomic(path, table_bytes(rows, file_format))
             written.append(path)
             entries.append({**asdict(fold), "file": path.name, "utterances": rows["part"].value_counts().to_dict()})
-        manifest = {"serbench": __version__, "protocol": protocol.name, "reference": protocol_reference(config),
-                    "settings": protocol.to_dict(),
+        manifest = {"serbench": __version__, "protocol": protocol.name,
+                    "reference": protocol_reference(config, protocol), "settings": protocol.to_dict(),
                     "task": task_name, "classes": classes,
                     "data": {name: data.fingerprint for name, data in corpora.items()},
                     "seeds": "every seed of a run uses the same folds", "folds": entries}
@@ -66,10 +66,11 @@ def export_splits(config: SweepConfig, out: str | Path, file_format: str = "csv"
     return written
 
 
-def protocol_reference(config: SweepConfig) -> str:
-    """What loads the sweep's protocol again (`serbench score` does): its name, or its file's absolute path."""
-    path = Path(config.protocol)
-    return str(path.resolve()) if path.suffix == ".toml" and path.is_file() else config.protocol
+def protocol_reference(config: SweepConfig, protocol: Protocol) -> str:
+    """What loads the sweep's protocol again (`serbench score` does): its name, which holds its parameters and the
+    keys the sweep set (`cross[normalisation=utterance]`), with its file's absolute path for a file."""
+    path = Path(split_reference(config.protocol)[0])
+    return str(path.resolve()) + protocol.name[len(path.stem):] if path.suffix == ".toml" else protocol.name
 
 
 def fold_rows(protocol: Protocol, fold: Fold, task_name: str,

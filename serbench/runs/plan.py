@@ -27,13 +27,15 @@ from serbench.features.frontends.base import FrontEnd
 from serbench.files import stable_hash
 from serbench.method import (
     InputSpec,
+    Method,
     check_input,
     discover_methods,
     get_method,
     resolve_hparams,
 )
-from serbench.protocols.protocol import Fold, Protocol, load_protocol, split_utterances
-from serbench.runs.settings import MAX_EPOCHS, SweepConfig
+from serbench.plugins import Entry
+from serbench.protocols.protocol import PROTOCOL_KEYS, Fold, Protocol, load_protocol, split_utterances
+from serbench.runs.settings import MAX_EPOCHS, SweepConfig, hp_scope
 from serbench.runs.store import variant_label
 from serbench.training import (
     FeatureBank,
@@ -143,25 +145,17 @@ def load_corpora(protocol: Protocol, config: SweepConfig, frontend: FrontEnd,
 
 
 def method_hparams(methods: Sequence[str], config: SweepConfig) -> dict[str, list[dict[str, Any]]]:
-    """Each method's variants: its resolved hyperparameters for every combination of the --hp values. --epochs
-    applies to every method trained in epochs and --preset to those with a model preset (the paper's family); an
-    --hp key must belong to every method of the sweep, since applying it to some would run a grid nobody asked
-    for."""
+    """Each method's variants: its resolved hyperparameters for every combination of its --hp values
+    (SweepConfig.hp_grid). --epochs applies to every method trained in epochs and --preset to those with a model
+    preset (the paper's family)."""
     entries = [get_method(name) for name in methods]
-    for key in config.hp:
-        lacking = [entry.name for entry in entries if key not in entry.cls.hparams]
-        if lacking:
-            raise SerbenchError(f"--hp {key}: {', '.join(lacking)} {'has' if len(lacking) == 1 else 'have'} no such "
-                                "hyperparameter", hint="sweep those methods separately; `serbench methods NAME` "
-                                                       "lists a method's hyperparameters")
+    check_hp_keys(entries, config)
     if config.preset is not None and not any("preset" in entry.cls.hparams for entry in entries):
         raise SerbenchError(f"--preset {config.preset}: none of {', '.join(methods)} has a model preset",
                             hint="--preset sizes the paper's CNN+BLSTM family; leave it out")
     if config.epochs is not None and not any("epochs" in entry.cls.hparams for entry in entries):
         raise SerbenchError(f"--epochs {config.epochs}: none of {', '.join(methods)} trains in epochs",
                             hint="they train in one call on the training part; leave --epochs out")
-    grid = config.hp_grid()
-    combinations = [dict(zip(grid, values, strict=True)) for values in itertools.product(*grid.values())]
     variants = {}
     for entry in entries:
         fixed: dict[str, Any] = {}
@@ -169,12 +163,53 @@ def method_hparams(methods: Sequence[str], config: SweepConfig) -> dict[str, lis
             fixed["epochs"] = config.epochs
         if config.preset is not None and "preset" in entry.cls.hparams:
             fixed["preset"] = config.preset
+        grid = config.hp_grid(entry.name)
+        combinations = [dict(zip(grid, values, strict=True)) for values in itertools.product(*grid.values())]
         variants[entry.name] = [resolve_hparams(entry, {**fixed, **chosen}) for chosen in combinations]
         longest = max(hp["epochs"] for hp in variants[entry.name]) if entry.cls.trains_in_steps() else 0
         if longest > MAX_EPOCHS:  # --epochs is checked with the sweep's settings; --hp and defaults here
             raise SerbenchError(f"method {entry.name!r}: epochs={longest} is more than {MAX_EPOCHS:,}, the most "
                                 "epochs a run may train", hint=f"give --hp epochs={MAX_EPOCHS} or fewer")
     return variants
+
+
+def check_hp_keys(entries: Sequence[Entry[Method]], config: SweepConfig) -> None:
+    """An --hp key must belong to every method of the sweep, since applying it to some would run a grid nobody
+    asked for; a key scoped to a method (`egemaps_svm.C`) to that method, which must be one of the sweep's."""
+    names = [entry.name for entry in entries]
+    for key in config.hp:
+        scope, name = hp_scope(key)
+        if scope is not None and scope not in names:
+            raise SerbenchError(f"--hp {key}: {scope} is not a method of this sweep",
+                                hint=f"scope the key to one of its methods ({', '.join(names)}), or add --method "
+                                     f"{scope}")
+        lacking = [entry.name for entry in entries if scope in (None, entry.name) and name not in entry.cls.hparams]
+        hint = "`serbench methods NAME` lists a method's hyperparameters"
+        if scope is None:
+            hint = f"scope it to each method that has it (--hp METHOD.{name}=...); {hint}"
+        if lacking:
+            raise SerbenchError(f"--hp {key}: {', '.join(lacking)} {'has' if len(lacking) == 1 else 'have'} no "
+                                "such hyperparameter", hint=hint)
+
+
+def sweep_protocol(config: SweepConfig) -> Protocol:
+    """The sweep's protocol with the keys it sets (--normalisation, --adaptation, --selection), each value checked
+    as the file's own would be (PROTOCOL_KEYS), then with the protocol's checks across keys; named with those that
+    change it: `cross[normalisation=utterance]` (load_protocol)."""
+    overrides = config.protocol_overrides()
+    for key, value in overrides.items():
+        problem = PROTOCOL_KEYS[key].problem(value)
+        if problem is not None:
+            raise SerbenchError(f"--{key} {value}: {problem}", hint="docs/protocols.md describes each value")
+    protocol = load_protocol(config.protocol)  # the file's own errors are told as they are
+    if not overrides:
+        return protocol
+    try:
+        return load_protocol(config.protocol, overrides)
+    except SerbenchError as error:
+        given = " ".join(f"--{key} {value}" for key, value in overrides.items())
+        raise SerbenchError(f"protocol {protocol.name} with {given}: {error.message}", path=error.path,
+                            hint=error.hint) from None
 
 
 def sweep_frontend(config: SweepConfig, protocol: Protocol) -> FrontEnd:
@@ -205,7 +240,7 @@ def plan(config: SweepConfig, progress: LoadProgress | None = None) -> Sweep:
     Every setting is checked before any data is loaded."""
     config.check()
     registry = discover_methods(config.plugins)
-    protocol = load_protocol(config.protocol)
+    protocol = sweep_protocol(config)
     frontend = sweep_frontend(config, protocol)
     if protocol.normalisation == "utterance" and frontend.kind == "vectors":
         raise SerbenchError(f"protocol {protocol.name} normalises per utterance, and the {frontend.name} front-end "
@@ -224,7 +259,7 @@ def plan(config: SweepConfig, progress: LoadProgress | None = None) -> Sweep:
     check_test_classes(protocol, tasks, table, folds)
     runs = [RunSpec(method, hparams, protocol, fold, task, seed,
                     {c: corpora[c].fingerprint for c in dict.fromkeys((*fold.train, *fold.test))},
-                    frontend, get_method(method).code, variant_label(hparams, config.hp))
+                    frontend, get_method(method).code, variant_label(hparams, config.hp_grid(method)))
             for method in methods for hparams in variants[method] for fold in folds for task in tasks
             for seed in config.seeds]
     return Sweep(config, protocol, frontend, corpora, runs)

@@ -10,7 +10,7 @@ from typing import Any
 
 from serbench.data.sources import SYNTHETIC
 from serbench.errors import SerbenchError
-from serbench.protocols.protocol import split_reference
+from serbench.protocols.protocol import OVERRIDES, split_reference
 
 MAX_SEED = 2**63 - 1  # the largest seed torch.manual_seed and numpy's generators both take
 MAX_EPOCHS = 100_000  # the most epochs a run may train: more is a typo, or a run that never ends
@@ -39,6 +39,10 @@ class SweepConfig:
     fuse: int = 1  # runs trained together at most (methods that can: Method.fusion_key)
     frontend: str | None = None  # --frontend; None: the protocol's
     frontend_settings: Mapping[str, str] = field(default_factory=dict)  # --frontend-setting KEY=VALUE
+    # The protocol's keys of these names, set for the sweep (protocol.OVERRIDES; None: the protocol's own)
+    normalisation: str | None = None
+    adaptation: str | None = None
+    selection: str | None = None
 
     @classmethod
     def create(cls, **settings: Any) -> SweepConfig:
@@ -106,21 +110,41 @@ class SweepConfig:
             raise SerbenchError(f"seed {repeated} is given twice", hint="give each --seed once")
 
     def _check_hp(self) -> None:
-        for key, values in self.hp_grid().items():
+        for key, text in self.hp.items():
+            scope, name = hp_scope(key)
+            if scope == "" or not name:
+                raise SerbenchError(f"--hp {key}={text}: {key!r} is no hyperparameter name",
+                                    hint="write --hp KEY=VALUES for every method, or --hp METHOD.KEY=VALUES for one")
+            values = hp_values(text)
             if "" in values:
-                raise SerbenchError(f"--hp {key}={self.hp[key]}: an empty value",
+                raise SerbenchError(f"--hp {key}={text}: an empty value",
                                     hint="write one value, or several separated by commas: --hp gamma=0.1,0.3")
             repeated = given_twice(values)
             if repeated is not None:
                 raise SerbenchError(f"--hp {key}: the value {repeated} is given twice", hint="give each value once")
-        for option, key, value in (("--epochs", "epochs", self.epochs), ("--preset", "preset", self.preset)):
-            if value is not None and key in self.hp:
-                raise SerbenchError(f"{option} {value} and --hp {key}={self.hp[key]} both set {key}",
+            if scope is not None and name in self.hp:
+                raise SerbenchError(f"--hp {name} and --hp {key} both set {name} of {scope}",
+                                    hint="give one of them")
+        for option, name, value in (("--epochs", "epochs", self.epochs), ("--preset", "preset", self.preset)):
+            both = [key for key in self.hp if hp_scope(key)[1] == name]
+            if value is not None and both:
+                raise SerbenchError(f"{option} {value} and --hp {both[0]}={self.hp[both[0]]} both set {name}",
                                     hint="give one of them")
 
-    def hp_grid(self) -> dict[str, list[str]]:
-        """--hp as a grid: `gamma=0.1,0.3` sweeps both values (every combination of the keys' values is run)."""
-        return {key: [v.strip() for v in value.split(",")] for key, value in self.hp.items()}
+    def hp_grid(self, method: str) -> dict[str, list[str]]:
+        """--hp for `method` as a grid, by hyperparameter name: the keys for every method (`gamma=0.1,0.3` sweeps
+        both values) and those scoped to it (`dann2_cs.gamma=0.1,0.3`); every combination of their values is
+        run."""
+        grid = {}
+        for key, text in self.hp.items():
+            scope, name = hp_scope(key)
+            if scope in (None, method):
+                grid[name] = hp_values(text)
+        return grid
+
+    def protocol_overrides(self) -> dict[str, str]:
+        """The protocol's keys the sweep sets (--normalisation, --adaptation, --selection), in OVERRIDES' order."""
+        return {key: getattr(self, key) for key in OVERRIDES if getattr(self, key) is not None}
 
     def absolute(self) -> SweepConfig:
         """The same sweep with every path made absolute, so workers started elsewhere read the same files."""
@@ -139,6 +163,18 @@ class SweepConfig:
         sequences = ("methods", "tasks", "seeds", "plugins")
         values: dict[str, Any] = {k: tuple(v) if k in sequences else v for k, v in data.items()}
         return cls(**values)
+
+
+def hp_scope(key: str) -> tuple[str | None, str]:
+    """An --hp key's method and hyperparameter: `dann2_cs.gamma` -> ("dann2_cs", "gamma"), `gamma` -> (None,
+    "gamma") for every method of the sweep."""
+    scope, dot, name = key.rpartition(".")
+    return (scope if dot else None), name
+
+
+def hp_values(text: str) -> list[str]:
+    """`0.1, 0.3` -> ["0.1", "0.3"]: the values an --hp key sweeps."""
+    return [value.strip() for value in text.split(",")]
 
 
 def given_twice(values: Sequence) -> Any:
