@@ -1,4 +1,5 @@
-"""The leaderboards' figures, each as PNG, SVG and PDF bytes: critical-difference diagrams and confusion matrices.
+"""The leaderboards' figures, each as PNG, SVG and PDF bytes: critical-difference diagrams, confusion matrices and
+transfer-matrix heatmaps.
 matplotlib's default style and fonts (the user's matplotlibrc is ignored) and no date or software metadata: the
 same numbers give the same bytes."""
 
@@ -120,6 +121,51 @@ def confusion_figure(method: str, classes: Sequence[str], panels: Sequence[tuple
         figure.subplots_adjust(left=1.05 / width, right=1 - 1.0 / width, bottom=bottom, top=top, wspace=0.8)
         bar = figure.colorbar(image, cax=figure.add_axes((1 - 0.75 / width, bottom, 0.12 / width, top - bottom)))
         bar.set_label("share of the true class")
+        return _encoded(figure)
+
+
+def transfer_heatmap(title: str, corpora: Sequence[str],
+                     panels: Sequence[tuple[str, np.ndarray, Sequence[Sequence[str]]]], score: str) -> Images:
+    """Train x test matrices of one protocol family and task, one panel per method: rows = training corpus, columns =
+    test corpus, colour = the mean score in percent (the colour bar; grey: no number), text = the cell's label (its
+    mean and flags, or why it has none); the diagonal (within-corpus) framed by a dashed line. `panels`: (method,
+    means with NaN where there is no number, labels)."""
+    matplotlib, Figure = _matplotlib()
+    from matplotlib.patches import Rectangle
+
+    k = len(corpora)
+    columns = min(len(panels), 3)
+    rows = -(-len(panels) // columns)
+    side = 0.8 * k + 0.4  # inches of one panel's matrix
+    panel_width, panel_height = side + 1.3, side + 1.3  # and room for the corpus names and the title
+    width, height = columns * panel_width + 1.2, rows * panel_height + 0.6
+    colours = matplotlib.colormaps["Blues"].with_extremes(bad="0.85")
+    with matplotlib.rc_context():
+        matplotlib.rcdefaults()
+        matplotlib.rcParams.update(_figure_style())
+        figure = Figure(figsize=(width, height))
+        image = None
+        for place, (method, means, labels) in enumerate(panels):
+            row, column = divmod(place, columns)
+            left = (column * panel_width + 1.1) / width
+            bottom = 1 - ((row + 1) * panel_height + 0.6 - 1.0) / height
+            ax = figure.add_axes((left, bottom, side / width, side / height))
+            image = ax.imshow(np.ma.masked_invalid(means), cmap=colours, vmin=0, vmax=100)
+            for (i, j), label in np.ndenumerate(np.asarray(labels, dtype=object)):
+                dark = not np.isnan(means[i, j]) and means[i, j] > 60
+                ax.text(j, i, label, ha="center", va="center", fontsize=8, color="white" if dark else "black")
+            for i in range(k):  # inset, so that the frame stays the diagonal's where cells meet
+                ax.add_patch(Rectangle((i - 0.44, i - 0.44), 0.88, 0.88, fill=False, edgecolor="black", linewidth=1.5,
+                                       linestyle="--"))
+            ax.set_xticks(range(k), list(corpora), rotation=45, ha="right")
+            ax.set_yticks(range(k), list(corpora))
+            ax.set_xlabel("test")
+            ax.set_ylabel("train")
+            ax.set_title(method, fontsize=9)
+        figure.suptitle(title, fontweight="bold")
+        bar = figure.colorbar(image, cax=figure.add_axes((1 - 0.75 / width, 0.6 / height, 0.12 / width,
+                                                          1 - 1.4 / height)))
+        bar.set_label(f"{score} (%)")
         return _encoded(figure)
 
 

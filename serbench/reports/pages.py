@@ -11,6 +11,10 @@
     figures/<protocol>-cd.png               critical-difference diagram across test corpora and tasks
     figures/<protocol>-<task>-cd.png        the same across the page's test corpora
     figures/<protocol>-<task>-confusion-<method>.png   confusion matrices summed over seeds
+    transfer-matrix.md, .tex, .csv          per one-corpus-to-another protocol family (transfer, transfer-dg) and
+                                            task, each method's train x test matrix, the within-corpus runs on
+                                            the diagonal (serbench.reports.transfer_matrix)
+    figures/transfer-matrix-<family>-<task>.png   its heatmaps
     (each figure also as .svg and .pdf)
 The unit of every number is a seed: a seed's runs over all of a protocol's folds, their confusion matrices summed
 per test corpus (serbench.runs.scores.cycle_rows). A page's main score and its reference methods are its
@@ -56,6 +60,7 @@ from serbench.reports.sections import (
     title_setting,
 )
 from serbench.reports.tables import Page, build_page, gaps, missing_tasks, page_blocks, speaker_rows
+from serbench.reports.transfer_matrix import matrix_files, matrix_link, transfer_matrices
 from serbench.runs.record import RunRecord
 from serbench.runs.store import ResultsStore, name_variants
 
@@ -142,9 +147,10 @@ def index_tables(pages: Sequence[Page]) -> dict[str, bytes]:
 
 
 def index_markdown(pages: Sequence[Page], rankings: Mapping[str, list[str]], command: str, intro: str = "",
-                   tasks_missing: Mapping[str, list[str]] | None = None) -> str:
+                   tasks_missing: Mapping[str, list[str]] | None = None, links: str = "") -> str:
     """The index; `intro` (markdown, the publisher's: what the pages hold and how to read them) opens it;
-    `tasks_missing`: per protocol, its tasks without a page."""
+    `tasks_missing`: per protocol, its tasks without a page; `links`: a line under the table of pages that links
+    the pages beside them (the transfer matrices)."""
     synthetic = any(r.synthetic for page in pages for r in page.records)
     lines = [SYNTHETIC_BANNER, ""] if synthetic else []
     lines += [intro.strip(), ""] if intro.strip() else ["# serbench leaderboards", ""]
@@ -153,6 +159,7 @@ def index_markdown(pages: Sequence[Page], rankings: Mapping[str, list[str]], com
               "against a reference and rankings across test corpora and tasks. How to read them: "
               "docs/leaderboards.md; the statistics: docs/statistics.md.", ""]
     lines += table(INDEX_HEADER, [[page_link(p), *index_cells(p)] for p in pages], INDEX_ALIGN)
+    lines += ["", links] if links else []
     incomplete = sum(1 for p in pages if gaps(p))
     if incomplete:
         lines += ["", f"**Incomplete sweeps**, published with `--allow-incomplete`: {incomplete} page(s) lack runs "
@@ -326,7 +333,10 @@ def write_leaderboards(results: str | Path, out: str | Path = "leaderboards", *,
         files.update(page_files(page, store, command))
     sections, figures = rankings(pages)
     files.update(figures)
-    files["README.md"] = index_markdown(pages, sections, command, intro_text, tasks_missing).encode()
+    matrices = transfer_matrices(pages)
+    files.update(matrix_files(matrices, command, SYNTHETIC_BANNER))
+    files["README.md"] = index_markdown(pages, sections, command, intro_text, tasks_missing,
+                                        matrix_link(matrices)).encode()
     files.update(index_tables(pages))
     for relative, data in sorted(files.items()):
         write_atomic(out / relative, data)
