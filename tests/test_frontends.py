@@ -249,17 +249,6 @@ def test_the_feature_set_version_is_a_setting_and_enters_the_hash(monkeypatch) -
         make_frontend("egemaps", {"feature_set": "eGeMAPSv03"})
 
 
-def test_a_missing_opensmile_says_how_to_install_it(monkeypatch) -> None:
-    monkeypatch.setitem(sys.modules, "opensmile", None)  # import opensmile now raises ImportError
-    egemaps.smile.cache_clear()
-    try:
-        with pytest.raises(SerbenchError, match="opensmile") as error:
-            run(make_frontend("egemaps"), noise(4000))
-        assert "pip install opensmile" in error.value.hint
-    finally:
-        egemaps.smile.cache_clear()
-
-
 # Self-supervised models -----------------------------------------------------------------------------------------
 
 

@@ -1,5 +1,5 @@
 """`egemaps` and `egemaps-lld`: openSMILE's extended Geneva Minimalistic Acoustic Parameter Set (eGeMAPS) through
-audEERING's `opensmile` package, imported on first use.
+audEERING's `opensmile` package (serbench's `egemaps` extra), imported on first use.
 
 `egemaps` gives the 88 functionals of the whole utterance (one row), `egemaps-lld` the 25 low-level descriptors of
 every 10 ms frame. Rules found by running opensmile 2.6 on every length from 0 to 4,000 samples and 400 random
@@ -24,10 +24,10 @@ import numpy as np
 
 from serbench.errors import SerbenchError
 from serbench.features.frontends.base import SAMPLE_RATE, AudioSettings, FrontEnd
+from serbench.features.frontends.extras import load, missing_package, require
 from serbench.features.frontends.registry import register_frontend
 from serbench.files import stable_hash
 
-INSTALL_HINT = "install it with `pip install opensmile` (or reinstall serbench, which depends on it)"
 MIN_SAMPLES = 960  # 60 ms, F0's window: shorter utterances give openSMILE no frame, their row is zeros
 HOP_SAMPLES = 160  # 10 ms
 
@@ -51,7 +51,7 @@ def opensmile_version() -> str:
     try:
         return version("opensmile")
     except PackageNotFoundError:
-        raise SerbenchError("the eGeMAPS front-ends need the opensmile package", hint=INSTALL_HINT) from None
+        raise missing_package("egemaps", "opensmile") from None
 
 
 @cache
@@ -59,10 +59,7 @@ def smile(feature_set: str, level: str) -> Any:
     """One opensmile.Smile per feature set and level, shared by all threads: each call builds its own native
     openSMILE instance, so concurrent calls share no state (audEERING's audinterface runs it threaded too), and
     the native code releases the GIL."""
-    try:
-        import opensmile
-    except ImportError:
-        raise SerbenchError("the eGeMAPS front-ends need the opensmile package", hint=INSTALL_HINT) from None
+    opensmile = load("egemaps", "opensmile")
     return opensmile.Smile(feature_set=opensmile.FeatureSet[feature_set], feature_level=opensmile.FeatureLevel[level])
 
 
@@ -81,6 +78,7 @@ class OpenSmileFrontEnd(FrontEnd):
     level: ClassVar[str]  # opensmile.FeatureLevel's name
 
     def check(self) -> None:
+        require(self.name, "opensmile")
         if self.settings.feature_set not in FEATURE_SETS:
             raise SerbenchError(f"{self.name}: unknown feature_set {self.settings.feature_set!r}",
                                 hint=f"use one of {', '.join(FEATURE_SETS)}")

@@ -1,5 +1,5 @@
 """`ssl` and `ssl-frames`: hidden states of a self-supervised speech model (wav2vec 2.0, HuBERT, WavLM) through
-Hugging Face transformers, imported on first use.
+Hugging Face transformers (serbench's `ssl` extra, with huggingface_hub), imported on first use.
 
 `ssl` gives one row per utterance, every hidden state (the embeddings' output, then each transformer layer's)
 averaged over time, (layers + 1, hidden): a learned weighted sum of the layers followed by mean pooling can be
@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import abc
 import hashlib
-import importlib
 import itertools
 import math
 from collections.abc import Sequence
@@ -31,13 +30,15 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
+import torch
 
 from serbench.errors import SerbenchError
 from serbench.features.frontends.base import SAMPLE_RATE, AudioSettings, FrontEnd
+from serbench.features.frontends.extras import load, require
 from serbench.features.frontends.registry import register_frontend
 from serbench.files import stable_hash
 
-INSTALL_HINT = "install it with `pip install transformers` (or reinstall serbench, which depends on it)"
+PACKAGES = ("transformers", "huggingface_hub")  # the ssl extra
 DEVICES = ("auto", "cpu", "cuda")
 DOWNLOADED_FILES = ["*.json", "*.safetensors", "*.bin"]  # configurations and weights, not other frameworks'
 WEIGHT_SUFFIXES = (".safetensors", ".bin")
@@ -112,19 +113,17 @@ def folder_fingerprint(folder: Path) -> str:
     return stable_hash(parts)
 
 
-def _import(module: str) -> Any:
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        raise SerbenchError(f"the ssl front-ends need the {module.split('.')[0]} package", hint=INSTALL_HINT) from None
+def _import(module: str, frontend: str = "ssl") -> Any:
+    """`module` of the ssl extra's packages, imported where `frontend` first needs it."""
+    return load(frontend, module)
 
 
 def hub_folder(owner: str, name: str, revision: str) -> Path:
     """The snapshot folder of `name` at `revision` in the Hugging Face cache, downloaded first if it is not there
     and downloads are allowed; `owner` (the front-end) is named in errors."""
-    hub = _import("huggingface_hub")
-    constants = _import("huggingface_hub.constants")
-    errors = _import("huggingface_hub.errors")
+    hub = _import("huggingface_hub", owner)
+    constants = _import("huggingface_hub.constants", owner)
+    errors = _import("huggingface_hub.errors", owner)
     where = f"{owner}: model {name!r} (revision {revision!r})"
     cache = constants.HF_HUB_CACHE
     try:
@@ -160,6 +159,7 @@ class SelfSupervised(FrontEnd):
     threads = False  # one model per front-end object, not shared across the cache's threads
 
     def check(self) -> None:
+        require(self.name, *PACKAGES)
         s = self.settings
         if not s.model:
             raise SerbenchError(f"{self.name}: model is empty", hint="give a hub name or a local folder")
@@ -194,7 +194,7 @@ class SelfSupervised(FrontEnd):
 
     @cached_property
     def config(self) -> Any:
-        transformers = _import("transformers")
+        transformers = _import("transformers", self.name)
         try:
             config = transformers.AutoConfig.from_pretrained(self.folder)
         except (OSError, ValueError) as error:
@@ -221,8 +221,7 @@ class SelfSupervised(FrontEnd):
     @cached_property
     def loaded(self) -> Loaded:
         """The model and its feature extractor, loaded on first use, once."""
-        torch = _import("torch")
-        transformers = _import("transformers")
+        transformers = _import("transformers", self.name)
         device = self.settings.device
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -281,7 +280,6 @@ class SelfSupervised(FrontEnd):
 
     def hidden_states(self, group: list[Piece]) -> tuple[Any, ...]:
         """The model's hidden states for a group of pieces: per layer, (pieces, frames, hidden) on the device."""
-        torch = _import("torch")
         model, _, device = self.loaded
         lengths = torch.tensor([len(piece.values) for piece in group])
         inputs = torch.zeros(len(group), int(lengths.max()))
@@ -321,7 +319,7 @@ class SelfSupervisedVectors(SelfSupervised):
         return 1
 
     def store(self, piece: Piece, states: list[Any], rows: np.ndarray) -> None:
-        summed = _import("torch").stack([state.sum(dim=0) for state in states])  # (layers, hidden)
+        summed = torch.stack([state.sum(dim=0) for state in states])  # (layers, hidden)
         rows[0] += (summed / piece.utterance_frames).cpu().numpy()
 
 
