@@ -10,7 +10,9 @@ import pytest
 
 from serbench.data.corpora import CORPORA, read_corpus
 from serbench.metrics import METRICS
+from serbench.reports.pages import write_leaderboards
 from serbench.reports.tables import Page
+from serbench.runs.launch import run
 
 
 def page(task: str, corpus: str, classes: list[str]) -> Page:
@@ -32,3 +34,11 @@ def test_every_code_a_release_holds_has_its_emotion(tiny_releases, corpus):
     codes = CORPORA[corpus].codes
     assert set(table["emotion_code"]) <= set(codes)
     assert all(codes[code] == emotion for code, emotion in zip(table["emotion_code"], table["emotion"], strict=True))
+
+
+def test_a_categorical_page_names_the_emotions(tiny_releases, tmp_path):
+    run("egemaps_lr", "within[corpus=emodb]", tasks="categorical", seeds=1, data=str(tiny_releases),
+        results=tmp_path / "results", frontend="egemaps", device="cpu")
+    write_leaderboards(tmp_path / "results", tmp_path / "pages")
+    page = (tmp_path / "pages" / "within-corpus-emodb-categorical.md").read_text()
+    assert "W (anger)" in page.split("## ")[0] and "L (boredom)" in page.split("## ")[0]

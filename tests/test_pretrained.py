@@ -337,6 +337,16 @@ def test_the_same_checkpoint_with_a_head_and_with_dann_runs_on_the_same_folds_on
     table = page.split("## UA per test corpus")[1].split("\n\n")[1].splitlines()[2:]
     assert {line.split("|")[1].strip(): line.split("|")[2].strip() for line in table} == {
         "zero\\_shot": "checkpoint", "ssl\\_mlp": "ssl", "ssl\\_dann": "ssl"}
+    # Beside the full task, every system over the classes the checkpoint names, from the runs' predictions
+    section = page.split("## UA over the classes a classifier names")[1].split("\n## ")[0]
+    assert "zero\\_shot can name anger, happiness, sadness and not neutral" in section
+    cells = {line.split("|")[1].strip(): line.split("|")[2].strip() for line in section.splitlines()
+             if line.startswith("| ") and not line.startswith(("| method", "| ---"))}
+    zero = [records[("zero_shot", "emotion4", seed)] for seed in (0, 1)]
+    known_ua = [subset_scores(store.table(r.run_id, "predictions"), r.classes, known_classes(r))["iemocap"]["ua"]
+                for r in zero]
+    assert cells["zero\\_shot"].replace("**", "").startswith(f"{100 * np.mean(known_ua):.1f}")
+    assert set(cells) == {"zero\\_shot", "ssl\\_mlp", "ssl\\_dann"}
 
 
 def test_subset_scores_refuse_classes_the_run_lacks() -> None:

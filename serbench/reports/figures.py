@@ -175,4 +175,4 @@ def page_confusions(page: Page, method: str) -> Images | None:
         rows = cell_scores(page, method, corpus)
         if len(rows):
             panels.append((corpus, np.sum([np.asarray(m) for m in rows["confusion"]], axis=0), len(rows)))
-    return confusion_figure(method, page.records[0].classes, panels) if panels else None
+    return confusion_figure(method, page.class_names, panels) if panels else None

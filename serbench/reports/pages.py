@@ -46,6 +46,7 @@ from serbench.reports.records import configuration_id, load_records, select_conf
 from serbench.reports.sections import (
     frontends_line,
     gap_lines,
+    known_classes_section,
     main_csv,
     main_rows,
     main_table,
@@ -59,7 +60,15 @@ from serbench.reports.sections import (
     tests_section,
     title_setting,
 )
-from serbench.reports.tables import Page, build_page, gaps, missing_tasks, page_blocks, speaker_rows
+from serbench.reports.tables import (
+    Page,
+    build_page,
+    gaps,
+    known_class_rows,
+    missing_tasks,
+    page_blocks,
+    speaker_rows,
+)
 from serbench.reports.transfer_matrix import matrix_files, matrix_link, transfer_matrices
 from serbench.runs.record import RunRecord
 from serbench.runs.store import ResultsStore, name_variants
@@ -81,7 +90,7 @@ def page_markdown(page: Page, command: str) -> tuple[str, dict[str, bytes]]:
     lines += [f"# {escape_md(page.protocol)} / {escape_md(page.task)}: {title_setting(setting)}{stamp}", "",
               f"Protocol **{escape_md(page.protocol)}**: {escape_md(setting['description'])}. "
               f"{frontends_line(page)} (docs/frontends.md). Task "
-              f"**{escape_md(page.task)}** (classes: {', '.join(map(escape_md, page.records[0].classes))}). "
+              f"**{escape_md(page.task)}** (classes: {', '.join(map(escape_md, page.class_names))}). "
               f"Metric: {score_words(page.metric).opening} in percent; the unit is a seed, "
               f"its runs over all of the protocol's folds pooled per test corpus. {reference}", "",
               setting_line(setting), ""]
@@ -95,7 +104,7 @@ def page_markdown(page: Page, command: str) -> tuple[str, dict[str, bytes]]:
                                                       f"{page.protocol} / {page.task}: test corpora")
     files.update(ranking_figures)
     main = main_rows(page, ranks)  # the markdown and the LaTeX show the same cells
-    lines += main_table(page, main)
+    lines += main_table(page, main) + known_classes_section(page)
     files[f"{page.name}.tex"] = main_tex(page, main).encode()
     files[f"{page.name}.csv"] = main_csv(page).encode()
     lines += ["", "## Paired tests against the reference", "", *tests_section(page)]
@@ -274,6 +283,7 @@ def page_files(page: Page, store: ResultsStore, command: str) -> dict[str, bytes
         if page.claim == "speakers":
             page.speakers = speaker_rows(store, page.cycles, page.metric)
         page.comparisons = compare(page, page.reference)
+    page.known = known_class_rows(store, page)
     text, files = page_markdown(page, command)
     return {f"{page.name}.md": text.encode(), **files}
 

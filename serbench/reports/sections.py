@@ -19,6 +19,7 @@ from serbench.metrics import METRICS, NEAR_COLLAPSE_SHARE, Metric
 from serbench.protocols.protocol import ADAPTATIONS, SELECTIONS
 from serbench.reports import stats
 from serbench.reports.figures import cd_diagram, figure_files
+from serbench.reports.known_classes import known_classes
 from serbench.reports.markdown import csv_text, escape_md, number, p_value, percent, score_cell, table, tex_table
 from serbench.reports.records import configuration, configuration_id
 from serbench.reports.tables import Block, Page, average_score, cell_scores, gaps, rank_table
@@ -206,6 +207,34 @@ def main_table(page: Page, main: MainRows) -> list[str]:
     """The main table (main_rows) and the legend below."""
     lines = [f"## {page.metric.title} per test corpus", "", *table(*main), "", main_legend(page)]
     return lines + external_note(page) + collapse_note(page) + probe_note(page, page.probed)
+
+
+def known_classes_section(page: Page) -> list[str]:
+    """Where a pretrained classifier names fewer classes than the task (Page.known): every system's score over
+    the classes it names, beside the full task's in the main table."""
+    if page.known.empty:
+        return []
+    score, title = page.metric.name, page.metric.title
+    lines = ["", f"## {title} over the classes a classifier names", ""]
+    for subset, rows in page.known.groupby("subset", sort=True):
+        named = tuple(str(subset).split(", "))
+        systems = sorted(r.method for r in page.records if known_classes(r) == named)
+        unnamed = [c for c in page.records[0].classes if c not in named]
+        cells = {(m, c): stats.summarize(rows[(rows["method"] == m) & (rows["corpus"] == c)][score].dropna().tolist())
+                 for m in page.methods for c in page.columns}
+        best = {c: max((cells[(m, c)].mean for m in page.methods if cells[(m, c)].n), default=math.nan)
+                for c in page.columns}
+        lines += [f"{', '.join(map(escape_md, dict.fromkeys(systems)))} can name {', '.join(map(escape_md, named))}"
+                  f" and not {', '.join(map(escape_md, unnamed))}: in the main table that class is never predicted "
+                  f"and its recall counts 0 in {title}. Here every system is scored over "
+                  f"{', '.join(map(escape_md, named))} alone: the test utterances of the other classes are left out "
+                  "and each remaining one is decided by the largest of its posteriors among these classes "
+                  "(docs/pretrained.md). Cells: mean ± standard deviation over seeds (seeds), each seed's folds "
+                  "pooled; **bold**: the best mean of the column.", ""]
+        body = [[escape_md(m), *(score_cell(cells[(m, c)], cells[(m, c)].mean == best[c]) for c in page.columns)]
+                for m in page.methods]
+        lines += table(["method", *map(escape_md, page.columns)], body, ["l", *["r"] * len(page.columns)])
+    return lines
 
 
 def external_note(page: Page) -> list[str]:

@@ -14,6 +14,7 @@ from serbench.data.corpora import CORPORA
 from serbench.data.labels import CATEGORICAL
 from serbench.metrics import MAIN_METRIC, METRICS, Metric, confusion_matrix
 from serbench.reports import stats
+from serbench.reports.known_classes import known_classes, subset_scores
 from serbench.reports.markdown import slug
 from serbench.runs.record import RunRecord
 from serbench.runs.scores import cycle_rows
@@ -38,6 +39,29 @@ def speaker_rows(store: ResultsStore, cycles: pd.DataFrame, metric: Metric) -> p
             rows.append({"method": method, "corpus": corpus, "seed": seed, "speaker": str(speaker),
                          metric.name: metric.of_matrix(matrix)})
     return pd.DataFrame(rows, columns=["method", "corpus", "seed", "speaker", metric.name])
+
+
+def named_subsets(records: Sequence[RunRecord]) -> list[tuple[str, ...]]:
+    """The class subsets that pretrained classifiers among `records` can name, where fewer than the task's."""
+    return sorted({named for r in records if (named := known_classes(r)) is not None and len(named) < len(r.classes)})
+
+
+def known_class_rows(store: ResultsStore, page: Page) -> pd.DataFrame:
+    """Per class subset a classifier of the page can name (named_subsets), system, seed and test corpus: the seed's
+    score (the page's metric) over that subset, its runs' subset confusions (known_classes.subset_scores) pooled
+    over the folds. Every system of the page is scored over each subset, so that they compare on equal terms."""
+    rows = []
+    classes = page.records[0].classes
+    for subset in named_subsets(page.records):
+        scored = {run_id: subset_scores(store.table(run_id, "predictions"), classes, subset)
+                  for run_id in sorted({run_id for ids in page.cycles["run_ids"] for run_id in ids})}
+        for method, corpus, seed, run_ids in zip(page.cycles["method"], page.cycles["corpus"], page.cycles["seed"],
+                                                 page.cycles["run_ids"], strict=True):
+            matrices = [np.asarray(scored[run_id][corpus]["confusion"]) for run_id in run_ids
+                        if corpus in scored[run_id]]
+            rows.append({"subset": ", ".join(subset), "method": method, "corpus": corpus, "seed": seed,
+                         page.metric.name: page.metric.pooled(matrices) if matrices else float("nan")})
+    return pd.DataFrame(rows, columns=["subset", "method", "corpus", "seed", page.metric.name])
 
 
 def aggregate(records: Sequence[RunRecord], metric: Metric = METRICS[MAIN_METRIC]) -> pd.DataFrame:
@@ -73,6 +97,7 @@ class Page:
     absent: list[str] = field(default_factory=list)  # systems with runs on the protocol's other tasks, none here
     claim: str = "seeds"  # what the markers claim (stats.CLAIMS)
     speakers: pd.DataFrame = field(default_factory=pd.DataFrame)  # speaker_rows, for the claim "speakers"
+    known: pd.DataFrame = field(default_factory=pd.DataFrame)  # known_class_rows, where a classifier names fewer
 
     @property
     def name(self) -> str:
