@@ -32,6 +32,11 @@ def p_value(value: float) -> str:
     return "<0.001" if value < 0.001 else f"{value:.3f}"
 
 
+def csv_points(value: float | None) -> str:
+    """A score in percent with the digits a program wants, as the CSV tables give it; empty: no value."""
+    return "" if value is None or math.isnan(value) else f"{100 * value:.4f}"
+
+
 def number(value: float, digits: int = 2) -> str:
     return "-" if math.isnan(value) else f"{value:.{digits}f}"
 
@@ -41,6 +46,13 @@ def table(header: Sequence[str], rows: Sequence[Sequence[str]], align: Sequence[
     align = align or ["l"] + ["r"] * (len(header) - 1)
     rule = ["---:" if a == "r" else "---" for a in align]
     return ["| " + " | ".join(cells) + " |" for cells in [list(header), rule, *map(list, rows)]]
+
+
+def interval_shown(summary: Summary, collapsed: bool) -> bool:
+    """Whether a mean over seeds gets its confidence interval: not where the seeds do not vary (one seed, a
+    deterministic system: nothing to replicate) nor where a seed has a collapsed run (a mixture of working and
+    collapsed runs is far from the normal model behind the interval)."""
+    return summary.n > 1 and summary.std > 0 and not collapsed
 
 
 def score_cell(summary: Summary, bold: bool) -> str:

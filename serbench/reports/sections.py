@@ -20,7 +20,18 @@ from serbench.protocols.protocol import ADAPTATIONS, SELECTIONS
 from serbench.reports import stats
 from serbench.reports.figures import cd_diagram, figure_files
 from serbench.reports.known_classes import known_classes
-from serbench.reports.markdown import csv_text, escape_md, number, p_value, percent, score_cell, table, tex_table
+from serbench.reports.markdown import (
+    csv_points,
+    csv_text,
+    escape_md,
+    interval_shown,
+    number,
+    p_value,
+    percent,
+    score_cell,
+    table,
+    tex_table,
+)
 from serbench.reports.records import configuration, configuration_id
 from serbench.reports.tables import Block, Page, average_score, cell_scores, gaps, rank_table
 from serbench.runs.external import FRONTEND as EXTERNAL
@@ -264,9 +275,6 @@ def main_csv(page: Page) -> str:
     the page shows them, with more digits), the other registered metrics' means, the cell's flags (†, ‡), and
     the paired test against the reference where the page has one: difference (points), 95% CI, p, p Holm and
     the marker. Empty: no value."""
-    def points(value: float) -> str:
-        return "" if value is None or math.isnan(value) else f"{100 * value:.4f}"
-
     def probability(value: float) -> str:
         return "" if value is None or math.isnan(value) else f"{value:.6g}"
 
@@ -279,10 +287,10 @@ def main_csv(page: Page) -> str:
             cell = cell_scores(page, method, corpus)
             main = stats.summarize(cell[name].tolist())
             test = tested.get((corpus, method))
-            rows.append([method, page.frontend(method), corpus, points(main.mean), points(main.std), main.n,
-                         *(points(float(cell[m].mean())) if len(cell) else "" for m in others),
+            rows.append([method, page.frontend(method), corpus, csv_points(main.mean), csv_points(main.std), main.n,
+                         *(csv_points(float(cell[m].mean())) if len(cell) else "" for m in others),
                          cell_flags(page, method, corpus).strip(),
-                         *((points(test["difference"]), points(test["ci_low"]), points(test["ci_high"]),
+                         *((csv_points(test["difference"]), csv_points(test["ci_low"]), csv_points(test["ci_high"]),
                             probability(test["p"]), probability(test["p_holm"])) if test else [""] * 5),
                          markers.get((corpus, method), "")])
     header = ["method", "frontend", "corpus", f"{name}_mean", f"{name}_std", "seeds", *(f"{m}_mean" for m in others),
@@ -427,8 +435,8 @@ def scores_section(page: Page) -> list[str]:
             if cell.empty:
                 continue
             main = stats.summarize(cell[page.metric.name].tolist())
-            honest = main.n > 1 and main.std > 0 and not degenerate(cell).any()
-            interval = f"[{percent(main.ci_low)}, {percent(main.ci_high)}]" if honest else "-"
+            shown = interval_shown(main, bool(degenerate(cell).any()))
+            interval = f"[{percent(main.ci_low)}, {percent(main.ci_high)}]" if shown else "-"
             rows.append([escape_md(corpus), escape_md(method), percent(main.mean), interval, percent(main.std),
                          *(percent(float(cell[m.name].mean())) for m in others), str(main.n),
                          str(int(cell["n"].iloc[0]))])

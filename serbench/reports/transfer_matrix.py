@@ -30,7 +30,7 @@ from serbench.metrics import Metric
 from serbench.protocols.protocol import OVERRIDES, split_keys, split_reference
 from serbench.reports import stats
 from serbench.reports.figures import figure_files, transfer_heatmap
-from serbench.reports.markdown import csv_text, escape_md, percent, slug, table, tex_table
+from serbench.reports.markdown import csv_points, csv_text, escape_md, interval_shown, percent, slug, table, tex_table
 from serbench.reports.sections import cell_flags, setting_line, title_setting
 from serbench.reports.tables import Page, cell_scores
 from serbench.runs.record import RunRecord
@@ -205,12 +205,6 @@ def matrix_cell(matrix: Matrix, method: str, train: str, test: str) -> Cell:
                 "" if len(rows) else "no complete seed")
 
 
-def interval_shown(summary: stats.Summary, collapsed: bool) -> bool:
-    """Whether a mean over seeds gets its interval: as on the pages' scores per test corpus, not where the seeds do
-    not vary (one seed, a deterministic system) nor where a seed has a collapsed run (†)."""
-    return summary.n > 1 and summary.std > 0 and not collapsed
-
-
 def summary_text(summary: stats.Summary, collapsed: bool) -> str:
     """`mean [low, high] (seeds)` in percent, the interval where interval_shown allows it; "-" without seeds."""
     if summary.n == 0:
@@ -358,15 +352,10 @@ CSV_HEADER = ["family", "adaptation", "task", "metric", "method", "frontend", "k
               "mean", "std", "ci_low", "ci_high", "seeds", "flags"]
 
 
-def points(value: float) -> str:
-    """A score in percent with the digits a program wants, as the pages' CSV writes it; empty: no value."""
-    return "" if value is None or math.isnan(value) else f"{100 * value:.4f}"
-
-
 def summary_fields(summary: stats.Summary, shown: bool) -> list[object]:
     """mean, std, ci_low, ci_high (where shown) and seeds of a summary, in CSV_HEADER's order."""
-    interval = [points(summary.ci_low), points(summary.ci_high)] if shown else ["", ""]
-    return [points(summary.mean), points(summary.std), *interval, summary.n]
+    interval = [csv_points(summary.ci_low), csv_points(summary.ci_high)] if shown else ["", ""]
+    return [csv_points(summary.mean), csv_points(summary.std), *interval, summary.n]
 
 
 def csv_rows(matrix: Matrix) -> list[list[object]]:
@@ -387,8 +376,8 @@ def csv_rows(matrix: Matrix) -> list[list[object]]:
                                          ("cross mean", found.cross, found.cross_collapsed)):
             rows.append([*start, kind, "", "", "", *summary_fields(summary, interval_shown(summary, collapsed)),
                          "†" if collapsed else ""])
-        interval = [points(found.gap.ci_low), points(found.gap.ci_high)] if found.gap_shown else ["", ""]
-        rows.append([*start, "gap", "", "", "", points(found.gap.difference), "", *interval, found.gap.n,
+        interval = [csv_points(found.gap.ci_low), csv_points(found.gap.ci_high)] if found.gap_shown else ["", ""]
+        rows.append([*start, "gap", "", "", "", csv_points(found.gap.difference), "", *interval, found.gap.n,
                      "†" if found.gap_collapsed else ""])
     return rows
 
