@@ -21,7 +21,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -29,16 +28,14 @@ import torch
 
 from serbench.data.labels import EMOTIONS, emotion_of_label
 from serbench.errors import SerbenchError
-from serbench.features.frontends.base import POSTERIOR_SHAPE, SAMPLE_RATE, AudioSettings, FrontEnd
+from serbench.features.frontends.base import POSTERIOR_SHAPE, SAMPLE_RATE, AudioSettings
 from serbench.features.frontends.registry import register_frontend
 from serbench.features.frontends.ssl import (
-    DEVICES,
     EXECUTION_SETTINGS,
+    HubModel,
     Loaded,
     _import,
-    folder_fingerprint,
     geometry,
-    hub_folder,
 )
 from serbench.files import stable_hash
 
@@ -56,25 +53,11 @@ class CheckpointSettings(AudioSettings):
 
 
 @register_frontend("checkpoint")
-class Checkpoint(FrontEnd):
+class Checkpoint(HubModel):
     """A pretrained emotion classifier's posteriors over serbench's emotions (transformers audio classification)."""
 
     kind = "posteriors"
     Settings = CheckpointSettings
-    threads = False  # one model per front-end object, not shared across the cache's threads
-
-    def check(self) -> None:
-        s = self.settings
-        if not s.model:
-            raise SerbenchError("checkpoint: model is empty", hint="give a hub name or a local folder")
-        if s.device not in DEVICES:
-            raise SerbenchError(f"checkpoint: unknown device {s.device!r}", hint=f"use one of {', '.join(DEVICES)}")
-        if s.batch_size < 1:
-            raise SerbenchError(f"checkpoint: batch_size={s.batch_size} must be at least 1")
-
-    @property
-    def batch_size(self) -> int:  # type: ignore[override]  # a setting here
-        return self.settings.batch_size
 
     @property
     def row_shape(self) -> tuple[int, ...]:
@@ -83,19 +66,6 @@ class Checkpoint(FrontEnd):
     def rows(self, n_samples: int) -> int:
         return 1
 
-    @cached_property
-    def folder(self) -> Path:
-        """The local folder the model loads from: the setting itself, or its snapshot in the hub cache."""
-        path = Path(self.settings.model).expanduser()
-        return path if path.is_dir() else hub_folder(self.name, self.settings.model, self.settings.revision)
-
-    @cached_property
-    def weights(self) -> str:
-        """What identifies the weights: the hub commit (the snapshot folder's name) or the folder's fingerprint."""
-        if self.folder == Path(self.settings.model).expanduser():
-            return f"folder {folder_fingerprint(self.folder)}"
-        return f"commit {self.folder.name}"
-
     def settings_hash(self) -> str:
         identity = {key: value for key, value in self.to_dict().items() if key not in EXECUTION_SETTINGS}
         labels = [[label, emotion] for label, emotion in zip(self.labels, self.emotions, strict=True)]
@@ -103,12 +73,7 @@ class Checkpoint(FrontEnd):
 
     @cached_property
     def config(self) -> Any:
-        transformers = _import("transformers")
-        try:
-            config = transformers.AutoConfig.from_pretrained(self.folder)
-        except (OSError, ValueError) as error:
-            raise SerbenchError(f"checkpoint: cannot read the model's configuration: {error}", path=self.folder,
-                                hint="the folder needs the config.json that save_pretrained writes") from None
+        config = self.read_config()
         if getattr(config, "problem_type", None) in NOT_ONE_EMOTION:
             raise SerbenchError(f"checkpoint: the model's head does {config.problem_type}, not one emotion per "
                                 "utterance", path=self.folder, hint="use a single-label emotion classifier")
@@ -155,13 +120,8 @@ class Checkpoint(FrontEnd):
     def loaded(self) -> Loaded:
         """The classifier and its feature extractor, loaded on first use, once; every weight of the classifier
         must come from the checkpoint (a head it lacks would be random)."""
-        transformers = _import("transformers")
-        device = self.settings.device
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        elif device == "cuda" and not torch.cuda.is_available():
-            raise SerbenchError("checkpoint: device is cuda, and torch sees no CUDA GPU",
-                                hint="set device to cpu or auto")
+        transformers = _import("transformers", self.name)
+        device = self.torch_device()
         try:
             extractor = transformers.AutoFeatureExtractor.from_pretrained(self.folder)
             model, loading = transformers.AutoModelForAudioClassification.from_pretrained(
@@ -175,9 +135,7 @@ class Checkpoint(FrontEnd):
                                 f"{', '.join(sorted(loading['missing_keys']))}", path=self.folder,
                                 hint="its head is not the one transformers builds for this model (a custom class), or "
                                      "it has none: it would classify with random weights")
-        if getattr(extractor, "sampling_rate", SAMPLE_RATE) != SAMPLE_RATE:
-            raise SerbenchError(f"checkpoint: the model expects {extractor.sampling_rate} Hz audio, serbench gives "
-                                f"{SAMPLE_RATE} Hz", path=self.folder, hint="use a model trained on 16 kHz speech")
+        self.check_rate(extractor)
         return Loaded(model.eval().to(device), extractor, device)
 
     @property

@@ -152,10 +152,11 @@ def hub_folder(owner: str, name: str, revision: str) -> Path:
                                  "HF_HUB_OFFLINE=1 and point model at a local folder") from None
 
 
-class SelfSupervised(FrontEnd):
-    """What the two ssl front-ends share: finding, fingerprinting and loading the model, and running it."""
+class HubModel(FrontEnd):
+    """A front-end running a transformers model its settings name (`model`: a local folder or a hub name with its
+    `revision`; `device`, `batch_size`): the checks of those settings, where the model loads from and what
+    identifies its weights. The ssl front-ends and `checkpoint`."""
 
-    Settings = SSLSettings
     threads = False  # one model per front-end object, not shared across the cache's threads
 
     def check(self) -> None:
@@ -167,9 +168,6 @@ class SelfSupervised(FrontEnd):
             raise SerbenchError(f"{self.name}: unknown device {s.device!r}", hint=f"use one of {', '.join(DEVICES)}")
         if s.batch_size < 1:
             raise SerbenchError(f"{self.name}: batch_size={s.batch_size} must be at least 1")
-        if s.max_chunk_s <= 0:
-            raise SerbenchError(f"{self.name}: max_chunk_s={s.max_chunk_s} must be positive",
-                                hint="the default, 30 s, keeps attention's memory small")
 
     @property
     def batch_size(self) -> int:  # type: ignore[override]  # a setting here
@@ -188,18 +186,50 @@ class SelfSupervised(FrontEnd):
             return f"folder {folder_fingerprint(self.folder)}"
         return f"commit {self.folder.name}"
 
+    def read_config(self) -> Any:
+        """The model's configuration (config.json), read without loading the weights."""
+        transformers = _import("transformers", self.name)
+        try:
+            return transformers.AutoConfig.from_pretrained(self.folder)
+        except (OSError, ValueError) as error:
+            raise SerbenchError(f"{self.name}: cannot read the model's configuration: {error}", path=self.folder,
+                                hint="the folder needs the config.json that save_pretrained writes") from None
+
+    def torch_device(self) -> str:
+        """The device the model runs on: the setting, `auto` meaning cuda where torch sees a GPU."""
+        device = self.settings.device
+        if device == "auto":
+            return "cuda" if torch.cuda.is_available() else "cpu"
+        if device == "cuda" and not torch.cuda.is_available():
+            raise SerbenchError(f"{self.name}: device is cuda, and torch sees no CUDA GPU",
+                                hint="set device to cpu or auto")
+        return device
+
+    def check_rate(self, extractor: Any) -> None:
+        """Refuse a model made for audio at another rate than serbench reads."""
+        if getattr(extractor, "sampling_rate", SAMPLE_RATE) != SAMPLE_RATE:
+            raise SerbenchError(f"{self.name}: the model expects {extractor.sampling_rate} Hz audio, serbench gives "
+                                f"{SAMPLE_RATE} Hz", path=self.folder, hint="use a model trained on 16 kHz speech")
+
+
+class SelfSupervised(HubModel):
+    """What the two ssl front-ends share: loading the model and running it, in chunks of at most max_chunk_s."""
+
+    Settings = SSLSettings
+
+    def check(self) -> None:
+        super().check()
+        if self.settings.max_chunk_s <= 0:
+            raise SerbenchError(f"{self.name}: max_chunk_s={self.settings.max_chunk_s} must be positive",
+                                hint="the default, 30 s, keeps attention's memory small")
+
     def settings_hash(self) -> str:
         identity = {key: value for key, value in self.to_dict().items() if key not in EXECUTION_SETTINGS}
         return stable_hash({**identity, "weights": self.weights})
 
     @cached_property
     def config(self) -> Any:
-        transformers = _import("transformers", self.name)
-        try:
-            config = transformers.AutoConfig.from_pretrained(self.folder)
-        except (OSError, ValueError) as error:
-            raise SerbenchError(f"{self.name}: cannot read the model's configuration: {error}", path=self.folder,
-                                hint="the folder needs the config.json that save_pretrained writes") from None
+        config = self.read_config()
         if not (hasattr(config, "conv_kernel") and hasattr(config, "conv_stride")):
             raise SerbenchError(f"{self.name}: {config.model_type!r} is not a model of raw audio with a convolutional "
                                 "feature encoder", path=self.folder, hint="use wav2vec 2.0, HuBERT or WavLM")
@@ -222,12 +252,7 @@ class SelfSupervised(FrontEnd):
     def loaded(self) -> Loaded:
         """The model and its feature extractor, loaded on first use, once."""
         transformers = _import("transformers", self.name)
-        device = self.settings.device
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        elif device == "cuda" and not torch.cuda.is_available():
-            raise SerbenchError(f"{self.name}: device is cuda, and torch sees no CUDA GPU",
-                                hint="set device to cpu or auto")
+        device = self.torch_device()
         try:
             extractor = transformers.AutoFeatureExtractor.from_pretrained(self.folder)
             model = transformers.AutoModel.from_pretrained(self.folder, dtype=torch.float32)
@@ -235,9 +260,7 @@ class SelfSupervised(FrontEnd):
             raise SerbenchError(f"{self.name}: cannot load the model: {error}", path=self.folder,
                                 hint="the folder needs config.json, preprocessor_config.json and the weights, as "
                                      "the model's and its feature extractor's save_pretrained write them") from None
-        if getattr(extractor, "sampling_rate", SAMPLE_RATE) != SAMPLE_RATE:
-            raise SerbenchError(f"{self.name}: the model expects {extractor.sampling_rate} Hz audio, serbench gives "
-                                f"{SAMPLE_RATE} Hz", path=self.folder, hint="use a model trained on 16 kHz speech")
+        self.check_rate(extractor)
         return Loaded(model.eval().to(device), extractor, device)
 
     @property
