@@ -113,7 +113,7 @@ def folder_fingerprint(folder: Path) -> str:
     return stable_hash(parts)
 
 
-def _import(module: str, frontend: str = "ssl") -> Any:
+def _import(module: str, frontend: str) -> Any:
     """`module` of the ssl extra's packages, imported where `frontend` first needs it."""
     return load(frontend, module)
 
