@@ -125,26 +125,33 @@ def test_features_command_stops_on_bad_audio_or_skips_it_with_a_saved_list(tmp_p
     assert [Path(p["path"]).name for p in saved["audio"]] == [corrupt.name]
 
 
-@pytest.mark.parametrize("option", ["--help", "--version"])
-def test_help_and_version_load_neither_torch_nor_pandas(option):
-    # Only the module of the command being run is imported: the top level answers at once.
-    code = (f"import sys\nfrom serbench.cli import main\ntry:\n    main([{option!r}])\nexcept SystemExit:\n    pass\n"
-            "print('torch' in sys.modules, 'pandas' in sys.modules)")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert result.stdout.strip().splitlines()[-1] == "False False"
+LOADED = """
+import json, sys
+from serbench.cli import build_parser, main
+loaded = []
+for how, argv in json.loads(sys.argv[1]):
+    try:
+        main(argv) if how == "main" else build_parser(argv).parse_args(argv)
+    except SystemExit:
+        pass
+    loaded.append(["torch" in sys.modules, "pandas" in sys.modules])
+print(json.dumps(loaded))
+"""
 
 
-
-@pytest.mark.parametrize("argv", [*([name, "--help"] for name in COMMANDS),
-                                  ["run", "--method", "baseline_s"],  # --protocol missing
-                                  ["run", "--method", "baseline_s", "--protocol", "cross", "--task", "nosuch"]])
-def test_command_help_and_argument_errors_load_no_torch(argv):
+def test_help_version_and_argument_errors_load_no_torch():
     # A fresh process: the modules other tests imported would hide a command module that loads torch at its top.
-    code = (f"import sys\nfrom serbench.cli import build_parser\n"
-            f"try:\n    build_parser({argv!r}).parse_args({argv!r})\nexcept SystemExit:\n    pass\n"
-            "print('torch' in sys.modules)")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert result.stdout.strip().splitlines()[-1] == "False"
+    # One process for every case, each looked at as soon as it ran: torch loaded by any of them shows at that one.
+    top = [["--help"], ["--version"]]  # only the module of the command being run is imported: neither pandas
+    commands = [*([name, "--help"] for name in COMMANDS),
+                ["run", "--method", "baseline_s"],  # --protocol missing
+                ["run", "--method", "baseline_s", "--protocol", "cross", "--task", "nosuch"]]
+    cases = [("main", argv) for argv in top] + [("parse", argv) for argv in commands]
+    result = subprocess.run([sys.executable, "-c", LOADED, json.dumps(cases)], capture_output=True, text=True,
+                            check=True)
+    loaded = dict(zip((" ".join(argv) for _, argv in cases), json.loads(result.stdout.splitlines()[-1]), strict=True))
+    assert [argv for argv, (torch, _) in loaded.items() if torch] == []
+    assert [loaded[" ".join(argv)] for argv in top] == [[False, False], [False, False]]
 
 
 def test_unknown_launcher_is_a_clear_error(tmp_path, capsys):
