@@ -114,8 +114,22 @@ def written(out: Path) -> dict[str, bytes]:
     return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
 
 
+@pytest.fixture(autouse=True)
+def png_only(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The figures as PNG alone (drawing SVG and PDF too takes most of a page's time), unless the test asks for
+    every_format: the tests of the formats themselves."""
+    if "every_format" not in request.fixturenames:
+        monkeypatch.setattr(figures, "FORMATS", {"png": figures.FORMATS["png"]})
+
+
+@pytest.fixture
+def every_format() -> None:
+    """PNG, SVG and PDF, as the command writes them."""
+
+
 @pytest.fixture(scope="module")
 def published(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """One store's pages, in every format: a module's fixtures are made before png_only, a test's."""
     root = tmp_path_factory.mktemp("lb")
     store = make_store(root / "results", utterances=600)  # three seeds: a t with 2 df needs clear differences
     for method in ("baseline_s", "strong", "weak|net", "twin"):
@@ -135,7 +149,7 @@ def main_rows(page: str) -> dict[str, list[str]]:
     return rows
 
 
-def test_pages_index_and_figures(published: tuple[Path, Path]) -> None:
+def test_pages_index_and_figures(every_format, published: tuple[Path, Path]) -> None:
     _, out = published
     files = written(out)
     assert {"README.md", "cross-arousal.md", "cross-valence.md", "figures/cross-cd.png",
@@ -187,7 +201,7 @@ def test_latex_escapes_what_it_treats_as_commands() -> None:
     assert markdown.tex_cell("**70.0** ± 1.0 (3) † ▼") == "\\textbf{70.0} $\\pm$ 1.0 (3) \\dag{} $\\blacktriangledown$"
 
 
-def test_confusion_figures_have_a_colour_bar_and_the_class_names() -> None:
+def test_confusion_figures_have_a_colour_bar_and_the_class_names(every_format) -> None:
     matrix = np.array([[5, 1], [2, 4]])
     images = figures.confusion_figure("m_1", ["anger", "happiness"], [("c-one", matrix, 2)])
     assert set(images) == {"png", "svg", "pdf"}
@@ -481,7 +495,7 @@ def test_aggregate(tmp_path: Path) -> None:
     assert row["wa_mean"] == pytest.approx(np.mean([r.scores["c_two"].wa for r in records]))
 
 
-def test_same_store_gives_identical_files(tmp_path: Path) -> None:
+def test_same_store_gives_identical_files(every_format, tmp_path: Path) -> None:
     make_store(tmp_path / "results", methods=("baseline_s", "strong"), seeds=(0, 1))
     for out in ("a", "b"):
         write_leaderboards(tmp_path / "results", tmp_path / out,
