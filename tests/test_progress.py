@@ -34,7 +34,7 @@ class BrokenLR(EgemapsLR):
         raise RuntimeError("boom in fit_all")
 '''
 DONE = re.compile(r"\[(\d)/4\] done (\S+) cross arousal seed (\d): UA msp-improv (\S+)%, savee (\S+)%, emodb (\S+)% "
-                  r"in \d+ s")
+                  r"in (?:\d+ s|\d+ min \d\d s|\d+ h \d\d min)")  # display.duration: a loaded machine's minutes too
 
 
 @pytest.fixture(autouse=True)
