@@ -6,13 +6,14 @@ import os
 from pathlib import Path
 
 os.environ["HF_HUB_OFFLINE"] = "1"  # before huggingface_hub is imported: it reads the variable once
-# Thread pools that wait without spinning, here and in the serbench processes tests start, set before numpy and
-# torch load them. On 2 cores shared with other processes (the tests' own workers, or a busy machine) a thread
-# that spins while the other waits for a core made training and a run's embedding probes 10 times slower. torch
-# keeps its thread count (runs are compared bit for bit across processes), its OpenMP threads only sleep while
-# they wait; numpy and scipy's BLAS, whose threads cannot, runs on one (its matrices here are a few hundred rows:
-# a second thread only adds synchronisation).
-os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+# Thread pools that do not spin long while they wait, here and in the serbench processes tests start, set before
+# numpy and torch load them. On 2 cores shared with other processes (the tests' own workers, or a busy machine) a
+# thread spinning while the other waits for a core made training and a run's embedding probes 10 times slower.
+# torch keeps its thread count (runs are compared bit for bit across processes); its OpenMP threads (libgomp)
+# spin 1,000 times instead of 300,000 before they sleep: as fast as the default on idle cores, as fast as never
+# spinning on busy ones (OMP_WAIT_POLICY=PASSIVE, which always sleeps, made an idle machine's training 1.8 times
+# slower). numpy and scipy's BLAS, whose threads spin too, runs on one: its matrices here are a few hundred rows.
+os.environ["GOMP_SPINCOUNT"] = "1000"
 os.environ["OPENBLAS_NUM_THREADS"] = "1"
 
 import pytest
