@@ -53,8 +53,9 @@ def test_a_sweep_in_a_log_prints_a_line_per_run_and_its_stages(tiny_releases, tm
     monkeypatch.setattr(display, "HEARTBEAT_SECONDS", 0.0)  # every event of a run is a heartbeat line
     plugin = tmp_path / "broken.py"
     plugin.write_text(BROKEN)
+    # A cache of its own: the session's may hold these features already, and then nothing is loaded to be shown
     assert main(["run", *QUICK, "--method", "broken_lr", "--plugin", str(plugin), "--data", str(tiny_releases),
-                 "--results", str(tmp_path / "results")]) == 1
+                 "--results", str(tmp_path / "results"), "--cache-dir", str(tmp_path / "cache")]) == 1
     out = capsys.readouterr().out
     assert plain(out)
     assert "[1/4, about " in out  # the time left, at the pace so far
