@@ -23,6 +23,7 @@ from torch import Tensor, nn
 
 from serbench.errors import SerbenchError
 from serbench.features.frontends.base import KINDS
+from serbench.metrics import TARGETS
 from serbench.plugins import Entry, PluginRegistry, convert_setting
 
 if TYPE_CHECKING:
@@ -44,7 +45,9 @@ class Batch:
     """
 
     inputs: Tensor
-    emotion: Tensor | None  # (batch,), int64 class index; None in an unlabelled batch and when predicting
+    # (batch,), int64 class index, or a dimensional task's float32 rating (on data.labels.RATING_RANGE); None in an
+    # unlabelled batch and when predicting
+    emotion: Tensor | None
     domains: dict[str, Tensor]  # domain name (speaker, corpus, gender, language) -> (batch,), int64 label index
     utterance: Tensor  # (batch,), int64
     lengths: Tensor | None = None  # frames: (batch,) valid frames of each padded sequence
@@ -92,7 +95,8 @@ class InputSpec:
 
 @dataclass(frozen=True)
 class TaskSpec:
-    """What a method builds its model for: the emotion classes, the label set of every domain and the input.
+    """What a method builds its model for: the emotion classes (or, for a dimensional task, the rating it predicts
+    and no classes), the label set of every domain and the input.
 
     Class index i means classes[i]; domain label index k of domain d means domains[d][k].
     """
@@ -100,6 +104,17 @@ class TaskSpec:
     classes: tuple[str, ...]
     domains: Mapping[str, tuple[str, ...]]
     input: InputSpec = field(default_factory=InputSpec)
+    rating: str | None = None  # a dimensional task's rating (arousal, valence, dominance); None: classes
+
+    @property
+    def target(self) -> str:
+        """What the method predicts (serbench.metrics.TARGETS): "classes" (posteriors) or "ratings" (one number)."""
+        return "classes" if self.rating is None else "ratings"
+
+    @property
+    def outputs(self) -> int:
+        """The width of predict's rows: one posterior per class, or the one predicted rating."""
+        return len(self.classes) if self.rating is None else 1
 
 
 # What the harness's schedule reads of a method trained in steps: a number of epochs (never chosen on test data)
@@ -122,6 +137,7 @@ class Method(nn.Module, abc.ABC):
 
     name: ClassVar[str] = ""  # set by @register_method
     inputs: ClassVar[tuple[str, ...]] = ("segments",)  # the kinds of rows it accepts (KINDS)
+    targets: ClassVar[tuple[str, ...]] = ("classes",)  # what it can predict (TaskSpec.target): classes, ratings
     hparams: ClassVar[dict[str, Any]] = dict(SCHEDULE_HPARAMS)
 
     def __init__(self, task: TaskSpec, hp: Mapping[str, Any]) -> None:
@@ -158,7 +174,8 @@ class Method(nn.Module, abc.ABC):
 
     @abc.abstractmethod
     def predict(self, batch: Batch) -> Tensor:
-        """Class posteriors (rows, n_classes) for the rows of `batch` (its emotion labels are None)."""
+        """Class posteriors (rows, n_classes) for the rows of `batch` (its emotion labels are None); for a
+        dimensional task (TaskSpec.rating), the predicted rating (rows, 1)."""
 
     def embed(self, batch: Batch) -> Tensor | None:
         """The embedding the emotion classifier sees (rows, dim), for diagnostics; None if not exposed."""
@@ -176,9 +193,9 @@ class Method(nn.Module, abc.ABC):
     def after_epoch(self, epoch: int, validation_ua: float) -> bool:
         """Called after each epoch when the protocol holds out a validation part (`validation`, or the official
         split's validation partitions: training speakers only, never the test part), with the UA of the model on
-        it now. Return True to stop training here. Keeping the best epoch's weights needs no code: a protocol with
-        selection = "best-validation" has the harness do it for every method (training.BestValidation). By
-        default it is ignored."""
+        it now (its CCC for a dimensional task). Return True to stop training here. Keeping the best epoch's
+        weights needs no code: a protocol with selection = "best-validation" has the harness do it for every method
+        (training.BestValidation). By default it is ignored."""
         return False
 
     @property
@@ -221,6 +238,8 @@ def _check_method(where: str, cls: type[Method], source: str) -> None:
     unknown = [kind for kind in cls.inputs if kind not in KINDS]
     if not cls.inputs or unknown:
         raise SerbenchError(f"{where}: inputs must name kinds among {', '.join(KINDS)}, not {unknown or '()'}")
+    if not cls.targets or any(target not in TARGETS for target in cls.targets):
+        raise SerbenchError(f"{where}: targets must name some of {', '.join(TARGETS)}, not {cls.targets!r}")
 
 
 METHODS = PluginRegistry("method", Method, "serbench.methods", "serbench.methods", _check_method)
@@ -279,6 +298,15 @@ def check_input(entry: Entry[Method], spec: InputSpec, frontend: str) -> None:
         raise SerbenchError(f"method {entry.name!r} takes {' or '.join(entry.cls.inputs)}, but the front-end "
                             f"{frontend!r} produces {spec.kind}",
                             hint="choose a front-end of that kind (`serbench frontends`), or another method")
+
+
+def check_target(entry: Entry[Method], target: str, task: str) -> None:
+    """A method asked for a target it cannot predict (a classifier on a dimensional task) is an error before any
+    data is loaded."""
+    if target not in entry.cls.targets:
+        able = sorted(name for name, other in METHODS.items() if target in other.cls.targets)
+        raise SerbenchError(f"method {entry.name!r} predicts {' or '.join(entry.cls.targets)}, and the task {task!r} "
+                            f"asks for {target}", hint=f"methods that predict {target}: {', '.join(able) or 'none'}")
 
 
 def build_method(name: str, task: TaskSpec, overrides: Mapping[str, Any] | None = None, *,

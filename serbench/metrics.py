@@ -1,10 +1,13 @@
-"""Scores of one test corpus: unweighted accuracy (the paper's metric), weighted accuracy, macro-F1, each
-registered as a `Metric` with its direction and its rule for pooling folds; the near-collapse rule."""
+"""Scores of one test corpus, each registered as a `Metric` with its direction and its rule for pooling folds:
+of classes, unweighted accuracy (the paper's metric), weighted accuracy and macro-F1, from a confusion matrix; of
+ratings (the dimensional tasks), the concordance correlation coefficient (CCC), Pearson's r and the RMSE, from six
+sums of the true and predicted values. The near-collapse rule."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -69,39 +72,125 @@ def near_collapsed(matrix: np.ndarray) -> bool:
     return bool(degenerate(matrix)) and int(matrix.sum(axis=0).max()) < int(matrix.sum())
 
 
+def rating_sums(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+    """What every score of ratings is computed from, and pooled by adding: n, sum of x, sum of y, sum of x^2,
+    sum of y^2 and sum of x*y, where x is the true rating and y the predicted one."""
+    x, y = np.asarray(y_true, dtype=np.float64), np.asarray(y_pred, dtype=np.float64)
+    return np.array([len(x), x.sum(), y.sum(), (x * x).sum(), (y * y).sum(), (x * y).sum()])
+
+
+def _rating_moments(sums: np.ndarray) -> tuple[float, float, float, float, float] | None:
+    """The means of x and y, their (population) variances and covariance; None for no ratings."""
+    n, sx, sy, sxx, syy, sxy = (float(value) for value in sums)
+    if n <= 0:
+        return None
+    mx, my = sx / n, sy / n
+    # max(0, ...): a constant's variance may come out a rounding error below zero
+    return mx, my, max(0.0, sxx / n - mx * mx), max(0.0, syy / n - my * my), sxy / n - mx * my
+
+
+def concordance(sums: np.ndarray) -> float:
+    """Lin's concordance correlation coefficient: 2 cov(x, y) / (var x + var y + (mean x - mean y)^2), with
+    population moments (Lin 1989; the AVEC challenges' and the field's score of ratings). It is 1 only where the
+    predictions equal the truth, 0 for a constant prediction; NaN where both are one constant."""
+    moments = _rating_moments(sums)
+    if moments is None:
+        return float("nan")
+    mx, my, vx, vy, cov = moments
+    denominator = vx + vy + (mx - my) ** 2
+    return 2 * cov / denominator if denominator > 0 else float("nan")
+
+
+def pearson(sums: np.ndarray) -> float:
+    """Pearson's correlation of the true and predicted ratings; NaN where either is constant."""
+    moments = _rating_moments(sums)
+    if moments is None or moments[2] * moments[3] <= 0:
+        return float("nan")
+    return moments[4] / float(np.sqrt(moments[2] * moments[3]))
+
+
+def rmse(sums: np.ndarray) -> float:
+    """The root mean squared error, on serbench's rating scale (data.labels.RATING_RANGE)."""
+    n, _, _, sxx, syy, sxy = (float(value) for value in sums)
+    return float(np.sqrt(max(0.0, (sxx + syy - 2 * sxy) / n))) if n > 0 else float("nan")
+
+
+# What a metric scores, and the statistic it is computed from (and pooled by adding): a confusion matrix of classes
+# or the rating sums (rating_sums) of a dimensional task's predictions.
+TARGETS = {"classes": "confusion", "ratings": "rating_sums"}
+
+
 @dataclass(frozen=True)
 class Metric:
-    """A score of one test corpus, computed from its confusion matrix. Its folds (and its utterances) pool by
-    summing their confusion matrices before the score is taken, never by averaging fold scores: a fold with few
-    utterances of a class would otherwise weigh as much as the rest."""
+    """A score of one test corpus, computed from its statistic: a confusion matrix for classes, the rating sums for
+    ratings (TARGETS). Its folds (and its utterances) pool by adding their statistics before the score is taken,
+    never by averaging fold scores: a fold with few utterances of a class would otherwise weigh as much as the rest,
+    and a mean of fold CCCs is not the CCC of the folds together."""
 
     name: str  # the key in run records and tables: "ua"
     title: str  # on pages: "UA"
     description: str
-    of_matrix: Callable[[np.ndarray], float]
+    of_statistic: Callable[[np.ndarray], float]
     higher_is_better: bool = True
+    target: str = "classes"  # TARGETS
+    percent: bool = True  # shown in per cent (UA 52.3), else as it is (CCC 0.412)
 
-    def pooled(self, matrices: Sequence[np.ndarray]) -> float:
+    @property
+    def unit(self) -> str:
+        """How its values are shown, for titles: "UA (%)", "CCC"."""
+        return f"{self.title} (%)" if self.percent else self.title
+
+    @property
+    def digits(self) -> int:
+        """The decimals tables show: 52.3 (%), 0.412."""
+        return 1 if self.percent else 3
+
+    def shown(self, value: Any) -> Any:
+        """A value (or a column of them) as tables show it: in per cent, or as it is."""
+        return 100 * value if self.percent else value
+
+    def pooled(self, statistics: Sequence[np.ndarray]) -> float:
         """The score of several folds (or cycles) of one corpus together."""
-        return self.of_matrix(np.sum(np.asarray(matrices), axis=0))
+        return self.of_statistic(np.sum(np.asarray(statistics, dtype=float), axis=0))
 
 
 METRICS: Registry[Metric] = Registry("metric")
 for metric in (Metric("ua", "UA", "unweighted accuracy: the mean recall over the classes present",
                       unweighted_accuracy),
                Metric("wa", "WA", "weighted accuracy: correct decisions over all decisions", weighted_accuracy),
-               Metric("macro_f1", "macro-F1", "the mean F1 over the classes present or predicted", macro_f1)):
+               Metric("macro_f1", "macro-F1", "the mean F1 over the classes present or predicted", macro_f1),
+               Metric("ccc", "CCC", "concordance correlation coefficient of the predicted and true ratings",
+                      concordance, target="ratings", percent=False),
+               Metric("pcc", "PCC", "Pearson's correlation of the predicted and true ratings", pearson,
+                      target="ratings", percent=False),
+               Metric("rmse", "RMSE", "root mean squared error of the ratings, on the scale -1 .. 1", rmse,
+                      higher_is_better=False, target="ratings", percent=False)):
     METRICS.add(metric.name, metric)
 MAIN_METRIC = "ua"  # the paper's, and the default of a protocol's main score
+MAIN_METRICS = {"classes": MAIN_METRIC, "ratings": "ccc"}  # the main score of each target
+
+
+def main_metric(target: str, chosen: str = MAIN_METRIC) -> Metric:
+    """The main score of a task of `target`: `chosen` (a protocol's) where it scores that target, else the
+    target's own (CCC for ratings)."""
+    metric = METRICS[chosen]
+    return metric if metric.target == target else METRICS[MAIN_METRICS[target]]
 
 
 def scores(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> dict:
-    """Every registered metric, n and the confusion matrix, JSON-ready."""
-    return matrix_scores(confusion_matrix(y_true, y_pred, n_classes))
+    """Every registered metric of classes, n and the confusion matrix, JSON-ready."""
+    return statistic_scores(confusion_matrix(y_true, y_pred, n_classes), "classes")
 
 
-def matrix_scores(matrix: np.ndarray) -> dict:
-    """Every registered metric, n and the confusion matrix of a confusion matrix (e.g. one summed over folds)."""
-    matrix = np.asarray(matrix)
-    return {**{name: metric.of_matrix(matrix) for name, metric in METRICS.items()}, "n": int(matrix.sum()),
-            "confusion": matrix.tolist()}
+def rating_scores(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
+    """Every registered metric of ratings, n and the rating sums, JSON-ready."""
+    return statistic_scores(rating_sums(y_true, y_pred), "ratings")
+
+
+def statistic_scores(statistic: np.ndarray, target: str) -> dict:
+    """Every registered metric of `target` from its statistic (e.g. one summed over folds), n and the statistic
+    under its name (TARGETS), JSON-ready."""
+    statistic = np.asarray(statistic)
+    values = {name: metric.of_statistic(statistic) for name, metric in METRICS.items() if metric.target == target}
+    n = int(statistic.sum()) if target == "classes" else int(statistic[0])
+    return {**values, "n": n, TARGETS[target]: statistic.tolist()}

@@ -23,8 +23,8 @@ from serbench.features.normalisation import Normaliser, standardise
 
 # Batch belongs to the method contract (serbench.method); the built-in methods import it from here, and their
 # files' bytes enter run identities, so the name stays importable here too.
-from serbench.method import Batch, Method
-from serbench.metrics import scores
+from serbench.method import Batch, Method, TaskSpec
+from serbench.metrics import TARGETS, main_metric, rating_scores, scores
 
 
 class FeatureBank:
@@ -141,7 +141,9 @@ class RowSet:
             arrays = {"rows": self.rows, "utterance": self.utterance,
                       **({"emotion": self.emotion} if self.emotion is not None else {}),
                       **{f"domain_{name}": labels for name, labels in self.domains.items()}}
-            tensors = {key: torch.as_tensor(np.asarray(values), dtype=torch.int64).to(device)
+            # labels are indices, except a dimensional task's ratings
+            tensors = {key: torch.as_tensor(np.asarray(values), dtype=torch.float32 if key == "emotion" and
+                                            np.asarray(values).dtype.kind == "f" else torch.int64).to(device)
                        for key, values in arrays.items()}
             if self.normaliser is not None:
                 groups = self.norm_group if self.norm_group is not None else np.zeros(len(self), dtype=np.int64)
@@ -248,7 +250,7 @@ class EpochSelection:
 
     needs_validation = False
 
-    def observe(self, method: Method, epoch: int, ua: float | None) -> bool:
+    def observe(self, method: Method, epoch: int, score: float | None) -> bool:
         """Note epoch `epoch` (0-based); True when training should stop."""
         raise NotImplementedError
 
@@ -263,24 +265,24 @@ def weights(method: Method) -> dict[str, Tensor]:
 @dataclass
 class BestValidation(EpochSelection):
     """Model selection on the validation part (protocol `selection = "best-validation"`): keep the weights of the
-    epoch with the best validation UA (the earliest of equals), stop once `patience` epochs have passed without a
-    better one, and restore the kept weights when training ends."""
+    epoch with the best validation score (UA, or CCC for ratings; the earliest of equals), stop once `patience`
+    epochs have passed without a better one, and restore the kept weights when training ends."""
 
     patience: int
-    best_ua: float = -1.0
+    best_score: float = -math.inf
     best_epoch: int = -1
     state: dict[str, Tensor] = field(default_factory=dict)
     needs_validation = True
 
-    def observe(self, method: Method, epoch: int, ua: float | None) -> bool:
-        assert ua is not None  # fit gives a validation UA: needs_validation
-        if ua > self.best_ua:
-            self.best_ua, self.best_epoch, self.state = ua, epoch, weights(method)
+    def observe(self, method: Method, epoch: int, score: float | None) -> bool:
+        assert score is not None  # fit gives a validation score: needs_validation
+        if score > self.best_score:
+            self.best_score, self.best_epoch, self.state = score, epoch, weights(method)
         return epoch - self.best_epoch >= self.patience
 
     def restore(self, method: Method) -> None:
         method.load_state_dict(self.state)
-        method.selection = {"epoch": self.best_epoch + 1, "validation_ua": self.best_ua}
+        method.selection = {"epoch": self.best_epoch + 1, validation_key(method.task): self.best_score}
 
 
 @dataclass
@@ -293,7 +295,7 @@ class ChosenEpoch(EpochSelection):
     chosen: dict[str, Any]
     state: dict[str, Tensor] = field(default_factory=dict)
 
-    def observe(self, method: Method, epoch: int, ua: float | None) -> bool:
+    def observe(self, method: Method, epoch: int, score: float | None) -> bool:
         if epoch == self.epoch:
             self.state = weights(method)
         return False
@@ -312,25 +314,29 @@ def held_out_epoch(build: Callable[[], Method], held_out: Mapping[str, tuple[Row
     """Leave-one-training-corpus-out model selection (DomainBed's leave-one-domain-out, for the epoch): for each
     training corpus, a fresh model (`build`) trains on the other training corpora (`held_out[corpus]`: those and
     the corpus's own training utterances) with the run's seed and schedule, and is scored on the held-out corpus
-    after every epoch. The epoch with the best mean UA over the held-out corpora (the earliest of equals; over the
-    epochs every model reached, where a method stops early) is the one the run keeps; the record gets each held-out
-    corpus's UA curve (`held_out`) and the mean at the chosen epoch (`validation_ua`)."""
+    after every epoch. The epoch with the best mean score (UA, or CCC for ratings) over the held-out corpora (the
+    earliest of equals; over the epochs every model reached, where a method stops early) is the one the run keeps;
+    the record gets each held-out corpus's curve (`held_out`) and the mean at the chosen epoch (`validation_ua`,
+    `validation_ccc`)."""
     curves = {}
     for corpus, (train, validation) in sorted(held_out.items()):
-        history = fit(build(), train, adaptation=adaptation, seed=seed, device=device, validation=validation,
+        model = build()
+        key = validation_key(model.task)
+        history = fit(model, train, adaptation=adaptation, seed=seed, device=device, validation=validation,
                       on_epoch=on_epoch)
-        curves[corpus] = [epoch["validation_ua"] for epoch in history]
+        curves[corpus] = [epoch[key] for epoch in history]
     reached = min(len(curve) for curve in curves.values())
     mean = np.mean([curve[:reached] for curve in curves.values()], axis=0)
     best = int(np.argmax(mean))
-    return ChosenEpoch(best, {"epoch": best + 1, "validation_ua": float(mean[best]), "held_out": curves})
+    return ChosenEpoch(best, {"epoch": best + 1, key: float(mean[best]), "held_out": curves})
 
 
 @dataclass
 class EpochOracle:
-    """The protocol's `oracle = true`: after every epoch, each test corpus's UA, keeping for each corpus the best
-    epoch and its confusion matrix. Only reported, as an upper bound of what choosing an epoch could give, and
-    labelled as chosen on the test part: it never chooses, stops or restores anything."""
+    """The protocol's `oracle = true`: after every epoch, each test corpus's main score (UA, or CCC for ratings),
+    keeping for each corpus the best epoch and its statistic (confusion matrix or rating sums). Only reported, as an
+    upper bound of what choosing an epoch could give, and labelled as chosen on the test part: it never chooses,
+    stops or restores anything."""
 
     data: RowSet  # the test part, labelled
     corpora: np.ndarray  # each test utterance's corpus, in the set's utterance order
@@ -338,13 +344,14 @@ class EpochOracle:
 
     def observe(self, method: Method, epoch: int, device: torch.device) -> None:
         labels = utterance_labels(self.data)
-        decided = utterance_posteriors(method, self.data, device=device).argmax(axis=1)
+        outputs = utterance_posteriors(method, self.data, device=device)
         method.train()
+        main, statistic = main_metric(method.task.target).name, TARGETS[method.task.target]
         for corpus in sorted(set(self.corpora)):
             chosen = self.corpora == corpus
-            result = scores(labels[chosen], decided[chosen], len(method.task.classes))
-            if corpus not in self.best or result["ua"] > self.best[corpus]["ua"]:
-                self.best[str(corpus)] = {"epoch": epoch + 1, "ua": result["ua"], "confusion": result["confusion"]}
+            result = task_scores(method.task, labels[chosen], outputs[chosen])
+            if corpus not in self.best or result[main] > self.best[corpus][main]:
+                self.best[str(corpus)] = {"epoch": epoch + 1, main: result[main], statistic: result[statistic]}
 
 
 def fit(method: Method, data: RowSet, *, adaptation: RowSet | None = None, epochs: int | None = None,
@@ -359,9 +366,9 @@ def fit(method: Method, data: RowSet, *, adaptation: RowSet | None = None, epoch
     Each epoch's batches come from epoch_batches, with the order drawn from `seed`. `adaptation` is the unlabelled
     audio the protocol allows (None: none); a method that reads it (Method.uses_adaptation) gets one unlabelled
     batch of the same size with every labelled one, from its own BatchStream. With a labelled `validation` set
-    (training speakers held out), each epoch's UA on it is recorded (`validation_ua`) and given to
-    Method.after_epoch, which may stop training early. `selection` sees every epoch and keeps its choice's weights.
-    An `oracle` sees the test part after every epoch and only records what it saw.
+    (training speakers held out), each epoch's score on it is recorded (`validation_ua`; `validation_ccc` for
+    ratings) and given to Method.after_epoch, which may stop training early. `selection` sees every epoch and keeps
+    its choice's weights. An `oracle` sees the test part after every epoch and only records what it saw.
     `on_step` gets the epochs done so far (a fraction within an epoch) after every step, for progress displays.
     """
     if not len(data):
@@ -439,15 +446,15 @@ class EpochLosses:
 def end_epoch(method: Method, epoch: int, losses: dict[str, float], *, validation: RowSet | None,
               selection: EpochSelection | None, oracle: EpochOracle | None, device: torch.device,
               on_epoch: Callable[[int, dict[str, float]], None] | None) -> bool:
-    """After an epoch: its validation UA (added to `losses`, the epoch's record), the selection's and the
+    """After an epoch: its validation score (added to `losses`, the epoch's record), the selection's and the
     oracle's look, the progress callback; whether training stops early."""
-    ua, stop = None, False
+    score, stop = None, False
     if validation is not None:
-        ua = losses["validation_ua"] = validation_ua(method, validation, device)
+        score = losses[validation_key(method.task)] = validation_score(method, validation, device)
         method.train()
-        stop = method.after_epoch(epoch, ua)
+        stop = method.after_epoch(epoch, score)
     if selection is not None:
-        stop = selection.observe(method, epoch, ua) or stop
+        stop = selection.observe(method, epoch, score) or stop
     if oracle is not None:
         oracle.observe(method, epoch, device)
     if on_epoch is not None:
@@ -468,16 +475,30 @@ def fit_all(method: Method, data: RowSet, validation: RowSet | None, seed: int,
     return []
 
 
-def validation_ua(method: Method, data: RowSet, device: torch.device) -> float:
-    """The method's UA now on a labelled set of utterances (its decisions by Method.aggregate)."""
-    decided = utterance_posteriors(method, data, device=device).argmax(axis=1)
-    return float(scores(utterance_labels(data), decided, len(method.task.classes))["ua"])
+def validation_score(method: Method, data: RowSet, device: torch.device) -> float:
+    """The method's main score now (UA, or CCC for ratings) on a labelled set of utterances (its decisions by
+    Method.aggregate)."""
+    outputs = utterance_posteriors(method, data, device=device)
+    return float(task_scores(method.task, utterance_labels(data), outputs)[main_metric(method.task.target).name])
+
+
+def validation_key(task: TaskSpec) -> str:
+    """Where an epoch's validation score is kept: `validation_ua` (classes), `validation_ccc` (ratings)."""
+    return f"validation_{main_metric(task.target).name}"
+
+
+def task_scores(task: TaskSpec, truth: np.ndarray, outputs: np.ndarray) -> dict:
+    """Every registered score (metrics.scores) of utterances' outputs (utterance_posteriors) against their truth:
+    the classes the posteriors decide (argmax), or the one predicted rating."""
+    if task.rating is not None:
+        return rating_scores(truth, outputs[:, 0])
+    return scores(truth, outputs.argmax(axis=1), len(task.classes))
 
 
 def utterance_labels(data: RowSet) -> np.ndarray:
-    """Each utterance's emotion class in a labelled set, from its rows' labels."""
+    """Each utterance's emotion class (a dimensional task's rating) in a labelled set, from its rows' labels."""
     assert data.emotion is not None, "an unlabelled set (adaptation audio) has no emotion classes"
-    labels = np.zeros(data.n_utterances, dtype=np.int64)
+    labels = np.zeros(data.n_utterances, dtype=data.emotion.dtype)
     labels[data.utterance] = data.emotion
     return labels
 
@@ -510,21 +531,24 @@ def _per_row(compute: Callable[[Batch], Tensor], data: RowSet, batch_size: int,
 def utterance_posteriors(method: Method, data: RowSet, *, batch_size: int = 512,
                          device: str | torch.device = "auto") -> np.ndarray:
     """(n_utterances, n_classes): each utterance's decision, from its rows' posteriors by Method.aggregate
-    (the mean by default)."""
+    (the mean by default); for a dimensional task (n_utterances, 1), each utterance's predicted rating."""
     device = choose_device(device) if isinstance(device, str) else device
     method.to(device).eval()
-    classes = len(method.task.classes)
+    outputs, ratings = method.task.outputs, method.task.rating is not None
 
     def predict(batch: Batch) -> Tensor:
         posteriors = method.predict(batch)
-        check_shape(method, "predict", posteriors, (len(batch.utterance), classes), PREDICT_CONTRACT)
+        check_shape(method, "predict", posteriors, (len(batch.utterance), outputs),
+                    RATING_CONTRACT if ratings else PREDICT_CONTRACT)
         return posteriors
 
     posteriors, utterance = _per_row(predict, data, batch_size, device)
-    check_probabilities(method, posteriors)
+    if not ratings:
+        check_probabilities(method, posteriors)
     with torch.no_grad():
         decided = method.aggregate(posteriors, utterance, data.n_utterances)
-    check_shape(method, "aggregate", decided, (data.n_utterances, classes), AGGREGATE_CONTRACT)
+    check_shape(method, "aggregate", decided, (data.n_utterances, outputs),
+                RATING_AGGREGATE_CONTRACT if ratings else AGGREGATE_CONTRACT)
     return decided.cpu().numpy()
 
 
@@ -553,6 +577,8 @@ FIT_ALL_CONTRACT = "a dict of str -> JSON numbers or strings (what it chose: the
 PREDICT_CONTRACT = ("a float tensor of shape (rows of the batch, classes) holding probabilities: finite, >= 0, each "
                     "row summing to 1")
 AGGREGATE_CONTRACT = "a float tensor of shape (utterances, classes): each utterance's posteriors"
+RATING_CONTRACT = "for a dimensional task, a float tensor of shape (rows of the batch, 1): each row's rating"
+RATING_AGGREGATE_CONTRACT = "for a dimensional task, a float tensor of shape (utterances, 1): each one's rating"
 PROBABILITY_TOLERANCE = 1e-4  # how far a row of predict's posteriors may sum from 1
 
 

@@ -67,7 +67,9 @@ def test_a_run_records_everything(reference):
     assert record["identity"]["hparams"]["epochs"] == 1 and record["identity"]["hparams"]["preset"] == "small"
     assert set(record["scores"]) == {"msp-improv", "savee", "emodb"}
     for score in record["scores"].values():
-        assert set(score) == {"ua", "wa", "macro_f1", "n", "confusion", "collapsed"} and 0 <= score["ua"] <= 1
+        assert set(score) == {"ua", "wa", "macro_f1", "n", "confusion", "collapsed", "ccc", "pcc", "rmse",
+                              "rating_sums"} and 0 <= score["ua"] <= 1
+        assert score["ccc"] is None and score["rating_sums"] == []  # the scores of ratings: none for classes
     assert record["frontend"] == "spectrogram" and record["schema"] == 3
     assert len(record["curves"]) == 1 and "total" in record["curves"][0]
     assert record["selection"] == {"policy": "last"}  # the fixed schedule's last epoch: nothing chosen

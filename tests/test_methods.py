@@ -27,7 +27,7 @@ from serbench.training import (
     fit,
     utterance_embeddings,
     utterance_posteriors,
-    validation_ua,
+    validation_score,
 )
 
 torch.set_num_threads(2)
@@ -268,7 +268,7 @@ def test_best_validation_keeps_the_best_epoch_and_stops_after_its_patience(toy):
     best = int(np.argmax(curve))  # the first of equal ones
     assert method.selection == {"epoch": best + 1, "validation_ua": curve[best]}
     assert len(history) == 12 or len(history) == best + 1 + 2  # stopped two epochs after the best
-    assert validation_ua(method, validation, torch.device("cpu")) == curve[best]  # its weights are back
+    assert validation_score(method, validation, torch.device("cpu")) == curve[best]  # its weights are back
 
 
 def test_a_chosen_epoch_keeps_its_weights_and_must_be_reached(toy):
@@ -279,7 +279,7 @@ def test_a_chosen_epoch_keeps_its_weights_and_must_be_reached(toy):
     assert len(history) == 2 and method.selection == {"epoch": 1}  # the whole schedule, the first epoch's weights
     once = build_method("baseline_s", task, SMALL, seed=0)
     fit(once, train, epochs=1, batch_size=64, seed=0, device="cpu")
-    assert validation_ua(method, validation, torch.device("cpu")) == validation_ua(once, validation,
+    assert validation_score(method, validation, torch.device("cpu")) == validation_score(once, validation,
                                                                                     torch.device("cpu"))
     with pytest.raises(SerbenchError, match="chosen epoch 5 was never reached"):
         fit(build_method("baseline_s", task, SMALL, seed=0), train, epochs=1, batch_size=64, seed=0, device="cpu",

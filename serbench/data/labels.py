@@ -3,7 +3,8 @@
 Every corpus reader maps its own codes onto the normalised names in EMOTIONS. A label task maps those
 names onto its classes through LABEL_TABLE. The binary arousal and valence columns are the default of
 docs/labels.md (after Schuller et al., IEEE T-AFFC 2010), which the paper leaves open; a protocol may
-override single entries. Utterances a task cannot use are counted per reason, never dropped silently.
+override single entries. The dimensional tasks predict a rating instead, each corpus's scale mapped onto one
+(RATING_RANGE). Utterances a task cannot use are counted per reason, never dropped silently.
 """
 
 from __future__ import annotations
@@ -51,7 +52,14 @@ TASK_VARIANTS: dict[str, tuple[str, Mapping[str, str | None]]] = {
 # Each corpus's own categories (its emotion codes as written: Emo-DB's seven letters, RAVDESS's eight numbers), for
 # protocols within one corpus: the classes come from the corpus's table, so two corpora never share them.
 CATEGORICAL = "categorical"
-TASKS = (*TASK_CLASSES, *TASK_VARIANTS, CATEGORICAL)
+# The dimensional tasks: a rating column of the utterance table (data/corpora/schema.py), predicted as a number and
+# scored by CCC. Every rated utterance counts, whatever its category (the paper's subsets select categories).
+DIMENSIONAL_TASKS: dict[str, str] = {"arousal-dim": "arousal", "valence-dim": "valence", "dominance-dim": "dominance"}
+TASKS = (*TASK_CLASSES, *TASK_VARIANTS, CATEGORICAL, *DIMENSIONAL_TASKS)
+# The one scale of every corpus's ratings: its scale's lowest value (CorpusInfo.rating_scale) becomes -1, its
+# highest 1, linearly, so corpora rated 1-5 and 1-7 train and test together and CCC compares like with like. A
+# corpus without a declared scale (a manifest) gives its ratings on this one.
+RATING_RANGE = (-1.0, 1.0)
 
 # How pretrained emotion classifiers spell the emotions (their model.config.id2label): the released checkpoints'
 # words and the codes of the corpora they were trained on (IEMOCAP's, CREMA-D's, TESS's), lower case. Each emotion's
@@ -81,12 +89,14 @@ PAPER_SUBSETS: dict[str, frozenset[str]] = {
 
 @dataclass(frozen=True)
 class Task:
-    """A label task: its classes in a fixed order, and the emotion -> class mapping."""
+    """A label task: its classes in a fixed order, and the emotion -> class mapping; or, for a dimensional task,
+    the rating it predicts (no classes)."""
 
     name: str
     classes: tuple[str, ...]
     mapping: Mapping[str, str]  # value of `column` -> class
     column: str = "emotion"  # what the mapping reads: the normalised emotion, or the corpus's own code
+    rating: str | None = None  # a dimensional task's rating column (DIMENSIONAL_TASKS); None: a task of classes
 
     def index(self, label: str) -> int:
         return self.classes.index(label)
@@ -100,6 +110,12 @@ def get_task(name: str, overrides: Mapping[str, str | None] | None = None,
         raise SerbenchError(f"unknown task {name!r}", hint=f"use one of: {', '.join(TASKS)}")
     if name == CATEGORICAL:
         return categorical_task(table, overrides)
+    if name in DIMENSIONAL_TASKS:
+        if overrides:
+            raise SerbenchError(f"the {name} task takes no label overrides",
+                                hint=f"it predicts the {DIMENSIONAL_TASKS[name]} rating itself; remove its "
+                                     f"[labels.{name}] table")
+        return Task(name, (), {}, column=DIMENSIONAL_TASKS[name], rating=DIMENSIONAL_TASKS[name])
     base, variant = TASK_VARIANTS.get(name, (name, {}))
     column = list(TASK_CLASSES).index(base)
     labels = {emotion: row[column] for emotion, row in LABEL_TABLE.items()}
@@ -116,6 +132,11 @@ def get_task(name: str, overrides: Mapping[str, str | None] | None = None,
         else:
             mapping[emotion] = label
     return Task(name, TASK_CLASSES[base], mapping)
+
+
+def task_target(name: str) -> str:
+    """What task `name` asks a method to predict (serbench.metrics.TARGETS): ratings or classes."""
+    return "ratings" if name in DIMENSIONAL_TASKS else "classes"
 
 
 def emotion_of_label(label: str) -> str | None:
@@ -174,9 +195,12 @@ def exclusion_reason(emotion: str, corpus: str, task: Task | None,
     return None
 
 
-def apply_task(table: pd.DataFrame, task: Task | None,
-               subsets: Mapping[str, frozenset[str]] = PAPER_SUBSETS) -> Labelled:
-    """Keep the utterances `task` uses (all usable ones when task is None) and count the rest by reason."""
+def apply_task(table: pd.DataFrame, task: Task | None, subsets: Mapping[str, frozenset[str]] = PAPER_SUBSETS,
+               scale: tuple[float, float] | None = None) -> Labelled:
+    """Keep the utterances `task` uses (all usable ones when task is None) and count the rest by reason. A
+    dimensional task reads the ratings of one corpus on its `scale` (None: RATING_RANGE already)."""
+    if task is not None and task.rating is not None:
+        return apply_rating(table, task.rating, scale)
     reasons = [exclusion_reason(e, c, task, subsets, code) for e, c, code in
                zip(table["emotion"], table["corpus"], table["emotion_code"], strict=True)]
     keep = [reason is None for reason in reasons]
@@ -188,3 +212,23 @@ def apply_task(table: pd.DataFrame, task: Task | None,
         kept["y"] = [task.index(label) for label in kept["label"]]
     excluded = Counter(reason for reason in reasons if reason is not None)
     return Labelled(kept.reset_index(drop=True), dict(sorted(excluded.items())))
+
+
+def apply_rating(table: pd.DataFrame, rating: str, scale: tuple[float, float] | None) -> Labelled:
+    """The utterances of one corpus rated on `rating`, with `label` the rating as given and `y` the rating on
+    RATING_RANGE; those without one are counted."""
+    rated = table[rating].notna()
+    kept = table.loc[rated].copy().reset_index(drop=True)
+    values = kept[rating].to_numpy(dtype=float)
+    low, high = scale or RATING_RANGE
+    if len(values) and (values.min() < low or values.max() > high):
+        corpus = ", ".join(sorted(set(kept["corpus"])))
+        where = f"its scale {low:g} to {high:g}" if scale else f"serbench's scale {low:g} to {high:g}"
+        raise SerbenchError(f"{corpus}: {rating} ratings from {values.min():g} to {values.max():g} lie outside "
+                            f"{where}", hint="give a manifest's ratings on -1 .. 1 (docs/corpora.md)" if scale is
+                            None else "check the release's rating files; report the corpus's scale if it differs")
+    target_low, target_high = RATING_RANGE
+    kept["label"] = values
+    kept["y"] = target_low + (values - low) * (target_high - target_low) / (high - low)
+    missing = int((~rated).sum())
+    return Labelled(kept, {f"no {rating} rating": missing} if missing else {})

@@ -37,7 +37,7 @@ def speaker_rows(store: ResultsStore, cycles: pd.DataFrame, metric: Metric) -> p
         for speaker, group in pd.concat(parts).groupby("speaker", sort=True):
             matrix = confusion_matrix(group["y"].to_numpy(), group["predicted"].to_numpy(), len(confusion))
             rows.append({"method": method, "corpus": corpus, "seed": seed, "speaker": str(speaker),
-                         metric.name: metric.of_matrix(matrix)})
+                         metric.name: metric.of_statistic(matrix)})
     return pd.DataFrame(rows, columns=["method", "corpus", "seed", "speaker", metric.name])
 
 

@@ -24,6 +24,8 @@ from rich.progress import (
 )
 from rich.text import Text
 
+from serbench.data.labels import task_target
+from serbench.metrics import main_metric
 from serbench.runs.plan import LoadProgress, RunSpec
 from serbench.runs.record import RunRecord
 from serbench.runs.worker import RunEvents
@@ -47,9 +49,14 @@ def duration(seconds: float) -> str:
 
 
 def scores_text(spec: RunSpec, record: RunRecord) -> str:
-    """A run's UA per test corpus, in the protocol's order: `UA msp-improv 52.3%, savee 48.1%`."""
+    """A run's main score per test corpus, in the protocol's order: `UA msp-improv 52.3%, savee 48.1%` (a
+    dimensional task's `CCC msp-improv 0.412`)."""
     corpora = [c for c in spec.protocol.test_corpora if c in record.scores]
-    return "UA " + ", ".join(f"{corpus} {100 * record.scores[corpus].ua:.1f}%" for corpus in corpora)
+    metric = main_metric(task_target(record.task))
+    unit = "%" if metric.percent else ""
+    return f"{metric.title} " + ", ".join(
+        f"{corpus} {metric.shown(getattr(record.scores[corpus], metric.name)):.{metric.digits}f}{unit}"
+        for corpus in corpora)
 
 
 def group_label(specs: list[RunSpec]) -> str:

@@ -28,10 +28,11 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from serbench.data.labels import task_target
 from serbench.data.synth import SYNTHETIC_EXPLANATION, SYNTHETIC_LABEL
 from serbench.errors import SerbenchError
 from serbench.files import pid_alive, stable_hash, write_atomic
-from serbench.metrics import NEAR_COLLAPSE_SHARE
+from serbench.metrics import NEAR_COLLAPSE_SHARE, main_metric
 from serbench.runs.display import loading_display, sweep_display
 from serbench.runs.plan import RunSpec, Sweep, plan
 from serbench.runs.record import RunRecord
@@ -343,10 +344,10 @@ def run_slurm(config: SweepConfig, jobs: int, options: dict, store: ResultsStore
 
 
 def summary_table(cycles: pd.DataFrame, corpora: tuple[str, ...], synthetic: bool) -> Group:
-    """UA (%) per test corpus, mean ± std over seeds, one table per task with a row per method (variants apart)
-    and the protocol's corpora in its order, narrow enough for 80 columns; each seed's UA pooled over the
-    protocol's folds (serbench.runs.scores.cycle_rows). `!` marks cells with runs that predicted a single class; a
-    cell with fewer seeds than the table says gives its count."""
+    """UA (%) per test corpus (a dimensional task's CCC), mean ± std over seeds, one table per task with a row per
+    method (variants apart) and the protocol's corpora in its order, narrow enough for 80 columns; each seed's
+    score pooled over the protocol's folds (serbench.runs.scores.cycle_rows). `!` marks cells with runs that
+    predicted a single class (rating); a cell with fewer seeds than the table says gives its count."""
     complete = cycles[cycles["complete"]]
     notes = [f"{SYNTHETIC_LABEL}: runs on the generated stand-ins"] if synthetic else []
     if degenerate(complete).any():
@@ -358,7 +359,9 @@ def summary_table(cycles: pd.DataFrame, corpora: tuple[str, ...], synthetic: boo
     tables = []
     for task, rows in complete.groupby("task", sort=True):
         seeds = int(rows.groupby(["method", "corpus"])["seed"].nunique().max())
-        title = f"{task}: UA (%), mean ± std over {seeds} seed{'s' if seeds > 1 else ''}"
+        metric = main_metric(task_target(str(task)))
+        digits = metric.digits
+        title = f"{task}: {metric.unit}, mean ± std over {seeds} seed{'s' if seeds > 1 else ''}"
         table = Table(title=escape(title), box=box.SIMPLE_HEAD, pad_edge=False)
         table.add_column("method", overflow="fold")
         for corpus in shown:
@@ -367,11 +370,11 @@ def summary_table(cycles: pd.DataFrame, corpora: tuple[str, ...], synthetic: boo
             cells = []
             for corpus in shown:
                 cell = method_rows[method_rows["corpus"] == corpus]
-                ua = 100 * cell["ua"]
+                values = metric.shown(cell[metric.name])
                 flag = " !" if degenerate(cell).any() else ""
-                count = f" ({len(ua)})" if len(ua) != seeds else ""
-                spread = f" ± {ua.std(ddof=1):.1f}" if len(ua) > 1 else ""
-                cells.append(f"{ua.mean():.1f}{spread}{count}{flag}" if len(ua) else "-")
+                count = f" ({len(values)})" if len(values) != seeds else ""
+                spread = f" ± {values.std(ddof=1):.{digits}f}" if len(values) > 1 else ""
+                cells.append(f"{values.mean():.{digits}f}{spread}{count}{flag}" if len(values) else "-")
             table.add_row(escape(str(method)), *cells)
         tables.append(table)
     return Group(*tables, *(Text(note) for note in notes))

@@ -18,7 +18,7 @@ import pandas as pd
 
 from serbench import __version__
 from serbench.data.corpora import read_corpus
-from serbench.data.labels import PAPER_SUBSETS, apply_task
+from serbench.data.labels import PAPER_SUBSETS, apply_task, get_task, task_target
 from serbench.data.sources import data_sources
 from serbench.errors import SerbenchError
 from serbench.features.cache import CACHE_FORMAT, FeatureSet, build_features
@@ -29,6 +29,7 @@ from serbench.method import (
     InputSpec,
     Method,
     check_input,
+    check_target,
     discover_methods,
     get_method,
     resolve_hparams,
@@ -247,13 +248,17 @@ def plan(config: SweepConfig, progress: LoadProgress | None = None) -> Sweep:
                             "gives one row per utterance: standardised by itself, every feature would be 0",
                             hint="use a protocol that normalises per speaker, corpus or training part for vectors")
     spec = InputSpec(frontend.kind, frontend.row_shape)
-    if config.methods == ("all",):  # every method that takes this front-end's rows
-        methods = tuple(sorted(name for name, entry in registry.items() if spec.kind in entry.cls.inputs))
+    tasks = sweep_tasks(config, protocol)
+    targets = {task: task_target(task) for task in tasks}
+    if config.methods == ("all",):  # every method that takes this front-end's rows and predicts the tasks' targets
+        methods = tuple(sorted(name for name, entry in registry.items() if spec.kind in entry.cls.inputs
+                               and set(targets.values()) <= set(entry.cls.targets)))
     else:
         methods = config.methods
     for name in methods:
         check_input(get_method(name), spec, frontend.name)
-    tasks = sweep_tasks(config, protocol)
+        for task, target in targets.items():
+            check_target(get_method(name), target, task)
     variants = method_hparams(methods, config)
     corpora, table, folds = protocol_data(protocol, config, frontend, progress)
     check_test_classes(protocol, tasks, table, folds)
@@ -289,7 +294,12 @@ def check_test_classes(protocol: Protocol, tasks: Sequence[str], table: pd.DataF
     the folds' splits also runs the leakage guard, so shared speakers or audio are refused here, before any run."""
     tested = pd.concat([split_utterances(table, protocol, fold).query("part == 'test'") for fold in folds])
     subsets = PAPER_SUBSETS if protocol.paper_subsets else {}
+    for task_name in tasks:
+        if task_target(task_name) == "ratings":
+            check_test_ratings(protocol, task_name, tested)
     for task_name, (corpus, rows) in itertools.product(tasks, tested.groupby("corpus", sort=True)):
+        if task_target(task_name) == "ratings":
+            continue
         task = protocol.task(task_name, table)
         classes = sorted(apply_task(rows, task, subsets).table["label"].unique())
         if len(classes) < 2:
@@ -299,3 +309,24 @@ def check_test_classes(protocol: Protocol, tasks: Sequence[str], table: pd.DataF
                                 f"{'100%' if classes else 'nothing'})", path=protocol.source or None,
                                 hint=f"leave the task out (--task), test another corpus, or check {corpus}'s labels "
                                      "and the protocol's [labels] overrides")
+
+
+def check_test_ratings(protocol: Protocol, task_name: str, tested: pd.DataFrame) -> None:
+    """Refuse a dimensional task whose test corpora have no rating (every run would fail), or a test corpus whose
+    ratings are one value (its CCC is undefined). A test corpus without ratings is left out of the runs' scores,
+    its utterances counted as excluded (`no arousal rating`) in every record."""
+    rating = get_task(task_name).rating
+    assert rating is not None
+    rated = tested[tested[rating].notna()]
+    if rated.empty:
+        raise SerbenchError(f"protocol {protocol.name}, task {task_name}: none of its test corpora "
+                            f"({', '.join(sorted(tested['corpus'].unique()))}) has {rating} ratings",
+                            path=protocol.source or None,
+                            hint="test a corpus with ratings (IEMOCAP, MSP-IMPROV, MSP-Podcast, or a manifest with "
+                                 "a rating column), or leave the task out (--task)")
+    for corpus, rows in rated.groupby("corpus", sort=True):
+        if rows[rating].nunique() < 2:
+            raise SerbenchError(f"protocol {protocol.name}, task {task_name}: every rated test utterance of {corpus} "
+                                f"has the {rating} rating {rows[rating].iloc[0]:g}, so no score can rank anything "
+                                "there", path=protocol.source or None,
+                                hint=f"check {corpus}'s ratings, or leave the task out (--task)")

@@ -21,6 +21,7 @@ import pandas as pd
 import torch
 
 from serbench import __version__
+from serbench.data.corpora import rating_scale
 from serbench.data.corpora.schema import LABEL_COLUMNS
 from serbench.data.labels import PAPER_SUBSETS, Labelled, Task, apply_task
 from serbench.errors import SerbenchError
@@ -32,7 +33,7 @@ from serbench.method import (
     TaskSpec,
     build_method,
 )
-from serbench.metrics import scores
+from serbench.metrics import rating_scores, scores
 from serbench.protocols.protocol import PARTS, Fold, Protocol, split_utterances
 from serbench.runs.plan import (
     CorpusData,
@@ -133,7 +134,8 @@ def labelled_split(protocol: Protocol, fold: Fold, task_name: str,
     task = protocol.task(task_name, table)  # the same for every fold: `categorical` reads the whole corpus
     split = split_utterances(table, protocol, fold)
     subsets = PAPER_SUBSETS if protocol.paper_subsets else {}
-    labelled = {str(c): apply_task(rows, task, subsets) for c, rows in split.groupby("corpus", sort=True)}
+    labelled = {str(c): apply_task(rows, task, subsets, rating_scale(str(c)))
+                for c, rows in split.groupby("corpus", sort=True)}
     for name, part in labelled.items():  # what the release holds but its reader left out (RAVDESS's songs) too
         part.excluded = {**corpora[name].excluded, **part.excluded}
     return task, split, labelled
@@ -175,8 +177,8 @@ def prepare(spec: RunSpec, corpora: Mapping[str, CorpusData]) -> PreparedRun:
         held_out = {str(c): (row_set(train[train["corpus"] != c], corpora, domains, normalisation, kind)[0],
                              row_set(train[train["corpus"] == c], corpora, {}, normalisation, kind)[0])
                     for c in sorted(train["corpus"].unique())}
-    method = build_method(spec.method, TaskSpec(task.classes, domains, InputSpec(kind, spec.frontend.row_shape)),
-                          spec.hparams, seed=spec.seed)
+    method = build_method(spec.method, TaskSpec(task.classes, domains, InputSpec(kind, spec.frontend.row_shape),
+                                                task.rating), spec.hparams, seed=spec.seed)
     return PreparedRun(spec, task.classes, split, labelled, train_set, test_set, pool_set, validation_set, held_out,
                        test, method, normalisation.normaliser, any(corpora[c].synthetic for c in spec.data), started)
 
@@ -195,10 +197,11 @@ def finish(run: PreparedRun, curves: list[dict[str, float]], fit_seconds: float,
     stage("scoring")
     posteriors = utterance_posteriors(run.method, run.test_set, device=device)
     if not np.isfinite(posteriors).all():  # argmax would silently make them class 0
-        raise SerbenchError(f"the method predicted NaN or infinite posteriors for "
-                            f"{int((~np.isfinite(posteriors)).any(axis=1).sum())} of {len(posteriors)} test "
-                            "utterances", hint="a plugin's predict must return probabilities")
-    predicted = posteriors.argmax(axis=1)
+        raise SerbenchError(f"the method predicted NaN or infinite {'ratings' if not classes else 'posteriors'} "
+                            f"for {int((~np.isfinite(posteriors)).any(axis=1).sum())} of {len(posteriors)} test "
+                            "utterances", hint="a plugin's predict must return finite numbers")
+    # a dimensional task (no classes): the one column is the predicted rating
+    predicted = posteriors.argmax(axis=1) if classes else posteriors[:, 0]
     stage("probing")
     probes = embedding_probes(run.method, run.test_set, test, device, spec.seed)
     predictions, by_corpus = scored_predictions(test, classes, predicted, posteriors)
@@ -220,17 +223,19 @@ def finish(run: PreparedRun, curves: list[dict[str, float]], fit_seconds: float,
 def scored_predictions(test: pd.DataFrame, classes: Sequence[str], predicted: np.ndarray,
                        posteriors: np.ndarray) -> tuple[pd.DataFrame, dict[str, CorpusScores]]:
     """A run's predictions table (the test utterances, their class `y`, the `predicted` class and a posterior
-    column per class) and its scores per test corpus: of serbench's runs and of external predictions alike."""
+    column per class) and its scores per test corpus: of serbench's runs and of external predictions alike. With
+    no classes (a dimensional task), `y` and `predicted` are the true and predicted ratings, without posteriors."""
     predictions = test[["utterance_id", "corpus", "speaker", "gender", "y"]].assign(predicted=predicted)
     for k, name in enumerate(classes):
         predictions[f"p_{name}"] = posteriors[:, k]
     by_corpus = {}
     for corpus, rows in predictions.groupby("corpus", sort=True):
         y, decided = rows["y"].to_numpy(), rows["predicted"].to_numpy()
-        # A model that gives every test utterance of a corpus one class has learnt nothing there: its UA is chance
-        # by construction, and the summaries and leaderboards flag it.
-        by_corpus[str(corpus)] = CorpusScores(**scores(y, decided, len(classes)),
-                                              collapsed=bool(len(set(decided)) == 1 and len(set(y)) > 1))
+        # A model that gives every test utterance of a corpus one class (one rating) has learnt nothing there: its
+        # UA is chance, its CCC 0, by construction, and the summaries and leaderboards flag it.
+        collapsed = bool(len(set(decided)) == 1 and len(set(y)) > 1)
+        found = scores(y, decided, len(classes)) if classes else rating_scores(y, decided)
+        by_corpus[str(corpus)] = CorpusScores(**found, collapsed=collapsed)
     return predictions.reset_index(drop=True), by_corpus
 
 

@@ -23,14 +23,21 @@ SCHEMA = 3  # 1: serbench 0.1's untyped records; 3: `selection`
 
 @dataclass(frozen=True)
 class CorpusScores:
-    """The scores of a run on one test corpus."""
+    """The scores of a run on one test corpus: of classes (ua, wa, macro_f1 from `confusion`) or, for a
+    dimensional task, of ratings (ccc, pcc, rmse from `rating_sums`, serbench.metrics.rating_sums); the other
+    target's scores are None (null) and its statistic empty. Records written before the dimensional tasks lack the
+    rating fields, and read as if they had them empty."""
 
-    ua: float  # unweighted accuracy: the mean of per-class recalls
-    wa: float  # plain accuracy
-    macro_f1: float
-    n: int  # test utterances
-    confusion: list[list[int]]  # rows: true class, columns: predicted class
-    collapsed: bool  # every test utterance of the corpus got the same class
+    ua: float | None = None  # unweighted accuracy: the mean of per-class recalls
+    wa: float | None = None  # plain accuracy
+    macro_f1: float | None = None
+    n: int = 0  # test utterances
+    confusion: list[list[int]] = field(default_factory=list)  # rows: true class, columns: predicted class
+    collapsed: bool = False  # every test utterance of the corpus got the same class (the same rating)
+    ccc: float | None = None  # concordance correlation coefficient
+    pcc: float | None = None  # Pearson's r
+    rmse: float | None = None
+    rating_sums: list[float] = field(default_factory=list)  # n, sum x, sum y, sum x^2, sum y^2, sum xy
 
 
 @dataclass(frozen=True)
@@ -91,6 +98,11 @@ class RunRecord:
             scores = {corpus: CorpusScores(**s) for corpus, s in values["scores"].items()}
         except TypeError as error:
             raise bad(f"scores: {error}") from None
+        for corpus, s in values["scores"].items():
+            lacking = [key for key in ("n", "collapsed") if key not in s]
+            lacking += [] if "confusion" in s or "rating_sums" in s else ["confusion (or rating_sums)"]
+            if lacking:
+                raise bad(f"scores: those of {corpus} lack {', '.join(lacking)}")
         return cls(**{**values, "scores": scores})
 
     @classmethod

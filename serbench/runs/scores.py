@@ -1,31 +1,35 @@
 """Run records as score tables: one row per run and test corpus (score_rows), and per seed cycle, a seed's runs
 over all of the protocol's folds pooled (cycle_rows): what a sweep's summary and the leaderboards read. A table's
-score columns are the registered metrics' names (serbench.metrics.METRICS)."""
+score columns are the registered metrics' names (serbench.metrics.METRICS): a run of classes has NaN for the
+metrics of ratings, and a run of a dimensional task the reverse."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 
-from serbench.metrics import METRICS, near_collapsed
+from serbench.metrics import METRICS, TARGETS, near_collapsed, statistic_scores
 from serbench.runs.record import RunRecord
 from serbench.runs.store import variant_names
 
 
 def score_rows(records: Sequence[RunRecord]) -> pd.DataFrame:
     """One row per run record and test corpus: the run's labels (its method named by its variant), every
-    registered metric, n, confusion matrix, collapse and near-collapse (metrics.near_collapsed), and `cycle_n`: the
-    test utterances of a whole seed cycle."""
+    registered metric, n, its statistic (confusion matrix or rating sums), collapse and near-collapse
+    (metrics.near_collapsed, of classes only), and `cycle_n`: the test utterances of a whole seed cycle."""
     names = variant_names(records)
     rows = [{"run_id": r.run_id, "method": names[r.run_id], "protocol": r.protocol, "fold": r.fold, "task": r.task,
-             "frontend": r.frontend, "seed": r.seed, "corpus": corpus, **{m: getattr(s, m) for m in METRICS},
+             "frontend": r.frontend, "seed": r.seed, "corpus": corpus,
+             **{m: math.nan if getattr(s, m) is None else getattr(s, m) for m in METRICS},
              "n": s.n, "cycle_n": cycle_size(r, corpus), "synthetic": r.synthetic, "confusion": s.confusion,
-             "collapsed": s.collapsed, "near_collapsed": near_collapsed(np.asarray(s.confusion))}
+             "rating_sums": s.rating_sums, "collapsed": s.collapsed,
+             "near_collapsed": bool(s.confusion) and near_collapsed(np.asarray(s.confusion))}
             for r in records for corpus, s in sorted(r.scores.items())]
     columns = ["run_id", "method", "protocol", "fold", "task", "frontend", "seed", "corpus", *METRICS, "n",
-               "cycle_n", "synthetic", "confusion", "collapsed", "near_collapsed"]
+               "cycle_n", "synthetic", "confusion", "rating_sums", "collapsed", "near_collapsed"]
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -41,9 +45,9 @@ def cycle_size(record: RunRecord, corpus: str) -> int:
 
 def cycle_rows(records: Sequence[RunRecord]) -> pd.DataFrame:
     """One row per (protocol, task, front-end, method, seed, test corpus): the scores of one seed's runs pooled
-    over the protocol's folds (Metric.pooled). Each test utterance is scored once per seed cycle (folds test
-    disjoint speakers), so this is the seed's score on the whole test corpus: what summaries, leaderboards and
-    their tests are computed from (docs/statistics.md).
+    over the protocol's folds (their statistics added: metrics.Metric). Each test utterance is scored once per seed
+    cycle (folds test disjoint speakers), so this is the seed's score on the whole test corpus: what summaries,
+    leaderboards and their tests are computed from (docs/statistics.md).
 
     `complete` says whether the cycle tests every utterance that the protocol's folds test together (judged
     against the protocol as the runs recorded their splits, not against the folds other runs happen to have:
@@ -54,17 +58,15 @@ def cycle_rows(records: Sequence[RunRecord]) -> pd.DataFrame:
     keys = ["protocol", "task", "frontend", "method", "seed", "corpus"]
     rows = []
     for key, group in runs.groupby(keys, sort=True):
-        matrices = [np.asarray(m) for m in group["confusion"]]
-        confusion = np.sum(matrices, axis=0)
+        target = "ratings" if len(group["rating_sums"].iloc[0]) else "classes"  # one task: one target
+        pooled = statistic_scores(np.sum([np.asarray(s) for s in group[TARGETS[target]]], axis=0), target)
         expected = int(group["cycle_n"].max())
-        rows.append({**dict(zip(keys, key, strict=True)),
-                     **{name: metric.pooled(matrices) for name, metric in METRICS.items()},
-                     "n": int(confusion.sum()), "confusion": confusion.tolist(), "folds": len(group),
-                     "cycle_n": expected, "complete": int(confusion.sum()) == expected,
+        rows.append({**dict(zip(keys, key, strict=True)), "confusion": [], "rating_sums": [], **pooled,
+                     "folds": len(group), "cycle_n": expected, "complete": pooled["n"] == expected,
                      "collapsed": int(group["collapsed"].sum()), "near_collapsed": int(group["near_collapsed"].sum()),
                      "run_ids": sorted(group["run_id"]), "synthetic": bool(group["synthetic"].any())})
-    columns = [*keys, *METRICS, "n", "confusion", "folds", "cycle_n", "complete", "collapsed", "near_collapsed",
-               "run_ids", "synthetic"]
+    columns = [*keys, *METRICS, "n", "confusion", "rating_sums", "folds", "cycle_n", "complete", "collapsed",
+               "near_collapsed", "run_ids", "synthetic"]
     # typed even when empty (every run failed): an empty object column would index columns, not rows
     return pd.DataFrame(rows, columns=columns).astype({"complete": bool, "collapsed": int, "near_collapsed": int,
                                                        "synthetic": bool})

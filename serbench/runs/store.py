@@ -33,8 +33,8 @@ import pandas as pd
 from serbench.errors import SerbenchError
 from serbench.files import pid_alive, publish_dir, write_atomic
 from serbench.integrity import damage, write_checksums
-from serbench.metrics import confusion_matrix, matrix_scores
-from serbench.runs.record import RunRecord
+from serbench.metrics import METRICS, confusion_matrix, rating_sums, statistic_scores
+from serbench.runs.record import CorpusScores, RunRecord
 
 # A claim whose owner cannot be checked (it runs on another host) is stale when its heartbeat, refreshed every
 # epoch, is older than this.
@@ -88,38 +88,57 @@ def name_variants(records: Sequence[RunRecord], always: Iterable[str] = ()) -> l
 
 def record_damage(folder: Path, record: RunRecord) -> list[str]:
     """Where a finished run's record disagrees with its folder or with itself (empty when all agree): the folder's
-    name and the record's run id; each test corpus's scores and its confusion matrix; the predictions table and
-    those matrices; the predicted utterances and the test part of split.parquet. Checksums cannot see these: a
-    score edited or a table copied from another run with checksums recomputed, run folders renamed or exchanged."""
+    name and the record's run id; each test corpus's scores and its statistic (confusion matrix, or a dimensional
+    task's rating sums); the predictions table and those statistics; the predicted utterances and the test part of
+    split.parquet. Checksums cannot see these: a score edited or a table copied from another run with checksums
+    recomputed, run folders renamed or exchanged."""
     found = []
     if record.run_id != folder.name:
         found.append(f"its record is that of run {record.run_id}, not {folder.name} (run folders renamed or "
                      "exchanged?)")
-    size = len(record.classes)
-    matrices = {}
+    target = "classes" if record.classes else "ratings"
+    statistics = {}
     for corpus, stored in sorted(record.scores.items()):
-        try:
-            matrix = np.asarray(stored.confusion)
-        except ValueError:  # ragged rows
-            matrix = np.zeros(0)
-        if matrix.shape != (size, size) or not np.issubdtype(matrix.dtype, np.integer) or (matrix < 0).any():
-            found.append(f"the confusion matrix of {corpus} is not {size} x {size} counts")
+        statistic = _statistic(stored, len(record.classes))
+        if statistic is None:
+            found.append(f"the confusion matrix of {corpus} is not {len(record.classes)} x {len(record.classes)} "
+                         "counts" if record.classes else f"the rating sums of {corpus} are not 6 numbers from n "
+                                                         "utterances")
             continue
-        matrices[corpus] = matrix
-        computed = matrix_scores(matrix)
-        wrong = [f"{key} {getattr(stored, key)!r}, not {computed[key]!r}" for key in ("ua", "wa", "macro_f1", "n")
+        statistics[corpus] = statistic
+        computed = statistic_scores(statistic, target)
+        keys = [*(name for name, metric in METRICS.items() if metric.target == target), "n"]
+        wrong = [f"{key} {getattr(stored, key)!r}, not {computed[key]!r}" for key in keys
                  if not _same(getattr(stored, key), computed[key])]
         if wrong:
-            found.append(f"the scores of {corpus} disagree with its confusion matrix: {', '.join(wrong)}")
-    return found + _predictions_damage(folder, record, matrices)
+            found.append(f"the scores of {corpus} disagree with its "
+                         f"{'confusion matrix' if record.classes else 'rating sums'}: {', '.join(wrong)}")
+    return found + _predictions_damage(folder, record, statistics)
 
 
-def _same(a: float, b: float) -> bool:
-    return (math.isnan(a) and math.isnan(b)) or math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
+def _statistic(stored: CorpusScores, size: int) -> np.ndarray | None:
+    """A corpus's stored statistic, if it has the shape its target gives it: a size x size matrix of counts, or
+    (no classes) six finite rating sums whose n is a count."""
+    try:
+        statistic = np.asarray(stored.confusion if size else stored.rating_sums)
+    except ValueError:  # ragged rows
+        return None
+    if size:
+        good = statistic.shape == (size, size) and np.issubdtype(statistic.dtype, np.integer) and \
+            not (statistic < 0).any()
+    else:
+        good = statistic.shape == (6,) and bool(np.isfinite(statistic).all()) and statistic[0] >= 0 and \
+            float(statistic[0]).is_integer()
+    return statistic if good else None
 
 
-def _predictions_damage(folder: Path, record: RunRecord, matrices: Mapping[str, np.ndarray]) -> list[str]:
-    """What is wrong with predictions.parquet against the record's confusion `matrices` and split.parquet."""
+def _same(a: float | None, b: float) -> bool:
+    return a is not None and ((math.isnan(a) and math.isnan(b)) or math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12))
+
+
+def _predictions_damage(folder: Path, record: RunRecord, statistics: Mapping[str, np.ndarray]) -> list[str]:
+    """What is wrong with predictions.parquet against the record's `statistics` (confusion matrices or rating
+    sums) and split.parquet."""
     if not (folder / "predictions.parquet").is_file():
         return ["it has scores but no predictions.parquet"] if record.scores else []
     try:
@@ -132,18 +151,23 @@ def _predictions_damage(folder: Path, record: RunRecord, matrices: Mapping[str, 
         return [f"predictions.parquet lacks the column(s) {', '.join(missing)}"]
     size = len(record.classes)
     labels = predictions[["y", "predicted"]].to_numpy()
-    if not np.issubdtype(labels.dtype, np.integer) or (labels.size and not (0 <= labels.min() <= labels.max() < size)):
+    if size and (not np.issubdtype(labels.dtype, np.integer) or
+                 (labels.size and not (0 <= labels.min() <= labels.max() < size))):
         return [f"predictions.parquet: y and predicted are not class numbers 0 .. {size - 1}"]
+    if not size and (not np.issubdtype(labels.dtype, np.floating) or not np.isfinite(labels).all()):
+        return ["predictions.parquet: y and predicted are not finite ratings"]
     found = []
     for corpus in sorted(set(map(str, predictions["corpus"].unique())) | set(record.scores)):
         rows = predictions[predictions["corpus"] == corpus]
         if corpus not in record.scores:
             found.append(f"predictions.parquet holds {len(rows)} utterance(s) of {corpus}, which the record does "
                          "not score")
-        elif corpus in matrices and not np.array_equal(
-                confusion_matrix(rows["y"].to_numpy(), rows["predicted"].to_numpy(), size), matrices[corpus]):
-            found.append(f"predictions.parquet does not reproduce the confusion matrix of {corpus} ({len(rows)} "
-                         f"predictions, n = {record.scores[corpus].n} in the record)")
+        elif corpus in statistics and not _reproduces(rows, statistics[corpus], size):
+            found.append(f"predictions.parquet does not reproduce the "
+                         f"{'confusion matrix' if size else 'rating sums'} of {corpus} ({len(rows)} predictions, "
+                         f"n = {record.scores[corpus].n} in the record)")
+    if not size:
+        return found + _coverage_damage(folder, predictions)
     try:
         values = predictions[posteriors].to_numpy(np.float64)
     except (ValueError, TypeError):
@@ -154,6 +178,14 @@ def _predictions_damage(folder: Path, record: RunRecord, matrices: Mapping[str, 
         found.append(f"predictions.parquet: the posteriors of {int(bad.sum())} of {len(values)} utterances are not "
                      f"probabilities (finite, in [0, 1], summing to 1), e.g. row {int(np.argmax(bad))}")
     return found + _coverage_damage(folder, predictions)
+
+
+def _reproduces(rows: pd.DataFrame, statistic: np.ndarray, size: int) -> bool:
+    """Whether a corpus's predictions give its stored statistic (rating sums up to rounding)."""
+    y, predicted = rows["y"].to_numpy(), rows["predicted"].to_numpy()
+    if size:
+        return bool(np.array_equal(confusion_matrix(y, predicted, size), statistic))
+    return bool(np.allclose(rating_sums(y, predicted), statistic, rtol=1e-9, atol=1e-9))
 
 
 def _coverage_damage(folder: Path, predictions: pd.DataFrame) -> list[str]:

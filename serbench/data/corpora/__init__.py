@@ -31,6 +31,12 @@ def problems_error(problems: list[Problem], what: str) -> CorpusError:
                             "(the skip list is printed and saved with the feature cache)")
 
 
+def rating_scale(name: str) -> tuple[float, float] | None:
+    """The scale of corpus `name`'s ratings: a built-in reader's (CorpusInfo.rating_scale); None for any other
+    corpus, whose manifest gives them on serbench's own (serbench.data.labels.RATING_RANGE)."""
+    return CORPORA[name].rating_scale if name in CORPORA else None
+
+
 def read_corpus(name: str, root: str | Path, *, skip_bad: bool = False) -> Corpus:
     """Read corpus `name` from `root`: a built-in corpus's release folder, or a manifest CSV for any name."""
     from serbench.data.corpora.manifest import read_manifest

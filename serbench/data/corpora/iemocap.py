@@ -42,6 +42,7 @@ RATER = re.compile(r"[A-Z]+-[A-Z]+\d*:")  # C-E2:, C-F1:, A-E3:, A-M1: ...
     licence="USC SAIL release agreement (request from the owners; not redistributable)",
     homepage="https://sail.usc.edu/iemocap/",
     split_groups="session",
+    rating_scale=(1.0, 5.0),
 )
 def read(root: Path) -> tuple[pd.DataFrame, list[Problem]]:
     """Every labelled utterance of the release at `root`, and the problems found on the way."""

@@ -39,6 +39,7 @@ CONSENSUS_FORMAT = "UTD-IMPROV-S01A-F01-S-FM01.avi; N; A:3.0; V:3.5; D:3.0;"
     licence="UT Dallas MSP lab academic licence (request from the owners; not redistributable)",
     homepage="https://ecs.utdallas.edu/research/researchlabs/msp-lab/MSP-Improv.html",
     split_groups="session",
+    rating_scale=(1.0, 5.0),
 )
 def read(root: Path) -> tuple[pd.DataFrame, list[Problem]]:
     """Every turn with a consensus line in the label file at `root`, and the problems found on the way."""

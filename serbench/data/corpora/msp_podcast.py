@@ -45,6 +45,7 @@ HINT = "point --root at the MSP-Podcast release folder that holds Audios/ and La
     native_sample_rate=16000,
     licence="UT Dallas MSP lab academic licence (request from the owners; not redistributable)",
     homepage="https://ecs.utdallas.edu/research/researchlabs/msp-lab/MSP-Podcast.html",
+    rating_scale=SCALE,
 )
 def read(root: Path) -> tuple[pd.DataFrame, list[Problem]]:
     """Every turn of the label file at `root` with a known speaker and gender, and the problems found on the

@@ -34,6 +34,9 @@ class CorpusInfo:
     # The release's emotion codes (its utterances' `emotion_code`) and the emotion each stands for: the classes of
     # the `categorical` task, spelled out on the pages ("W (anger)" for Emo-DB's letters).
     codes: Mapping[str, str] = field(default_factory=dict)
+    # The lowest and highest value of its valence, arousal and dominance ratings, where it has them: what the
+    # dimensional tasks map onto one range (serbench.data.labels.RATING_RANGE).
+    rating_scale: tuple[float, float] | None = None
 
 
 CORPORA: Registry[CorpusInfo] = Registry("corpus", hint=", or give a manifest CSV as the root")
