@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from serbench.data.corpora.schema import Corpus
+from serbench.data.labels import DIMENSIONAL_TASKS
 from serbench.features.cache import cache_key
 from serbench.features.frontends import FRONTENDS, make_frontend
 from serbench.method import discover_methods, get_method
@@ -35,7 +36,7 @@ def identities() -> dict[str, str]:
         frontend = sweep_frontend(config, protocol)
         for method in methods:
             spec = RunSpec(method=method, hparams=method_hparams([method], config)[method][0], protocol=protocol,
-                           fold=Fold("f", protocol.train, protocol.test), task=protocol.tasks[0], seed=3,
+                           fold=Fold("f", protocol.train, protocol.test), task=first_task(method, protocol), seed=3,
                            data={corpus: f"fp-{corpus}" for corpus in protocol.corpora}, frontend=frontend,
                            code=get_method(method).code)
             found[f"{reference} {method}"] = spec.run_id
@@ -46,6 +47,11 @@ def identities() -> dict[str, str]:
         if entry.source == "built-in" and name not in ("ssl", "ssl-frames", "checkpoint"):
             found[f"cache {name}"] = cache_key(Corpus("c", Path("/nowhere"), table), make_frontend(name))
     return found
+
+
+def first_task(method: str, protocol) -> str:
+    """The protocol's first task, or for a method of ratings the first dimensional one."""
+    return protocol.tasks[0] if "classes" in get_method(method).cls.targets else next(iter(DIMENSIONAL_TASKS))
 
 
 def test_run_ids_and_cache_keys_are_those_of_the_previous_layout():

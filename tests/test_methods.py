@@ -32,7 +32,7 @@ from serbench.training import (
 
 torch.set_num_threads(2)
 PAPER = ["baseline_s", "baseline_cs", "dann1_s", "dann1_cs", "dann2_s", "dann2_cs"]
-BUILT_INS = [*PAPER, "egemaps_lr", "egemaps_svm", "zero_shot", "ssl_mlp", "ssl_dann"]
+BUILT_INS = [*PAPER, "egemaps_lr", "egemaps_svm", "egemaps_ridge", "egemaps_svr", "zero_shot", "ssl_mlp", "ssl_dann"]
 SMALL = {"preset": "small"}
 
 

@@ -1,5 +1,6 @@
 """The built-in method plugins (docs/methods.md); importing this package registers them: the paper's six systems
 (baseline, dann: the PaperSystem family of paper.py, trained together by fusion.py), the eGeMAPS baseline
-(egemaps), the self-supervised-model methods (ssl) and a pretrained classifier as it is (pretrained)."""
+(egemaps), the self-supervised-model methods (ssl) and a pretrained classifier as it is (pretrained); for the
+dimensional tasks, eGeMAPS regressors (egemaps_ratings)."""
 
-from serbench.methods import baseline, dann, egemaps, pretrained, ssl  # noqa: F401
+from serbench.methods import baseline, dann, egemaps, egemaps_ratings, pretrained, ssl  # noqa: F401
