@@ -1,0 +1,141 @@
+"""The dimensional tasks: ratings on one scale, scored by CCC pooled from additive sums, refused where they cannot be
+scored, and carried whole through a sweep, its record and `serbench verify`."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from test_store import record
+
+from serbench.cli import main
+from serbench.data.corpora.schema import make_table
+from serbench.data.labels import DIMENSIONAL_TASKS, RATING_RANGE, apply_task, get_task
+from serbench.errors import SerbenchError
+from serbench.integrity import write_checksums
+from serbench.metrics import METRICS, concordance, main_metric, rating_scores, rating_sums, statistic_scores
+from serbench.runs.record import CorpusScores, RunRecord
+from serbench.runs.store import ResultsStore
+
+pytestmark = pytest.mark.usefixtures("method_registry")
+
+
+def table(corpus: str, arousal: list[float], emotions: list[str] | None = None) -> pd.DataFrame:
+    emotions = emotions or ["neutral"] * len(arousal)
+    return make_table({"utterance_id": f"u{i}", "path": f"/a/u{i}.wav", "corpus": corpus, "speaker": f"{corpus}:1",
+                       "gender": "F", "locale": "en-US", "emotion_code": e, "emotion": e, "arousal": a}
+                      for i, (a, e) in enumerate(zip(arousal, emotions, strict=True)))
+
+
+def test_ratings_are_mapped_from_the_corpus_scale_and_the_unrated_counted():
+    task = get_task("arousal-dim")
+    assert (task.rating, task.classes) == ("arousal", ())
+    labelled = apply_task(table("iemocap", [1, 3, 5, 4.5, np.nan], ["anger", "no_agreement", "frustration",
+                                                                   "other", "sadness"]), task, scale=(1.0, 5.0))
+    # every rated utterance, whatever its category (no agreement, other, frustration): ratings need none
+    assert labelled.table["y"].tolist() == [-1.0, 0.0, 1.0, 0.75] and labelled.table["label"].tolist()[-1] == 4.5
+    assert labelled.excluded == {"no arousal rating": 1}
+    on_seven = apply_task(table("msp-podcast", [1, 4, 7]), task, scale=(1.0, 7.0)).table["y"]
+    assert on_seven.tolist() == [-1.0, 0.0, 1.0] and RATING_RANGE == (-1.0, 1.0)
+
+
+def test_ratings_outside_their_scale_and_overrides_are_refused():
+    with pytest.raises(SerbenchError, match=r"mine: arousal ratings from 1 to 5 lie outside serbench's scale -1 to 1")\
+            as raised:
+        apply_task(table("mine", [1, 5]), get_task("arousal-dim"))  # a manifest gives them on -1 .. 1
+    assert "docs/corpora.md" in raised.value.hint
+    with pytest.raises(SerbenchError, match="its scale 1 to 5"):
+        apply_task(table("iemocap", [0.5, 3]), get_task("arousal-dim"), scale=(1.0, 5.0))
+    with pytest.raises(SerbenchError, match="the valence-dim task takes no label overrides"):
+        get_task("valence-dim", {"neutral": "positive"})
+
+
+def direct_ccc(x: np.ndarray, y: np.ndarray) -> float:
+    return 2 * np.cov(x, y, bias=True)[0, 1] / (x.var() + y.var() + (x.mean() - y.mean()) ** 2)
+
+
+def test_ccc_pcc_and_rmse_agree_with_their_definitions_and_pool_exactly_over_folds():
+    rng = np.random.default_rng(0)
+    for trial in range(50):
+        x = rng.uniform(-1, 1, 200)
+        y = rng.normal(0.3 * trial / 50, 0.5, 200) + rng.uniform(0, 1) * x
+        found = rating_scores(x, y)
+        assert found["ccc"] == pytest.approx(direct_ccc(x, y), abs=1e-12)
+        assert found["pcc"] == pytest.approx(np.corrcoef(x, y)[0, 1], abs=1e-12)
+        assert found["rmse"] == pytest.approx(np.sqrt(np.mean((x - y) ** 2)), abs=1e-12)
+        folds = np.array_split(rng.permutation(200), rng.integers(2, 6))  # uneven folds, pooled by their sums
+        pooled = METRICS["ccc"].pooled([rating_sums(x[f], y[f]) for f in folds])
+        assert pooled == pytest.approx(direct_ccc(x, y), abs=1e-12)
+        assert pooled != pytest.approx(np.mean([direct_ccc(x[f], y[f]) for f in folds]), abs=1e-6)
+    x = rng.uniform(-1, 1, 50)
+    assert concordance(rating_sums(x, x)) == pytest.approx(1.0)
+    assert concordance(rating_sums(x, np.full(50, 0.2))) == pytest.approx(0.0, abs=1e-12)  # a constant prediction
+    assert concordance(rating_sums(x, x + 0.5)) < 1  # correlated perfectly, but biased: CCC, unlike r, sees it
+    assert statistic_scores(rating_sums(x, x), "ratings")["n"] == 50
+    assert main_metric("ratings").name == "ccc" and main_metric("classes", "macro_f1").name == "macro_f1"
+    assert main_metric("ratings", "macro_f1").name == "ccc"  # a protocol's score of classes does not apply
+
+
+def test_a_record_of_ratings_round_trips_and_older_records_read_unchanged(tmp_path):
+    x, y = np.array([-0.5, 0.0, 0.5]), np.array([-0.25, 0.1, 0.4])
+    ratings = record(task="arousal-dim", classes=[],
+                     scores={"iemocap": CorpusScores(**rating_scores(x, y), collapsed=False)})
+    path = tmp_path / "record.json"
+    path.write_bytes(ratings.to_json())
+    assert RunRecord.read(path) == ratings
+    stored = json.loads(path.read_text())["scores"]["iemocap"]
+    assert stored["ua"] is None and stored["confusion"] == [] and len(stored["rating_sums"]) == 6  # JSON, no NaN
+    older = {"ua": 0.5, "wa": 0.5, "macro_f1": 0.5, "n": 2, "confusion": [[1, 0], [1, 0]], "collapsed": True}
+    path.write_text(json.dumps({**json.loads(record().to_json()), "scores": {"emodb": older}}))
+    assert RunRecord.read(path).scores["emodb"] == CorpusScores(**older)
+
+
+QUICK = ["--method", "egemaps_ridge", "--frontend", "egemaps", "--device", "cpu", "--seed", "0"]
+
+
+def test_a_classifier_on_a_dimensional_task_and_an_unrated_test_set_are_refused(tiny_releases, tmp_path, capsys):
+    data = ["--data", str(tiny_releases), "--results", str(tmp_path)]
+    assert main(["run", "--method", "egemaps_lr", "--frontend", "egemaps", "--protocol", "multi", "--task",
+                 "valence-dim", *data]) == 2
+    output = capsys.readouterr().err
+    assert "method 'egemaps_lr' predicts classes, and the task 'valence-dim' asks for ratings" in output
+    assert "methods that predict ratings: egemaps_ridge, egemaps_svr" in output
+    assert main(["run", *QUICK, "--protocol", "transfer[train=iemocap,test=emodb]", "--task", "arousal-dim",
+                 *data]) == 2
+    assert "none of its test corpora (emodb) has arousal ratings" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def rated_store(tiny_releases, tmp_path_factory) -> ResultsStore:
+    """egemaps_ridge on `cross` (train IEMOCAP; of the test corpora only MSP-IMPROV is rated) for arousal-dim."""
+    results = tmp_path_factory.mktemp("rated")
+    assert main(["run", *QUICK, "--protocol", "cross", "--task", "arousal-dim", "--data", str(tiny_releases),
+                 "--results", str(results)]) == 0
+    return ResultsStore(results)
+
+
+def test_a_sweep_scores_the_rated_test_corpora_by_ccc_and_counts_the_others(rated_store):
+    (run,) = [rated_store.record(run_id) for run_id in rated_store.done_ids()]
+    assert run.classes == [] and set(run.scores) == {"msp-improv"} and run.task in DIMENSIONAL_TASKS
+    scores = run.scores["msp-improv"]
+    predictions = rated_store.table(run.run_id, "predictions")
+    assert scores.ccc == pytest.approx(direct_ccc(predictions["y"].to_numpy(), predictions["predicted"].to_numpy()))
+    assert scores.n == len(predictions) == scores.rating_sums[0] and scores.ua is None
+    assert predictions["y"].min() >= -1 and predictions["y"].max() <= 1  # MSP-IMPROV's 1-5, on -1 .. 1
+    assert set(run.excluded["emodb"]) == {"no arousal rating"} and set(run.excluded["savee"]) == {"no arousal rating"}
+    assert run.selection["chosen_by"].startswith("speaker-grouped") and "selection_ccc" in run.selection
+
+
+def test_verify_recomputes_a_rating_run_from_its_sums_and_predictions(rated_store, capsys):
+    (run_id,) = rated_store.done_ids()
+    assert main(["verify", "--results", str(rated_store.root)]) == 0
+    path = rated_store.runs / run_id / "record.json"
+    data = json.loads(path.read_text())
+    data["scores"]["msp-improv"]["ccc"] = 0.999
+    path.write_text(json.dumps(data))
+    write_checksums(path.parent)
+    capsys.readouterr()
+    assert main(["verify", "--results", str(rated_store.root)]) == 1
+    assert "the scores of msp-improv disagree with its rating sums: ccc 0.999, not" in capsys.readouterr().out
