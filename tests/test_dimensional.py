@@ -4,6 +4,7 @@ scored, and carried whole through a sweep, its record and `serbench verify`."""
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -101,7 +102,8 @@ def test_a_classifier_on_a_dimensional_task_and_an_unrated_test_set_are_refused(
                  "valence-dim", *data]) == 2
     output = capsys.readouterr().err
     assert "method 'egemaps_lr' predicts classes, and the task 'valence-dim' asks for ratings" in output
-    assert "methods that predict ratings: egemaps_ridge, egemaps_svr" in output
+    assert re.search(r"methods that predict ratings: .*egemaps_ridge, egemaps_svr", output)
+    assert "egemaps_lr" not in output.split("what to do")[1]
     assert main(["run", *QUICK, "--protocol", "transfer[train=iemocap,test=emodb]", "--task", "arousal-dim",
                  *data]) == 2
     assert "none of its test corpora (emodb) has arousal ratings" in capsys.readouterr().err
@@ -139,3 +141,14 @@ def test_verify_recomputes_a_rating_run_from_its_sums_and_predictions(rated_stor
     capsys.readouterr()
     assert main(["verify", "--results", str(rated_store.root)]) == 1
     assert "the scores of msp-improv disagree with its rating sums: ccc 0.999, not" in capsys.readouterr().out
+
+
+def test_data_summary_gives_a_dimensional_task_s_ratings_on_the_corpus_scale(tiny_releases, capsys):
+    root = str(tiny_releases / "IEMOCAP_full_release")
+    assert main(["data", "summary", "--corpus", "iemocap", "--root", root, "--task", "valence-dim", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["ratings"]["scale"] == [1.0, 5.0] and summary["ratings"]["n"] == summary["utterances"] > 0
+    assert 1 <= summary["ratings"]["min"] < summary["ratings"]["mean"] < summary["ratings"]["max"] <= 5
+    assert "by_label" not in summary
+    assert main(["data", "summary", "--corpus", "iemocap", "--root", root, "--task", "valence-dim"]) == 0
+    assert "valence-dim ratings on iemocap's scale 1 to 5: mean " in capsys.readouterr().out

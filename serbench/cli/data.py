@@ -15,9 +15,9 @@ from rich.table import Table
 
 from serbench.cli import COMMANDS
 from serbench.cli.methods import add_plugin_option
-from serbench.data.corpora import CORPORA, read_corpus
+from serbench.data.corpora import CORPORA, rating_scale, read_corpus
 from serbench.data.corpora.schema import Corpus
-from serbench.data.labels import TASKS, apply_task, get_task
+from serbench.data.labels import RATING_RANGE, TASKS, Labelled, apply_task, get_task, task_target
 from serbench.data.sources import data_sources
 from serbench.data.synth import (
     CORPUS_NAMES,
@@ -93,21 +93,38 @@ def read_args_corpus(args: argparse.Namespace, *, skip_bad: bool) -> Corpus:
     return read_corpus(args.corpus, root, skip_bad=skip_bad)
 
 
+def labelled(corpus: Corpus, task: str | None) -> Labelled:
+    """The utterances of `corpus` that `task` uses (all usable ones without a task), ratings on its own scale."""
+    return apply_task(corpus.table, get_task(task, table=corpus.table) if task else None,
+                      scale=rating_scale(corpus.name))
+
+
+def rating_summary(ratings: pd.Series) -> dict:
+    """A dimensional task's ratings as the corpus gives them: how many, their mean, sd, lowest and highest."""
+    return {"n": len(ratings), "mean": float(ratings.mean()), "sd": float(ratings.std(ddof=1)),
+            "min": float(ratings.min()), "max": float(ratings.max())} if len(ratings) > 1 else {"n": len(ratings)}
+
+
 def summarise(corpus: Corpus, task: str | None) -> dict:
-    """The summary of `corpus` as a JSON-ready dict (the --json format)."""
-    labelled = apply_task(corpus.table, get_task(task, table=corpus.table) if task else None)
-    table = labelled.table
+    """The summary of `corpus` as a JSON-ready dict (the --json format): utterances by class, or for a
+    dimensional task their ratings on the corpus's scale (`ratings`, with the scale)."""
+    used = labelled(corpus, task)
+    table = used.table
     genders = table.groupby("speaker")["gender"].first()
     counts = table["speaker"].value_counts()
+    if task is not None and task_target(task) == "ratings":
+        labels = {"ratings": {**rating_summary(table["label"]), "scale": rating_scale(corpus.name) or RATING_RANGE}}
+    else:
+        labels = {"by_label": {label: int(n) for label, n in sorted(Counter(table["label"]).items())}}
     return {
         "corpus": corpus.name,
         "synthetic": is_synthetic(corpus.root),
         "task": task,
         "utterances": len(table),
-        "by_label": {label: int(n) for label, n in sorted(Counter(table["label"]).items())},
+        **labels,
         "by_speaker": {speaker: {"gender": genders[speaker], "count": int(counts[speaker])}
                        for speaker in sorted(counts.index)},
-        "excluded": {**corpus.excluded, **labelled.excluded},
+        "excluded": {**corpus.excluded, **used.excluded},
         "skipped": [problem.as_dict() for problem in corpus.problems],
     }
 
@@ -121,16 +138,26 @@ def run_summary(args: argparse.Namespace) -> int:
     console = Console()
     if summary["synthetic"]:
         console.print(SYNTHETIC_BANNER)
-    labelled = apply_task(corpus.table, get_task(args.task, table=corpus.table) if args.task else None).table
-    crosstab = pd.crosstab(labelled["speaker"], labelled["label"], margins=True, margins_name="total")
+    table = labelled(corpus, args.task).table
+    if "ratings" in summary:  # per speaker: how many rated, their mean and sd on the corpus's scale
+        crosstab = table.groupby("speaker")["label"].agg(["count", "mean", "std"]).rename(
+            columns={"count": "rated", "std": "sd"})
+    else:
+        crosstab = pd.crosstab(table["speaker"], table["label"], margins=True, margins_name="total")
     title = f"{corpus.name} at {corpus.root}" + (f" - task {args.task}" if args.task else " - emotion codes")
-    table = Table(title=escape(title))
+    shown = Table(title=escape(title))
     for column in ["speaker", "gender", *map(str, crosstab.columns)]:
-        table.add_column(escape(column), justify="left" if column in ("speaker", "gender") else "right")
+        shown.add_column(escape(column), justify="left" if column in ("speaker", "gender") else "right")
     for speaker, row in crosstab.iterrows():
         gender = summary["by_speaker"].get(speaker, {}).get("gender", "")
-        table.add_row(escape(str(speaker)), gender, *(str(int(n)) for n in row))
-    console.print(table)
+        shown.add_row(escape(str(speaker)), gender, *(f"{n:.2f}" if isinstance(n, float) and key != "rated"
+                                                      else str(int(n)) for key, n in row.items()))
+    console.print(shown)
+    if "ratings" in summary:
+        ratings = summary["ratings"]
+        console.print(f"{args.task} ratings on {corpus.name}'s scale {ratings['scale'][0]:g} to "
+                      f"{ratings['scale'][1]:g}" + (f": mean {ratings['mean']:.2f}, sd {ratings['sd']:.2f}"
+                                                    if "mean" in ratings else ""))
     console.print(f"{summary['utterances']} utterances used; "
                   f"genders: {dict(Counter(s['gender'] for s in summary['by_speaker'].values()))}")
     report_exclusions(console, summary["excluded"], corpus.problems)
