@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -17,6 +18,7 @@ from serbench.data.labels import DIMENSIONAL_TASKS, RATING_RANGE, apply_task, ge
 from serbench.errors import SerbenchError
 from serbench.integrity import write_checksums
 from serbench.metrics import METRICS, concordance, main_metric, rating_scores, rating_sums, statistic_scores
+from serbench.runs.external import score_predictions
 from serbench.runs.record import CorpusScores, RunRecord
 from serbench.runs.store import ResultsStore
 
@@ -130,16 +132,17 @@ def test_a_sweep_scores_the_rated_test_corpora_by_ccc_and_counts_the_others(rate
     assert run.selection["chosen_by"].startswith("speaker-grouped") and "selection_ccc" in run.selection
 
 
-def test_verify_recomputes_a_rating_run_from_its_sums_and_predictions(rated_store, capsys):
+def test_verify_recomputes_a_rating_run_from_its_sums_and_predictions(rated_store, tmp_path, capsys):
     (run_id,) = rated_store.done_ids()
     assert main(["verify", "--results", str(rated_store.root)]) == 0
-    path = rated_store.runs / run_id / "record.json"
+    copy = ResultsStore(shutil.copytree(rated_store.root, tmp_path / "results"))
+    path = copy.runs / run_id / "record.json"
     data = json.loads(path.read_text())
     data["scores"]["msp-improv"]["ccc"] = 0.999
     path.write_text(json.dumps(data))
     write_checksums(path.parent)
     capsys.readouterr()
-    assert main(["verify", "--results", str(rated_store.root)]) == 1
+    assert main(["verify", "--results", str(copy.root)]) == 1
     assert "the scores of msp-improv disagree with its rating sums: ccc 0.999, not" in capsys.readouterr().out
 
 
@@ -152,3 +155,31 @@ def test_data_summary_gives_a_dimensional_task_s_ratings_on_the_corpus_scale(tin
     assert "by_label" not in summary
     assert main(["data", "summary", "--corpus", "iemocap", "--root", root, "--task", "valence-dim"]) == 0
     assert "valence-dim ratings on iemocap's scale 1 to 5: mean " in capsys.readouterr().out
+
+
+def test_exported_ratings_and_another_toolkit_s_predictions_score_as_serbench_s_own(rated_store, tiny_releases,
+                                                                                   tmp_path):
+    assert main(["splits", "export", "--protocol", "cross", "--task", "arousal-dim", "--data", str(tiny_releases),
+                 "--frontend", "egemaps", "--out", str(tmp_path / "splits")]) == 0
+    folder = tmp_path / "splits" / "arousal-dim"
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["classes"] == [] and manifest["rating"] == "arousal" and manifest["rating_range"] == [-1, 1]
+    (run,) = [rated_store.record(run_id) for run_id in rated_store.done_ids()]
+    predictions = rated_store.table(run.run_id, "predictions")
+    exported = pd.read_csv(folder / "all.csv").set_index(["corpus", "utterance_id"])
+    tested = exported.loc[list(zip(predictions["corpus"], predictions["utterance_id"], strict=True))]
+    assert (tested["part"] == "test").all() and np.allclose(tested["label"], predictions["y"])  # on -1 .. 1
+    path = tmp_path / "ridge.csv"
+    predictions.assign(seed=0)[["corpus", "utterance_id", "seed", "predicted"]].to_csv(path, index=False)
+    data = ["--splits", str(folder), "--data", str(tiny_releases), "--results", str(tmp_path / "results")]
+    assert main(["score", "--predictions", str(path), "--name", "ridge_copy", *data]) == 0
+    (copy,) = ResultsStore(tmp_path / "results").records()
+    ours, theirs = run.scores["msp-improv"], copy.scores["msp-improv"]  # the same, up to the CSV's digits
+    assert theirs.n == ours.n and theirs.ccc == pytest.approx(ours.ccc, abs=1e-6) and copy.external
+    assert np.allclose(theirs.rating_sums, ours.rating_sums, atol=1e-6) and copy.classes == []
+    for change, message in ((lambda t: t.assign(predicted=t["predicted"] * 2 + 3), "outside serbench's scale"),
+                            (lambda t: t.assign(p_high=0.5), "posterior columns"),
+                            (lambda t: t.assign(predicted="high"), "not finite numbers on lines 2, 3, 4")):
+        change(predictions.assign(seed=0)[["corpus", "utterance_id", "seed", "predicted"]]).to_csv(path, index=False)
+        with pytest.raises(SerbenchError, match=message):
+            score_predictions(path, "other", folder, data=str(tiny_releases), results=str(tmp_path / "other"))

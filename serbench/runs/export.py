@@ -2,9 +2,11 @@
 its own code is trained and tested on exactly the utterances serbench's runs are.
 
 For each task of the protocol, under `out/<task>/`:
-    manifest.json       the protocol and its settings, the task's classes in their index order, the content
-                        fingerprint of every corpus (docs/cache.md), and one entry per fold with its file
-    <fold>.csv          one row per utterance of the fold: utterance_id, corpus, path, speaker, part, label
+    manifest.json       the protocol and its settings, the task's classes in their index order (a dimensional
+                        task: none, and the rating and its scale), the content fingerprint of every corpus
+                        (docs/cache.md), and one entry per fold with its file
+    <fold>.csv          one row per utterance of the fold: utterance_id, corpus, path, speaker, part, label (a
+                        dimensional task's: the rating on serbench's scale -1 .. 1, which its scores compare with)
     (or <fold>.jsonl)   (`--format jsonl`: the same rows as JSON lines)
 A fold's parts are those of its runs: `train`, `validation` where the protocol holds training speakers out, and
 `test`; under adaptation to the test corpora, the test part's utterances the task leaves unlabelled are there too,
@@ -23,7 +25,7 @@ from pathlib import Path
 import pandas as pd
 
 from serbench import __version__
-from serbench.data.labels import Task
+from serbench.data.labels import RATING_RANGE, Task
 from serbench.errors import SerbenchError
 from serbench.files import write_atomic
 from serbench.protocols.protocol import PARTS, Fold, Protocol, split_reference
@@ -48,17 +50,18 @@ def export_splits(config: SweepConfig, out: str | Path, file_format: str = "csv"
     for task_name in tasks:
         folder = Path(out) / task_name
         folder.mkdir(parents=True, exist_ok=True)
-        entries, classes = [], []
+        entries, classes, rating = [], [], {}
         for fold in folds:
             task, rows = fold_rows(protocol, fold, task_name, corpora)
             classes = list(task.classes)
+            rating = {"rating": task.rating, "rating_range": list(RATING_RANGE)} if task.rating else {}
             path = folder / f"{file_name(fold.name)}.{file_format}"
             write_atomic(path, table_bytes(rows, file_format))
             written.append(path)
             entries.append({**asdict(fold), "file": path.name, "utterances": rows["part"].value_counts().to_dict()})
         manifest = {"serbench": __version__, "protocol": protocol.name,
                     "reference": protocol_reference(config, protocol), "settings": protocol.to_dict(),
-                    "task": task_name, "classes": classes,
+                    "task": task_name, "classes": classes, **rating,
                     "data": {name: data.fingerprint for name, data in corpora.items()},
                     "seeds": "every seed of a run uses the same folds", "folds": entries}
         write_atomic(folder / "manifest.json", (json.dumps(manifest, indent=1) + "\n").encode())
@@ -79,6 +82,8 @@ def fold_rows(protocol: Protocol, fold: Fold, task_name: str,
     adaptation to the test corpora the test part's utterances the task leaves unlabelled."""
     task, split, labelled = labelled_split(protocol, fold, task_name, corpora)
     rows = pd.concat([part.table for part in labelled.values()], ignore_index=True)
+    if task.rating is not None:  # what a rating is scored against: its value on serbench's scale
+        rows["label"] = rows["y"]
     if protocol.adaptation == "unlabelled-test":
         test = split[split["part"] == "test"]
         labelled_test = set(zip(rows["corpus"], rows["utterance_id"], strict=True))

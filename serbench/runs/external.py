@@ -10,10 +10,11 @@ The predictions file (CSV, or JSON lines with a `.jsonl` name), one row per test
     corpus, utterance_id   the utterance, as in the fold's file
     fold                   the fold's name or its file's name (may be left out where the protocol has one fold)
     seed                   the seed of the system's run (default 0; the leaderboards pair seeds by number)
-    predicted              the predicted class, by name
+    predicted              the predicted class, by name; for a dimensional task the predicted rating, a number
+                           on -1 .. 1 as the exported labels are
     p_<class>              the posterior of each class (optional; without them the decision is stored as a
                            posterior of 1 for the predicted class); with posteriors and no `predicted` column,
-                           the decision is their argmax
+                           the decision is their argmax. A dimensional task has none.
 Rows of test utterances the task leaves unlabelled (the adaptation audio) are skipped and counted.
 """
 
@@ -142,8 +143,11 @@ def check_manifest(manifest: Mapping[str, Any], path: Path, protocol: Protocol, 
 
 def read_predictions(path: Path, classes: Sequence[str]) -> pd.DataFrame:
     """The predictions file as a table with a `line` column (the file's line of each row), every value checked:
-    seeds, class names, posteriors (finite, in [0, 1], summing to one, then rescaled to sum to exactly one)."""
+    seeds, class names, posteriors (finite, in [0, 1], summing to one, then rescaled to sum to exactly one); with
+    no classes (a dimensional task), predicted ratings."""
     table = read_table(path)
+    if not classes:
+        return rating_predictions(table, path)
     posteriors = [f"p_{c}" for c in classes]
     given = [c for c in posteriors if c in table]
     unknown = sorted(str(c) for c in table.columns if str(c).startswith("p_") and c not in posteriors)
@@ -168,6 +172,32 @@ def read_predictions(path: Path, classes: Sequence[str]) -> pd.DataFrame:
     out = table[[c for c in ("line", "corpus", "utterance_id", "fold", "seed") if c in table]].copy()
     out["predicted"] = decided
     out[posteriors] = values
+    return out
+
+
+def rating_predictions(table: pd.DataFrame, path: Path) -> pd.DataFrame:
+    """A dimensional task's predictions: `predicted`, a finite number per row, on serbench's scale -1 .. 1."""
+    lacking = [c for c in ("corpus", "utterance_id", "predicted") if c not in table]
+    if lacking:
+        raise SerbenchError(f"the file lacks the column(s) {', '.join(lacking)}", path=path,
+                            hint="one row per test utterance: corpus, utterance_id, fold, seed, predicted (the "
+                                 "rating, on -1 .. 1)")
+    posteriors = sorted(str(c) for c in table.columns if str(c).startswith("p_"))
+    if posteriors:
+        raise SerbenchError(f"posterior columns ({', '.join(posteriors)}) for a dimensional task, which has no "
+                            "classes", path=path, hint="give the predicted rating alone, in `predicted`")
+    values = pd.to_numeric(table["predicted"], errors="coerce").to_numpy(np.float64)
+    wrong = ~np.isfinite(values)
+    if wrong.any():
+        raise SerbenchError(f"predicted ratings that are not finite numbers on {bad_lines(table, wrong)}", path=path)
+    if np.median(np.abs(values)) > 1:  # most of them off the scale: the corpus's own (1-5), not serbench's
+        raise SerbenchError(f"most predicted ratings lie outside serbench's scale -1 .. 1 (median |rating| "
+                            f"{np.median(np.abs(values)):.2f})", path=path,
+                            hint="predict on the scale of the exported labels (-1 .. 1); map a 1-5 rating r to "
+                                 "(r - 3) / 2")
+    table["seed"] = seeds(table, path)
+    out = table[[c for c in ("line", "corpus", "utterance_id", "fold", "seed") if c in table]].copy()
+    out["predicted"] = values
     return out
 
 
