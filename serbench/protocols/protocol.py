@@ -137,7 +137,9 @@ PROTOCOL_KEYS = {key.name: key for key in (
                                                 "(docs/frontends.md)"),
     Key("paper_subsets", BOOLEAN, True, "IEMOCAP's and MSP-IMPROV's four-category subsets, as the paper"),
     Key("labels", LABELS, {}, "per task, overrides of the label table: emotion = class, or \"\" to leave it out"),
-    Key("score", TEXT, MAIN_METRIC, "the main score of the protocol's pages (not of its runs)", METRICS),
+    Key("score", TEXT, MAIN_METRIC, "the main score of the protocol's pages (not of its runs), for the tasks it "
+        "scores: a score of classes leaves the dimensional tasks' pages CCC, a score of ratings leaves UA on the "
+        "others'", METRICS),
     Key("references", METHOD_NAMES, [], "methods in order of preference: the first with runs on a page is its "
                                      "paired tests' reference"),
     Key("parameters", PARAMETERS, {}, "a template's parameters: `{name}` in any string takes the value given "
