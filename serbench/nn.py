@@ -1,5 +1,6 @@
 """Neural building blocks any method can reuse: the CNN+BLSTM feature extractor, gradient reversal, domain
-heads and center loss. docs/methods.md describes the model layer by layer and why each default was chosen.
+heads, center loss and the CCC loss of ratings. docs/methods.md describes the model layer by layer and why each
+default was chosen.
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
+
+from serbench.errors import SerbenchError
 
 
 @dataclass(frozen=True)
@@ -117,3 +120,21 @@ def center_step(centers: Tensor, x: Tensor, y: Tensor, alpha: float | Tensor) ->
     sums = torch.zeros_like(centers).index_add_(0, y, x)
     delta = (counts.unsqueeze(1) * centers - sums) / (1.0 + counts.unsqueeze(1))
     centers.sub_(alpha * delta)
+
+
+CCC_EPSILON = 1e-8  # keeps the CCC loss finite on a batch of equal ratings and equal predictions
+
+
+def ccc_loss(predicted: Tensor, target: Tensor) -> Tensor:
+    """1 - Lin's concordance correlation coefficient of a batch's predicted and true ratings (1-d, equal lengths),
+    with population moments as metrics.concordance scores them: the loss of the AVEC challenges' and the SER
+    literature's regressors, which trains the predictions' location and scale as well as their correlation. Where
+    the score is undefined (both constant) the denominator's epsilon makes it 1, not NaN."""
+    if predicted.dim() != 1 or predicted.shape != target.shape:  # (rows, 1) against (rows,) would broadcast
+        raise SerbenchError(f"ccc_loss takes two 1-d tensors of equal length, not shapes {tuple(predicted.shape)} "
+                            f"and {tuple(target.shape)}", hint="pass the rating column: predicted[:, 0]")
+    target = target.to(predicted.dtype)
+    mean_p, mean_t = predicted.mean(), target.mean()
+    covariance = ((predicted - mean_p) * (target - mean_t)).mean()
+    spread = (predicted - mean_p).pow(2).mean() + (target - mean_t).pow(2).mean() + (mean_p - mean_t) ** 2
+    return 1 - 2 * covariance / (spread + CCC_EPSILON)
