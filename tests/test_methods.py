@@ -32,7 +32,8 @@ from serbench.training import (
 
 torch.set_num_threads(2)
 PAPER = ["baseline_s", "baseline_cs", "dann1_s", "dann1_cs", "dann2_s", "dann2_cs"]
-BUILT_INS = [*PAPER, "egemaps_lr", "egemaps_svm", "egemaps_ridge", "egemaps_svr", "zero_shot", "ssl_mlp", "ssl_dann"]
+BUILT_INS = [*PAPER, "egemaps_lr", "egemaps_svm", "egemaps_ridge", "egemaps_svr", "baseline_ccc", "dann1_ccc",
+             "dann2_ccc", "zero_shot", "ssl_mlp", "ssl_dann", "ssl_mlp_ccc", "ssl_dann_ccc"]
 SMALL = {"preset": "small"}
 
 
