@@ -14,7 +14,15 @@ from toy_features import make_toy, utterance_labels
 
 from serbench.cli import main
 from serbench.errors import SerbenchError
-from serbench.method import InputSpec, TaskSpec, build_method, check_target, discover_methods, get_method
+from serbench.method import (
+    InputSpec,
+    TaskSpec,
+    build_method,
+    check_target,
+    discover_methods,
+    get_method,
+    resolve_hparams,
+)
 from serbench.metrics import concordance, rating_sums
 from serbench.nn import ccc_loss
 from serbench.runs.store import ResultsStore
@@ -98,6 +106,19 @@ def test_a_method_is_refused_a_target_it_cannot_predict():
         check_target(get_method("dann1_ccc"), "classes", "emotion4")
     for name in [*PAPER_RATINGS, *SSL_RATINGS]:
         check_target(get_method(name), "ratings", "valence-dim")
+
+
+@pytest.mark.parametrize("name", [*PAPER_RATINGS, *SSL_RATINGS])
+def test_a_batch_of_one_rating_is_refused_and_the_rest_is_the_classifiers(name):
+    """One rating has no CCC; every other hyperparameter is the classifier's (dann1_ccc's are dann1_s's)."""
+    with pytest.raises(SerbenchError, match=f"batch_size=1 of method '{name}' is out of range"):
+        resolve_hparams(get_method(name), {"batch_size": 1})
+    classifier = get_method(name.replace("_ccc", "_s" if name in PAPER_RATINGS else ""))
+
+    def unbatched(hparams: dict) -> dict:
+        return {key: value for key, value in hparams.items() if key != "batch_size"}
+
+    assert unbatched(get_method(name).cls.hparams) == unbatched(classifier.cls.hparams)
 
 
 def test_a_run_of_baseline_ccc_is_scored_by_ccc_and_verified(tiny_releases, tmp_path):

@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from serbench.method import TaskSpec, register_method
+from serbench.method import TaskSpec, declaration, register_method
 from serbench.methods.baseline import BaselineS
 from serbench.methods.dann import Dann1S, Dann2S
 from serbench.methods.paper import PaperSystem, domain_labels
@@ -28,6 +28,13 @@ def one_output(task: TaskSpec) -> TaskSpec:
     "class", the rating, gives the one linear output a dimensional task predicts. (Its classes are none: building a
     layer of no units and replacing it would warn of an empty tensor and build the optimiser twice.)"""
     return replace(task, classes=("rating",))
+
+
+def ccc_batches(hparams: Mapping[str, Any]) -> dict[str, Any]:
+    """A classifier's hyperparameters for its CCC-trained twin: batch_size at least 2, refused when the sweep is
+    planned, since one rating has no CCC (the loss would be a constant 1, and nothing would learn)."""
+    size = declaration(hparams["batch_size"])
+    return {**hparams, "batch_size": replace(size, low=2, doc=f"{size.doc}; two or more: one rating has no CCC")}
 
 
 def adversary_losses(heads: nn.ModuleDict, hp: Mapping[str, Any], embedding: Tensor, batch: Batch,
@@ -67,12 +74,18 @@ class PaperRegressor(PaperSystem):
 class BaselineCcc(PaperRegressor, BaselineS):
     """Baseline for ratings: CNN+BLSTM, one linear output, CCC loss."""
 
+    hparams: ClassVar[dict[str, Any]] = ccc_batches(BaselineS.hparams)
+
 
 @register_method("dann1_ccc")
 class Dann1Ccc(PaperRegressor, Dann1S):
     """DANN_1 for ratings: speaker + corpus adversaries, CCC loss."""
 
+    hparams: ClassVar[dict[str, Any]] = ccc_batches(Dann1S.hparams)
+
 
 @register_method("dann2_ccc")
 class Dann2Ccc(PaperRegressor, Dann2S):
     """DANN_2 for ratings: gender + language + corpus adversaries, CCC loss."""
+
+    hparams: ClassVar[dict[str, Any]] = ccc_batches(Dann2S.hparams)

@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 
 from serbench.method import TaskSpec, register_method
-from serbench.methods.paper_ratings import adversary_losses, one_output
+from serbench.methods.paper_ratings import adversary_losses, ccc_batches, one_output
 from serbench.methods.ssl import SslDANN, SslMLP, pooled
 from serbench.nn import ccc_loss
 from serbench.training import Batch
@@ -25,6 +25,7 @@ class SslMlpCcc(SslMLP):
     the rating, trained by the CCC loss."""
 
     targets: ClassVar[tuple[str, ...]] = ("ratings",)
+    hparams: ClassVar[dict[str, Any]] = ccc_batches(SslMLP.hparams)
 
     def __init__(self, task: TaskSpec, hp: Mapping[str, Any]) -> None:
         super().__init__(one_output(task), hp)
@@ -53,3 +54,5 @@ class SslMlpCcc(SslMLP):
 @register_method("ssl_dann_ccc")
 class SslDannCcc(SslMlpCcc, SslDANN):
     """ssl_mlp_ccc with ssl_dann's adversaries (gender, language, corpus) behind gradient reversal."""
+
+    hparams: ClassVar[dict[str, Any]] = ccc_batches(SslDANN.hparams)
