@@ -543,7 +543,9 @@ def utterance_posteriors(method: Method, data: RowSet, *, batch_size: int = 512,
         return posteriors
 
     posteriors, utterance = _per_row(predict, data, batch_size, device)
-    if not ratings:
+    if ratings:
+        check_ratings(method, posteriors)
+    else:
         check_probabilities(method, posteriors)
     with torch.no_grad():
         decided = method.aggregate(posteriors, utterance, data.n_utterances)
@@ -577,7 +579,7 @@ FIT_ALL_CONTRACT = "a dict of str -> JSON numbers or strings (what it chose: the
 PREDICT_CONTRACT = ("a float tensor of shape (rows of the batch, classes) holding probabilities: finite, >= 0, each "
                     "row summing to 1")
 AGGREGATE_CONTRACT = "a float tensor of shape (utterances, classes): each utterance's posteriors"
-RATING_CONTRACT = "for a dimensional task, a float tensor of shape (rows of the batch, 1): each row's rating"
+RATING_CONTRACT = "for a dimensional task, a float tensor of shape (rows of the batch, 1): each row's rating, finite"
 RATING_AGGREGATE_CONTRACT = "for a dimensional task, a float tensor of shape (utterances, 1): each one's rating"
 PROBABILITY_TOLERANCE = 1e-4  # how far a row of predict's posteriors may sum from 1
 
@@ -628,6 +630,15 @@ def check_shape(method: Method, hook: str, values: object, shape: tuple[int, int
     """A hook's tensor of rows x classes: its type and shape, which never wait for the device."""
     if not isinstance(values, Tensor) or not values.is_floating_point() or tuple(values.shape) != shape:
         raise breach(method, hook, contract, f"{described(values)} where {shape} was due")
+
+
+def check_ratings(method: Method, ratings: Tensor) -> None:
+    """predict's ratings, every row of a prediction pass at once: finite (a NaN would pass model selection and the
+    scores as a NaN CCC)."""
+    not_finite = int((~torch.isfinite(ratings)).sum())
+    if not_finite:
+        raise breach(method, "predict", RATING_CONTRACT, f"{described(ratings)} with NaN or infinite values in "
+                     f"{not_finite} of {len(ratings)} rows", "; check the model's training (a diverging loss)")
 
 
 def check_probabilities(method: Method, posteriors: Tensor) -> None:

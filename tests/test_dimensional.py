@@ -183,3 +183,27 @@ def test_exported_ratings_and_another_toolkit_s_predictions_score_as_serbench_s_
         change(predictions.assign(seed=0)[["corpus", "utterance_id", "seed", "predicted"]]).to_csv(path, index=False)
         with pytest.raises(SerbenchError, match=message):
             score_predictions(path, "other", folder, data=str(tiny_releases), results=str(tmp_path / "other"))
+
+
+NAN_RATINGS = '''
+import torch
+from serbench.method import register_method
+from serbench.methods.egemaps_ratings import EgemapsRidge
+
+
+@register_method("nan_ridge")
+class NanRidge(EgemapsRidge):
+    def predict(self, batch):
+        return torch.full((len(batch.inputs), 1), float("nan"))
+'''
+
+
+def test_a_method_predicting_nan_ratings_fails_its_run_naming_the_contract(tiny_releases, tmp_path, capsys):
+    plugin = tmp_path / "nan_ridge.py"
+    plugin.write_text(NAN_RATINGS)
+    assert main(["run", "--method", "nan_ridge", "--plugin", str(plugin), "--frontend", "egemaps", "--seed", "0",
+                 "--protocol", "cross", "--task", "arousal-dim", "--data", str(tiny_releases), "--results",
+                 str(tmp_path / "results")]) == 1
+    output = capsys.readouterr().out
+    assert "predict returned" in output and "NaN or infinite values in" in output
+    assert not ResultsStore(tmp_path / "results").done_ids()
