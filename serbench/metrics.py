@@ -5,6 +5,7 @@ sums of the true and predicted values. The near-collapse rule."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -134,6 +135,7 @@ class Metric:
     higher_is_better: bool = True
     target: str = "classes"  # TARGETS
     percent: bool = True  # shown in per cent (UA 52.3), else as it is (CCC 0.412)
+    bounds: tuple[float, float] = (0.0, 1.0)  # the values it can take: the leaderboards clip intervals to them
 
     @property
     def unit(self) -> str:
@@ -160,11 +162,11 @@ for metric in (Metric("ua", "UA", "unweighted accuracy: the mean recall over the
                Metric("wa", "WA", "weighted accuracy: correct decisions over all decisions", weighted_accuracy),
                Metric("macro_f1", "macro-F1", "the mean F1 over the classes present or predicted", macro_f1),
                Metric("ccc", "CCC", "concordance correlation coefficient of the predicted and true ratings",
-                      concordance, target="ratings", percent=False),
+                      concordance, target="ratings", percent=False, bounds=(-1.0, 1.0)),
                Metric("pcc", "PCC", "Pearson's correlation of the predicted and true ratings", pearson,
-                      target="ratings", percent=False),
+                      target="ratings", percent=False, bounds=(-1.0, 1.0)),
                Metric("rmse", "RMSE", "root mean squared error of the ratings, on the scale -1 .. 1", rmse,
-                      higher_is_better=False, target="ratings", percent=False)):
+                      higher_is_better=False, target="ratings", percent=False, bounds=(0.0, math.inf))):
     METRICS.add(metric.name, metric)
 MAIN_METRIC = "ua"  # the paper's, and the default of a protocol's main score
 MAIN_METRICS = {"classes": MAIN_METRIC, "ratings": "ccc"}  # the main score of each target

@@ -2,8 +2,11 @@
 
 The choices and their reasons are in docs/statistics.md; serbench/reports/calibration.py checks them by simulation. In
 short, every test is about the protocol's fixed test utterances, in expectation over training randomness, so
-its unit is the seed (one UA per seed and method; under fold protocols, one pooled UA per seed cycle):
-- `summarize`: mean, sample std and a t-based 95% confidence interval of UA over seeds, clipped to [0, 1].
+its unit is the seed (one UA per seed and method; under fold protocols, one pooled UA per seed cycle). UA stands
+for the page's score: the dimensional tasks' CCC (of rating sums pooled the same way) goes through the same tests,
+which the simulation calibrates for it too.
+- `summarize`: mean, sample std and a t-based 95% confidence interval of UA over seeds, clipped to the score's
+  range ([0, 1]; [-1, 1] for CCC).
 - `pooled_ua`: UA of one seed cycle of a fold protocol, from the sum of its folds' confusion matrices.
 - `paired_test`: the seed-level paired t-test of a method against the reference, with the t-interval of the
   same statistic.
@@ -60,12 +63,13 @@ class Summary:
     n: int
 
 
-def summarize(values: Sequence[float], level: float = 0.95) -> Summary:
+def summarize(values: Sequence[float], level: float = 0.95, bounds: tuple[float, float] = (0.0, 1.0)) -> Summary:
     """Mean, std (ddof 1) and Student-t confidence interval of the mean; std and interval are NaN for n < 2, and
     the std is exactly 0 for values equal up to float rounding (ZERO_SPREAD).
 
-    The values are scores in [0, 1] (UA, WA, macro-F1), so their expectation is too: the interval is clipped to
-    [0, 1]. Clipping drops only impossible values, so the interval still covers the mean as often as before.
+    The values are scores within `bounds` (a Metric's: [0, 1] for UA, WA, macro-F1, [-1, 1] for CCC), so their
+    expectation is too: the interval is clipped to them. Clipping drops only impossible values, so the interval
+    still covers the mean as often as before.
     """
     x = np.asarray(values, dtype=float)
     n = len(x)
@@ -77,7 +81,7 @@ def summarize(values: Sequence[float], level: float = 0.95) -> Summary:
     std = float(x.std(ddof=1))
     std = 0.0 if std <= ZERO_SPREAD else std
     half = float(stats.t.ppf(0.5 + level / 2, n - 1)) * std / math.sqrt(n)
-    return Summary(mean, std, max(0.0, mean - half), min(1.0, mean + half), n)
+    return Summary(mean, std, max(bounds[0], mean - half), min(bounds[1], mean + half), n)
 
 
 def pooled_ua(confusions: Sequence[np.ndarray]) -> float:
@@ -102,15 +106,15 @@ class PairedTest:
     standard_error: float = math.nan  # of the difference; NaN where no test is made
 
 
-def paired_test(reference: Values, other: Values, *, level: float = 0.95) -> PairedTest:
-    """Paired t-test of the per-seed UA differences d_s = other(s) - reference(s), df = n - 1, two-sided.
+def paired_test(reference: Values, other: Values, *, level: float = 0.95, width: float = 1.0) -> PairedTest:
+    """Paired t-test of the per-seed score differences d_s = other(s) - reference(s), df = n - 1, two-sided.
 
     The interval is the t-interval of the same statistic, so p < 1 - level exactly when it leaves out 0; it is
-    clipped to [-1, 1], the possible range of a UA difference. Fewer than two seeds: no test (NaN p and
-    interval). Differences without spread: all zero gives p = 1 and the interval [0, 0]; all equal and non-zero
-    makes t infinite, so the test falls back to the exact sign-flip test, which uses only the signs that are
-    left: p = 2 / 2^n, and the interval is the shift set it does not reject, [d, d] when p < 1 - level and
-    [-1, 1] otherwise.
+    clipped to [-width, width], the possible range of a difference of two scores whose range is `width` wide (1
+    for UA, 2 for CCC: Metric.bounds). Fewer than two seeds: no test (NaN p and interval). Differences without
+    spread: all zero gives p = 1 and the interval [0, 0]; all equal and non-zero makes t infinite, so the test
+    falls back to the exact sign-flip test, which uses only the signs that are left: p = 2 / 2^n, and the
+    interval is the shift set it does not reject, [d, d] when p < 1 - level and [-width, width] otherwise.
     """
     a, b = np.asarray(reference, dtype=float), np.asarray(other, dtype=float)
     if a.shape != b.shape or a.ndim != 1:
@@ -129,21 +133,21 @@ def paired_test(reference: Values, other: Values, *, level: float = 0.95) -> Pai
         if abs(mean) <= ZERO_SPREAD:
             return PairedTest(0.0, 0.0, 0.0, 1.0, n, n - 1)
         p = 2.0 ** (1 - n)
-        low, high = (mean, mean) if p < 1 - level else (-1.0, 1.0)
+        low, high = (mean, mean) if p < 1 - level else (-width, width)
         return PairedTest(mean, low, high, p, n, n - 1)
-    return _t_test(mean, spread / math.sqrt(n), n, n - 1, level)
+    return _t_test(mean, spread / math.sqrt(n), n, n - 1, level, width)
 
 
-def _t_test(mean: float, standard_error: float, n: int, df: float, level: float) -> PairedTest:
-    """Two-sided t-test of a mean difference and its t-interval, clipped to [-1, 1]."""
+def _t_test(mean: float, standard_error: float, n: int, df: float, level: float, width: float) -> PairedTest:
+    """Two-sided t-test of a mean difference and its t-interval, clipped to [-width, width]."""
     # scipy.special's t distribution: the functions behind scipy.stats.t, without its per-call overhead, which
     # matters in the 90,000 tests of serbench/reports/calibration.py.
     p = float(2 * special.stdtr(df, -abs(mean) / standard_error))
     half = float(special.stdtrit(df, 0.5 + level / 2)) * standard_error
-    return PairedTest(mean, max(-1.0, mean - half), min(1.0, mean + half), p, n, df, standard_error)
+    return PairedTest(mean, max(-width, mean - half), min(width, mean + half), p, n, df, standard_error)
 
 
-def speaker_test(differences: np.ndarray, *, level: float = 0.95) -> PairedTest:
+def speaker_test(differences: np.ndarray, *, level: float = 0.95, width: float = 1.0) -> PairedTest:
     """Test of the expected UA difference over new training seeds and new speakers of the test corpus.
 
     `differences[s, j]`: other minus reference UA of test speaker j in seed s (both methods' runs of that seed).
@@ -156,6 +160,7 @@ def speaker_test(differences: np.ndarray, *, level: float = 0.95) -> PairedTest:
     at 0 instead looked natural and was liberal (type-I 0.11 with 2 speakers and 10 seeds, docs/statistics.md).
     Fewer than two seeds or MIN_SPEAKERS speakers: no test (NaN). The estimand is the mean over speakers of the
     per-speaker UA difference, which weighs speakers equally (a corpus's pooled UA weighs them by utterances).
+    The interval is clipped to [-width, width], as paired_test's.
     """
     d = np.asarray(differences, dtype=float)
     if d.ndim != 2:
@@ -179,8 +184,8 @@ def speaker_test(differences: np.ndarray, *, level: float = 0.95) -> PairedTest:
         total, df = ms_error, df_error
     if total <= ZERO_SPREAD**2:
         # The same difference for every seed and speaker: paired_test's no-spread rules on the seeds' means.
-        return paired_test(np.zeros(seeds), seed_means, level=level)
-    return _t_test(mean, math.sqrt(total / (seeds * speakers)), seeds, df, level)
+        return paired_test(np.zeros(seeds), seed_means, level=level, width=width)
+    return _t_test(mean, math.sqrt(total / (seeds * speakers)), seeds, df, level, width)
 
 
 @dataclass(frozen=True)
@@ -195,10 +200,11 @@ class WorkingComparison:
 
 
 def working_paired_test(reference: Values, other: Values, reference_collapsed: Flags, other_collapsed: Flags, *,
-                        claim: str = "seeds", level: float = 0.95) -> WorkingComparison:
+                        claim: str = "seeds", level: float = 0.95, width: float = 1.0) -> WorkingComparison:
     """The test of `claim` (CLAIMS) on the seeds where neither method's run collapsed, and a test of the collapse
-    rates. Claim "seeds": UA per seed, paired_test. Claim "speakers": UA per seed and test speaker (seeds x
-    speakers, the same speakers in both), speaker_test of the differences.
+    rates. Claim "seeds": UA (or the page's score) per seed, paired_test. Claim "speakers": UA per seed and test
+    speaker (seeds x speakers, the same speakers in both), speaker_test of the differences. `width`: that of the
+    score's range (paired_test).
 
     A method that collapses in a share of its runs has a two-part distribution of UA, and with 3 to 10 seeds a
     test of its mean UA cannot be valid: at a collapse rate of 0.1, five seeds show no collapse 59% of the time,
@@ -218,8 +224,8 @@ def working_paired_test(reference: Values, other: Values, reference_collapsed: F
                          f"and one collapse flag per seed and method, got {a.shape}, {b.shape}, {lost_a.shape} "
                          f"and {lost_b.shape}")
     kept = ~(lost_a | lost_b)
-    test = paired_test(a[kept], b[kept], level=level) if claim == "seeds" else \
-        speaker_test(b[kept] - a[kept], level=level)
+    test = paired_test(a[kept], b[kept], level=level, width=width) if claim == "seeds" else \
+        speaker_test(b[kept] - a[kept], level=level, width=width)
     only_other, discordant = int((lost_b & ~lost_a).sum()), int((lost_a != lost_b).sum())
     collapse_p = float(stats.binomtest(only_other, discordant).pvalue) if discordant else 1.0
     return WorkingComparison(test, tuple(bool(k) for k in kept), int(lost_a.sum()), int(lost_b.sum()), collapse_p)
