@@ -22,13 +22,23 @@ effect shared by all speakers of a seed, a speaker effect shared by all seeds (n
 interaction with the test noise; each comparison draws its test speakers afresh from the population, whose mean
 difference is 0 under the null.
 
+The dimensional tasks' CCC has a model of its own (the regimes named "CCC ..."), since its distribution over seeds
+is not UA's: a fixed rated test set, each utterance with a true rating and a difficulty the methods share, and runs
+that predict level + slope x (rating + difficulty) + noise, pooled per seed cycle by adding rating sums as the
+harness does. The nulls are exact again: the twin, and other profiles, whose difficulties keep the three sums the
+rating sums depend on (reprofiled) and so the whole distribution of the CCC. BETTER moves its predictions towards
+the truth by the share that raises the CCC of its expected sums by `effect`. For the new-speaker claim, each
+speaker's CCC of its own utterances, of two methods that suit each speaker differently and neither on average.
+
 The ranking test is simulated at the level of per-block UA: a model's seed luck is shared by the blocks of its
 seed (correlation 0.5-0.85), blocks have their own levels, and a seed effect is shared by the methods of one seed.
-`serbench calibrate` prints the figures; docs/statistics.md records those of the full run.
+It uses only the order of the scores in each (seed, block) cell, and the model names no score, so it stands for a
+ranking of CCCs as well. `serbench calibrate` prints the figures; docs/statistics.md records those of the full run.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -72,6 +82,7 @@ class PairedRegime:
     seeds: int
     collapse: float = 0.0  # probability that a run of a method other than the reference predicts one class
     skewed: bool = False  # a run's own skill is skewed (SKEWED_SKILL_SD) instead of normal (SKILL_SD)
+    score: str = "ua"  # UA of simulated confusion matrices, or "ccc": CCC of simulated ratings (the rating model)
 
 
 @dataclass(frozen=True)
@@ -95,6 +106,8 @@ PAIRED_REGIMES = (
       for rate in (0.1, 0.2) for seeds in (3, 5, 10)),
     *(PairedRegime("cross small, skewed", (400,), seeds, skewed=True) for seeds in (3, 5, 10)),
 )
+# The same shapes for the dimensional tasks' CCC, after them, so that the regimes of UA keep their generators.
+PAIRED_REGIMES += tuple(dataclasses.replace(r, name=f"CCC {r.name}", score="ccc") for r in PAIRED_REGIMES)
 
 
 @dataclass(frozen=True)
@@ -105,10 +118,12 @@ class SpeakerRegime:
     seeds: int
     speakers: int
     heavy: bool = False  # speaker effects from a t distribution with 3 degrees of freedom instead of normal
+    score: str = "ua"  # UA differences drawn as such, or "ccc": each speaker's CCC of simulated ratings
 
 
 SPEAKER_REGIMES = tuple(SpeakerRegime(f"{'heavy-tailed' if heavy else 'normal'} speakers", seeds, speakers, heavy)
                         for heavy in (False, True) for speakers in (3, 6, 12) for seeds in (3, 5, 10))
+SPEAKER_REGIMES += tuple(dataclasses.replace(r, name=f"CCC {r.name}", score="ccc") for r in SPEAKER_REGIMES)
 # Ranges (uniform, per comparison) of the standard deviations of the per-speaker UA differences' parts, in UA.
 SEED_SD = (0.0, 0.03)
 SPEAKER_SD = (0.0, 0.10)  # speakers differ far more than seeds in how much a method helps them
@@ -239,6 +254,170 @@ def _simulate_chunk(regime: PairedRegime, counts: np.ndarray, comparisons: int, 
     return confusions
 
 
+# --- the dimensional tasks: CCC of rating sums ----------------------------------------------------------------------
+# The rating model. A test corpus is a fixed set of utterances, each with a true rating on serbench's scale and a
+# difficulty that every method and seed share: what the audio gets wrong about that utterance's rating. A run
+# predicts level + slope x (rating + difficulty) + noise: its level and slope are its own (part of them common to
+# the methods of one seed index, as the run effects of classes), a fold shifts the level of its models in every
+# seed cycle, and each prediction adds its noise. A collapsed run predicts its level for every utterance. CCC is then
+# mostly 0.3-0.8, with a seed spread of 0.01-0.03 on 400 utterances.
+RATING_SD = (0.3, 0.5)  # of the true ratings
+RATING_DIFFICULTY_SD = (0.3, 0.6)
+RATING_NOISE_SD = (0.1, 0.3)
+SLOPE = (0.4, 0.8)  # regressors shrink towards the mean: a prediction follows part of a rating's deviation
+SLOPE_SD = (0.0, 0.1)  # a run's relative shift of its slope
+SKEWED_SLOPE_SD = (0.1, 0.3)  # ... where runs train unevenly: larger, its own part 1 - Exp(1)
+RATING_LEVEL_SD = (0.0, 0.1)  # a run's shift of every prediction
+RATING_FOLD_SD = 0.05
+# The speakers of the new-speaker claim: each has its own mean rating and spread, and one method suits some
+# speakers better than the other: its noise is exp(u) times the common one on a speaker, the other's exp(-u), u
+# symmetric about 0 over the population (normal, or heavy-tailed), so neither gains on average.
+SPEAKER_UTTERANCES = 40  # test utterances of a speaker (a real corpus's speakers have 30-100)
+SPEAKER_MEAN_SD = 0.25  # of the speakers' mean ratings
+WITHIN_SPEAKER_SD = (0.15, 0.4)  # of one speaker's true ratings
+SUITS_SD = (0.0, 0.8)  # of u
+
+
+def concordances(sums: np.ndarray) -> np.ndarray:
+    """metrics.concordance of rating sums (..., 6: metrics.rating_sums) over the leading axes, vectorised."""
+    n, sx, sy, sxx, syy, sxy = np.moveaxis(np.asarray(sums, dtype=float), -1, 0)
+    mx, my = sx / n, sy / n
+    spread = np.maximum(0.0, sxx / n - mx * mx) + np.maximum(0.0, syy / n - my * my) + (mx - my) ** 2
+    return np.divide(2 * (sxy / n - mx * my), spread, out=np.full(spread.shape, math.nan), where=spread > 0)
+
+
+def sums_of(truth: np.ndarray, predicted: np.ndarray) -> np.ndarray:
+    """metrics.rating_sums over the last axis (utterances) of true ratings broadcast against predictions: (..., 6)."""
+    truth = np.broadcast_to(truth, predicted.shape)
+    return np.stack([np.full(predicted.shape[:-1], predicted.shape[-1], dtype=float), truth.sum(-1),
+                     predicted.sum(-1), (truth * truth).sum(-1), (predicted * predicted).sum(-1),
+                     (truth * predicted).sum(-1)], axis=-1)
+
+
+def moved(sums: np.ndarray, share: np.ndarray) -> np.ndarray:
+    """The rating sums of predictions moved `share` of the way to the truth, y + share (x - y), from those of y
+    (share broadcast against the sums' leading axes). Linear in y, so it is exact for the sums of one run and for
+    their expectation alike."""
+    n, sx, sy, sxx, syy, sxy = np.moveaxis(sums, -1, 0)
+    q = np.asarray(share, dtype=float)
+    return np.stack([n, sx, (1 - q) * sy + q * sx, sxx,
+                     (1 - q) ** 2 * syy + 2 * q * (1 - q) * sxy + q * q * sxx, (1 - q) * sxy + q * sxx], axis=-1)
+
+
+def expected_rating_sums(truth: np.ndarray, signal: np.ndarray, level: np.ndarray, level_var: np.ndarray,
+                         slope: np.ndarray, slope_square: np.ndarray, noise_var: np.ndarray) -> np.ndarray:
+    """E[rating sums] (..., 6) over runs that predict level + slope x signal + noise for true ratings `truth` (last
+    axis: utterances), with a run's level (mean `level`, variance `level_var`) and slope (mean `slope`, mean square
+    `slope_square`) independent and the noise's variance `noise_var`; the parameters broadcast against the leading
+    axes."""
+    n = truth.shape[-1]
+    sx, sz = truth.sum(-1), signal.sum(-1)
+    syy = (n * (level**2 + level_var) + 2 * level * slope * sz + slope_square * (signal * signal).sum(-1)
+           + n * noise_var)
+    return np.stack([np.full(sx.shape, n, dtype=float), sx, n * level + slope * sz, (truth * truth).sum(-1), syy,
+                     level * sx + slope * (truth * signal).sum(-1)], axis=-1)
+
+
+def share_for_gain(expected: np.ndarray, effect: float) -> np.ndarray:
+    """Per comparison (the first axis), the share of the way to the truth (moved) that raises the CCC of the expected
+    rating sums `expected` (comparisons x ... x 6; the CCCs averaged over the axes between: speakers) by `effect`:
+    by bisection, since moving towards the truth raises the CCC, to 1 at share 1."""
+    base = concordances(expected)
+
+    def gain(share: np.ndarray) -> np.ndarray:
+        grown = concordances(moved(expected, share.reshape(-1, *[1] * (expected.ndim - 2))))
+        return (grown - base).reshape(len(share), -1).mean(axis=1)
+
+    low, high = np.zeros(len(expected)), np.ones(len(expected))
+    if (gain(high) < effect).any():
+        raise ValueError(f"a CCC gain of {effect} is more than the simulated predictions leave room for")
+    for _ in range(50):  # 2^-50: exact to the float
+        middle = (low + high) / 2
+        short = gain(middle) < effect
+        low, high = np.where(short, middle, low), np.where(short, high, middle)
+    return (low + high) / 2
+
+
+def reprofiled(difficulty: np.ndarray, truth: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Difficulties (last axis: one fold's utterances) with the same sum, sum of squares and sum of products with
+    the true ratings as `difficulty`, in another direction: its part beyond the span of 1 and the truth turned to
+    a random direction of the same length. Given a run's level and slope, its rating sums depend on the difficulty
+    only through those three sums (and the noise's through the same inner products), so a method with these
+    difficulties gets other utterances right with exactly the same distribution of CCC: the null of other
+    profiles."""
+    ones = np.full(truth.shape, 1 / math.sqrt(truth.shape[-1]))
+    centred = truth - truth.mean(axis=-1, keepdims=True)
+    direction = centred / np.linalg.norm(centred, axis=-1, keepdims=True)
+
+    def spanned(vector: np.ndarray) -> np.ndarray:
+        return sum(basis * (basis * vector).sum(axis=-1, keepdims=True) for basis in (ones, direction))
+
+    rest = difficulty - spanned(difficulty)
+    turn = rng.standard_normal(difficulty.shape)
+    turn -= spanned(turn)
+    length = np.linalg.norm(rest, axis=-1, keepdims=True) / np.linalg.norm(turn, axis=-1, keepdims=True)
+    return spanned(difficulty) + turn * length
+
+
+def _shared_effect(rng: np.random.Generator, shape: tuple[int, ...], shared: np.ndarray,
+                   skewed: bool = False) -> np.ndarray:
+    """Run effects of mean 0 and variance 1, comparisons x methods x ..., part `shared` (per comparison) common to
+    the methods of one seed index (the second axis); the own part standard normal, or 1 - Exp(1) when skewed."""
+    common = rng.standard_normal((shape[0], 1, *shape[2:]))
+    own = 1 - rng.standard_exponential(shape) if skewed else rng.standard_normal(shape)
+    weight = shared.reshape(-1, *[1] * (len(shape) - 1))
+    return np.sqrt(weight) * common + np.sqrt(1 - weight) * own
+
+
+def simulate_rating_sums(regime: PairedRegime, comparisons: int, rng: np.random.Generator,
+                         effect: float = EFFECT) -> tuple[np.ndarray, np.ndarray]:
+    """Rating sums, comparisons x methods (REFERENCE, TWIN, REPROFILED, BETTER) x seeds x folds x 6, of simulated
+    runs on one fixed rated test set per comparison (the rating model above), and whether each run collapsed
+    (comparisons x methods x seeds x folds). BETTER moves its working runs' predictions towards the truth by the
+    share that raises the CCC of its expected sums by `effect`."""
+    per_comparison = 4 * regime.seeds * sum(regime.folds)
+    chunk = max(1, CHUNK // 4 // per_comparison)  # float64
+    parts = [_rating_chunk(regime, min(chunk, comparisons - start), rng, effect)
+             for start in range(0, comparisons, chunk)]
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+
+def _rating_chunk(regime: PairedRegime, c: int, rng: np.random.Generator,
+                  effect: float) -> tuple[np.ndarray, np.ndarray]:
+    """simulate_rating_sums for `c` comparisons."""
+    def draw(bounds: tuple[float, float]) -> np.ndarray:
+        return rng.uniform(*bounds, size=c)
+
+    rating_sd, difficulty_sd, noise_sd, slope = draw(RATING_SD), draw(RATING_DIFFICULTY_SD), draw(RATING_NOISE_SD), \
+        draw(SLOPE)
+    slope_sd, level_sd = draw(SKEWED_SLOPE_SD if regime.skewed else SLOPE_SD), draw(RATING_LEVEL_SD)
+    shared = draw(SHARED)
+    shape = (c, 4, regime.seeds, len(regime.folds))
+    offsets = rng.normal(0.0, RATING_FOLD_SD, size=(c, len(regime.folds)))  # each fold's, in every seed cycle
+    level = offsets[:, None, None, :] + level_sd[:, None, None, None] * _shared_effect(rng, shape, shared)
+    gain = slope[:, None, None, None] * (1 + slope_sd[:, None, None, None]
+                                         * _shared_effect(rng, shape, shared, regime.skewed))
+    lost = rng.random(shape) < regime.collapse
+    lost[:, REFERENCE] = False
+    sums, expected = np.zeros((*shape, 6)), np.zeros((c, 6))
+    for fold, size in enumerate(regime.folds):
+        truth = rng.standard_normal((c, size)) * rating_sd[:, None]
+        difficulty = rng.standard_normal((c, size)) * difficulty_sd[:, None]
+        profiles = np.stack([difficulty, difficulty, reprofiled(difficulty, truth, rng), difficulty], axis=1)
+        signal = (truth[:, None] + profiles)[:, :, None, :]  # comparisons x methods x 1 x utterances
+        predicted = (level[..., fold, None] + gain[..., fold, None] * signal
+                     + noise_sd[:, None, None, None] * rng.standard_normal((*shape[:3], size)))
+        predicted = np.where(lost[..., fold, None], level[..., fold, None], predicted)
+        sums[..., fold, :] = sums_of(truth[:, None, None, :], predicted)
+        # the reference's working runs, whose skewed own part has mean 0 and variance 1 too
+        expected += expected_rating_sums(truth, truth + difficulty, offsets[:, fold], level_sd**2, slope,
+                                         slope**2 * (1 + slope_sd**2), noise_sd**2)
+    if effect:
+        better = moved(sums[:, BETTER], share_for_gain(expected, effect)[:, None, None])
+        sums[:, BETTER] = np.where(lost[:, BETTER, ..., None], sums[:, BETTER], better)
+    return sums, lost
+
+
 @dataclass(frozen=True)
 class PairedResult:
     """Rejection rates of stats.paired_test at ALPHA in one regime (half binary, half 4-class comparisons)."""
@@ -258,11 +437,7 @@ def calibrate_paired(regime: PairedRegime, comparisons: int, rng: np.random.Gene
     """Simulate `comparisons` paired comparisons of the regime and run stats.working_paired_test, the pages'
     test, on each: the seeds whose pooled runs include a collapsed or near-collapsed one (metrics.degenerate,
     the pages' rule) are left out."""
-    binary = comparisons // 2
-    confusions = [simulate_confusions(regime, n_classes, n, rng, effect)
-                  for n_classes, n in ((BINARY, binary), (FOUR_CLASS, comparisons - binary)) if n]
-    ua = np.concatenate([pooled_uas(c) for c in confusions])
-    lost = np.concatenate([metrics.degenerate(c).any(axis=-1) for c in confusions])  # comparisons x methods x seeds
+    ua, lost = paired_scores(regime, comparisons, rng, effect)
     comparisons_of = {other: [stats.working_paired_test(u[REFERENCE], u[other], x[REFERENCE], x[other])
                               for u, x in zip(ua, lost, strict=True)] for other in (TWIN, REPROFILED, BETTER)}
     tests = {other: [c.test for c in found] for other, found in comparisons_of.items()}
@@ -280,9 +455,28 @@ def calibrate_paired(regime: PairedRegime, comparisons: int, rng: np.random.Gene
                         effect, float(np.mean(flat)), float(np.mean([test.n < 2 for test in nulls])))
 
 
+def paired_scores(regime: PairedRegime, comparisons: int, rng: np.random.Generator,
+                  effect: float) -> tuple[np.ndarray, np.ndarray]:
+    """The score of each simulated seed cycle, comparisons x methods x seeds, and whether a run of it collapsed
+    or nearly (the pages' † rule): UA of confusion matrices, half of the comparisons binary and half of 4 classes,
+    or the CCC of rating sums (regime.score)."""
+    if regime.score == "ccc":
+        sums, lost = simulate_rating_sums(regime, comparisons, rng, effect)
+        return concordances(sums.sum(axis=-2)), np.asarray(lost.any(axis=-1))
+    binary = comparisons // 2
+    confusions = [simulate_confusions(regime, n_classes, n, rng, effect)
+                  for n_classes, n in ((BINARY, binary), (FOUR_CLASS, comparisons - binary)) if n]
+    return (np.concatenate([pooled_uas(c) for c in confusions]),
+            np.concatenate([metrics.degenerate(c).any(axis=-1) for c in confusions]))
+
+
 def simulate_speaker_differences(regime: SpeakerRegime, comparisons: int, rng: np.random.Generator,
                                  effect: float = 0.0) -> np.ndarray:
-    """Per-speaker UA differences, comparisons x seeds x speakers, whose population mean is `effect`."""
+    """Per-speaker score differences, comparisons x seeds x speakers, whose population mean is `effect`: UA
+    differences drawn as such, or (regime.score "ccc") each speaker's CCC from simulated ratings
+    (simulate_speaker_ccc), whose population mean is 0 by symmetry and about `effect` with a gain."""
+    if regime.score == "ccc":
+        return simulate_speaker_ccc(regime, comparisons, rng, effect)
     shape = (comparisons, regime.seeds, regime.speakers)
 
     def sd(bounds: tuple[float, float]) -> np.ndarray:
@@ -292,6 +486,48 @@ def simulate_speaker_differences(regime: SpeakerRegime, comparisons: int, rng: n
                else rng.standard_normal((comparisons, 1, regime.speakers)))  # variance 1 either way
     return (effect + sd(SEED_SD) * rng.standard_normal((comparisons, regime.seeds, 1)) + sd(SPEAKER_SD) * speaker
             + sd(INTERACTION_SD) * rng.standard_normal(shape))
+
+
+def simulate_speaker_ccc(regime: SpeakerRegime, comparisons: int, rng: np.random.Generator,
+                         effect: float = 0.0) -> np.ndarray:
+    """Per-speaker CCC differences, comparisons x seeds x speakers: each speaker's CCC over its own utterances
+    (SPEAKER_UTTERANCES), as reports.tables.speaker_rows computes it, of the second of two methods minus the
+    first's, on speakers drawn afresh in each comparison (the rating model). The two are exchangeable but for how
+    they suit each speaker (SUITS_SD), so over the speaker population the expected difference is 0; with `effect`
+    the second one's predictions move towards the truth by the share that raises the mean over the comparison's
+    speakers of the CCC of its expected sums by `effect`."""
+    per_comparison = 2 * regime.seeds * regime.speakers * SPEAKER_UTTERANCES
+    chunk = max(1, CHUNK // 4 // per_comparison)  # float64
+    return np.concatenate([_speaker_chunk(regime, min(chunk, comparisons - start), rng, effect)
+                           for start in range(0, comparisons, chunk)])
+
+
+def _speaker_chunk(regime: SpeakerRegime, c: int, rng: np.random.Generator, effect: float) -> np.ndarray:
+    """simulate_speaker_ccc for `c` comparisons."""
+    def draw(bounds: tuple[float, float]) -> np.ndarray:
+        return rng.uniform(*bounds, size=c)
+
+    noise_sd, slope, slope_sd, level_sd = draw(RATING_NOISE_SD), draw(SLOPE), draw(SLOPE_SD), draw(RATING_LEVEL_SD)
+    difficulty_sd, suits_sd, shared = draw(RATING_DIFFICULTY_SD), draw(SUITS_SD), draw(SHARED)
+    speakers = (c, regime.speakers)
+    truth = (rng.normal(0.0, SPEAKER_MEAN_SD, size=(*speakers, 1))
+             + rng.uniform(*WITHIN_SPEAKER_SD, size=(*speakers, 1)) * rng.standard_normal((*speakers,
+                                                                                          SPEAKER_UTTERANCES)))
+    signal = truth + difficulty_sd[:, None, None] * rng.standard_normal(truth.shape)
+    suits = (rng.standard_t(3, size=speakers) / math.sqrt(3) if regime.heavy else rng.standard_normal(speakers))
+    noise = noise_sd[:, None, None] * np.exp(np.stack([1, -1])[None, :, None] * (suits_sd[:, None] * suits)[:, None])
+    runs = (c, 2, regime.seeds)
+    level = level_sd[:, None, None] * _shared_effect(rng, runs, shared)
+    gain = slope[:, None, None] * (1 + slope_sd[:, None, None] * _shared_effect(rng, runs, shared))
+    predicted = (level[..., None, None] + gain[..., None, None] * signal[:, None, None]
+                 + noise[:, :, None, :, None] * rng.standard_normal((*runs, regime.speakers, SPEAKER_UTTERANCES)))
+    sums = sums_of(truth[:, None, None], predicted)  # comparisons x methods x seeds x speakers x 6
+    if effect:
+        expected = expected_rating_sums(truth, signal, np.zeros((c, 1)), level_sd[:, None] ** 2, slope[:, None],
+                                        (slope**2 * (1 + slope_sd**2))[:, None], noise[:, 1] ** 2)
+        sums[:, 1] = moved(sums[:, 1], share_for_gain(expected, effect)[:, None, None])
+    scores = concordances(sums)
+    return scores[:, 1] - scores[:, 0]
 
 
 @dataclass(frozen=True)
