@@ -162,7 +162,8 @@ def test_a_missing_cell_says_so(published: tuple[ResultsStore, Path]) -> None:
     matrix = matrices_of(store)["transfer/arousal"]
     missing = matrix_cell(matrix, "dann1_s", "ravdess", "emodb")
     assert (missing.page is not None, missing.missing, missing.summary.n) == (True, "no run", 0)
-    assert matrix_cell(matrix, "dann1_s", "emodb", "emodb").text() == "no run"  # within ran without dann1_s
+    # within ran without dann1_s
+    assert matrix_cell(matrix, "dann1_s", "emodb", "emodb").text(matrix.metric) == "no run"
     rows = matrix_table((out / f"{NAME}.md").read_text(), "transfer / arousal")
     assert rows[("dann1_s", "ravdess")] == ["no run", "no run"]
     table = pd.read_csv(out / f"{NAME}.csv", keep_default_na=False)
@@ -253,7 +254,8 @@ def test_settings_named_in_the_protocol_are_matrices_of_their_own(tmp_path: Path
     named = matrices["transfer[normalisation=utterance]/arousal"]
     assert named.page("emodb", "emodb").protocol == "within[corpus=emodb,normalisation=utterance]"
     assert matrices["transfer/arousal"].page("emodb", "emodb").protocol == "within[corpus=emodb]"
-    assert named.drawn == ["egemaps_lr"] and matrix_cell(named, "egemaps_lr", "emodb", "emodb").text() == "80.0 (1)"
+    assert named.drawn == ["egemaps_lr"]
+    assert matrix_cell(named, "egemaps_lr", "emodb", "emodb").text(named.metric) == "80.0 (1)"
 
 
 def test_incomplete_cells_are_flagged_and_pages_without_a_transfer_have_no_matrix(tmp_path: Path) -> None:
@@ -262,7 +264,7 @@ def test_incomplete_cells_are_flagged_and_pages_without_a_transfer_have_no_matri
         add_run(store, "egemaps_lr", "transfer", "emodb", "ravdess", seed, CROSS)
         add_run(store, "egemaps_lr", "within", "emodb", "emodb", seed, SELF, tested=50)  # a fold of two
     matrix = matrices_of(store)["transfer/arousal"]
-    assert matrix_cell(matrix, "egemaps_lr", "emodb", "emodb").text() == "no complete seed ‡"
+    assert matrix_cell(matrix, "egemaps_lr", "emodb", "emodb").text(matrix.metric) == "no complete seed ‡"
     assert summaries(matrix, "egemaps_lr").own.n == 0
     only_within = ResultsStore(tmp_path / "within")
     add_run(only_within, "egemaps_lr", "within", "emodb", "emodb", 0, SELF)

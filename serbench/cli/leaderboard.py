@@ -14,10 +14,10 @@ from serbench.reports.stats import CLAIMS
 def add_commands(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "leaderboard", help=COMMANDS["leaderboard"][1],
-        description="Aggregate UA over seeds per (protocol, task, method, front-end, test corpus), test every "
-                    "system against a reference, rank the systems across test corpora and tasks, and write one "
-                    "markdown page per (protocol, task) with every front-end's systems, an index (README.md) and "
-                    "figures. See docs/leaderboards.md.")
+        description="Aggregate the main score over seeds (UA, or CCC for the dimensional tasks) per (protocol, "
+                    "task, method, front-end, test corpus), test every system against a reference, rank the systems "
+                    "across test corpora and tasks, and write one markdown page per (protocol, task) with every "
+                    "front-end's systems, an index (README.md) and figures. See docs/leaderboards.md.")
     parser.add_argument("--results", default="results", metavar="DIR", help="the results store (default ./results)")
     parser.add_argument("--out", default="leaderboards", metavar="DIR",
                         help="where to write the pages (default ./leaderboards)")
@@ -25,7 +25,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--task", metavar="T", help="only this task's runs")
     parser.add_argument("--reference", action="append", metavar="M",
                         help="the method the others are tested against: on each page the first --reference with "
-                             "runs there (repeatable; default: the references its protocol names)")
+                             "runs there (repeatable; default: the references its protocol names); a dimensional "
+                             "task's page tries egemaps_ridge after them")
     parser.add_argument("--config", action="append", default=[], metavar="ID",
                         help="for the protocol and front-end of this configuration (data fingerprints, front-end "
                              "configuration, protocol content), only its runs, when the store holds several; "

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from serbench.errors import SerbenchError
+from serbench.metrics import TARGETS
 from serbench.reports import stats
 from serbench.reports.tables import Page, cell_scores
 from serbench.runs.scores import degenerate
@@ -44,22 +45,31 @@ def compare(page: Page, reference: str) -> pd.DataFrame:
 
 def check_same_utterances(page: Page, corpus: str, reference: Cells, other: Cells, seeds: list[int]) -> None:
     """The reference's and the other system's cycles of each seed must score the same test utterances: each class
-    as often in both."""
+    as often in both, or, for ratings, as many true ratings with the same sum and sum of squares."""
     for seed in seeds:
-        supports = [np.asarray(frame.at[seed, "confusion"]).sum(axis=1) for _, frame in (reference, other)]
-        if not np.array_equal(*supports):
+        first, second = (true_part(np.asarray(frame.at[seed, TARGETS[page.target]], dtype=float), page.target)
+                         for _, frame in (reference, other))
+        if not np.allclose(first, second, rtol=1e-9, atol=1e-9):
             raise SerbenchError(f"{page.protocol}/{page.task}: {reference[0]} and {other[0]} scored different "
                                 f"{corpus} test utterances in seed {seed}, so they cannot be compared "
                                 f"pairwise", hint="both must come from the same protocol, split and labels; "
                                                   "re-run the sweep so that they do")
 
 
+def true_part(statistic: np.ndarray, target: str) -> np.ndarray:
+    """What a cycle's statistic says of its test utterances alone: the support of each class (a confusion
+    matrix's row sums), or n, the sum and the sum of squares of the true ratings (metrics.rating_sums)."""
+    return statistic.sum(axis=1) if target == "classes" else statistic[[0, 1, 3]]
+
+
 def comparison(page: Page, corpus: str, reference: Cells, other: Cells, seeds: list[int]) -> dict:
     """One row of compare(): the other system against the reference on `corpus`, over `seeds` (two or more)."""
     first, second = (speaker_table(page, method, corpus, seeds) if page.claim == "speakers" else
                      frame.loc[seeds, page.metric.name].to_numpy() for method, frame in (reference, other))
+    low, high = page.metric.bounds
     result = stats.working_paired_test(first, second, degenerate(reference[1].loc[seeds]).to_numpy(),
-                                       degenerate(other[1].loc[seeds]).to_numpy(), claim=page.claim)
+                                       degenerate(other[1].loc[seeds]).to_numpy(), claim=page.claim,
+                                       width=high - low)
     test, kept = result.test, np.asarray(result.kept)
     differences = second[kept] - first[kept]
     row = {"column": corpus, "method": other[0], "difference": test.difference, "ci_low": test.ci_low,
@@ -67,10 +77,11 @@ def comparison(page: Page, corpus: str, reference: Cells, other: Cells, seeds: l
            "speakers": first.shape[1] if first.ndim == 2 else 0, "detectable": math.nan, "distinct": None,
            "collapsed": result.other_collapsed, "reference_collapsed": result.reference_collapsed,
            "collapse_p": result.collapse_p}
-    if page.claim == "seeds" and test.n > 1 and np.ptp(first[kept]) == 0 and np.ptp(second[kept]) == 0:
+    if page.claim == "seeds" and test.n > 1 and max(np.ptp(first[kept]), np.ptp(second[kept])) <= stats.ZERO_SPREAD:
         # Both gave the same score in every seed (deterministic, as the scikit-learn estimators are): their
         # difference is exact, the seeds are no replications, and a test over seeds has nothing to test.
-        # (Over new speakers they are tested: the speakers replicate.)
+        # (Over new speakers they are tested: the speakers replicate.) Up to float rounding: a CCC pools its
+        # folds' float sums, added in another order in each seed.
         row.update(ci_low=math.nan, ci_high=math.nan, p=math.nan)
     elif not math.isnan(test.p):
         row.update(detectable=stats.detectable_shift(test.standard_error, test.df),

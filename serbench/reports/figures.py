@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from serbench.errors import SerbenchError
+from serbench.metrics import Metric
 from serbench.reports import stats
 from serbench.reports.tables import Page, cell_scores
 
@@ -125,11 +126,12 @@ def confusion_figure(method: str, classes: Sequence[str], panels: Sequence[tuple
 
 
 def transfer_heatmap(title: str, corpora: Sequence[str],
-                     panels: Sequence[tuple[str, np.ndarray, Sequence[Sequence[str]]]], score: str) -> Images:
+                     panels: Sequence[tuple[str, np.ndarray, Sequence[Sequence[str]]]], metric: Metric) -> Images:
     """Train x test matrices of one protocol family and task, one panel per method: rows = training corpus, columns =
-    test corpus, colour = the mean score in percent (the colour bar; grey: no number), text = the cell's label (its
-    mean and flags, or why it has none); the diagonal (within-corpus) framed by a dashed line. `panels`: (method,
-    means with NaN where there is no number, labels)."""
+    test corpus, colour = the mean score as the pages show it (Metric.shown: UA in percent, CCC as it is) from 0 to
+    the score's highest value (the colour bar; grey: no number), text = the cell's label (its mean and flags, or
+    why it has none); the diagonal (within-corpus) framed by a dashed line. `panels`: (method, shown means with
+    NaN where there is no number, labels)."""
     matplotlib, Figure = _matplotlib()
     from matplotlib.patches import Rectangle
 
@@ -140,6 +142,8 @@ def transfer_heatmap(title: str, corpora: Sequence[str],
     panel_width, panel_height = side + 1.3, side + 1.3  # and room for the corpus names and the title
     width, height = columns * panel_width + 1.2, rows * panel_height + 0.6
     colours = matplotlib.colormaps["Blues"].with_extremes(bad="0.85")
+    # from 0 up: no skill at all for a correlation (a negative CCC takes the lowest colour; its label says it)
+    low, high = (metric.shown(max(0.0, bound)) for bound in metric.bounds)
     with matplotlib.rc_context():
         matplotlib.rcdefaults()
         matplotlib.rcParams.update(_figure_style())
@@ -150,9 +154,9 @@ def transfer_heatmap(title: str, corpora: Sequence[str],
             left = (column * panel_width + 1.1) / width
             bottom = 1 - ((row + 1) * panel_height + 0.6 - 1.0) / height
             ax = figure.add_axes((left, bottom, side / width, side / height))
-            image = ax.imshow(np.ma.masked_invalid(means), cmap=colours, vmin=0, vmax=100)
+            image = ax.imshow(np.ma.masked_invalid(means), cmap=colours, vmin=low, vmax=high)
             for (i, j), label in np.ndenumerate(np.asarray(labels, dtype=object)):
-                dark = not np.isnan(means[i, j]) and means[i, j] > 60
+                dark = not np.isnan(means[i, j]) and means[i, j] > low + 0.6 * (high - low)
                 ax.text(j, i, label, ha="center", va="center", fontsize=8, color="white" if dark else "black")
             for i in range(k):  # inset, so that the frame stays the diagonal's where cells meet
                 ax.add_patch(Rectangle((i - 0.44, i - 0.44), 0.88, 0.88, fill=False, edgecolor="black", linewidth=1.5,
@@ -165,7 +169,7 @@ def transfer_heatmap(title: str, corpora: Sequence[str],
         figure.suptitle(title, fontweight="bold")
         bar = figure.colorbar(image, cax=figure.add_axes((1 - 0.75 / width, 0.6 / height, 0.12 / width,
                                                           1 - 1.4 / height)))
-        bar.set_label(f"{score} (%)")
+        bar.set_label(metric.unit)
         return _encoded(figure)
 
 

@@ -9,6 +9,7 @@ import math
 import re
 from collections.abc import Sequence
 
+from serbench.metrics import Metric
 from serbench.reports.stats import Summary
 
 
@@ -26,15 +27,28 @@ def percent(value: float) -> str:
     return "-" if value is None or math.isnan(value) else f"{100 * value:.1f}"
 
 
+def score_text(value: float | None, metric: Metric, sign: str = "") -> str:
+    """A score of `metric` as the pages show it (Metric.shown, .digits): UA in per cent, 52.3; CCC as it is, 0.412;
+    `sign` "+" for a difference of scores, +1.5 points of UA, -0.021 of CCC."""
+    return "-" if value is None or math.isnan(value) else f"{metric.shown(value):{sign}.{metric.digits}f}"
+
+
+def range_text(metric: Metric) -> str:
+    """The values `metric` can take, as the pages show them: [0, 100] for UA, [-1, 1] for CCC."""
+    low, high = (metric.shown(bound) for bound in metric.bounds)
+    return f"[{low:g}, {high:g}]"
+
+
 def p_value(value: float) -> str:
     if value is None or math.isnan(value):
         return "-"
     return "<0.001" if value < 0.001 else f"{value:.3f}"
 
 
-def csv_points(value: float | None) -> str:
-    """A score in percent with the digits a program wants, as the CSV tables give it; empty: no value."""
-    return "" if value is None or math.isnan(value) else f"{100 * value:.4f}"
+def csv_score(value: float | None, metric: Metric) -> str:
+    """A score of `metric` (or a difference of two) as the pages show it, in per cent or as it is, with the digits
+    a program wants, as the CSV tables give it; empty: no value."""
+    return "" if value is None or math.isnan(value) else f"{metric.shown(value):.{metric.digits + 3}f}"
 
 
 def number(value: float, digits: int = 2) -> str:
@@ -55,12 +69,14 @@ def interval_shown(summary: Summary, collapsed: bool) -> bool:
     return summary.n > 1 and summary.std > 0 and not collapsed
 
 
-def score_cell(summary: Summary, bold: bool) -> str:
-    """A score over seeds in percent: `mean ± std (seeds)`, the mean in bold where it is the column's best."""
+def score_cell(summary: Summary, bold: bool, metric: Metric) -> str:
+    """A score of `metric` over seeds as the pages show it (score_text): `mean ± std (seeds)`, the mean in bold
+    where it is the column's best."""
     if summary.n == 0:
         return "-"
-    mean = f"**{percent(summary.mean)}**" if bold else percent(summary.mean)
-    spread = f" ± {percent(summary.std)}" if summary.n > 1 else ""
+    mean = score_text(summary.mean, metric)
+    mean = f"**{mean}**" if bold else mean
+    spread = f" ± {score_text(summary.std, metric)}" if summary.n > 1 else ""
     return f"{mean}{spread} ({summary.n})"
 
 

@@ -10,15 +10,17 @@
                                             its numbers and paired test as CSV (sections.main_tex, main_csv)
     figures/<protocol>-cd.png               critical-difference diagram across test corpora and tasks
     figures/<protocol>-<task>-cd.png        the same across the page's test corpora
-    figures/<protocol>-<task>-confusion-<method>.png   confusion matrices summed over seeds
+    figures/<protocol>-<task>-confusion-<method>.png   confusion matrices summed over seeds (tasks of classes)
     transfer-matrix.md, .tex, .csv          per one-corpus-to-another protocol family (transfer, transfer-dg) and
                                             task, each method's train x test matrix, the within-corpus runs on
                                             the diagonal (serbench.reports.transfer_matrix)
     figures/transfer-matrix-<family>-<task>.png   its heatmaps
     (each figure also as .svg and .pdf)
-The unit of every number is a seed: a seed's runs over all of a protocol's folds, their confusion matrices summed
-per test corpus (serbench.runs.scores.cycle_rows). A page's main score and its reference methods are its
-protocol's (Protocol.score, Protocol.references); --reference overrides the references. The same store gives
+The unit of every number is a seed: a seed's runs over all of a protocol's folds, their confusion matrices (or, for
+a dimensional task, their rating sums) summed per test corpus (serbench.runs.scores.cycle_rows). A page's main score
+is its protocol's for the target of its task (metrics.main_metric: Protocol.score for classes, CCC for ratings), and
+its reference methods its protocol's (Protocol.references; a dimensional task's page then tries
+TARGET_REFERENCES); --reference overrides the protocol's references. The same store gives
 byte-identical files: everything is sorted, floats have fixed formats, permutation draws are seeded from the names
 they compare, and figures carry no software or date metadata.
 
@@ -33,10 +35,11 @@ import shlex
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from serbench.data.labels import DIMENSIONAL_TASKS, RATING_RANGE, task_target
 from serbench.data.synth import SYNTHETIC_EXPLANATION, SYNTHETIC_LABEL
 from serbench.errors import SerbenchError
 from serbench.files import write_atomic
-from serbench.metrics import MAIN_METRIC, METRICS, Metric
+from serbench.metrics import MAIN_METRIC, METRICS, main_metric
 from serbench.protocols.protocol import load_protocol
 from serbench.reports import stats
 from serbench.reports.comparisons import compare
@@ -46,6 +49,7 @@ from serbench.reports.records import configuration_id, load_records, select_conf
 from serbench.reports.sections import (
     frontends_line,
     gap_lines,
+    in_unit,
     known_classes_section,
     main_csv,
     main_rows,
@@ -74,6 +78,18 @@ from serbench.runs.record import RunRecord
 from serbench.runs.store import ResultsStore, name_variants
 
 SYNTHETIC_BANNER = f"> **{SYNTHETIC_LABEL}**: {SYNTHETIC_EXPLANATION}."
+# The references a page of a target tries after its protocol's (Protocol.references), which in the built-in
+# protocols are classifiers: for the dimensional tasks, the AVEC challenges' baseline regressor.
+TARGET_REFERENCES = {"ratings": ("egemaps_ridge",)}
+
+
+def task_words(page: Page) -> str:
+    """What the page's task predicts, for its opening: its classes, or the rating and its scale."""
+    if page.target == "classes":
+        return f"classes: {', '.join(map(escape_md, page.class_names))}"
+    low, high = RATING_RANGE
+    return (f"the {DIMENSIONAL_TASKS[page.task]} rating of each test utterance, each corpus's scale mapped onto "
+            f"{low:g} .. {high:g}; docs/labels.md")
 
 
 def page_markdown(page: Page, command: str) -> tuple[str, dict[str, bytes]]:
@@ -90,8 +106,8 @@ def page_markdown(page: Page, command: str) -> tuple[str, dict[str, bytes]]:
     lines += [f"# {escape_md(page.protocol)} / {escape_md(page.task)}: {title_setting(setting)}{stamp}", "",
               f"Protocol **{escape_md(page.protocol)}**: {escape_md(setting['description'])}. "
               f"{frontends_line(page)} (docs/frontends.md). Task "
-              f"**{escape_md(page.task)}** (classes: {', '.join(map(escape_md, page.class_names))}). "
-              f"Metric: {score_words(page.metric).opening} in percent; the unit is a seed, "
+              f"**{escape_md(page.task)}** ({task_words(page)}). "
+              f"Metric: {score_words(page.metric).opening}{in_unit(page.metric)}; the unit is a seed, "
               f"its runs over all of the protocol's folds pooled per test corpus. {reference}", "",
               setting_line(setting), ""]
     if missing:
@@ -111,16 +127,22 @@ def page_markdown(page: Page, command: str) -> tuple[str, dict[str, bytes]]:
     lines += ["", "## Ranking across the test corpora", "", *ranking]
     lines += ["", "## Scores per test corpus", "", *scores_section(page)]
     lines += oracle_section(page)
-    lines += ["", "## Confusion matrices", "",
-              "Summed over seeds and folds; rows are the true classes, colours the share of each true class.", ""]
+    lines += confusion_section(page, files) if page.target == "classes" else [""]  # ratings have no confusion
+    lines += provenance(page, command)
+    return "\n".join(lines) + "\n", files
+
+
+def confusion_section(page: Page, files: dict[str, bytes]) -> list[str]:
+    """The confusion matrices of a page of classes, each system's figure added to `files`."""
+    lines = ["", "## Confusion matrices", "",
+             "Summed over seeds and folds; rows are the true classes, colours the share of each true class.", ""]
     for method in page.methods:
         images = page_confusions(page, method)
         if images is not None:
             stem = f"figures/{page.name}-confusion-{slug(method)}"
             files.update(figure_files(stem, images))
             lines += [f"![confusion matrices of {escape_md(method)}]({stem}.png)", ""]
-    lines += provenance(page, command)
-    return "\n".join(lines) + "\n", files
+    return lines
 
 
 INDEX_HEADER = ["page", "front-ends", "adaptation", "normalisation", "methods", "test corpora", "seeds", "runs",
@@ -163,7 +185,10 @@ def index_markdown(pages: Sequence[Page], rankings: Mapping[str, list[str]], com
     synthetic = any(r.synthetic for page in pages for r in page.records)
     lines = [SYNTHETIC_BANNER, ""] if synthetic else []
     lines += [intro.strip(), ""] if intro.strip() else ["# serbench leaderboards", ""]
-    scores = " or ".join(sorted({score_words(p.metric).index for p in pages}))  # each page's protocol's
+    # each page's main score, those of classes first: "Unweighted accuracy (UA) or concordance correlation ..."
+    words = sorted({(p.target, score_words(p.metric).index) for p in pages})
+    scores = " or ".join(text if place == 0 else text[0].lower() + text[1:]
+                         for place, (_, text) in enumerate(words))
     lines += [f"{scores} of each method per test corpus, over seeds, with paired significance tests "
               "against a reference and rankings across test corpora and tasks. How to read them: "
               "docs/leaderboards.md; the statistics: docs/statistics.md.", ""]
@@ -207,11 +232,12 @@ def leaderboard_command(results: str | Path, out: str | Path, *, protocol: str |
     return shlex.join(words)
 
 
-def protocol_choices(protocol: str, references: Sequence[str] | None) -> tuple[Metric, tuple[str, ...]]:
-    """The main score of a protocol's pages and the references they try, in order: its own (Protocol.score,
-    Protocol.references), the references overridden by `references` (--reference). A protocol that cannot be
-    loaded (a file that is not here) has the default score and no references of its own. The tests and rankings
-    take a higher score to be better (stats.py), so a score that is better when lower is refused."""
+def protocol_choices(protocol: str, references: Sequence[str] | None) -> tuple[str, tuple[str, ...]]:
+    """The score a protocol's pages choose (Protocol.score: each page takes metrics.main_metric of its task's
+    target and this) and the references they try, in order: its own (Protocol.references), overridden by
+    `references` (--reference). A protocol that cannot be loaded (a file that is not here) has the default score
+    and no references of its own. The tests and rankings take a higher score to be better (stats.py), so a score
+    that is better when lower is refused."""
     try:
         loaded = load_protocol(protocol)
         score, own = loaded.score, loaded.references
@@ -222,7 +248,7 @@ def protocol_choices(protocol: str, references: Sequence[str] | None) -> tuple[M
         raise SerbenchError(f"protocol {protocol}: its score {score} is better when lower, which the leaderboards' "
                             f"tests, rankings and best cells (higher is better) would get backwards",
                             hint="declare a score that is better when higher (`score = ...` in the protocol file)")
-    return metric, tuple(own if references is None else references)
+    return score, tuple(own if references is None else references)
 
 
 def page_reference(records: Sequence[RunRecord], references: Sequence[str]) -> str | None:
@@ -232,7 +258,7 @@ def page_reference(records: Sequence[RunRecord], references: Sequence[str]) -> s
     return next((m for m in references if m in present), references[0] if references else None)
 
 
-def check_references(records: Sequence[RunRecord], choices: Mapping[str, tuple[Metric, tuple[str, ...]]],
+def check_references(records: Sequence[RunRecord], choices: Mapping[str, tuple[str, tuple[str, ...]]],
                      references: Sequence[str] | None) -> None:
     """A reference must name one variant where a method has several; `references` given on the command line must
     have runs."""
@@ -249,19 +275,22 @@ def check_references(records: Sequence[RunRecord], choices: Mapping[str, tuple[M
                             hint=f"methods present: {', '.join(sorted(present))}")
 
 
-def build_pages(records: Sequence[RunRecord], choices: Mapping[str, tuple[Metric, tuple[str, ...]]],
+def build_pages(records: Sequence[RunRecord], choices: Mapping[str, tuple[str, tuple[str, ...]]],
                 claim: str) -> list[Page]:
-    """One page per (protocol, task), each with its protocol's score and reference; `absent` names the systems
-    of the protocol's other pages that have no runs on it."""
+    """One page per (protocol, task), each with its protocol's score for its task's target and its reference
+    (then, for a dimensional task, TARGET_REFERENCES); `absent` names the systems of the protocol's other pages
+    of the same target that have no runs on it (a classifier is no gap of a page of ratings)."""
     pages = []
     for protocol, task in sorted({(r.protocol, r.task) for r in records}):
         chosen = [r for r in records if (r.protocol, r.task) == (protocol, task)]
-        metric, references = choices[protocol]
-        page = build_page(protocol, task, chosen, page_reference(chosen, references), metric)
+        score, references = choices[protocol]
+        target = task_target(task)
+        reference = page_reference(chosen, (*references, *TARGET_REFERENCES.get(target, ())))
+        page = build_page(protocol, task, chosen, reference, main_metric(target, score))
         page.claim = claim
         pages.append(page)
     for page in pages:
-        others = {m for p in pages if p.protocol == page.protocol for m in p.methods}
+        others = {m for p in pages if (p.protocol, p.target) == (page.protocol, page.target) for m in p.methods}
         page.absent = sorted(others - set(page.methods))
     return pages
 
@@ -289,10 +318,13 @@ def page_files(page: Page, store: ResultsStore, command: str) -> dict[str, bytes
 
 
 def rankings(pages: Sequence[Page]) -> tuple[dict[str, list[str]], dict[str, bytes]]:
-    """Per protocol, the markdown of its ranking across its test corpora and tasks, and the figures."""
+    """Per protocol and target, the markdown of its ranking across its test corpora and tasks, and the figures,
+    by the ranking's name: the protocol's for its tasks of classes, "<protocol>, ratings" for its dimensional
+    tasks (a score of classes and one of ratings never rank one block against another)."""
     sections, figures = {}, {}
-    for name in sorted({p.protocol for p in pages}):
-        chosen = [p for p in pages if p.protocol == name]
+    for protocol, target in sorted({(p.protocol, p.target) for p in pages}):
+        chosen = [p for p in pages if (p.protocol, p.target) == (protocol, target)]
+        name = protocol if target == "classes" else f"{protocol}, {target}"
         blocks = [block for p in chosen for block in page_blocks(p)]
         methods = sorted({m for p in chosen for m in p.methods})
         sections[name], drawn, _ = ranking_section(blocks, methods, chosen[0].metric, f"figures/{slug(name)}-cd",

@@ -1,6 +1,7 @@
 """The sections of a leaderboard page in markdown: the setting in words, the main table, the paired tests, the
-ranking, the scores, the oracle gap and the provenance. A page's main score is its protocol's (`Page.metric`); the
-other registered metrics are columns beside it."""
+ranking, the scores, the oracle gap and the provenance. A page's main score is its protocol's for the target of its
+task (`Page.metric`: UA by default for classes, CCC for ratings); the other registered metrics of that target are
+columns beside it. Every number of a score is shown as its Metric says (markdown.score_text)."""
 
 from __future__ import annotations
 
@@ -14,26 +15,29 @@ from typing import Any
 
 import numpy as np
 
+from serbench.data.labels import DIMENSIONAL_TASKS
 from serbench.features.normalisation import NORMALISATIONS
-from serbench.metrics import METRICS, NEAR_COLLAPSE_SHARE, Metric
+from serbench.metrics import MAIN_METRICS, METRICS, NEAR_COLLAPSE_SHARE, TARGETS, Metric, main_metric
 from serbench.protocols.protocol import ADAPTATIONS, SELECTIONS
 from serbench.reports import stats
 from serbench.reports.figures import cd_diagram, figure_files
 from serbench.reports.known_classes import known_classes
 from serbench.reports.markdown import (
-    csv_points,
+    csv_score,
     csv_text,
     escape_md,
     interval_shown,
     number,
     p_value,
     percent,
+    range_text,
     score_cell,
+    score_text,
     table,
     tex_table,
 )
 from serbench.reports.records import configuration, configuration_id
-from serbench.reports.tables import Block, Page, average_score, cell_scores, gaps, rank_table
+from serbench.reports.tables import Block, Page, average_score, cell_scores, gaps, other_metrics, rank_table
 from serbench.runs.external import FRONTEND as EXTERNAL
 from serbench.runs.scores import degenerate
 
@@ -77,9 +81,16 @@ class ScoreWords:
 
 SCORE_WORDS = {"ua": ScoreWords("unweighted accuracy (UA, mean of per-class recalls)", "Unweighted accuracy (UA)",
                                 chance=" (100 / classes)"),
-               "wa": ScoreWords(listed="WA (plain accuracy)")}
-# training.EpochOracle keeps each test corpus's epoch of best UA, so the oracle's gap is one of UA.
-ORACLE_METRIC = METRICS["ua"]
+               "wa": ScoreWords(listed="WA (plain accuracy)"),
+               "ccc": ScoreWords("Lin's concordance correlation coefficient (CCC, from -1 to 1: 1 where every "
+                                 "predicted rating equals the true one, 0 for a constant prediction)",
+                                 "Concordance correlation coefficient (CCC)", chance=" (0)"),
+               "pcc": ScoreWords(listed="PCC (Pearson's r)"),
+               "rmse": ScoreWords(listed="RMSE (on the scale -1 .. 1, lower is better)")}
+
+
+# The embedding probes (runs/probes.py) classify a domain, so they score UA whatever the task's target.
+PROBE_METRIC = METRICS["ua"]
 
 
 def score_words(metric: Metric) -> ScoreWords:
@@ -87,6 +98,17 @@ def score_words(metric: Metric) -> ScoreWords:
     own = SCORE_WORDS.get(metric.name, ScoreWords())
     return ScoreWords(own.opening or f"{metric.title} ({metric.description})", own.index or metric.title,
                       own.listed or metric.title, own.chance)
+
+
+def in_unit(metric: Metric) -> str:
+    """How a page says its numbers' unit after them: " in percent", or nothing for a score shown as it is."""
+    return " in percent" if metric.percent else ""
+
+
+def difference_unit(metric: Metric) -> str:
+    """How a page says what a difference of two scores is: points of a score in per cent, else the difference of
+    the scores as they are (a CCC difference is no percentage)."""
+    return "in points" if metric.percent else "as a plain difference of the two"
 
 
 def gap_lines(page: Page, markdown: bool = True) -> list[str]:
@@ -164,8 +186,9 @@ def ranking_section(blocks: list[Block], methods: Sequence[str], metric: Metric,
     collapsed = [f"{escape_md(m)} ({escape_md(name)})" for name, frame in blocks for m in complete
                  if degenerate(frame[(frame["method"] == m) & frame["seed"].isin(seeds)]).any()]
     if collapsed:
-        lines.append(f"- † Runs that predicted one class (or nearly only one) for a whole test corpus are ranked by "
-                     f"the near-chance {metric.title} they got: {', '.join(collapsed)}")
+        what = "one class (or nearly only one)" if metric.target == "classes" else "one rating"
+        lines.append(f"- † Runs that predicted {what} for a whole test corpus are ranked by the near-chance "
+                     f"{metric.title} they got: {', '.join(collapsed)}")
     lines += ["", f"![critical-difference diagram: {escape_md(title)}]({figure}.png)"]
     return lines, figure_files(figure, cd_diagram(complete, list(result.ranks), result.cd, title)), ranks
 
@@ -203,11 +226,11 @@ def main_rows(page: Page, ranks: Mapping[str, float]) -> MainRows:
     for method in page.methods:
         row = [escape_md(method), escape_md(page.frontend(method))]
         for corpus in page.columns:
-            summary = stats.summarize(cells[(method, corpus)][score].tolist())
+            summary = stats.summarize(cells[(method, corpus)][score].tolist(), bounds=page.metric.bounds)
             marker = markers.get((corpus, method), "")
-            row.append(score_cell(summary, summary.mean == best[corpus]) + cell_flags(page, method, corpus)
-                       + (f" {marker}" if marker else ""))
-        row.append(score_cell(averages[method], averages[method].mean == best_average))
+            row.append(score_cell(summary, summary.mean == best[corpus], page.metric)
+                       + cell_flags(page, method, corpus) + (f" {marker}" if marker else ""))
+        row.append(score_cell(averages[method], averages[method].mean == best_average, page.metric))
         row.append(f"{ranks[method]:.2f}" if method in ranks else "-")
         row += [probe_cell(page, method, domain) for domain in probes]
         rows.append(row)
@@ -217,7 +240,21 @@ def main_rows(page: Page, ranks: Mapping[str, float]) -> MainRows:
 def main_table(page: Page, main: MainRows) -> list[str]:
     """The main table (main_rows) and the legend below."""
     lines = [f"## {page.metric.title} per test corpus", "", *table(*main), "", main_legend(page)]
-    return lines + external_note(page) + collapse_note(page) + probe_note(page, page.probed)
+    return lines + unrated_note(page) + external_note(page) + collapse_note(page) + probe_note(page, page.probed)
+
+
+def unrated_note(page: Page) -> list[str]:
+    """Why test corpora of the protocol are no columns of a dimensional task's page: the task leaves them wholly
+    unrated (Page.unrated), as the runs' exclusions count."""
+    if not page.unrated:
+        return []
+    counts = ", ".join(f"{escape_md(corpus)} {sum(reasons.values())}" for corpus, reasons in page.unrated.items())
+    counts += ": " + ", ".join(sorted({escape_md(r) for reasons in page.unrated.values() for r in reasons}))
+    one = len(page.unrated) == 1
+    return ["", f"Not scored: {', '.join(map(escape_md, page.unrated))}, test {'corpus' if one else 'corpora'} of "
+                f"{escape_md(page.protocol)}, {'has' if one else 'have'} no {DIMENSIONAL_TASKS[page.task]} rating: "
+                f"every run excluded all of {'its' if one else 'their'} utterances ({counts}), so no run of "
+                f"{escape_md(page.task)} is scored there and the table has no column for {'it' if one else 'them'}."]
 
 
 def known_classes_section(page: Page) -> list[str]:
@@ -231,7 +268,8 @@ def known_classes_section(page: Page) -> list[str]:
         named = tuple(str(subset).split(", "))
         systems = sorted(r.method for r in page.records if known_classes(r) == named)
         unnamed = [c for c in page.records[0].classes if c not in named]
-        cells = {(m, c): stats.summarize(rows[(rows["method"] == m) & (rows["corpus"] == c)][score].dropna().tolist())
+        cells = {(m, c): stats.summarize(rows[(rows["method"] == m) & (rows["corpus"] == c)][score].dropna().tolist(),
+                                         bounds=page.metric.bounds)
                  for m in page.methods for c in page.columns}
         best = {c: max((cells[(m, c)].mean for m in page.methods if cells[(m, c)].n), default=math.nan)
                 for c in page.columns}
@@ -242,7 +280,8 @@ def known_classes_section(page: Page) -> list[str]:
                   "and each remaining one is decided by the largest of its posteriors among these classes "
                   "(docs/pretrained.md). Cells: mean ± standard deviation over seeds (seeds), each seed's folds "
                   "pooled; **bold**: the best mean of the column.", ""]
-        body = [[escape_md(m), *(score_cell(cells[(m, c)], cells[(m, c)].mean == best[c]) for c in page.columns)]
+        body = [[escape_md(m), *(score_cell(cells[(m, c)], cells[(m, c)].mean == best[c], page.metric)
+                                 for c in page.columns)]
                 for m in page.methods]
         lines += table(["method", *map(escape_md, page.columns)], body, ["l", *["r"] * len(page.columns)])
     return lines
@@ -264,37 +303,39 @@ def external_note(page: Page) -> list[str]:
 def main_tex(page: Page, main: MainRows) -> str:
     """The main table (main_rows) as a booktabs tabular: the same cells, numbers and markers as the markdown."""
     header, rows, align = main
-    comment = (f"{page.protocol} / {page.task}: {page.metric.title} (%) per test corpus, mean ± standard deviation "
+    comment = (f"{page.protocol} / {page.task}: {page.metric.unit} per test corpus, mean ± standard deviation "
                f"over seeds (seeds); the legend is on {page.name}.md.\nNeeds \\usepackage{{booktabs}} and "
                f"\\usepackage{{amssymb}}.")
     return tex_table(header, rows, align, comment)
 
 
 def main_csv(page: Page) -> str:
-    """One row per system and test corpus: the main score's mean, standard deviation and seeds (in percent, as
-    the page shows them, with more digits), the other registered metrics' means, the cell's flags (†, ‡), and
-    the paired test against the reference where the page has one: difference (points), 95% CI, p, p Holm and
-    the marker. Empty: no value."""
+    """One row per system and test corpus: the main score's mean, standard deviation and seeds (as the page shows
+    them, in percent or as they are, with more digits), the other registered metrics' means of its target, the
+    cell's flags (†, ‡), and the paired test against the reference where the page has one: difference (points of
+    a score in percent), 95% CI, p, p Holm and the marker. Empty: no value."""
     def probability(value: float) -> str:
         return "" if value is None or math.isnan(value) else f"{value:.6g}"
 
-    name, others = page.metric.name, [m for m in METRICS if m != page.metric.name]
+    metric, others = page.metric, other_metrics(page.metric)
     tested = {(row["column"], row["method"]): row for row in page.comparisons.to_dict("records")}
     markers = significance_markers(page)
     rows = []
     for method in page.methods:
         for corpus in page.columns:
             cell = cell_scores(page, method, corpus)
-            main = stats.summarize(cell[name].tolist())
+            main = stats.summarize(cell[metric.name].tolist(), bounds=metric.bounds)
             test = tested.get((corpus, method))
-            rows.append([method, page.frontend(method), corpus, csv_points(main.mean), csv_points(main.std), main.n,
-                         *(csv_points(float(cell[m].mean())) if len(cell) else "" for m in others),
+            rows.append([method, page.frontend(method), corpus, csv_score(main.mean, metric),
+                         csv_score(main.std, metric), main.n,
+                         *(csv_score(float(cell[m.name].mean()), m) if len(cell) else "" for m in others),
                          cell_flags(page, method, corpus).strip(),
-                         *((csv_points(test["difference"]), csv_points(test["ci_low"]), csv_points(test["ci_high"]),
+                         *((*(csv_score(test[key], metric) for key in ("difference", "ci_low", "ci_high")),
                             probability(test["p"]), probability(test["p_holm"])) if test else [""] * 5),
                          markers.get((corpus, method), "")])
-    header = ["method", "frontend", "corpus", f"{name}_mean", f"{name}_std", "seeds", *(f"{m}_mean" for m in others),
-              "flags", "difference", "ci_low", "ci_high", "p", "p_holm", "marker"]
+    header = ["method", "frontend", "corpus", f"{metric.name}_mean", f"{metric.name}_std", "seeds",
+              *(f"{m.name}_mean" for m in others), "flags", "difference", "ci_low", "ci_high", "p", "p_holm",
+              "marker"]
     return csv_text(header, rows)
 
 
@@ -311,9 +352,9 @@ def main_legend(page: Page) -> str:
                    f"Holm's correction across the {tests} distinct comparisons of this page, its family: each page "
                    f"is corrected on its own; docs/statistics.md"
                    f"{'; here no comparison had two seeds to test' if not tests else ''}). {words.statement} ")
-    return (f"Cells: mean ± standard deviation of {title} (%) over seeds (number of seeds); **bold**: the best mean of "
-            f"the column. {markers}Average: {title} averaged over the test corpora per seed. Average rank: over the "
-            f"test corpora (1 = best).")
+    return (f"Cells: mean ± standard deviation of {page.metric.unit} over seeds (number of seeds); **bold**: the best "
+            f"mean of the column. {markers}Average: {title} averaged over the test corpora per seed. Average rank: "
+            f"over the test corpora (1 = best).")
 
 
 def collapse_note(page: Page) -> list[str]:
@@ -325,14 +366,19 @@ def collapse_note(page: Page) -> list[str]:
     for (method, corpus), seeds in flagged.groupby(["method", "corpus"], sort=True):
         cell = cell_scores(page, method, corpus)
         runs, near = int(seeds["collapsed"].sum()), int(seeds["near_collapsed"].sum())
+        near_text = f" and {near} near-collapsed" if page.target == "classes" else ""
         counts.append(f"{escape_md(method)} on {escape_md(corpus)}: {len(seeds)} of {len(cell)} seeds, "
-                      f"{runs} collapsed and {near} near-collapsed of their {int(cell['folds'].sum())} runs")
-    return ["", f"† Seeds with a collapsed run, one that gave every test utterance of the corpus one class, or "
-                f"a near-collapsed one, that gave at least {NEAR_COLLAPSE_SHARE:.0%} of them one class "
-                f"(docs/leaderboards.md). Such a run's {page.metric.title} on its test speakers is at or near chance"
-                f"{score_words(page.metric).chance}; a seed pooling it with other folds, and a cell averaging such "
-                f"seeds with working ones, mix the two, so the cell's mean is neither, and its interval is not shown "
-                f"(below). Counts: " + "; ".join(counts) + "."]
+                      f"{runs} collapsed{near_text} of their {int(cell['folds'].sum())} runs")
+    if page.target == "classes":
+        what = (f"one that gave every test utterance of the corpus one class, or a near-collapsed one, that gave at "
+                f"least {NEAR_COLLAPSE_SHARE:.0%} of them one class (docs/leaderboards.md). Such a run's "
+                f"{page.metric.title} on its test speakers is at or near chance")
+    else:
+        what = (f"one that gave every test utterance of the corpus one rating (docs/leaderboards.md). Such a run's "
+                f"{page.metric.title} on its test speakers is chance")
+    return ["", f"† Seeds with a collapsed run, {what}{score_words(page.metric).chance}; a seed pooling it with "
+                f"other folds, and a cell averaging such seeds with working ones, mix the two, so the cell's mean is "
+                f"neither, and its interval is not shown (below). Counts: " + "; ".join(counts) + "."]
 
 
 def probe_note(page: Page, probes: Sequence[str]) -> list[str]:
@@ -370,7 +416,7 @@ def probe_cell(page: Page, method: str, domain: str) -> str:
     null = ("null -" if not all(nulls) else
             f"null {percent(float(np.mean([n['mean'] for n in nulls])))} ± "
             f"{percent(float(np.mean([n['std'] for n in nulls])))}")
-    return f"{score_cell(summary, False)}; {null}"
+    return f"{score_cell(summary, False, PROBE_METRIC)}; {null}"
 
 
 def tests_section(page: Page) -> list[str]:
@@ -380,27 +426,32 @@ def tests_section(page: Page) -> list[str]:
     if page.comparisons.empty:
         return [f"No paired tests: the reference {escape_md(page.reference)} has no runs here, or no other method "
                 f"shares at least two of its seeds (run --seeds 2 or more; name another reference with --reference)."]
-    title = page.metric.title
-    rows = [comparison_row(row) for row in page.comparisons.itertuples()]
+    metric, title = page.metric, page.metric.title
+    rows = [comparison_row(row, metric) for row in page.comparisons.itertuples()]
     trained, words = "seeds trained" + (" x speakers" if page.claim == "speakers" else ""), CLAIM_WORDS[page.claim]
     lines = table(["test corpus", "method", f"Δ{title}", "95% CI (unadjusted)", "p", "p Holm", trained,
                    "detectable", "collapsed seeds"], rows, ["l", "l", *["r"] * 7])
-    lines += ["", f"Δ{title}: {title} of the method minus {title} of {escape_md(page.reference)}, in points, "
-                  f"{words.computation.format(score=title)}, "
+    within = (f" A speaker's {title} is over that speaker's utterances alone: how closely a system follows the "
+              f"ratings within one speaker, where a cell's {title} also counts how it places the speakers against "
+              f"each other; speakers whose true ratings are all one value have no {title} and are left out."
+              if page.claim == "speakers" and page.target == "ratings" else "")
+    collapsed = "a collapsed or near-collapsed run" if page.target == "classes" else "a collapsed run"
+    lines += ["", f"Δ{title}: {title} of the method minus {title} of {escape_md(page.reference)}, "
+                  f"{difference_unit(metric)}, {words.computation.format(score=title)}, "
                   "so p < 0.05 exactly when the interval excludes 0; both are unadjusted, so an interval that "
-                  f"excludes 0 without a marker is not significant after the correction. {words.statement} "
+                  f"excludes 0 without a marker is not significant after the correction.{within} {words.statement} "
                   "Both are about the runs where both systems train: a method that collapses in some runs has no "
                   f"valid test of its mean {title} over all of them with a few seeds (docs/statistics.md), so its "
                   "collapses are a second claim. p "
                   "Holm: Holm-corrected across this page's distinct comparisons (the ▲/▼ markers; comparisons with "
                   "the same per-seed differences on one corpus count once). The test's type-I error is measured by "
                   "simulation in docs/statistics.md, collapsing methods included. Detectable: the smallest true "
-                  f"Δ{title} (points) this design finds with 80% power at p < {stats.ALPHA}, given the test's "
-                  "standard error and degrees of freedom; Holm's correction only raises it. A difference below it "
-                  "may well exist without a marker: no marker is not no difference. Collapsed seeds: the method's / "
-                  "the reference's seeds with a collapsed or near-collapsed run (†), and where any, p of McNemar's "
-                  "exact test that the two collapse equally often (unadjusted; with fewer than 6 seeds it cannot "
-                  "reach 0.05)."]
+                  f"Δ{title}{' (points)' if metric.percent else ''} this design finds with 80% power at p < "
+                  f"{stats.ALPHA}, given the test's standard error and degrees of freedom; Holm's correction only "
+                  "raises it. A difference below it may well exist without a marker: no marker is not no difference. "
+                  f"Collapsed seeds: the method's / the reference's seeds with {collapsed} (†), and where any, p of "
+                  "McNemar's exact test that the two collapse equally often (unadjusted; with fewer than 6 seeds it "
+                  "cannot reach 0.05)."]
     if page.comparisons["p"].isna().any():
         lines += ["", "'-': no test. Fewer than two seeds where both trained"
                       + (f", or fewer than {stats.MIN_SPEAKERS} test speakers" if page.claim == "speakers" else
@@ -410,10 +461,10 @@ def tests_section(page: Page) -> list[str]:
     return lines
 
 
-def comparison_row(row: Any) -> list[str]:
-    """A row of compare() as the tests table shows it, differences in points."""
-    def points(value: float, digits: str = "+.1f") -> str:
-        return "-" if math.isnan(value) else f"{100 * value:{digits}}"
+def comparison_row(row: Any, metric: Metric) -> list[str]:
+    """A row of compare() as the tests table shows it, differences of `metric` as the page shows its scores."""
+    def points(value: float, sign: str = "+") -> str:
+        return score_text(value, metric, sign)
 
     interval = "-" if math.isnan(row.ci_low) else f"[{points(row.ci_low)}, {points(row.ci_high)}]"
     collapsed = f"{row.collapsed} / {row.reference_collapsed}"
@@ -421,30 +472,32 @@ def comparison_row(row: Any) -> list[str]:
         collapsed += f", p {p_value(row.collapse_p)}"
     trained = f"{row.working} of {row.seeds}" + (f" x {row.speakers}" if row.speakers else "")
     return [escape_md(row.column), escape_md(row.method), points(row.difference), interval, p_value(row.p),
-            p_value(row.p_holm), trained, points(row.detectable, ".1f"), collapsed]
+            p_value(row.p_holm), trained, points(row.detectable, ""), collapsed]
 
 
 def scores_section(page: Page) -> list[str]:
     """Per test corpus and system: the main score's mean, interval and std over seeds, the other registered
-    metrics' means, the seeds and the test utterances."""
-    title, others = page.metric.title, [m for m in METRICS.values() if m != page.metric]
+    metrics' means of its target, the seeds and the test utterances."""
+    metric, others = page.metric, other_metrics(page.metric)
+    title = metric.title
     rows = []
     for corpus in page.columns:
         for method in page.methods:
             cell = cell_scores(page, method, corpus)
             if cell.empty:
                 continue
-            main = stats.summarize(cell[page.metric.name].tolist())
+            main = stats.summarize(cell[metric.name].tolist(), bounds=metric.bounds)
             shown = interval_shown(main, bool(degenerate(cell).any()))
-            interval = f"[{percent(main.ci_low)}, {percent(main.ci_high)}]" if shown else "-"
-            rows.append([escape_md(corpus), escape_md(method), percent(main.mean), interval, percent(main.std),
-                         *(percent(float(cell[m.name].mean())) for m in others), str(main.n),
-                         str(int(cell["n"].iloc[0]))])
+            interval = f"[{score_text(main.ci_low, metric)}, {score_text(main.ci_high, metric)}]" if shown else "-"
+            rows.append([escape_md(corpus), escape_md(method), score_text(main.mean, metric), interval,
+                         score_text(main.std, metric), *(score_text(float(cell[m.name].mean()), m) for m in others),
+                         str(main.n), str(int(cell["n"].iloc[0]))])
     lines = table(["test corpus", "method", title, f"{title} 95% CI", f"{title} std", *(m.title for m in others),
                    "seeds", "utterances"], rows, ["l", "l", *["r"] * (5 + len(others))])
-    listed = [score_words(m).listed for m in [page.metric, *others]]
-    return [*lines, "", f"{', '.join(listed[:-1])} and {listed[-1]} in percent, means over seeds; the {title} "
-                        "interval is Student's t over seeds, clipped to [0, 100], and '-' where the seeds do not vary "
+    listed = [score_words(m).listed for m in [metric, *others]]
+    return [*lines, "", f"{', '.join(listed[:-1])} and {listed[-1]}{in_unit(metric)}, means over seeds; the {title} "
+                        f"interval is Student's t over seeds, clipped to {range_text(metric)}, and '-' where the "
+                        "seeds do not vary "
                         "(one seed, or a deterministic system: a zero-width interval would claim a certainty the "
                         "design does not have) or where some seed has a collapsed run († above: seeds that are a "
                         "mixture of working and collapsed runs are far from the normal model behind the interval, "
@@ -455,9 +508,10 @@ def scores_section(page: Page) -> list[str]:
 def oracle_section(page: Page) -> list[str]:
     """Under a protocol with `oracle = true`: each cell's score as its protocol chose the model beside the score of
     the best epoch on the test part (per run and test corpus, pooled per seed as the cells are), an upper bound
-    that no method may claim; nothing for methods without epochs. In ORACLE_METRIC, the score the oracle
-    chooses by, whatever the page's main score."""
-    title = ORACLE_METRIC.title
+    that no method may claim; nothing for methods without epochs. In the score the oracle chooses by
+    (training.EpochOracle: the target's main score, UA or CCC), whatever the page's main score."""
+    oracle_metric, statistic = main_metric(page.target), TARGETS[page.target]
+    title = oracle_metric.title
     runs = {r.run_id: r for r in page.records}
     rows = []
     for corpus in page.columns:
@@ -466,12 +520,12 @@ def oracle_section(page: Page) -> list[str]:
             best = [[runs[i].selection.get("oracle", {}).get(corpus) for i in ids] for ids in cell["run_ids"]]
             if cell.empty or not all(all(seed) for seed in best):
                 continue
-            oracle = float(np.mean([ORACLE_METRIC.pooled([np.asarray(b["confusion"]) for b in seed])
+            oracle = float(np.mean([oracle_metric.pooled([np.asarray(b[statistic]) for b in seed])
                                     for seed in best]))
-            chosen, epochs = float(cell[ORACLE_METRIC.name].mean()), [b["epoch"] for seed in best for b in seed]
-            rows.append([escape_md(corpus), escape_md(method), percent(chosen), percent(oracle),
-                         f"{100 * (oracle - chosen):+.1f}", f"{min(epochs)}-{max(epochs)}" if len(set(epochs)) > 1
-                         else str(epochs[0])])
+            chosen, epochs = float(cell[oracle_metric.name].mean()), [b["epoch"] for seed in best for b in seed]
+            rows.append([escape_md(corpus), escape_md(method), score_text(chosen, oracle_metric),
+                         score_text(oracle, oracle_metric), score_text(oracle - chosen, oracle_metric, "+"),
+                         f"{min(epochs)}-{max(epochs)}" if len(set(epochs)) > 1 else str(epochs[0])])
     if not rows:
         return []
     return ["", "## Gap to the test-set oracle (an upper bound, not a result)", "",
@@ -521,8 +575,10 @@ def provenance(page: Page, command: str) -> list[str]:
     return lines
 
 
-# What a run's `selection` says besides its choices: the policy, how it chose, and the score it chose by.
-SELECTION_CONTEXT = ("policy", "chosen_by", "selection_ua", "validation_ua", "oracle", "held_out")
+# What a run's `selection` says besides its choices: the policy, how it chose, and the score it chose by (UA, or
+# CCC for ratings: training.py's validation_<score>, the eGeMAPS searches' selection_<score>).
+SELECTION_CONTEXT = ("policy", "chosen_by", *(f"{kind}_{name}" for kind in ("selection", "validation")
+                                               for name in MAIN_METRICS.values()), "oracle", "held_out")
 
 
 def selection_summary(selections: Sequence[Mapping]) -> str:

@@ -1,6 +1,7 @@
 """A page's tables: from the seed cycles of its runs (serbench.runs.scores.cycle_rows), its cells, gaps and ranking
 blocks, and per test speaker of a cycle (speaker_rows). A table's score columns are the registered metrics' names
-(serbench.metrics.METRICS); the main score of a page is one of them, its `Metric`."""
+(serbench.metrics.METRICS); the main score of a page is one of them, its `Metric`, of the target of its task
+(classes, or the ratings of a dimensional task)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ import numpy as np
 import pandas as pd
 
 from serbench.data.corpora import CORPORA
-from serbench.data.labels import CATEGORICAL
-from serbench.metrics import MAIN_METRIC, METRICS, Metric, confusion_matrix
+from serbench.data.labels import CATEGORICAL, task_target
+from serbench.metrics import MAIN_METRIC, METRICS, Metric, confusion_matrix, rating_sums
 from serbench.reports import stats
 from serbench.reports.known_classes import known_classes, subset_scores
 from serbench.reports.markdown import slug
@@ -23,8 +24,10 @@ from serbench.runs.store import ResultsStore
 
 def speaker_rows(store: ResultsStore, cycles: pd.DataFrame, metric: Metric) -> pd.DataFrame:
     """One row per row of cycle_rows and test speaker: the speaker's score (`metric`, in the column of its name)
-    from the seed cycle's predictions (each speaker is tested in one fold of a cycle). The unit of the new-speaker
-    claim (stats.speaker_test)."""
+    from the seed cycle's predictions (each speaker is tested in one fold of a cycle), of the confusion matrix or
+    the rating sums of the speaker's utterances. The unit of the new-speaker claim (stats.speaker_test). A score of
+    ratings leaves out the speakers whose true ratings are one value: a correlation within such a speaker is 0
+    or undefined whatever the predictions, so it would say nothing about the systems."""
     tables: dict[str, pd.DataFrame] = {}
     rows = []
     for method, corpus, seed, run_ids, confusion in zip(cycles["method"], cycles["corpus"], cycles["seed"],
@@ -35,9 +38,13 @@ def speaker_rows(store: ResultsStore, cycles: pd.DataFrame, metric: Metric) -> p
                 tables[run_id] = store.table(run_id, "predictions")[["corpus", "speaker", "y", "predicted"]]
             parts.append(tables[run_id][tables[run_id]["corpus"] == corpus])
         for speaker, group in pd.concat(parts).groupby("speaker", sort=True):
-            matrix = confusion_matrix(group["y"].to_numpy(), group["predicted"].to_numpy(), len(confusion))
+            y, predicted = group["y"].to_numpy(), group["predicted"].to_numpy()
+            if metric.target == "ratings" and np.ptp(y) == 0:
+                continue
+            statistic = rating_sums(y, predicted) if metric.target == "ratings" else \
+                confusion_matrix(y, predicted, len(confusion))
             rows.append({"method": method, "corpus": corpus, "seed": seed, "speaker": str(speaker),
-                         metric.name: metric.of_statistic(matrix)})
+                         metric.name: metric.of_statistic(statistic)})
     return pd.DataFrame(rows, columns=["method", "corpus", "seed", "speaker", metric.name])
 
 
@@ -49,8 +56,11 @@ def named_subsets(records: Sequence[RunRecord]) -> list[tuple[str, ...]]:
 def known_class_rows(store: ResultsStore, page: Page) -> pd.DataFrame:
     """Per class subset a classifier of the page can name (named_subsets), system, seed and test corpus: the seed's
     score (the page's metric) over that subset, its runs' subset confusions (known_classes.subset_scores) pooled
-    over the folds. Every system of the page is scored over each subset, so that they compare on equal terms."""
-    rows = []
+    over the folds. Every system of the page is scored over each subset, so that they compare on equal terms. A
+    page of ratings has no classes to name: no rows."""
+    rows: list[dict] = []
+    if page.target != "classes":
+        return pd.DataFrame(rows, columns=["subset", "method", "corpus", "seed", page.metric.name])
     classes = page.records[0].classes
     for subset in named_subsets(page.records):
         scored = {run_id: subset_scores(store.table(run_id, "predictions"), classes, subset)
@@ -67,17 +77,23 @@ def known_class_rows(store: ResultsStore, page: Page) -> pd.DataFrame:
 def aggregate(records: Sequence[RunRecord], metric: Metric = METRICS[MAIN_METRIC]) -> pd.DataFrame:
     """Per (protocol, task, front-end, method, test corpus): the mean, std, 95% CI and n over seeds of `metric`
     (each seed's score pooled over the protocol's folds; complete seed cycles only), and the means of the other
-    registered metrics alongside. Columns: `<metric>_mean`, `<metric>_std`, ..., `<other metric>_mean`."""
+    registered metrics of its target alongside. Columns: `<metric>_mean`, `<metric>_std`, ...,
+    `<other metric>_mean`."""
     rows = []
     keys = ["protocol", "task", "frontend", "method", "corpus"]
     cycles = cycle_rows(records)
     for key, group in cycles[cycles["complete"]].groupby(keys, sort=True):
-        main = stats.summarize(group.sort_values("seed")[metric.name].tolist())
+        main = stats.summarize(group.sort_values("seed")[metric.name].tolist(), bounds=metric.bounds)
         rows.append({**dict(zip(keys, key, strict=True)), f"{metric.name}_mean": main.mean,
                      f"{metric.name}_std": main.std, f"{metric.name}_ci_low": main.ci_low,
                      f"{metric.name}_ci_high": main.ci_high, "n": main.n,
-                     **{f"{name}_mean": float(group[name].mean()) for name in METRICS if name != metric.name}})
+                     **{f"{m.name}_mean": float(group[m.name].mean()) for m in other_metrics(metric)}})
     return pd.DataFrame(rows)
+
+
+def other_metrics(metric: Metric) -> list[Metric]:
+    """The registered metrics of `metric`'s target but itself: the columns beside a page's main score."""
+    return [m for m in METRICS.values() if m.target == metric.target and m != metric]
 
 
 @dataclass
@@ -98,10 +114,17 @@ class Page:
     claim: str = "seeds"  # what the markers claim (stats.CLAIMS)
     speakers: pd.DataFrame = field(default_factory=pd.DataFrame)  # speaker_rows, for the claim "speakers"
     known: pd.DataFrame = field(default_factory=pd.DataFrame)  # known_class_rows, where a classifier names fewer
+    # test corpora of the protocol that the task leaves wholly unrated (unrated_corpora): no columns, and no gaps
+    unrated: dict[str, dict[str, int]] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
         return f"{slug(self.protocol)}-{slug(self.task)}"
+
+    @property
+    def target(self) -> str:
+        """What its task predicts (serbench.metrics.TARGETS): classes, or ratings."""
+        return task_target(self.task)
 
     @property
     def setting(self) -> dict:
@@ -147,13 +170,26 @@ def build_page(protocol: str, task: str, records: list[RunRecord], reference: st
     columns = [c for c in records[0].identity["protocol"]["test_corpora"] if c in present]
     methods = sorted(set(cycles["method"]), key=lambda m: (m != reference, m))
     return Page(protocol, task, records, columns, methods, cycles[cycles["complete"]].reset_index(drop=True),
-                cycles[~cycles["complete"]].reset_index(drop=True), metric, reference)
+                cycles[~cycles["complete"]].reset_index(drop=True), metric, reference,
+                unrated=unrated_corpora(records))
+
+
+def unrated_corpora(records: Sequence[RunRecord]) -> dict[str, dict[str, int]]:
+    """The test corpora of a dimensional task's runs that none of them scores because every run excluded all of
+    the corpus's utterances it was given (a corpus without ratings of the task: Emo-DB and SAVEE have no arousal
+    ratings), each with those exclusions by reason (the first run's, in run-id order). A task of classes: none."""
+    if task_target(records[0].task) != "ratings":
+        return {}
+    scored = {corpus for r in records for corpus in r.scores}
+    return {c: dict(records[0].excluded[c]) for c in records[0].identity["protocol"]["test_corpora"]
+            if c not in scored and all(r.excluded.get(c) for r in records)}
 
 
 def gaps(page: Page) -> dict[tuple[str, str], str]:
     """What the page's sweep lacks against its protocol, per (system, test corpus) cell ("" as the corpus: the
     whole row): seed cycles missing a fold's run (left out of every number), test corpora of the protocol without
-    a run, and systems that have runs on the protocol's other tasks and none on this one."""
+    a run (but those the task leaves unrated: Page.unrated), and systems that have runs on the protocol's other
+    tasks of the same target and none on this one (Page.absent)."""
     found: dict[tuple[str, str], str] = {}
     for (method, corpus), rows in page.incomplete.groupby(["method", "corpus"], sort=True):
         seeds = ", ".join(str(seed) for seed in sorted(rows["seed"]))
@@ -164,7 +200,7 @@ def gaps(page: Page) -> dict[tuple[str, str], str]:
     tested |= set(zip(page.incomplete["method"], page.incomplete["corpus"], strict=True))
     for method in page.methods:
         for corpus in page.setting["test_corpora"]:
-            if (method, corpus) not in tested:
+            if (method, corpus) not in tested and corpus not in page.unrated:
                 found[(method, corpus)] = "no run tests this corpus"
     for method in page.absent:
         found[(method, "")] = f"runs on other tasks of {page.protocol}, none on {page.task}"
@@ -194,7 +230,7 @@ def average_score(page: Page, method: str) -> stats.Summary:
     rows = page.cycles[page.cycles["method"] == method]
     per_seed = [float(group[page.metric.name].mean()) for _, group in rows.groupby("seed", sort=True)
                 if set(group["corpus"]) >= set(page.columns)]
-    return stats.summarize(per_seed)
+    return stats.summarize(per_seed, bounds=page.metric.bounds)
 
 
 Block = tuple[str, pd.DataFrame]  # a block's name, and its seed cycles (one test corpus of one task)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import shlex
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -30,8 +30,18 @@ from serbench.metrics import Metric
 from serbench.protocols.protocol import OVERRIDES, split_keys, split_reference
 from serbench.reports import stats
 from serbench.reports.figures import figure_files, transfer_heatmap
-from serbench.reports.markdown import csv_points, csv_text, escape_md, interval_shown, percent, slug, table, tex_table
-from serbench.reports.sections import cell_flags, setting_line, title_setting
+from serbench.reports.markdown import (
+    csv_score,
+    csv_text,
+    escape_md,
+    interval_shown,
+    range_text,
+    score_text,
+    slug,
+    table,
+    tex_table,
+)
+from serbench.reports.sections import cell_flags, difference_unit, setting_line, title_setting
 from serbench.reports.tables import Page, cell_scores
 from serbench.runs.record import RunRecord
 from serbench.runs.scores import cycle_rows, degenerate
@@ -191,9 +201,9 @@ class Cell:
     def collapsed(self) -> bool:
         return bool(degenerate(self.rows).any())
 
-    def text(self) -> str:
-        """`mean [low, high] (seeds)` in percent and the flags, or why there is no number."""
-        return (self.missing or summary_text(self.summary, self.collapsed)) + self.flags
+    def text(self, metric: Metric) -> str:
+        """`mean [low, high] (seeds)` as the pages show `metric` and the flags, or why there is no number."""
+        return (self.missing or summary_text(self.summary, self.collapsed, metric)) + self.flags
 
 
 def matrix_cell(matrix: Matrix, method: str, train: str, test: str) -> Cell:
@@ -201,17 +211,18 @@ def matrix_cell(matrix: Matrix, method: str, train: str, test: str) -> Cell:
     if page is None or method not in page.methods:
         return Cell(page, cycle_rows(()), stats.summarize([]), "", "no run")
     rows = cell_scores(page, method, test)
-    return Cell(page, rows, stats.summarize(rows[matrix.metric.name].tolist()), cell_flags(page, method, test),
-                "" if len(rows) else "no complete seed")
+    return Cell(page, rows, stats.summarize(rows[matrix.metric.name].tolist(), bounds=matrix.metric.bounds),
+                cell_flags(page, method, test), "" if len(rows) else "no complete seed")
 
 
-def summary_text(summary: stats.Summary, collapsed: bool) -> str:
-    """`mean [low, high] (seeds)` in percent, the interval where interval_shown allows it; "-" without seeds."""
+def summary_text(summary: stats.Summary, collapsed: bool, metric: Metric) -> str:
+    """`mean [low, high] (seeds)` as the pages show `metric`, the interval where interval_shown allows it; "-"
+    without seeds."""
     if summary.n == 0:
         return "-"
-    interval = (f" [{percent(summary.ci_low)}, {percent(summary.ci_high)}]" if interval_shown(summary, collapsed)
-                else "")
-    return f"{percent(summary.mean)}{interval} ({summary.n})"
+    interval = (f" [{score_text(summary.ci_low, metric)}, {score_text(summary.ci_high, metric)}]"
+                if interval_shown(summary, collapsed) else "")
+    return f"{score_text(summary.mean, metric)}{interval} ({summary.n})"
 
 
 def seed_means(cells: Sequence[Cell], score: str) -> dict[int, float]:
@@ -245,29 +256,32 @@ class Summaries:
         fallback, whose interval is all or nothing, has no standard error) nor where a seed collapsed."""
         return not math.isnan(self.gap.standard_error) and not self.gap_collapsed
 
-    def texts(self) -> list[str]:
-        """The self, cross and gap cells of the summary table, the gap in points; † where a seed behind a number
-        collapsed."""
+    def texts(self, metric: Metric) -> list[str]:
+        """The self, cross and gap cells of the summary table as the pages show `metric`, the gap in points of a
+        score in percent; † where a seed behind a number collapsed."""
         def flagged(text: str, collapsed: bool) -> str:
             return text + (" †" if collapsed and text != "-" else "")
 
         gap = "-"
         if self.gap.n:
-            interval = f" [{100 * self.gap.ci_low:+.1f}, {100 * self.gap.ci_high:+.1f}]" if self.gap_shown else ""
-            gap = f"{100 * self.gap.difference:+.1f}{interval} ({self.gap.n})"
-        return [flagged(summary_text(self.own, self.own_collapsed), self.own_collapsed),
-                flagged(summary_text(self.cross, self.cross_collapsed), self.cross_collapsed),
+            interval = (f" [{score_text(self.gap.ci_low, metric, '+')}, {score_text(self.gap.ci_high, metric, '+')}]"
+                        if self.gap_shown else "")
+            gap = f"{score_text(self.gap.difference, metric, '+')}{interval} ({self.gap.n})"
+        return [flagged(summary_text(self.own, self.own_collapsed, metric), self.own_collapsed),
+                flagged(summary_text(self.cross, self.cross_collapsed, metric), self.cross_collapsed),
                 flagged(gap, self.gap_collapsed)]
 
 
 def summaries(matrix: Matrix, method: str) -> Summaries:
-    score = matrix.metric.name
+    metric = matrix.metric
+    low, high = metric.bounds
     own_cells, cross_cells = ([matrix_cell(matrix, method, a, b) for a, b in matrix.pairs(diagonal)]
                               for diagonal in (True, False))
-    own, cross = seed_means(own_cells, score), seed_means(cross_cells, score)
+    own, cross = seed_means(own_cells, metric.name), seed_means(cross_cells, metric.name)
     common = sorted(set(own) & set(cross))
-    return Summaries(stats.summarize(list(own.values())), stats.summarize(list(cross.values())),
-                     stats.paired_test([cross[s] for s in common], [own[s] for s in common]),
+    return Summaries(stats.summarize(list(own.values()), bounds=metric.bounds),
+                     stats.summarize(list(cross.values()), bounds=metric.bounds),
+                     stats.paired_test([cross[s] for s in common], [own[s] for s in common], width=high - low),
                      any(cell.collapsed for cell in own_cells), any(cell.collapsed for cell in cross_cells))
 
 
@@ -276,25 +290,25 @@ def summaries(matrix: Matrix, method: str) -> Summaries:
 def matrix_rows(matrix: Matrix) -> list[list[str]]:
     """The matrix table's markdown rows: per method, one row per training corpus."""
     return [[escape_md(method), escape_md(matrix.frontend(method)), escape_md(train),
-             *(matrix_cell(matrix, method, train, test).text() for test in matrix.corpora)]
+             *(matrix_cell(matrix, method, train, test).text(matrix.metric) for test in matrix.corpora)]
             for method in matrix.drawn for train in matrix.corpora]
 
 
 def summary_rows(matrix: Matrix) -> list[list[str]]:
-    return [[escape_md(method), escape_md(matrix.frontend(method)), *summaries(matrix, method).texts()]
+    return [[escape_md(method), escape_md(matrix.frontend(method)), *summaries(matrix, method).texts(matrix.metric)]
             for method in matrix.drawn]
 
 
 def heatmap(matrix: Matrix) -> dict[str, bytes]:
     """The matrix's figure: one panel per method, colour the mean score, text the mean and flags."""
-    panels = []
+    metric, panels = matrix.metric, []
     for method in matrix.drawn:
         cells = [[matrix_cell(matrix, method, train, test) for test in matrix.corpora] for train in matrix.corpora]
-        means = np.array([[100 * c.summary.mean if c.summary.n else np.nan for c in row] for row in cells])
-        labels = [[(c.missing or f"{100 * c.summary.mean:.1f}") + c.flags for c in row] for row in cells]
+        means = np.array([[metric.shown(c.summary.mean) if c.summary.n else np.nan for c in row] for row in cells])
+        labels = [[(c.missing or score_text(c.summary.mean, metric)) + c.flags for c in row] for row in cells]
         panels.append((method, means, labels))
     title = f"{matrix.family} / {matrix.task}: {title_setting(matrix.setting)}"
-    return figure_files(f"figures/{matrix.name}", transfer_heatmap(title, matrix.corpora, panels, matrix.metric.title))
+    return figure_files(f"figures/{matrix.name}", transfer_heatmap(title, matrix.corpora, panels, metric))
 
 
 def page_links(matrix: Matrix) -> str:
@@ -321,18 +335,18 @@ SUMMARY_ALIGN = ["l", "l", "r", "r", "r"]
 
 def matrix_section(matrix: Matrix, out: Written) -> None:
     """One matrix's markdown, LaTeX, CSV rows and figure."""
-    where, title = f"{matrix.family} / {matrix.task}", matrix.metric.title
+    where, unit = f"{matrix.family} / {matrix.task}", matrix.metric.unit
     out.lines += [f"### {escape_md(where)}", ""]
     if matrix.drawn:
         header = ["method", "front-end", "train", *map(escape_md, matrix.corpora)]
         align = ["l", "l", "l", *["r"] * len(matrix.corpora)]
         rows, summary = matrix_rows(matrix), summary_rows(matrix)
-        out.lines += [f"{title} (%): rows train, columns test.", "", *table(header, rows, align), "",
+        out.lines += [f"{unit}: rows train, columns test.", "", *table(header, rows, align), "",
                       *table(SUMMARY_HEADER, summary, SUMMARY_ALIGN), "",
                       f"![transfer matrices: {escape_md(where)}](figures/{matrix.name}.png)", ""]
         out.files.update(heatmap(matrix))
         needs = "Needs \\usepackage{booktabs}."
-        out.tex += [tex_table(header, rows, align, f"{where}: {title} (%), rows train, columns test; the legend is "
+        out.tex += [tex_table(header, rows, align, f"{where}: {unit}, rows train, columns test; the legend is "
                                                    f"on {NAME}.md.\n{needs}"),
                     tex_table(SUMMARY_HEADER, summary, SUMMARY_ALIGN,
                               f"{where}: self, cross and their gap; the legend is on {NAME}.md.\n{needs}")]
@@ -352,16 +366,17 @@ CSV_HEADER = ["family", "adaptation", "task", "metric", "method", "frontend", "k
               "mean", "std", "ci_low", "ci_high", "seeds", "flags"]
 
 
-def summary_fields(summary: stats.Summary, shown: bool) -> list[object]:
-    """mean, std, ci_low, ci_high (where shown) and seeds of a summary, in CSV_HEADER's order."""
-    interval = [csv_points(summary.ci_low), csv_points(summary.ci_high)] if shown else ["", ""]
-    return [csv_points(summary.mean), csv_points(summary.std), *interval, summary.n]
+def summary_fields(summary: stats.Summary, shown: bool, metric: Metric) -> list[object]:
+    """mean, std, ci_low, ci_high (where shown) and seeds of a summary of `metric`, in CSV_HEADER's order."""
+    interval = [csv_score(summary.ci_low, metric), csv_score(summary.ci_high, metric)] if shown else ["", ""]
+    return [csv_score(summary.mean, metric), csv_score(summary.std, metric), *interval, summary.n]
 
 
 def csv_rows(matrix: Matrix) -> list[list[object]]:
     """Per drawn method: a row per cell (kind "self" on the diagonal, "cross" off it; flags "no run" or "no
     complete seed" where it has no number), then its "self mean", "cross mean" and "gap" (train and test empty)."""
     rows: list[list[object]] = []
+    metric = matrix.metric
     for method in matrix.drawn:
         start = [matrix.family, matrix.setting["adaptation"], matrix.task, matrix.metric.name, method,
                  matrix.frontend(method)]
@@ -369,33 +384,40 @@ def csv_rows(matrix: Matrix) -> list[list[object]]:
             cell = matrix_cell(matrix, method, train, test)
             rows.append([*start, "self" if train == test else "cross", train, test,
                          cell.page.protocol if cell.page else "",
-                         *summary_fields(cell.summary, interval_shown(cell.summary, cell.collapsed)),
+                         *summary_fields(cell.summary, interval_shown(cell.summary, cell.collapsed), metric),
                          (cell.missing + cell.flags).strip()])
         found = summaries(matrix, method)
         for kind, summary, collapsed in (("self mean", found.own, found.own_collapsed),
                                          ("cross mean", found.cross, found.cross_collapsed)):
-            rows.append([*start, kind, "", "", "", *summary_fields(summary, interval_shown(summary, collapsed)),
+            rows.append([*start, kind, "", "", "",
+                         *summary_fields(summary, interval_shown(summary, collapsed), metric),
                          "†" if collapsed else ""])
-        interval = [csv_points(found.gap.ci_low), csv_points(found.gap.ci_high)] if found.gap_shown else ["", ""]
-        rows.append([*start, "gap", "", "", "", csv_points(found.gap.difference), "", *interval, found.gap.n,
+        interval = ([csv_score(found.gap.ci_low, metric), csv_score(found.gap.ci_high, metric)] if found.gap_shown
+                    else ["", ""])
+        rows.append([*start, "gap", "", "", "", csv_score(found.gap.difference, metric), "", *interval, found.gap.n,
                      "†" if found.gap_collapsed else ""])
     return rows
 
 
 # --- the page -------------------------------------------------------------------------------------------------------
 
-def legend(score: str) -> str:
-    """What the cells, the flags, the summaries and the figures say; `score`: the main score's title."""
-    return (f"Cells: {score} (%) of the cell's page, mean over seeds [95% t-interval over seeds, clipped to "
-            "[0, 100]] (number of seeds): a seed's runs over all of its protocol's folds pooled per test corpus, "
-            "complete seed cycles only, as on the pages. No interval where the seeds do not vary (one seed, or a "
-            "deterministic system such as the scikit-learn ones) or where a seed has a collapsed run. † a seed with "
-            "a collapsed or near-collapsed run (the cell's page counts them); ‡ the sweep lacks runs of the cell "
-            "(its page lists them). **no run**: no run of the method trains on that row's corpus and tests on "
-            "that column's; **no complete seed**: runs, but no seed with all of its protocol's folds. "
-            "Self: per seed, the mean of the method's diagonal cells, then over seeds (seeds with every diagonal "
-            "cell); cross: the same over the off-diagonal cells; gap: self - cross in points, per seed over the "
-            "seeds both have, with the paired t-interval of those differences (serbench/reports/stats.py). '-': a "
+def legend(metrics: Sequence[Metric]) -> str:
+    """What the cells, the flags, the summaries and the figures say; `metrics`: the matrices' main scores."""
+    def each(words: Callable[[Metric], str]) -> str:
+        return ", ".join(words(m) + (f" for {m.title}" if len(metrics) > 1 else "") for m in metrics)
+
+    collapsed = "a collapsed or near-collapsed run" if any(m.target == "classes" for m in metrics) else \
+        "a collapsed run"
+    return (f"Cells: {' or '.join(m.unit for m in metrics)} of the cell's page, mean over seeds [95% t-interval over "
+            f"seeds, clipped to {each(range_text)}] (number of seeds): a seed's runs over all of its protocol's "
+            "folds pooled per test corpus, complete seed cycles only, as on the pages. No interval where the seeds "
+            "do not vary (one seed, or a deterministic system such as the scikit-learn ones) or where a seed has a "
+            f"collapsed run. † a seed with {collapsed} (the cell's page counts them); ‡ the sweep lacks runs of the "
+            "cell (its page lists them). **no run**: no run of the method trains on that row's corpus and tests on "
+            "that column's; **no complete seed**: runs, but no seed with all of its protocol's folds. Self: per "
+            "seed, the mean of the method's diagonal cells, then over seeds (seeds with every diagonal cell); "
+            f"cross: the same over the off-diagonal cells; gap: self - cross {each(difference_unit)}, per seed over "
+            "the seeds both have, with the paired t-interval of those differences (serbench/reports/stats.py). '-': a "
             "cell of that kind has no run, or no seed has them all. The runs of different cells are different "
             "trained models: their seeds are replications, not pairs of one model. Figures: colour the mean, grey no "
             "number, the diagonal framed by a dashed line.")
@@ -432,7 +454,7 @@ def provenance(matrices: Sequence[Matrix], command: str) -> list[str]:
 def opening(matrices: Sequence[Matrix], banner: str) -> list[str]:
     """The banner where a run read synthetic data, the title, what the page holds and the legend."""
     synthetic = any(r.synthetic for m in matrices for method in m.methods for r in m.records(method))
-    scores = " or ".join(sorted({m.metric.title for m in matrices}))
+    scores = sorted({m.metric.name: m.metric for m in matrices}.values(), key=lambda metric: metric.title)
     return [*([banner, ""] if synthetic else []), "# Transfer matrices: each training corpus against each test corpus",
             "", "For each method and task: rows are the training corpus, columns the test corpus. Off the diagonal, "
                 "the runs of a protocol that trains on one corpus and tests on another; on the diagonal, the "
