@@ -18,6 +18,7 @@ from serbench.data.labels import DIMENSIONAL_TASKS, RATING_RANGE, apply_task, ge
 from serbench.errors import SerbenchError
 from serbench.integrity import write_checksums
 from serbench.metrics import METRICS, concordance, main_metric, rating_scores, rating_sums, statistic_scores
+from serbench.reports.tables import aggregate
 from serbench.runs.external import score_predictions
 from serbench.runs.record import CorpusScores, RunRecord
 from serbench.runs.store import ResultsStore
@@ -207,3 +208,11 @@ def test_a_method_predicting_nan_ratings_fails_its_run_naming_the_contract(tiny_
     output = capsys.readouterr().out
     assert "predict returned" in output and "NaN or infinite values in" in output
     assert not ResultsStore(tmp_path / "results").done_ids()
+
+
+def test_the_aggregated_table_takes_a_dimensional_task_s_ccc_by_default(rated_store):
+    records = [rated_store.record(run_id) for run_id in rated_store.done_ids()]
+    (row,) = aggregate(records).to_dict(orient="records")
+    assert row["corpus"] == "msp-improv" and row["ccc_mean"] == records[0].scores["msp-improv"].ccc
+    assert "pcc_mean" in row and "ua_mean" not in row
+    assert aggregate(records, METRICS["ua"]).empty  # a score of classes: these runs have none

@@ -13,7 +13,7 @@ import pandas as pd
 
 from serbench.data.corpora import CORPORA
 from serbench.data.labels import CATEGORICAL, task_target
-from serbench.metrics import MAIN_METRIC, METRICS, Metric, confusion_matrix, rating_sums
+from serbench.metrics import METRICS, Metric, confusion_matrix, main_metric, rating_sums
 from serbench.reports import stats
 from serbench.reports.known_classes import known_classes, subset_scores
 from serbench.reports.markdown import slug
@@ -74,20 +74,24 @@ def known_class_rows(store: ResultsStore, page: Page) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["subset", "method", "corpus", "seed", page.metric.name])
 
 
-def aggregate(records: Sequence[RunRecord], metric: Metric = METRICS[MAIN_METRIC]) -> pd.DataFrame:
+def aggregate(records: Sequence[RunRecord], metric: Metric | None = None) -> pd.DataFrame:
     """Per (protocol, task, front-end, method, test corpus): the mean, std, 95% CI and n over seeds of `metric`
-    (each seed's score pooled over the protocol's folds; complete seed cycles only), and the means of the other
-    registered metrics of its target alongside. Columns: `<metric>_mean`, `<metric>_std`, ...,
-    `<other metric>_mean`."""
+    (default: each task's main score, UA or a dimensional task's CCC; each seed's score pooled over the protocol's
+    folds; complete seed cycles only), and the means of the other registered metrics of its target alongside.
+    Columns: `<metric>_mean`, `<metric>_std`, ..., `<other metric>_mean` (a store of both kinds of task has both
+    kinds of column, each row filling its own)."""
     rows = []
     keys = ["protocol", "task", "frontend", "method", "corpus"]
     cycles = cycle_rows(records)
     for key, group in cycles[cycles["complete"]].groupby(keys, sort=True):
-        main = stats.summarize(group.sort_values("seed")[metric.name].tolist(), bounds=metric.bounds)
-        rows.append({**dict(zip(keys, key, strict=True)), f"{metric.name}_mean": main.mean,
-                     f"{metric.name}_std": main.std, f"{metric.name}_ci_low": main.ci_low,
-                     f"{metric.name}_ci_high": main.ci_high, "n": main.n,
-                     **{f"{m.name}_mean": float(group[m.name].mean()) for m in other_metrics(metric)}})
+        chosen = metric or main_metric(task_target(str(key[1])))
+        if chosen.target != task_target(str(key[1])):
+            continue  # a score of the other kind of task: these runs have none
+        main = stats.summarize(group.sort_values("seed")[chosen.name].tolist(), bounds=chosen.bounds)
+        rows.append({**dict(zip(keys, key, strict=True)), f"{chosen.name}_mean": main.mean,
+                     f"{chosen.name}_std": main.std, f"{chosen.name}_ci_low": main.ci_low,
+                     f"{chosen.name}_ci_high": main.ci_high, "n": main.n,
+                     **{f"{m.name}_mean": float(group[m.name].mean()) for m in other_metrics(chosen)}})
     return pd.DataFrame(rows)
 
 
