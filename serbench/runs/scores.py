@@ -54,7 +54,8 @@ def cycle_rows(records: Sequence[RunRecord]) -> pd.DataFrame:
     a store with 2 of 5 folds is incomplete for every method), `cycle_n` how many that is; `collapsed` counts its
     runs that gave every test utterance of the corpus one class, `near_collapsed` those that gave nearly every
     one (metrics.near_collapsed)."""
-    runs = score_rows(records)
+    # folds added in one order: a deterministic system's rating sums, and so its CCC, come out equal in every seed
+    runs = score_rows(records).sort_values(["fold", "run_id"], kind="stable")
     keys = ["protocol", "task", "frontend", "method", "seed", "corpus"]
     rows = []
     for key, group in runs.groupby(keys, sort=True):
