@@ -86,8 +86,13 @@ def _rating_moments(sums: np.ndarray) -> tuple[float, float, float, float, float
     if n <= 0:
         return None
     mx, my = sx / n, sy / n
-    # max(0, ...): a constant's variance may come out a rounding error below zero
-    return mx, my, max(0.0, sxx / n - mx * mx), max(0.0, syy / n - my * my), sxy / n - mx * my
+
+    def variance(second: float, mean: float) -> float:
+        # from the sums, a constant's variance is a rounding error (of either sign) of its second moment: 0
+        value = second - mean * mean
+        return value if value > 1e-12 * second else 0.0
+
+    return mx, my, variance(sxx / n, mx), variance(syy / n, my), sxy / n - mx * my
 
 
 def concordance(sums: np.ndarray) -> float:
@@ -103,10 +108,13 @@ def concordance(sums: np.ndarray) -> float:
 
 
 def pearson(sums: np.ndarray) -> float:
-    """Pearson's correlation of the true and predicted ratings; NaN where either is constant."""
+    """Pearson's correlation of the true and predicted ratings: 0 for a constant prediction (it follows nothing,
+    as its CCC is 0), NaN where the truth is constant."""
     moments = _rating_moments(sums)
-    if moments is None or moments[2] * moments[3] <= 0:
+    if moments is None or moments[2] <= 0:
         return float("nan")
+    if moments[3] <= 0:
+        return 0.0
     return moments[4] / float(np.sqrt(moments[2] * moments[3]))
 
 

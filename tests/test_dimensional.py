@@ -77,6 +77,8 @@ def test_ccc_pcc_and_rmse_agree_with_their_definitions_and_pool_exactly_over_fol
     assert concordance(rating_sums(x, x)) == pytest.approx(1.0)
     assert concordance(rating_sums(x, np.full(50, 0.2))) == pytest.approx(0.0, abs=1e-12)  # a constant prediction
     assert concordance(rating_sums(x, x + 0.5)) < 1  # correlated perfectly, but biased: CCC, unlike r, sees it
+    # a constant prediction follows nothing: r 0 like CCC (a speaker's r of NaN would stop the speaker-level test)
+    assert rating_scores(x, np.full(50, 0.2))["pcc"] == 0.0 and np.isnan(rating_scores(np.ones(3), x[:3])["pcc"])
     assert statistic_scores(rating_sums(x, x), "ratings")["n"] == 50
     assert main_metric("ratings").name == "ccc" and main_metric("classes", "macro_f1").name == "macro_f1"
     assert main_metric("ratings", "macro_f1").name == "ccc"  # a protocol's score of classes does not apply
