@@ -3,25 +3,31 @@ scored, and carried whole through a sweep, its record and `serbench verify`."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import shutil
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from test_store import record
+from toy_features import make_toy
 
 from serbench.cli import main
 from serbench.data.corpora.schema import make_table
 from serbench.data.labels import DIMENSIONAL_TASKS, RATING_RANGE, apply_task, get_task
 from serbench.errors import SerbenchError
 from serbench.integrity import write_checksums
+from serbench.method import Method
 from serbench.metrics import METRICS, concordance, main_metric, rating_scores, rating_sums, statistic_scores
 from serbench.reports.tables import aggregate
 from serbench.runs.external import score_predictions
 from serbench.runs.record import CorpusScores, RunRecord
 from serbench.runs.store import ResultsStore
+from serbench.training import utterance_posteriors
 
 pytestmark = pytest.mark.usefixtures("method_registry")
 
@@ -188,28 +194,25 @@ def test_exported_ratings_and_another_toolkit_s_predictions_score_as_serbench_s_
             score_predictions(path, "other", folder, data=str(tiny_releases), results=str(tmp_path / "other"))
 
 
-NAN_RATINGS = '''
-import torch
-from serbench.method import register_method
-from serbench.methods.egemaps_ratings import EgemapsRidge
+class NanRatings(Method):
+    """Predicts NaN ratings: a breach of the rating contract."""
 
+    targets = ("ratings",)
+    hparams: ClassVar[dict] = {}
 
-@register_method("nan_ridge")
-class NanRidge(EgemapsRidge):
+    def fit_all(self, train, validation):
+        return {}
+
     def predict(self, batch):
         return torch.full((len(batch.inputs), 1), float("nan"))
-'''
 
 
-def test_a_method_predicting_nan_ratings_fails_its_run_naming_the_contract(tiny_releases, tmp_path, capsys):
-    plugin = tmp_path / "nan_ridge.py"
-    plugin.write_text(NAN_RATINGS)
-    assert main(["run", "--method", "nan_ridge", "--plugin", str(plugin), "--frontend", "egemaps", "--seed", "0",
-                 "--protocol", "cross", "--task", "arousal-dim", "--data", str(tiny_releases), "--results",
-                 str(tmp_path / "results")]) == 1
-    output = capsys.readouterr().out
-    assert "predict returned" in output and "NaN or infinite values in" in output
-    assert not ResultsStore(tmp_path / "results").done_ids()
+def test_a_method_predicting_nan_ratings_breaks_its_contract():
+    task, data = make_toy(speakers=2, takes=1)
+    task = dataclasses.replace(task, classes=(), rating="arousal")
+    data = dataclasses.replace(data, emotion=np.zeros(len(data), dtype=np.float32))
+    with pytest.raises(SerbenchError, match=r"predict returned .* NaN or infinite values in \d+ of \d+ rows"):
+        utterance_posteriors(NanRatings(task, {}), data, device="cpu")
 
 
 def test_the_aggregated_table_takes_a_dimensional_task_s_ccc_by_default(rated_store):
