@@ -294,12 +294,10 @@ def check_test_classes(protocol: Protocol, tasks: Sequence[str], table: pd.DataF
     the folds' splits also runs the leakage guard, so shared speakers or audio are refused here, before any run."""
     tested = pd.concat([split_utterances(table, protocol, fold).query("part == 'test'") for fold in folds])
     subsets = PAPER_SUBSETS if protocol.paper_subsets else {}
-    for task_name in tasks:
-        if task_target(task_name) == "ratings":
-            check_test_ratings(protocol, task_name, tested)
-    for task_name, (corpus, rows) in itertools.product(tasks, tested.groupby("corpus", sort=True)):
-        if task_target(task_name) == "ratings":
-            continue
+    for task_name in (t for t in tasks if task_target(t) == "ratings"):
+        check_test_ratings(protocol, task_name, tested)
+    of_classes = [t for t in tasks if task_target(t) == "classes"]
+    for task_name, (corpus, rows) in itertools.product(of_classes, tested.groupby("corpus", sort=True)):
         task = protocol.task(task_name, table)
         classes = sorted(apply_task(rows, task, subsets).table["label"].unique())
         if len(classes) < 2:
