@@ -290,7 +290,7 @@ def test_the_main_score_and_references_are_read_and_stay_out_of_the_content(tmp_
 
 
 @pytest.mark.parametrize(("text", "message"), [
-    ('score = "accuracy"\n', "'score': must be one of ua, wa, macro_f1, not 'accuracy'"),
+    ('score = "accuracy"\n', "'score': must be one of ua, wa, macro_f1, ccc, pcc, rmse, not 'accuracy'"),
     ('references = "baseline_s"\n', "'references': must be a list of method names"),
     ('references = ["baseline_s", 3]\n', "'references': must be a list of method names"),
 ])
