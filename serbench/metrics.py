@@ -197,6 +197,18 @@ def rating_scores(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
     return statistic_scores(rating_sums(y_true, y_pred), "ratings")
 
 
+def prediction_statistic(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
+    """The additive statistic of predictions: the confusion matrix of class decisions, or, with no classes (a
+    dimensional task), the rating sums of predicted ratings."""
+    return confusion_matrix(y_true, y_pred, n_classes) if n_classes else rating_sums(y_true, y_pred)
+
+
+def prediction_scores(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> dict:
+    """Every registered metric of the predictions' target (prediction_statistic: no classes, ratings), n and the
+    statistic, JSON-ready."""
+    return statistic_scores(prediction_statistic(y_true, y_pred, n_classes), "classes" if n_classes else "ratings")
+
+
 def statistic_scores(statistic: np.ndarray, target: str) -> dict:
     """Every registered metric of `target` from its statistic (e.g. one summed over folds), n and the statistic
     under its name (TARGETS), JSON-ready."""

@@ -24,7 +24,7 @@ from serbench.features.normalisation import Normaliser, standardise
 # Batch belongs to the method contract (serbench.method); the built-in methods import it from here, and their
 # files' bytes enter run identities, so the name stays importable here too.
 from serbench.method import Batch, Method, TaskSpec
-from serbench.metrics import TARGETS, main_metric, rating_scores, scores
+from serbench.metrics import TARGETS, main_metric, prediction_scores
 
 
 class FeatureBank:
@@ -488,11 +488,15 @@ def validation_key(task: TaskSpec) -> str:
 
 
 def task_scores(task: TaskSpec, truth: np.ndarray, outputs: np.ndarray) -> dict:
-    """Every registered score (metrics.scores) of utterances' outputs (utterance_posteriors) against their truth:
-    the classes the posteriors decide (argmax), or the one predicted rating."""
-    if task.rating is not None:
-        return rating_scores(truth, outputs[:, 0])
-    return scores(truth, outputs.argmax(axis=1), len(task.classes))
+    """Every registered score of utterances' outputs (utterance_posteriors) against their truth, of their
+    decisions."""
+    return prediction_scores(truth, decisions(outputs, len(task.classes)), len(task.classes))
+
+
+def decisions(outputs: np.ndarray, n_classes: int) -> np.ndarray:
+    """Each utterance's decision from its outputs (utterance_posteriors): the class of the highest posterior, or,
+    with no classes (a dimensional task), the one predicted rating."""
+    return outputs.argmax(axis=1) if n_classes else outputs[:, 0]
 
 
 def utterance_labels(data: RowSet) -> np.ndarray:

@@ -13,7 +13,7 @@ import pandas as pd
 
 from serbench.data.corpora import CORPORA
 from serbench.data.labels import CATEGORICAL, task_target
-from serbench.metrics import METRICS, Metric, confusion_matrix, main_metric, rating_sums
+from serbench.metrics import METRICS, Metric, main_metric, prediction_statistic
 from serbench.reports import stats
 from serbench.reports.known_classes import known_classes, subset_scores
 from serbench.reports.markdown import slug
@@ -41,8 +41,7 @@ def speaker_rows(store: ResultsStore, cycles: pd.DataFrame, metric: Metric) -> p
             y, predicted = group["y"].to_numpy(), group["predicted"].to_numpy()
             if metric.target == "ratings" and np.ptp(y) == 0:
                 continue
-            statistic = rating_sums(y, predicted) if metric.target == "ratings" else \
-                confusion_matrix(y, predicted, len(confusion))
+            statistic = prediction_statistic(y, predicted, len(confusion))  # a run of ratings: no confusion
             rows.append({"method": method, "corpus": corpus, "seed": seed, "speaker": str(speaker),
                          metric.name: metric.of_statistic(statistic)})
     return pd.DataFrame(rows, columns=["method", "corpus", "seed", "speaker", metric.name])

@@ -33,7 +33,7 @@ from serbench.method import (
     TaskSpec,
     build_method,
 )
-from serbench.metrics import rating_scores, scores
+from serbench.metrics import prediction_scores
 from serbench.protocols.protocol import PARTS, Fold, Protocol, split_utterances
 from serbench.runs.plan import (
     CorpusData,
@@ -45,6 +45,7 @@ from serbench.runs.record import CorpusScores, RunRecord
 from serbench.training import (
     RowSet,
     choose_device,
+    decisions,
     diverged,
     utterance_posteriors,
 )
@@ -200,8 +201,7 @@ def finish(run: PreparedRun, curves: list[dict[str, float]], fit_seconds: float,
         raise SerbenchError(f"the method predicted NaN or infinite {'ratings' if not classes else 'posteriors'} "
                             f"for {int((~np.isfinite(posteriors)).any(axis=1).sum())} of {len(posteriors)} test "
                             "utterances", hint="a plugin's predict must return finite numbers")
-    # a dimensional task (no classes): the one column is the predicted rating
-    predicted = posteriors.argmax(axis=1) if classes else posteriors[:, 0]
+    predicted = decisions(posteriors, len(classes))
     stage("probing")
     probes = embedding_probes(run.method, run.test_set, test, device, spec.seed)
     predictions, by_corpus = scored_predictions(test, classes, predicted, posteriors)
@@ -234,8 +234,7 @@ def scored_predictions(test: pd.DataFrame, classes: Sequence[str], predicted: np
         # A model that gives every test utterance of a corpus one class (one rating) has learnt nothing there: its
         # UA is chance, its CCC 0, by construction, and the summaries and leaderboards flag it.
         collapsed = bool(len(set(decided)) == 1 and len(set(y)) > 1)
-        found = scores(y, decided, len(classes)) if classes else rating_scores(y, decided)
-        by_corpus[str(corpus)] = CorpusScores(**found, collapsed=collapsed)
+        by_corpus[str(corpus)] = CorpusScores(**prediction_scores(y, decided, len(classes)), collapsed=collapsed)
     return predictions.reset_index(drop=True), by_corpus
 
 

@@ -33,7 +33,7 @@ import pandas as pd
 from serbench.errors import SerbenchError
 from serbench.files import pid_alive, publish_dir, write_atomic
 from serbench.integrity import damage, write_checksums
-from serbench.metrics import METRICS, confusion_matrix, rating_sums, statistic_scores
+from serbench.metrics import METRICS, prediction_statistic, statistic_scores
 from serbench.runs.record import CorpusScores, RunRecord
 
 # A claim whose owner cannot be checked (it runs on another host) is stale when its heartbeat, refreshed every
@@ -182,10 +182,8 @@ def _predictions_damage(folder: Path, record: RunRecord, statistics: Mapping[str
 
 def _reproduces(rows: pd.DataFrame, statistic: np.ndarray, size: int) -> bool:
     """Whether a corpus's predictions give its stored statistic (rating sums up to rounding)."""
-    y, predicted = rows["y"].to_numpy(), rows["predicted"].to_numpy()
-    if size:
-        return bool(np.array_equal(confusion_matrix(y, predicted, size), statistic))
-    return bool(np.allclose(rating_sums(y, predicted), statistic, rtol=1e-9, atol=1e-9))
+    found = prediction_statistic(rows["y"].to_numpy(), rows["predicted"].to_numpy(), size)
+    return bool(np.array_equal(found, statistic) if size else np.allclose(found, statistic, rtol=1e-9, atol=1e-9))
 
 
 def _coverage_damage(folder: Path, predictions: pd.DataFrame) -> list[str]:
