@@ -158,30 +158,32 @@ def read_predictions(path: Path, classes: Sequence[str]) -> pd.DataFrame:
     if "predicted" not in table and not given:
         raise SerbenchError("no prediction: the file has neither a `predicted` column nor posteriors", path=path,
                             hint=f"give `predicted` (a class name: {', '.join(classes)}) or p_<class> columns")
-    lacking = [c for c in ("corpus", "utterance_id") if c not in table]
-    if lacking:
-        raise SerbenchError(f"the file lacks the column(s) {', '.join(lacking)}", path=path,
-                            hint="one row per test utterance: corpus, utterance_id, fold, seed, predicted")
-    table["seed"] = seeds(table, path)
+    out = prediction_rows(table, path, ("corpus", "utterance_id"), "predicted")
     if given:
         values = checked_posteriors(table, posteriors, path)
         decided = class_indices(table, classes, path) if "predicted" in table else np.argmax(values, axis=1)
     else:  # a decision alone: all its weight on the predicted class
         decided = class_indices(table, classes, path)
         values = np.eye(len(classes))[decided]
-    out = table[[c for c in ("line", "corpus", "utterance_id", "fold", "seed") if c in table]].copy()
     out["predicted"] = decided
     out[posteriors] = values
     return out
 
 
-def rating_predictions(table: pd.DataFrame, path: Path) -> pd.DataFrame:
-    """A dimensional task's predictions: `predicted`, a finite number per row, on serbench's scale -1 .. 1."""
-    lacking = [c for c in ("corpus", "utterance_id", "predicted") if c not in table]
+def prediction_rows(table: pd.DataFrame, path: Path, required: Sequence[str], predicted: str) -> pd.DataFrame:
+    """What every predictions file gives of its rows, checked: the `required` columns, and the seeds; a table of
+    line, corpus, utterance_id, fold and seed. `predicted` says what the `predicted` column holds, for the hint."""
+    lacking = [c for c in required if c not in table]
     if lacking:
         raise SerbenchError(f"the file lacks the column(s) {', '.join(lacking)}", path=path,
-                            hint="one row per test utterance: corpus, utterance_id, fold, seed, predicted (the "
-                                 "rating, on -1 .. 1)")
+                            hint=f"one row per test utterance: corpus, utterance_id, fold, seed, {predicted}")
+    table["seed"] = seeds(table, path)
+    return table[[c for c in ("line", "corpus", "utterance_id", "fold", "seed") if c in table]].copy()
+
+
+def rating_predictions(table: pd.DataFrame, path: Path) -> pd.DataFrame:
+    """A dimensional task's predictions: `predicted`, a finite number per row, on serbench's scale -1 .. 1."""
+    out = prediction_rows(table, path, ("corpus", "utterance_id", "predicted"), "predicted (the rating, on -1 .. 1)")
     posteriors = sorted(str(c) for c in table.columns if str(c).startswith("p_"))
     if posteriors:
         raise SerbenchError(f"posterior columns ({', '.join(posteriors)}) for a dimensional task, which has no "
@@ -195,8 +197,6 @@ def rating_predictions(table: pd.DataFrame, path: Path) -> pd.DataFrame:
                             f"{np.median(np.abs(values)):.2f})", path=path,
                             hint="predict on the scale of the exported labels (-1 .. 1); map a 1-5 rating r to "
                                  "(r - 3) / 2")
-    table["seed"] = seeds(table, path)
-    out = table[[c for c in ("line", "corpus", "utterance_id", "fold", "seed") if c in table]].copy()
     out["predicted"] = values
     return out
 
