@@ -360,7 +360,6 @@ def summary_table(cycles: pd.DataFrame, corpora: tuple[str, ...], synthetic: boo
     for task, rows in complete.groupby("task", sort=True):
         seeds = int(rows.groupby(["method", "corpus"])["seed"].nunique().max())
         metric = main_metric(task_target(str(task)))
-        digits = metric.digits
         title = f"{task}: {metric.unit}, mean ± std over {seeds} seed{'s' if seeds > 1 else ''}"
         table = Table(title=escape(title), box=box.SIMPLE_HEAD, pad_edge=False)
         table.add_column("method", overflow="fold")
@@ -373,8 +372,8 @@ def summary_table(cycles: pd.DataFrame, corpora: tuple[str, ...], synthetic: boo
                 values = metric.shown(cell[metric.name])
                 flag = " !" if degenerate(cell).any() else ""
                 count = f" ({len(values)})" if len(values) != seeds else ""
-                spread = f" ± {values.std(ddof=1):.{digits}f}" if len(values) > 1 else ""
-                cells.append(f"{values.mean():.{digits}f}{spread}{count}{flag}" if len(values) else "-")
+                spread = f" ± {values.std(ddof=1):.{metric.digits}f}" if len(values) > 1 else ""
+                cells.append(f"{values.mean():.{metric.digits}f}{spread}{count}{flag}" if len(values) else "-")
             table.add_row(escape(str(method)), *cells)
         tables.append(table)
     return Group(*tables, *(Text(note) for note in notes))
