@@ -75,47 +75,53 @@ def near_collapsed(matrix: np.ndarray) -> bool:
 
 def rating_sums(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
     """What every score of ratings is computed from, and pooled by adding: n, sum of x, sum of y, sum of x^2,
-    sum of y^2 and sum of x*y, where x is the true rating and y the predicted one."""
-    x, y = np.asarray(y_true, dtype=np.float64), np.asarray(y_pred, dtype=np.float64)
-    return np.array([len(x), x.sum(), y.sum(), (x * x).sum(), (y * y).sum(), (x * y).sum()])
+    sum of y^2 and sum of x*y, where x is the true rating and y the predicted one. Over the last axis (the
+    utterances), the true ratings broadcast against the predictions: (..., 6), as the calibration's simulation
+    computes many runs' at once."""
+    y = np.asarray(y_pred, dtype=np.float64)
+    x = np.broadcast_to(np.asarray(y_true, dtype=np.float64), y.shape)
+    return np.stack([np.full(y.shape[:-1], y.shape[-1], dtype=np.float64), x.sum(-1), y.sum(-1), (x * x).sum(-1),
+                     (y * y).sum(-1), (x * y).sum(-1)], axis=-1)
 
 
-def _rating_moments(sums: np.ndarray) -> tuple[float, float, float, float, float] | None:
-    """The means of x and y, their (population) variances and covariance; None for no ratings."""
-    n, sx, sy, sxx, syy, sxy = (float(value) for value in sums)
-    if n <= 0:
-        return None
-    mx, my = sx / n, sy / n
+def _rating_moments(sums: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The means of x and y, their (population) variances and covariance, over the sums' leading axes (NaN where
+    there are no ratings)."""
+    n, sx, sy, sxx, syy, sxy = np.moveaxis(np.asarray(sums, dtype=np.float64), -1, 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mx, my = sx / n, sy / n
 
-    def variance(second: float, mean: float) -> float:
-        # from the sums, a constant's variance is a rounding error (of either sign) of its second moment: 0
-        value = second - mean * mean
-        return value if value > 1e-12 * second else 0.0
+        def variance(second: np.ndarray, mean: np.ndarray) -> np.ndarray:
+            # from the sums, a constant's variance is a rounding error (of either sign) of its second moment: 0
+            value = second - mean * mean
+            return np.where(value > 1e-12 * second, value, np.where(np.isnan(value), np.nan, 0.0))
 
-    return mx, my, variance(sxx / n, mx), variance(syy / n, my), sxy / n - mx * my
+        return mx, my, variance(sxx / n, mx), variance(syy / n, my), sxy / n - mx * my
+
+
+def concordances(sums: np.ndarray) -> np.ndarray:
+    """concordance over the leading axes of rating sums (..., 6)."""
+    mx, my, vx, vy, cov = _rating_moments(sums)
+    denominator = vx + vy + (mx - my) ** 2
+    return np.divide(2 * cov, denominator, out=np.full(np.shape(denominator), np.nan), where=denominator > 0)
 
 
 def concordance(sums: np.ndarray) -> float:
     """Lin's concordance correlation coefficient: 2 cov(x, y) / (var x + var y + (mean x - mean y)^2), with
     population moments (Lin 1989; the AVEC challenges' and the field's score of ratings). It is 1 only where the
     predictions equal the truth, 0 for a constant prediction; NaN where both are one constant."""
-    moments = _rating_moments(sums)
-    if moments is None:
-        return float("nan")
-    mx, my, vx, vy, cov = moments
-    denominator = vx + vy + (mx - my) ** 2
-    return 2 * cov / denominator if denominator > 0 else float("nan")
+    return float(concordances(sums))
 
 
 def pearson(sums: np.ndarray) -> float:
     """Pearson's correlation of the true and predicted ratings: 0 for a constant prediction (it follows nothing,
     as its CCC is 0), NaN where the truth is constant."""
-    moments = _rating_moments(sums)
-    if moments is None or moments[2] <= 0:
+    _, _, vx, vy, cov = (float(value) for value in _rating_moments(sums))
+    if not vx > 0:
         return float("nan")
-    if moments[3] <= 0:
+    if vy <= 0:
         return 0.0
-    return moments[4] / float(np.sqrt(moments[2] * moments[3]))
+    return cov / float(np.sqrt(vx * vy))
 
 
 def rmse(sums: np.ndarray) -> float:

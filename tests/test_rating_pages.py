@@ -233,14 +233,14 @@ RATING_REGIMES = [r for r in calibration.PAIRED_REGIMES if r.score == "ccc"]
 def test_the_simulated_rating_sums_pool_like_the_harness_and_move_exactly() -> None:
     rng = np.random.default_rng(0)
     truth, predicted = rng.standard_normal((3, 50)), rng.standard_normal((3, 50))
-    sums = calibration.sums_of(truth, predicted)
+    sums = metrics.rating_sums(truth, predicted)
     for k in range(3):
         assert sums[k] == pytest.approx(metrics.rating_sums(truth[k], predicted[k]))
-        assert calibration.concordances(sums)[k] == pytest.approx(metrics.concordance(sums[k]), abs=1e-12)
+        assert metrics.concordances(sums)[k] == pytest.approx(metrics.concordance(sums[k]), abs=1e-12)
     share = np.array([0.0, 0.3, 1.0])
     assert calibration.moved(sums, share) == pytest.approx(
-        calibration.sums_of(truth, predicted + share[:, None] * (truth - predicted)))
-    assert calibration.concordances(calibration.moved(sums, np.ones(3))) == pytest.approx(np.ones(3))
+        metrics.rating_sums(truth, predicted + share[:, None] * (truth - predicted)))
+    assert metrics.concordances(calibration.moved(sums, np.ones(3))) == pytest.approx(np.ones(3))
 
 
 def test_reprofiled_difficulties_keep_the_sums_the_ccc_depends_on() -> None:
@@ -260,7 +260,7 @@ def test_the_rating_nulls_hold_and_the_gain_is_about_the_one_asked_for(regime) -
     sums, lost = calibration.simulate_rating_sums(regime, 300, np.random.default_rng(2), effect=0.1)
     assert sums.shape == (300, 4, regime.seeds, len(regime.folds), 6) and not lost.any()
     assert (sums[..., 0] == np.asarray(regime.folds)).all()  # every test utterance scored once per run
-    ccc = calibration.concordances(sums.sum(axis=-2))
+    ccc = metrics.concordances(sums.sum(axis=-2))
     for other in (TWIN, REPROFILED):
         gain = (ccc[:, other] - ccc[:, REFERENCE]).mean(axis=1)
         assert abs(gain.mean()) < 4 * gain.std(ddof=1) / np.sqrt(len(gain)), other
@@ -273,7 +273,7 @@ def test_collapsed_rating_runs_predict_their_level_and_spare_the_reference() -> 
     constant = sums[..., 4] * sums[..., 0] - sums[..., 2] ** 2 <= 1e-9 * sums[..., 0] ** 2  # no spread of y
     assert (constant == lost).all() and not lost[:, REFERENCE].any()
     assert abs(lost[:, TWIN].mean() - 0.2) < 4 * np.sqrt(0.2 * 0.8 / lost[:, TWIN].size)
-    assert calibration.concordances(sums)[lost] == pytest.approx(np.zeros(int(lost.sum())))
+    assert metrics.concordances(sums)[lost] == pytest.approx(np.zeros(int(lost.sum())))
 
 
 def test_per_speaker_ccc_differences_have_no_population_gain_under_the_null() -> None:

@@ -278,22 +278,6 @@ WITHIN_SPEAKER_SD = (0.15, 0.4)  # of one speaker's true ratings
 SUITS_SD = (0.0, 0.8)  # of u
 
 
-def concordances(sums: np.ndarray) -> np.ndarray:
-    """metrics.concordance of rating sums (..., 6: metrics.rating_sums) over the leading axes, vectorised."""
-    n, sx, sy, sxx, syy, sxy = np.moveaxis(np.asarray(sums, dtype=float), -1, 0)
-    mx, my = sx / n, sy / n
-    spread = np.maximum(0.0, sxx / n - mx * mx) + np.maximum(0.0, syy / n - my * my) + (mx - my) ** 2
-    return np.divide(2 * (sxy / n - mx * my), spread, out=np.full(spread.shape, math.nan), where=spread > 0)
-
-
-def sums_of(truth: np.ndarray, predicted: np.ndarray) -> np.ndarray:
-    """metrics.rating_sums over the last axis (utterances) of true ratings broadcast against predictions: (..., 6)."""
-    truth = np.broadcast_to(truth, predicted.shape)
-    return np.stack([np.full(predicted.shape[:-1], predicted.shape[-1], dtype=float), truth.sum(-1),
-                     predicted.sum(-1), (truth * truth).sum(-1), (predicted * predicted).sum(-1),
-                     (truth * predicted).sum(-1)], axis=-1)
-
-
 def moved(sums: np.ndarray, share: np.ndarray) -> np.ndarray:
     """The rating sums of predictions moved `share` of the way to the truth, y + share (x - y), from those of y
     (share broadcast against the sums' leading axes). Linear in y, so it is exact for the sums of one run and for
@@ -322,10 +306,10 @@ def share_for_gain(expected: np.ndarray, effect: float) -> np.ndarray:
     """Per comparison (the first axis), the share of the way to the truth (moved) that raises the CCC of the expected
     rating sums `expected` (comparisons x ... x 6; the CCCs averaged over the axes between: speakers) by `effect`:
     by bisection, since moving towards the truth raises the CCC, to 1 at share 1."""
-    base = concordances(expected)
+    base = metrics.concordances(expected)
 
     def gain(share: np.ndarray) -> np.ndarray:
-        grown = concordances(moved(expected, share.reshape(-1, *[1] * (expected.ndim - 2))))
+        grown = metrics.concordances(moved(expected, share.reshape(-1, *[1] * (expected.ndim - 2))))
         return (grown - base).reshape(len(share), -1).mean(axis=1)
 
     low, high = np.zeros(len(expected)), np.ones(len(expected))
@@ -408,7 +392,7 @@ def _rating_chunk(regime: PairedRegime, c: int, rng: np.random.Generator,
         predicted = (level[..., fold, None] + gain[..., fold, None] * signal
                      + noise_sd[:, None, None, None] * rng.standard_normal((*shape[:3], size)))
         predicted = np.where(lost[..., fold, None], level[..., fold, None], predicted)
-        sums[..., fold, :] = sums_of(truth[:, None, None, :], predicted)
+        sums[..., fold, :] = metrics.rating_sums(truth[:, None, None, :], predicted)
         # the reference's working runs, whose skewed own part has mean 0 and variance 1 too
         expected += expected_rating_sums(truth, truth + difficulty, offsets[:, fold], level_sd**2, slope,
                                          slope**2 * (1 + slope_sd**2), noise_sd**2)
@@ -462,7 +446,7 @@ def paired_scores(regime: PairedRegime, comparisons: int, rng: np.random.Generat
     or the CCC of rating sums (regime.score)."""
     if regime.score == "ccc":
         sums, lost = simulate_rating_sums(regime, comparisons, rng, effect)
-        return concordances(sums.sum(axis=-2)), np.asarray(lost.any(axis=-1))
+        return metrics.concordances(sums.sum(axis=-2)), np.asarray(lost.any(axis=-1))
     binary = comparisons // 2
     confusions = [simulate_confusions(regime, n_classes, n, rng, effect)
                   for n_classes, n in ((BINARY, binary), (FOUR_CLASS, comparisons - binary)) if n]
@@ -521,12 +505,12 @@ def _speaker_chunk(regime: SpeakerRegime, c: int, rng: np.random.Generator, effe
     gain = slope[:, None, None] * (1 + slope_sd[:, None, None] * _shared_effect(rng, runs, shared))
     predicted = (level[..., None, None] + gain[..., None, None] * signal[:, None, None]
                  + noise[:, :, None, :, None] * rng.standard_normal((*runs, regime.speakers, SPEAKER_UTTERANCES)))
-    sums = sums_of(truth[:, None, None], predicted)  # comparisons x methods x seeds x speakers x 6
+    sums = metrics.rating_sums(truth[:, None, None], predicted)  # comparisons x methods x seeds x speakers x 6
     if effect:
         expected = expected_rating_sums(truth, signal, np.zeros((c, 1)), level_sd[:, None] ** 2, slope[:, None],
                                         (slope**2 * (1 + slope_sd**2))[:, None], noise[:, 1] ** 2)
         sums[:, 1] = moved(sums[:, 1], share_for_gain(expected, effect)[:, None, None])
-    scores = concordances(sums)
+    scores = metrics.concordances(sums)
     return scores[:, 1] - scores[:, 0]
 
 
